@@ -1,0 +1,119 @@
+# qingling: build, test and tooling.
+#
+# `make` builds the qingling binary and one static library per layer
+# (libqlcrypto.a, libqlengine.a). The first build of any target that
+# compiles runs scripts/deps.sh, which installs missing system libraries
+# from Debian's packages, then records their flags in $(BUILD)/config.mk.
+
+.DEFAULT_GOAL := all
+.SUFFIXES:
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+OPT     ?= -O2 -g
+PKGS    := sqlite3 lua5.4 libsodium
+
+CSTD  := -std=c11 -D_POSIX_C_SOURCE=200809L
+WARN  := -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes \
+         -Wmissing-prototypes -Wwrite-strings -Wvla -Wformat=2
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+            -fno-omit-frame-pointer
+endif
+
+# Goals that touch no library skip the dependency check.
+NODEPS_GOALS := clean format lint help
+ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+include $(BUILD)/config.mk
+endif
+
+$(BUILD)/config.mk: scripts/deps.sh
+	@mkdir -p $(BUILD)
+	@scripts/deps.sh
+	@{ echo "PKG_CFLAGS := $$(pkg-config --cflags $(PKGS))"; \
+	   echo "PKG_LIBS := $$(pkg-config --libs $(PKGS))"; \
+	   echo "CMOCKA_CFLAGS := $$(pkg-config --cflags cmocka)"; \
+	   echo "CMOCKA_LIBS := $$(pkg-config --libs cmocka)"; } > $@.tmp
+	@mv $@.tmp $@
+
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -MMD -MP \
+             -Icrypto -Iengine $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
+
+CRYPTO_SRC := $(wildcard crypto/*.c)
+ENGINE_SRC := $(wildcard engine/*.c)
+CLI_SRC    := $(wildcard cli/*.c)
+TEST_SRC   := $(wildcard tests/test_*.c)
+SUPPORT_SRC := $(wildcard tests/support/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+CRYPTO_LIB := $(BUILD)/libqlcrypto.a
+ENGINE_LIB := $(BUILD)/libqlengine.a
+BIN        := $(BUILD)/qingling
+TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+LIBS       := $(ENGINE_LIB) $(CRYPTO_LIB)
+
+ALL_TARGETS := $(CRYPTO_LIB)
+ifneq ($(ENGINE_SRC),)
+ALL_TARGETS += $(ENGINE_LIB)
+endif
+ifneq ($(CLI_SRC),)
+ALL_TARGETS += $(BIN)
+endif
+
+.PHONY: all test asan bench demo format lint install clean help
+
+all: $(ALL_TARGETS)
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(CRYPTO_LIB): $(call obj,$(CRYPTO_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(ENGINE_LIB): $(call obj,$(ENGINE_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(call obj,$(CLI_SRC)) $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(call obj,$(CLI_SRC)) $(LIBS) $(PKG_LIBS)
+
+$(BUILD)/obj/tests/%.o: CFLAGS_ALL += $(CMOCKA_CFLAGS) -Itests/support
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(call obj,$(SUPPORT_SRC)) \
+                  $(filter $(ENGINE_LIB),$(ALL_TARGETS)) $(CRYPTO_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(call obj,$(SUPPORT_SRC)) \
+	    $(filter $(ENGINE_LIB),$(ALL_TARGETS)) $(CRYPTO_LIB) \
+	    $(PKG_LIBS) $(CMOCKA_LIBS)
+
+# Every test program, then the end-to-end suites, from the top of the tree.
+test: all $(TESTS)
+	@BUILD=$(BUILD) sh tests/run.sh $(TESTS)
+
+# The same tests under AddressSanitizer and UBSan, in their own build tree.
+asan:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 OPT="-O1 -g" test
+
+format:
+	clang-format -i $(CRYPTO_SRC) $(ENGINE_SRC) $(CLI_SRC) $(TEST_SRC) \
+	    $(wildcard crypto/*.h engine/*.h cli/*.h tests/support/*.[ch])
+
+lint:
+	@sh scripts/lint.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/qingling
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/qingling
+	cp -R workflows $(DESTDIR)$(PREFIX)/share/qingling/
+
+clean:
+	rm -rf $(BUILD)
+
+help:
+	@echo "targets: all test asan bench demo format lint install clean"
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

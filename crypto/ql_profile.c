@@ -1,0 +1,343 @@
+#include "ql_profile.h"
+
+#include <string.h>
+
+#include <sodium.h>
+
+/*
+ * A profile is a table of the algorithms one suite uses. Only this file
+ * knows which library implements them.
+ */
+struct ql_profile {
+    const char *name;
+    uint8_t note_type;
+    size_t pk_len, sk_len, sig_len, nonce_len, tag_len, seal_overhead;
+    void (*hash_parts)(uint8_t out[QL_HASH_LEN], const struct ql_bytes *parts,
+                       size_t n);
+    int (*keypair)(uint8_t *pk, uint8_t *sk);
+    int (*keypair_seed)(uint8_t *pk, uint8_t *sk, const uint8_t *seed);
+    int (*sk_to_pk)(uint8_t *pk, const uint8_t *sk);
+    int (*sign)(uint8_t *sig, size_t *sig_len, const uint8_t *m, size_t mlen,
+                const uint8_t *sk);
+    int (*verify)(const uint8_t *sig, size_t sig_len, const uint8_t *m,
+                  size_t mlen, const uint8_t *pk);
+    int (*aead_encrypt)(uint8_t *c, const uint8_t *m, size_t mlen,
+                        const uint8_t *ad, size_t adlen, const uint8_t *nonce,
+                        const uint8_t *key);
+    int (*aead_decrypt)(uint8_t *m, const uint8_t *c, size_t clen,
+                        const uint8_t *ad, size_t adlen, const uint8_t *nonce,
+                        const uint8_t *key);
+    int (*seal)(uint8_t *c, const uint8_t *m, size_t mlen, const uint8_t *pk);
+    int (*seal_open)(uint8_t *m, const uint8_t *c, size_t clen,
+                     const uint8_t *pk, const uint8_t *sk);
+};
+
+/* ---- "intl": Ed25519, SHA-256, XChaCha20-Poly1305, crypto_box_seal ---- */
+
+static void
+intl_hash_parts(uint8_t out[QL_HASH_LEN], const struct ql_bytes *parts,
+                size_t n)
+{
+    crypto_hash_sha256_state st;
+    size_t i;
+
+    crypto_hash_sha256_init(&st);
+    for (i = 0; i < n; i++)
+        crypto_hash_sha256_update(&st, parts[i].p, parts[i].len);
+    crypto_hash_sha256_final(&st, out);
+}
+
+static int
+intl_keypair(uint8_t *pk, uint8_t *sk)
+{
+    return crypto_sign_ed25519_keypair(pk, sk);
+}
+
+static int
+intl_keypair_seed(uint8_t *pk, uint8_t *sk, const uint8_t *seed)
+{
+    return crypto_sign_ed25519_seed_keypair(pk, sk, seed);
+}
+
+static int
+intl_sk_to_pk(uint8_t *pk, const uint8_t *sk)
+{
+    return crypto_sign_ed25519_sk_to_pk(pk, sk);
+}
+
+static int
+intl_sign(uint8_t *sig, size_t *sig_len, const uint8_t *m, size_t mlen,
+          const uint8_t *sk)
+{
+    unsigned long long len = 0;
+
+    if (crypto_sign_ed25519_detached(sig, &len, m, mlen, sk) != 0)
+        return -1;
+    *sig_len = (size_t)len;
+    return 0;
+}
+
+static int
+intl_verify(const uint8_t *sig, size_t sig_len, const uint8_t *m, size_t mlen,
+            const uint8_t *pk)
+{
+    if (sig_len != crypto_sign_ed25519_BYTES)
+        return -1;
+    return crypto_sign_ed25519_verify_detached(sig, m, mlen, pk);
+}
+
+static int
+intl_aead_encrypt(uint8_t *c, const uint8_t *m, size_t mlen, const uint8_t *ad,
+                  size_t adlen, const uint8_t *nonce, const uint8_t *key)
+{
+    return crypto_aead_xchacha20poly1305_ietf_encrypt(c, NULL, m, mlen, ad,
+                                                      adlen, NULL, nonce, key);
+}
+
+static int
+intl_aead_decrypt(uint8_t *m, const uint8_t *c, size_t clen, const uint8_t *ad,
+                  size_t adlen, const uint8_t *nonce, const uint8_t *key)
+{
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(m, NULL, NULL, c, clen,
+                                                      ad, adlen, nonce, key);
+}
+
+/*
+ * Sealing converts the Ed25519 key to its X25519 form, so one key pair per
+ * principal both signs and receives data keys (DESIGN.md section 5).
+ */
+static int
+intl_seal(uint8_t *c, const uint8_t *m, size_t mlen, const uint8_t *pk)
+{
+    uint8_t xpk[crypto_box_PUBLICKEYBYTES];
+
+    if (crypto_sign_ed25519_pk_to_curve25519(xpk, pk) != 0)
+        return -1;
+    return crypto_box_seal(c, m, mlen, xpk);
+}
+
+static int
+intl_seal_open(uint8_t *m, const uint8_t *c, size_t clen, const uint8_t *pk,
+               const uint8_t *sk)
+{
+    uint8_t xpk[crypto_box_PUBLICKEYBYTES];
+    uint8_t *xsk;
+    int rc = -1;
+
+    xsk = sodium_malloc(crypto_box_SECRETKEYBYTES);
+    if (xsk == NULL)
+        return -1;
+    if (crypto_sign_ed25519_pk_to_curve25519(xpk, pk) == 0 &&
+        crypto_sign_ed25519_sk_to_curve25519(xsk, sk) == 0)
+        rc = crypto_box_seal_open(m, c, clen, xpk, xsk);
+    sodium_free(xsk); /* sodium_free wipes before releasing */
+    return rc;
+}
+
+static const struct ql_profile intl = {
+    .name = "intl",
+    .note_type = 0x01,
+    .pk_len = crypto_sign_ed25519_PUBLICKEYBYTES,
+    .sk_len = crypto_sign_ed25519_SECRETKEYBYTES,
+    .sig_len = crypto_sign_ed25519_BYTES,
+    .nonce_len = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+    .tag_len = crypto_aead_xchacha20poly1305_ietf_ABYTES,
+    .seal_overhead = crypto_box_SEALBYTES,
+    .hash_parts = intl_hash_parts,
+    .keypair = intl_keypair,
+    .keypair_seed = intl_keypair_seed,
+    .sk_to_pk = intl_sk_to_pk,
+    .sign = intl_sign,
+    .verify = intl_verify,
+    .aead_encrypt = intl_aead_encrypt,
+    .aead_decrypt = intl_aead_decrypt,
+    .seal = intl_seal,
+    .seal_open = intl_seal_open,
+};
+
+static const struct ql_profile *const profiles[] = {&intl};
+
+const struct ql_profile *
+ql_profile_default(void)
+{
+    return &intl;
+}
+
+const struct ql_profile *
+ql_profile_find(const char *name)
+{
+    size_t i;
+
+    if (name == NULL)
+        return NULL;
+    for (i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
+        if (strcmp(profiles[i]->name, name) == 0)
+            return profiles[i];
+    return NULL;
+}
+
+const char *
+ql_profile_name(const struct ql_profile *p)
+{
+    return p->name;
+}
+
+size_t
+ql_profile_pk_len(const struct ql_profile *p)
+{
+    return p->pk_len;
+}
+
+size_t
+ql_profile_sk_len(const struct ql_profile *p)
+{
+    return p->sk_len;
+}
+
+size_t
+ql_profile_sig_len(const struct ql_profile *p)
+{
+    return p->sig_len;
+}
+
+size_t
+ql_profile_nonce_len(const struct ql_profile *p)
+{
+    return p->nonce_len;
+}
+
+size_t
+ql_profile_tag_len(const struct ql_profile *p)
+{
+    return p->tag_len;
+}
+
+size_t
+ql_profile_seal_overhead(const struct ql_profile *p)
+{
+    return p->seal_overhead;
+}
+
+uint8_t
+ql_profile_note_type(const struct ql_profile *p)
+{
+    return p->note_type;
+}
+
+void
+ql_hash(const struct ql_profile *p, uint8_t out[QL_HASH_LEN], const void *m,
+        size_t len)
+{
+    struct ql_bytes part = {m, len};
+
+    p->hash_parts(out, &part, 1);
+}
+
+void
+ql_hash_parts(const struct ql_profile *p, uint8_t out[QL_HASH_LEN],
+              const struct ql_bytes *parts, size_t n)
+{
+    p->hash_parts(out, parts, n);
+}
+
+void
+ql_random(void *buf, size_t len)
+{
+    randombytes_buf(buf, len);
+}
+
+ql_err
+ql_crypto_init(struct ql_diag *d)
+{
+    if (sodium_init() < 0)
+        return ql_fail(d, QL_ECRYPTO, "cannot initialise libsodium");
+    return QL_OK;
+}
+
+ql_err
+ql_profile_keypair(const struct ql_profile *p, uint8_t *pk, uint8_t *sk,
+                   struct ql_diag *d)
+{
+    if (p->keypair(pk, sk) != 0)
+        return ql_fail(d, QL_ECRYPTO, "key generation failed");
+    return QL_OK;
+}
+
+ql_err
+ql_profile_keypair_seed(const struct ql_profile *p, uint8_t *pk, uint8_t *sk,
+                        const uint8_t seed[32], struct ql_diag *d)
+{
+    if (p->keypair_seed(pk, sk, seed) != 0)
+        return ql_fail(d, QL_ECRYPTO, "key generation failed");
+    return QL_OK;
+}
+
+ql_err
+ql_profile_sk_to_pk(const struct ql_profile *p, uint8_t *pk, const uint8_t *sk,
+                    struct ql_diag *d)
+{
+    if (p->sk_to_pk(pk, sk) != 0)
+        return ql_fail(d, QL_ECRYPTO, "cannot derive the public key");
+    return QL_OK;
+}
+
+ql_err
+ql_profile_sign(const struct ql_profile *p, uint8_t *sig, size_t *sig_len,
+                const void *m, size_t mlen, const uint8_t *sk,
+                struct ql_diag *d)
+{
+    if (p->sign(sig, sig_len, m, mlen, sk) != 0)
+        return ql_fail(d, QL_ECRYPTO, "signing failed");
+    return QL_OK;
+}
+
+ql_err
+ql_profile_verify(const struct ql_profile *p, const uint8_t *sig,
+                  size_t sig_len, const void *m, size_t mlen, const uint8_t *pk)
+{
+    return p->verify(sig, sig_len, m, mlen, pk) == 0 ? QL_OK : QL_EVERIFY;
+}
+
+ql_err
+ql_profile_aead_encrypt(const struct ql_profile *p, uint8_t *c,
+                        const uint8_t *m, size_t mlen, const uint8_t *ad,
+                        size_t adlen, const uint8_t *nonce,
+                        const uint8_t key[QL_AEAD_KEY_LEN], struct ql_diag *d)
+{
+    if (p->aead_encrypt(c, m, mlen, ad, adlen, nonce, key) != 0)
+        return ql_fail(d, QL_ECRYPTO, "encryption failed");
+    return QL_OK;
+}
+
+ql_err
+ql_profile_aead_decrypt(const struct ql_profile *p, uint8_t *m,
+                        const uint8_t *c, size_t clen, const uint8_t *ad,
+                        size_t adlen, const uint8_t *nonce,
+                        const uint8_t key[QL_AEAD_KEY_LEN], struct ql_diag *d)
+{
+    if (clen < p->tag_len ||
+        p->aead_decrypt(m, c, clen, ad, adlen, nonce, key) != 0)
+        return ql_fail(d, QL_EVERIFY, "decryption failed: wrong key or "
+                                      "altered data");
+    return QL_OK;
+}
+
+ql_err
+ql_profile_seal(const struct ql_profile *p, uint8_t *c, const uint8_t *m,
+                size_t mlen, const uint8_t *pk, struct ql_diag *d)
+{
+    if (p->seal(c, m, mlen, pk) != 0)
+        return ql_fail(d, QL_ECRYPTO, "sealing failed");
+    return QL_OK;
+}
+
+ql_err
+ql_profile_seal_open(const struct ql_profile *p, uint8_t *m, const uint8_t *c,
+                     size_t clen, const uint8_t *pk, const uint8_t *sk,
+                     struct ql_diag *d)
+{
+    if (clen < p->seal_overhead || p->seal_open(m, c, clen, pk, sk) != 0)
+        return ql_fail(d, QL_EVERIFY, "cannot open sealed data: not sealed "
+                                      "to this key or altered");
+    return QL_OK;
+}

@@ -1,0 +1,36 @@
+/*
+ * Helpers shared by the test programs. Include after <cmocka.h>'s
+ * prerequisites; every helper fails the running test (cmocka's fail_msg)
+ * rather than returning an error, so tests stay short.
+ */
+#ifndef QL_TEST_H
+#define QL_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Path of a file under tests/data ($QL_TEST_DATA); caller frees. */
+char *qlt_data_path(const char *name);
+
+/* Whole file, NUL-terminated; *len (may be NULL) gets its size. Caller frees. */
+char *qlt_read_file(const char *path, size_t *len);
+
+/* Writes len bytes to path (created or truncated, mode 0600). */
+void qlt_write_file(const char *path, const void *buf, size_t len);
+
+/* Decodes lowercase or uppercase hex into out; returns the byte count. */
+size_t qlt_unhex(const char *hex, uint8_t *out, size_t cap);
+
+/* A fresh temporary folder under $TMPDIR (or /tmp); caller frees the name. */
+char *qlt_tempdir(void);
+
+/* Removes a folder tree made by qlt_tempdir (rm -rf), and frees the name. */
+void qlt_rmtree(char *dir);
+
+/* "dir/name", caller frees. */
+char *qlt_join(const char *dir, const char *name);
+
+/* A deterministic pseudo-random generator for property tests (xorshift). */
+uint64_t qlt_rand(uint64_t *state);
+
+#endif
