@@ -1,0 +1,670 @@
+#include "ql_store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+struct ql_store {
+    sqlite3 *db;
+    char *path;
+    bool readonly;
+};
+
+/*
+ * Schema version 1. The log tables refuse UPDATE and DELETE; the index
+ * trigger makes entry numbers dense from 0 even for a caller that gets
+ * them wrong. Hashes and notes are BLOBs so no text conversion touches the
+ * bytes that are signed.
+ */
+static const char SCHEMA_V1[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE entries("
+    "  idx INTEGER PRIMARY KEY CHECK (idx >= 0),"
+    "  note BLOB NOT NULL,"
+    "  leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32));"
+    "CREATE TABLE tree("
+    "  level INTEGER NOT NULL CHECK (level BETWEEN 0 AND 63),"
+    "  idx INTEGER NOT NULL CHECK (idx >= 0),"
+    "  hash BLOB NOT NULL CHECK (length(hash) = 32),"
+    "  PRIMARY KEY (level, idx)) WITHOUT ROWID;"
+    "CREATE TABLE checkpoints("
+    "  size INTEGER PRIMARY KEY CHECK (size >= 0),"
+    "  note BLOB NOT NULL);"
+    "CREATE TABLE cosignatures("
+    "  id INTEGER PRIMARY KEY,"
+    "  size INTEGER NOT NULL REFERENCES checkpoints(size),"
+    "  cosigner TEXT NOT NULL,"
+    "  line TEXT NOT NULL,"
+    "  time INTEGER NOT NULL,"
+    "  UNIQUE (size, cosigner));"
+    "CREATE TRIGGER entries_dense BEFORE INSERT ON entries"
+    "  WHEN NEW.idx IS NOT COALESCE((SELECT max(idx) FROM entries), -1) + 1"
+    "  BEGIN SELECT RAISE(ABORT, 'entry index is not the next one'); END;"
+    "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries"
+    "  BEGIN SELECT RAISE(ABORT, 'entries are append-only'); END;"
+    "CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries"
+    "  BEGIN SELECT RAISE(ABORT, 'entries are append-only'); END;"
+    "CREATE TRIGGER tree_no_update BEFORE UPDATE ON tree"
+    "  BEGIN SELECT RAISE(ABORT, 'tree hashes are append-only'); END;"
+    "CREATE TRIGGER tree_no_delete BEFORE DELETE ON tree"
+    "  BEGIN SELECT RAISE(ABORT, 'tree hashes are append-only'); END;"
+    "CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints"
+    "  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;"
+    "CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints"
+    "  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;"
+    "CREATE TRIGGER cosignatures_no_update BEFORE UPDATE ON cosignatures"
+    "  BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;"
+    "CREATE TRIGGER cosignatures_no_delete BEFORE DELETE ON cosignatures"
+    "  BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;";
+
+/* Migrations: MIGRATIONS[v] takes a store from version v to v + 1. */
+static const char *const MIGRATIONS[] = {SCHEMA_V1};
+
+/* The application_id marks the file as ours ("QLNG"). */
+#define QL_APPLICATION_ID 0x514C4E47
+
+/*
+ * Maps a SQLite result to our codes: busy and locked are QL_EBUSY (another
+ * writer holds the store), full disk is QL_EFULL, constraint and trigger
+ * failures are QL_EINTEGRITY, the rest QL_ESTORE.
+ */
+static ql_err
+sql_fail(struct ql_store *s, int rc, struct ql_diag *d, const char *what)
+{
+    const char *msg = s->db != NULL ? sqlite3_errmsg(s->db) : "no database";
+
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return ql_fail(d, QL_EBUSY, "store '%s' is busy: another process "
+                                    "holds it (%s)",
+                       s->path, what);
+    case SQLITE_FULL:
+        return ql_fail(d, QL_EFULL, "store '%s': disk full while %s", s->path,
+                       what);
+    case SQLITE_NOMEM:
+        return ql_fail(d, QL_ENOMEM, "out of memory while %s", what);
+    case SQLITE_CONSTRAINT:
+        return ql_fail(d, QL_EINTEGRITY, "store '%s': %s refused: %s",
+                       s->path, what, msg);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return ql_fail(d, QL_ESTORE, "store '%s' is damaged or not a "
+                                     "qingling store: %s",
+                       s->path, msg);
+    case SQLITE_READONLY:
+        return ql_fail(d, QL_EDENIED, "store '%s' is read-only (%s)", s->path,
+                       what);
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+        return ql_fail(d, QL_EIO, "store '%s': input/output error while %s: "
+                                  "%s",
+                       s->path, what, msg);
+    default:
+        return ql_fail(d, QL_ESTORE, "store '%s': %s failed: %s", s->path,
+                       what, msg);
+    }
+}
+
+static ql_err
+exec(struct ql_store *s, const char *sql, struct ql_diag *d, const char *what)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+
+    return rc == SQLITE_OK ? QL_OK : sql_fail(s, rc, d, what);
+}
+
+static ql_err
+prepare(struct ql_store *s, sqlite3_stmt **st, const char *sql,
+        struct ql_diag *d)
+{
+    int rc = sqlite3_prepare_v3(s->db, sql, -1, 0, st, NULL);
+
+    return rc == SQLITE_OK ? QL_OK : sql_fail(s, rc, d, "preparing a query");
+}
+
+static ql_err
+pragma_int(struct ql_store *s, const char *sql, int64_t *out,
+           struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ql_err rc;
+    int r;
+
+    if ((rc = prepare(s, &st, sql, d)) != QL_OK)
+        return rc;
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = sql_fail(s, r, d, "reading the schema version");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * Brings the schema to QL_STORE_SCHEMA inside one write transaction, so a
+ * crash during a migration leaves the old schema intact.
+ */
+static ql_err
+migrate(struct ql_store *s, bool created, struct ql_diag *d)
+{
+    int64_t version = 0, appid = 0;
+    char sql[64];
+    ql_err rc;
+
+    if ((rc = pragma_int(s, "PRAGMA application_id", &appid, d)) != QL_OK ||
+        (rc = pragma_int(s, "PRAGMA user_version", &version, d)) != QL_OK)
+        return rc;
+    if (!created && appid != QL_APPLICATION_ID)
+        return ql_fail(d, QL_ESTORE, "'%s' is not a qingling store", s->path);
+    if (version > QL_STORE_SCHEMA)
+        return ql_fail(d, QL_EUNSUPPORTED,
+                       "store '%s' has schema %lld, newer than this "
+                       "qingling (%d): upgrade qingling",
+                       s->path, (long long)version, QL_STORE_SCHEMA);
+    if (version == QL_STORE_SCHEMA)
+        return QL_OK;
+    if (s->readonly)
+        return ql_fail(d, QL_EDENIED, "store '%s' needs a schema upgrade; "
+                                      "open it for writing once",
+                       s->path);
+    if ((rc = exec(s, "BEGIN IMMEDIATE", d, "starting a migration")) != QL_OK)
+        return rc;
+    /* Re-read under the lock: another process may have migrated first. */
+    if ((rc = pragma_int(s, "PRAGMA user_version", &version, d)) != QL_OK)
+        goto fail;
+    for (; version < QL_STORE_SCHEMA; version++) {
+        if ((rc = exec(s, MIGRATIONS[version], d, "migrating the schema")) !=
+            QL_OK)
+            goto fail;
+    }
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", QL_STORE_SCHEMA);
+    if ((rc = exec(s, sql, d, "migrating the schema")) != QL_OK)
+        goto fail;
+    snprintf(sql, sizeof sql, "PRAGMA application_id = %d", QL_APPLICATION_ID);
+    if ((rc = exec(s, sql, d, "migrating the schema")) != QL_OK ||
+        (rc = exec(s, "COMMIT", d, "committing the migration")) != QL_OK)
+        goto fail;
+    return QL_OK;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+ql_err
+ql_store_open(const char *path, unsigned flags, struct ql_store **out,
+              struct ql_diag *d)
+{
+    struct ql_store *s = NULL;
+    struct stat sb;
+    bool create = (flags & QL_STORE_CREATE) != 0;
+    int oflags, r;
+    ql_err rc;
+
+    if (path == NULL || *path == '\0')
+        return ql_fail(d, QL_EUSAGE, "no store given: use --db or QINGLING_DB");
+    if (create && lstat(path, &sb) == 0)
+        return ql_fail(d, QL_EEXIST, "store '%s' already exists", path);
+    if (!create && stat(path, &sb) != 0)
+        return ql_fail(d, errno == ENOENT ? QL_ENOTFOUND : QL_EIO,
+                       "cannot open store '%s': %s", path, strerror(errno));
+    s = calloc(1, sizeof *s);
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        return ql_fail(d, QL_ENOMEM, NULL);
+    }
+    s->readonly = (flags & QL_STORE_READONLY) != 0;
+    oflags = SQLITE_OPEN_NOMUTEX |
+             (s->readonly ? SQLITE_OPEN_READONLY
+                          : SQLITE_OPEN_READWRITE |
+                                (create ? SQLITE_OPEN_CREATE : 0));
+    r = sqlite3_open_v2(path, &s->db, oflags, NULL);
+    if (r != SQLITE_OK) {
+        rc = sql_fail(s, r, d, "opening");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, 10000);
+    /*
+     * WAL lets readers run beside the one writer; synchronous=FULL makes a
+     * commit durable before it returns (DESIGN.md section 4).
+     */
+    if ((!s->readonly &&
+         (rc = exec(s, "PRAGMA journal_mode=WAL", d, "setting WAL mode")) !=
+             QL_OK) ||
+        (rc = exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", d,
+                   "setting up")) != QL_OK ||
+        (rc = migrate(s, create, d)) != QL_OK)
+        goto fail;
+    *out = s;
+    return QL_OK;
+fail:
+    ql_store_close(s);
+    if (create)
+        unlink(path);
+    return rc;
+}
+
+void
+ql_store_close(struct ql_store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->db != NULL && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close_v2(s->db);
+    free(s->path);
+    free(s);
+}
+
+void
+ql_store_set_busy_timeout(struct ql_store *s, int ms)
+{
+    sqlite3_busy_timeout(s->db, ms);
+}
+
+ql_err
+ql_store_begin(struct ql_store *s, struct ql_diag *d)
+{
+    if (s->readonly)
+        return ql_fail(d, QL_EDENIED, "store '%s' is open read-only",
+                       s->path);
+    return exec(s, "BEGIN IMMEDIATE", d, "taking the write lock");
+}
+
+ql_err
+ql_store_begin_read(struct ql_store *s, struct ql_diag *d)
+{
+    ql_err rc;
+    uint64_t n;
+
+    /* A deferred transaction takes its snapshot at the first read. */
+    if ((rc = exec(s, "BEGIN", d, "starting a read")) != QL_OK)
+        return rc;
+    if ((rc = ql_store_log_size(s, &n, d)) != QL_OK)
+        ql_store_rollback(s);
+    return rc;
+}
+
+ql_err
+ql_store_commit(struct ql_store *s, struct ql_diag *d)
+{
+    ql_err rc = exec(s, "COMMIT", d, "committing");
+
+    if (rc != QL_OK)
+        ql_store_rollback(s);
+    return rc;
+}
+
+void
+ql_store_rollback(struct ql_store *s)
+{
+    if (s != NULL && s->db != NULL && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+bool
+ql_store_in_transaction(const struct ql_store *s)
+{
+    return !sqlite3_get_autocommit(s->db);
+}
+
+/* Copies column col of the current row as a NUL-terminated buffer. */
+static ql_err
+column_dup(sqlite3_stmt *st, int col, char **out, size_t *len,
+           struct ql_diag *d)
+{
+    const void *p = sqlite3_column_blob(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    char *buf = malloc((size_t)n + 1);
+
+    if (buf == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    if (n > 0)
+        memcpy(buf, p, (size_t)n);
+    buf[n] = '\0';
+    *out = buf;
+    if (len != NULL)
+        *len = (size_t)n;
+    return QL_OK;
+}
+
+ql_err
+ql_store_meta_get(struct ql_store *s, const char *key, char **out,
+                  struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ql_err rc;
+    int r;
+
+    if ((rc = prepare(s, &st, "SELECT value FROM meta WHERE key = ?1", d)) !=
+        QL_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        rc = column_dup(st, 0, out, NULL, d);
+    else if (r == SQLITE_DONE)
+        rc = ql_fail(d, QL_ENOTFOUND, "store setting '%s' is not set", key);
+    else
+        rc = sql_fail(s, r, d, "reading a setting");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ql_err
+ql_store_meta_put(struct ql_store *s, const char *key, const char *value,
+                  struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    char *old = NULL;
+    ql_err rc;
+    int r;
+
+    rc = ql_store_meta_get(s, key, &old, d);
+    if (rc == QL_OK) {
+        rc = strcmp(old, value) == 0
+                 ? QL_OK
+                 : ql_fail(d, QL_EEXIST, "store setting '%s' is already set",
+                           key);
+        free(old);
+        return rc;
+    }
+    if (rc != QL_ENOTFOUND)
+        return rc;
+    if ((rc = prepare(s, &st, "INSERT INTO meta(key, value) VALUES (?1, ?2)",
+                      d)) != QL_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    r = sqlite3_step(st);
+    rc = r == SQLITE_DONE ? QL_OK : sql_fail(s, r, d, "writing a setting");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ql_err
+ql_store_log_size(struct ql_store *s, uint64_t *size, struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ql_err rc;
+    int r;
+
+    /* max(idx) is one B-tree descent; indexes are dense, so it gives size. */
+    if ((rc = prepare(s, &st, "SELECT COALESCE(max(idx), -1) + 1 FROM entries",
+                      d)) != QL_OK)
+        return rc;
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *size = (uint64_t)sqlite3_column_int64(st, 0);
+    else
+        rc = sql_fail(s, r, d, "reading the log size");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ql_err
+ql_store_entry_append(struct ql_store *s, uint64_t idx, const void *note,
+                      size_t len, const uint8_t leaf_hash[32],
+                      struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ql_err rc;
+    int r;
+
+    if (!ql_store_in_transaction(s))
+        return ql_fail(d, QL_EUSAGE, "appending outside a transaction");
+    if (idx > INT64_MAX || len > INT32_MAX)
+        return ql_fail(d, QL_ETOOBIG, "entry %llu is out of range",
+                       (unsigned long long)idx);
+    if ((rc = prepare(s, &st,
+                      "INSERT INTO entries(idx, note, leaf_hash) "
+                      "VALUES (?1, ?2, ?3)",
+                      d)) != QL_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)idx);
+    sqlite3_bind_blob(st, 2, note, (int)len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, leaf_hash, 32, SQLITE_STATIC);
+    r = sqlite3_step(st);
+    rc = r == SQLITE_DONE ? QL_OK : sql_fail(s, r, d, "appending an entry");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ql_err
+ql_store_entry_get(struct ql_store *s, uint64_t idx, char **note, size_t *len,
+                   struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ql_err rc;
+    int r;
+
+    if (idx > INT64_MAX)
+        return ql_fail(d, QL_ENOTFOUND, "no entry %llu",
+                       (unsigned long long)idx);
+    if ((rc = prepare(s, &st, "SELECT note FROM entries WHERE idx = ?1", d)) !=
+        QL_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)idx);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        rc = column_dup(st, 0, note, len, d);
+    else if (r == SQLITE_DONE)
+        rc = ql_fail(d, QL_ENOTFOUND, "no entry %llu",
+                     (unsigned long long)idx);
+    else
+        rc = sql_fail(s, r, d, "reading an entry");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ql_err
+ql_store_entry_walk(struct ql_store *s, uint64_t from, uint64_t to,
+                    ql_store_entry_fn fn, void *ctx, struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t expect = from;
+    ql_err rc;
+    int r;
+
+    if (from > INT64_MAX || to > INT64_MAX)
+        return ql_fail(d, QL_EUSAGE, "entry range out of bounds");
+    if ((rc = prepare(s, &st,
+                      "SELECT idx, note, leaf_hash FROM entries "
+                      "WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+                      d)) != QL_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)to);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t idx = (uint64_t)sqlite3_column_int64(st, 0);
+        const void *note = sqlite3_column_blob(st, 1);
+        int len = sqlite3_column_bytes(st, 1);
+        const void *leaf = sqlite3_column_blob(st, 2);
+
+        /* A gap means rows were removed behind the triggers' back. */
+        if (idx != expect) {
+            rc = ql_fail(d, QL_EINTEGRITY, "entry %llu is missing",
+                         (unsigned long long)expect);
+            goto out;
+        }
+        if (sqlite3_column_bytes(st, 2) != 32 || leaf == NULL) {
+            rc = ql_fail(d, QL_EINTEGRITY, "entry %llu has a bad leaf hash",
+                         (unsigned long long)idx);
+            goto out;
+        }
+        if ((rc = fn(ctx, idx, note != NULL ? note : "", (size_t)len, leaf,
+                     d)) != QL_OK)
+            goto out;
+        expect++;
+    }
+    if (r != SQLITE_DONE)
+        rc = sql_fail(s, r, d, "reading entries");
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ql_err
+ql_store_tree_get(struct ql_store *s, unsigned level, uint64_t idx,
+                  uint8_t out[32], struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ql_err rc;
+    int r;
+
+    if (idx > INT64_MAX)
+        return ql_fail(d, QL_ENOTFOUND, "no tree hash");
+    if ((rc = prepare(s, &st,
+                      "SELECT hash FROM tree WHERE level = ?1 AND idx = ?2",
+                      d)) != QL_OK)
+        return rc;
+    sqlite3_bind_int(st, 1, (int)level);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32)
+        memcpy(out, sqlite3_column_blob(st, 0), 32);
+    else if (r == SQLITE_ROW || r == SQLITE_DONE)
+        rc = ql_fail(d, QL_EINTEGRITY, "tree hash %u/%llu is missing", level,
+                     (unsigned long long)idx);
+    else
+        rc = sql_fail(s, r, d, "reading a tree hash");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ql_err
+ql_store_tree_put(struct ql_store *s, unsigned level, uint64_t idx,
+                  const uint8_t h[32], struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ql_err rc;
+    int r;
+
+    if (idx > INT64_MAX || level > 63)
+        return ql_fail(d, QL_EUSAGE, "tree position out of range");
+    if ((rc = prepare(s, &st,
+                      "INSERT INTO tree(level, idx, hash) VALUES (?1, ?2, ?3)",
+                      d)) != QL_OK)
+        return rc;
+    sqlite3_bind_int(st, 1, (int)level);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+    sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
+    r = sqlite3_step(st);
+    rc = r == SQLITE_DONE ? QL_OK : sql_fail(s, r, d, "storing a tree hash");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ql_err
+ql_store_checkpoint_put(struct ql_store *s, uint64_t size, const char *note,
+                        struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ql_err rc;
+    int r;
+
+    if (size > INT64_MAX)
+        return ql_fail(d, QL_EUSAGE, "checkpoint size out of range");
+    if ((rc = prepare(s, &st,
+                      "INSERT INTO checkpoints(size, note) VALUES (?1, ?2)",
+                      d)) != QL_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+    sqlite3_bind_blob(st, 2, note, (int)strlen(note), SQLITE_STATIC);
+    r = sqlite3_step(st);
+    rc = r == SQLITE_DONE ? QL_OK
+                          : sql_fail(s, r, d, "storing a checkpoint");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ql_err
+ql_store_checkpoint_get(struct ql_store *s, uint64_t size, uint64_t *got_size,
+                        char **note, struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    bool latest = size == UINT64_MAX;
+    ql_err rc;
+    int r;
+
+    if (!latest && size > INT64_MAX)
+        return ql_fail(d, QL_ENOTFOUND, "no checkpoint of that size");
+    if ((rc = prepare(s, &st,
+                      latest ? "SELECT size, note FROM checkpoints "
+                               "ORDER BY size DESC LIMIT 1"
+                             : "SELECT size, note FROM checkpoints "
+                               "WHERE size = ?1",
+                      d)) != QL_OK)
+        return rc;
+    if (!latest)
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        if (got_size != NULL)
+            *got_size = (uint64_t)sqlite3_column_int64(st, 0);
+        rc = column_dup(st, 1, note, NULL, d);
+    } else if (r == SQLITE_DONE) {
+        rc = ql_fail(d, QL_ENOTFOUND, latest ? "the log has no checkpoint"
+                                             : "no checkpoint of size %llu",
+                     (unsigned long long)size);
+    } else {
+        rc = sql_fail(s, r, d, "reading a checkpoint");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ql_err
+ql_store_cosignature_put(struct ql_store *s, uint64_t size,
+                         const char *cosigner, const char *line, int64_t time,
+                         struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ql_err rc;
+    int r;
+
+    if ((rc = prepare(s, &st,
+                      "INSERT INTO cosignatures(size, cosigner, line, time) "
+                      "VALUES (?1, ?2, ?3, ?4)",
+                      d)) != QL_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+    sqlite3_bind_text(st, 2, cosigner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, line, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, time);
+    r = sqlite3_step(st);
+    rc = r == SQLITE_DONE ? QL_OK
+                          : sql_fail(s, r, d, "storing a cosignature");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ql_err
+ql_store_check(struct ql_store *s, struct ql_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *txt;
+    ql_err rc;
+    int r;
+
+    if ((rc = prepare(s, &st, "PRAGMA integrity_check(1)", d)) != QL_OK)
+        return rc;
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        txt = sqlite3_column_text(st, 0);
+        if (txt == NULL || strcmp((const char *)txt, "ok") != 0)
+            rc = ql_fail(d, QL_ESTORE, "store '%s' is damaged: %s", s->path,
+                         txt != NULL ? (const char *)txt : "?");
+    } else {
+        rc = sql_fail(s, r, d, "checking the store");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}

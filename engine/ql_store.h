@@ -1,0 +1,134 @@
+/*
+ * ql_store: the SQLite file that holds one county's log, and the only code
+ * that speaks SQL.
+ *
+ * The store is one SQLite database in WAL mode with synchronous=FULL and
+ * foreign keys on. The log tables (entries, tree, checkpoints,
+ * cosignatures) are append-only: triggers refuse UPDATE and DELETE, and a
+ * trigger refuses an entry whose index is not the next one, so indexes are
+ * dense from 0 whatever the caller does. Every other table is an index over
+ * the entries and can be rebuilt from them.
+ *
+ * Many processes may open one store at once. Writers hold the write lock
+ * for the whole of their work (ql_store_begin takes BEGIN IMMEDIATE), and
+ * wait up to the busy timeout for it; past that they get QL_EBUSY and have
+ * changed nothing.
+ *
+ * A struct ql_store is used by one thread at a time.
+ */
+#ifndef QL_STORE_H
+#define QL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ql_err.h"
+
+/* The schema this code writes; older stores are migrated forward on open. */
+#define QL_STORE_SCHEMA 1
+
+/* Flags for ql_store_open. */
+#define QL_STORE_CREATE 0x1u   /* create the file; QL_EEXIST if it exists */
+#define QL_STORE_READONLY 0x2u /* open without write access */
+
+struct ql_store;
+
+/*
+ * Opens (or with QL_STORE_CREATE creates) the store at path. A store whose
+ * schema is newer than this code is refused (QL_EUNSUPPORTED); an older one
+ * is migrated forward inside one transaction. A file that is not a qingling
+ * store, or is damaged, is QL_ESTORE with the path in the message. *out is
+ * caller-owned (ql_store_close).
+ */
+ql_err ql_store_open(const char *path, unsigned flags, struct ql_store **out,
+                     struct ql_diag *d) QL_MUST_CHECK;
+
+/* Closes the store; NULL is fine. An open transaction is rolled back. */
+void ql_store_close(struct ql_store *s);
+
+/* How long a writer waits for the lock before QL_EBUSY (default 10 s). */
+void ql_store_set_busy_timeout(struct ql_store *s, int ms);
+
+/*
+ * Transactions. ql_store_begin takes the write lock (BEGIN IMMEDIATE);
+ * ql_store_begin_read opens a read snapshot. Nothing is durable before
+ * ql_store_commit returns QL_OK. ql_store_rollback never fails and is
+ * harmless without a transaction.
+ */
+ql_err ql_store_begin(struct ql_store *s, struct ql_diag *d) QL_MUST_CHECK;
+ql_err ql_store_begin_read(struct ql_store *s,
+                           struct ql_diag *d) QL_MUST_CHECK;
+ql_err ql_store_commit(struct ql_store *s, struct ql_diag *d) QL_MUST_CHECK;
+void ql_store_rollback(struct ql_store *s);
+bool ql_store_in_transaction(const struct ql_store *s);
+
+/* ---- meta: small named settings (origin, profile, ...) ---- */
+
+/* *out is caller-owned; QL_ENOTFOUND when key is not set. */
+ql_err ql_store_meta_get(struct ql_store *s, const char *key, char **out,
+                         struct ql_diag *d) QL_MUST_CHECK;
+/* Sets key once; QL_EEXIST if it is already set to another value. */
+ql_err ql_store_meta_put(struct ql_store *s, const char *key,
+                         const char *value, struct ql_diag *d) QL_MUST_CHECK;
+
+/* ---- the log ---- */
+
+/* Number of entries (the tree size). */
+ql_err ql_store_log_size(struct ql_store *s, uint64_t *size,
+                         struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Appends entry index idx (which must equal the current size) with its
+ * bytes and leaf hash. Must be inside ql_store_begin.
+ */
+ql_err ql_store_entry_append(struct ql_store *s, uint64_t idx,
+                             const void *note, size_t len,
+                             const uint8_t leaf_hash[32],
+                             struct ql_diag *d) QL_MUST_CHECK;
+
+/* Entry idx; *note is caller-owned (free()). QL_ENOTFOUND past the end. */
+ql_err ql_store_entry_get(struct ql_store *s, uint64_t idx, char **note,
+                          size_t *len, struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Calls fn for entries [from, to) in order, with bytes borrowed for the call
+ * only. A non-QL_OK return from fn stops the walk and is returned.
+ */
+typedef ql_err (*ql_store_entry_fn)(void *ctx, uint64_t idx, const void *note,
+                                    size_t len, const uint8_t leaf_hash[32],
+                                    struct ql_diag *d);
+ql_err ql_store_entry_walk(struct ql_store *s, uint64_t from, uint64_t to,
+                           ql_store_entry_fn fn, void *ctx,
+                           struct ql_diag *d) QL_MUST_CHECK;
+
+/* Stored Merkle hashes of complete subtrees, numbered (level, index). */
+ql_err ql_store_tree_get(struct ql_store *s, unsigned level, uint64_t idx,
+                         uint8_t out[32], struct ql_diag *d) QL_MUST_CHECK;
+ql_err ql_store_tree_put(struct ql_store *s, unsigned level, uint64_t idx,
+                         const uint8_t h[32], struct ql_diag *d) QL_MUST_CHECK;
+
+/* Records the signed checkpoint for tree size size (once per size). */
+ql_err ql_store_checkpoint_put(struct ql_store *s, uint64_t size,
+                               const char *note,
+                               struct ql_diag *d) QL_MUST_CHECK;
+/*
+ * The checkpoint for size, or with size UINT64_MAX the latest one.
+ * *note is caller-owned. QL_ENOTFOUND when there is none.
+ */
+ql_err ql_store_checkpoint_get(struct ql_store *s, uint64_t size,
+                               uint64_t *got_size, char **note,
+                               struct ql_diag *d) QL_MUST_CHECK;
+
+/* Records an auditor's cosignature line for checkpoint size. */
+ql_err ql_store_cosignature_put(struct ql_store *s, uint64_t size,
+                                const char *cosigner, const char *line,
+                                int64_t time, struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Runs SQLite's integrity check; QL_ESTORE with the first problem when the
+ * file is damaged.
+ */
+ql_err ql_store_check(struct ql_store *s, struct ql_diag *d) QL_MUST_CHECK;
+
+#endif

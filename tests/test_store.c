@@ -1,0 +1,376 @@
+/* Tests of engine/ql_store: schema, append-only log tables, locking. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "ql_store.h"
+#include "ql_test.h"
+
+struct fx {
+    char *dir;
+    char *path;
+    struct ql_store *s;
+};
+
+static int
+setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    struct ql_diag d;
+
+    f->dir = qlt_tempdir();
+    f->path = qlt_join(f->dir, "county.db");
+    assert_int_equal(ql_store_open(f->path, QL_STORE_CREATE, &f->s, &d),
+                     QL_OK);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+
+    ql_store_close(f->s);
+    free(f->path);
+    qlt_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+static void
+leaf_of(uint64_t i, uint8_t h[32])
+{
+    memset(h, (int)(i & 0xff), 32);
+}
+
+static void
+append_n(struct ql_store *s, uint64_t n)
+{
+    struct ql_diag d;
+    uint8_t h[32];
+    uint64_t size, i;
+    char note[64];
+
+    assert_int_equal(ql_store_log_size(s, &size, &d), QL_OK);
+    assert_int_equal(ql_store_begin(s, &d), QL_OK);
+    for (i = size; i < size + n; i++) {
+        snprintf(note, sizeof note, "entry %llu\n", (unsigned long long)i);
+        leaf_of(i, h);
+        assert_int_equal(
+            ql_store_entry_append(s, i, note, strlen(note), h, &d), QL_OK);
+    }
+    assert_int_equal(ql_store_commit(s, &d), QL_OK);
+}
+
+/* Runs one SQL statement on the file directly, as an intruder would. */
+static int
+raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+static void
+test_create_twice_refused(void **state)
+{
+    struct fx *f = *state;
+    struct ql_store *s2 = NULL;
+    struct ql_diag d;
+
+    assert_int_equal(ql_store_open(f->path, QL_STORE_CREATE, &s2, &d),
+                     QL_EEXIST);
+    assert_non_null(strstr(d.msg, "already exists"));
+    assert_null(s2);
+}
+
+static void
+test_open_missing(void **state)
+{
+    struct fx *f = *state;
+    struct ql_store *s2 = NULL;
+    struct ql_diag d;
+    char *p = qlt_join(f->dir, "nope.db");
+
+    assert_int_equal(ql_store_open(p, 0, &s2, &d), QL_ENOTFOUND);
+    assert_non_null(strstr(d.msg, "nope.db"));
+    assert_int_equal(access(p, F_OK), -1); /* nothing was created */
+    assert_int_equal(ql_store_open("", 0, &s2, &d), QL_EUSAGE);
+    free(p);
+}
+
+static void
+test_not_a_store(void **state)
+{
+    struct fx *f = *state;
+    struct ql_store *s2 = NULL;
+    struct ql_diag d;
+    char *junk = qlt_join(f->dir, "junk.db");
+    char *other = qlt_join(f->dir, "other.db");
+
+    qlt_write_file(junk, "this is not a database at all, just text\n", 41);
+    assert_int_equal(ql_store_open(junk, 0, &s2, &d), QL_ESTORE);
+    assert_non_null(strstr(d.msg, "junk.db"));
+    /* A valid SQLite file of someone else's is not ours either. */
+    assert_int_equal(raw_exec(other, "CREATE TABLE t(x)"), SQLITE_OK);
+    assert_int_equal(ql_store_open(other, 0, &s2, &d), QL_ESTORE);
+    assert_non_null(strstr(d.msg, "not a qingling store"));
+    free(junk);
+    free(other);
+}
+
+static void
+test_newer_schema_refused(void **state)
+{
+    struct fx *f = *state;
+    struct ql_store *s2 = NULL;
+    struct ql_diag d;
+
+    ql_store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(raw_exec(f->path, "PRAGMA user_version = 99"),
+                     SQLITE_OK);
+    assert_int_equal(ql_store_open(f->path, 0, &s2, &d), QL_EUNSUPPORTED);
+    assert_non_null(strstr(d.msg, "newer"));
+}
+
+static void
+test_append_dense_and_read(void **state)
+{
+    struct fx *f = *state;
+    struct ql_diag d;
+    uint64_t size;
+    char *note = NULL;
+    size_t len;
+    uint8_t h[32];
+
+    append_n(f->s, 10);
+    assert_int_equal(ql_store_log_size(f->s, &size, &d), QL_OK);
+    assert_int_equal(size, 10);
+    assert_int_equal(ql_store_entry_get(f->s, 7, &note, &len, &d), QL_OK);
+    assert_string_equal(note, "entry 7\n");
+    assert_int_equal(len, 8);
+    free(note);
+    assert_int_equal(ql_store_entry_get(f->s, 10, &note, &len, &d),
+                     QL_ENOTFOUND);
+
+    /* A gap or a repeat is refused by the store itself. */
+    leaf_of(0, h);
+    assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
+    assert_int_equal(ql_store_entry_append(f->s, 12, "x\n", 2, h, &d),
+                     QL_EINTEGRITY);
+    assert_non_null(strstr(d.msg, "not the next one"));
+    assert_int_equal(ql_store_entry_append(f->s, 3, "x\n", 2, h, &d),
+                     QL_EINTEGRITY);
+    ql_store_rollback(f->s);
+    /* Outside a transaction nothing is appended. */
+    assert_int_equal(ql_store_entry_append(f->s, 10, "x\n", 2, h, &d),
+                     QL_EUSAGE);
+    assert_int_equal(ql_store_log_size(f->s, &size, &d), QL_OK);
+    assert_int_equal(size, 10);
+}
+
+static ql_err
+walk_count(void *ctx, uint64_t idx, const void *note, size_t len,
+           const uint8_t leaf[32], struct ql_diag *d)
+{
+    uint64_t *n = ctx;
+    uint8_t h[32];
+    char want[64];
+
+    (void)d;
+    snprintf(want, sizeof want, "entry %llu\n", (unsigned long long)idx);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(note, want, len);
+    leaf_of(idx, h);
+    assert_memory_equal(leaf, h, 32);
+    (*n)++;
+    return idx == 15 ? QL_EVERIFY : QL_OK;
+}
+
+static void
+test_walk(void **state)
+{
+    struct fx *f = *state;
+    struct ql_diag d;
+    uint64_t n = 0;
+
+    append_n(f->s, 20);
+    assert_int_equal(ql_store_entry_walk(f->s, 2, 12, walk_count, &n, &d),
+                     QL_OK);
+    assert_int_equal(n, 10);
+    n = 0;
+    /* The callback's error stops the walk and comes back. */
+    assert_int_equal(ql_store_entry_walk(f->s, 10, 20, walk_count, &n, &d),
+                     QL_EVERIFY);
+    assert_int_equal(n, 6);
+}
+
+static void
+test_append_only_triggers(void **state)
+{
+    struct fx *f = *state;
+    static const char *const attacks[] = {
+        "UPDATE entries SET note = x'00' WHERE idx = 1",
+        "DELETE FROM entries WHERE idx = 4",
+        "DELETE FROM entries",
+        "UPDATE tree SET hash = zeroblob(32)",
+        "DELETE FROM tree",
+        "UPDATE checkpoints SET note = 'x'",
+        "DELETE FROM checkpoints",
+        "UPDATE cosignatures SET line = 'x'",
+        "DELETE FROM cosignatures",
+        "INSERT INTO entries(idx, note, leaf_hash) VALUES (9, 'x', "
+        "zeroblob(32))",
+    };
+    struct ql_diag d;
+    uint8_t h[32] = {0};
+    uint64_t size;
+    size_t i;
+
+    append_n(f->s, 5);
+    assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
+    assert_int_equal(ql_store_tree_put(f->s, 0, 0, h, &d), QL_OK);
+    assert_int_equal(ql_store_checkpoint_put(f->s, 5, "cp\n", &d), QL_OK);
+    assert_int_equal(
+        ql_store_cosignature_put(f->s, 5, "auditor", "— a x\n", 1, &d), QL_OK);
+    assert_int_equal(ql_store_commit(f->s, &d), QL_OK);
+    for (i = 0; i < sizeof attacks / sizeof attacks[0]; i++) {
+        print_message("attack: %s\n", attacks[i]);
+        assert_int_not_equal(raw_exec(f->path, attacks[i]), SQLITE_OK);
+    }
+    assert_int_equal(ql_store_log_size(f->s, &size, &d), QL_OK);
+    assert_int_equal(size, 5);
+}
+
+static void
+test_tree_and_checkpoints(void **state)
+{
+    struct fx *f = *state;
+    struct ql_diag d;
+    uint8_t h[32], got[32];
+    uint64_t size = 0;
+    char *note = NULL;
+
+    memset(h, 0xab, 32);
+    assert_int_equal(ql_store_tree_get(f->s, 0, 0, got, &d), QL_EINTEGRITY);
+    assert_int_equal(ql_store_checkpoint_get(f->s, UINT64_MAX, &size, &note,
+                                             &d),
+                     QL_ENOTFOUND);
+    assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
+    assert_int_equal(ql_store_tree_put(f->s, 3, 7, h, &d), QL_OK);
+    assert_int_equal(ql_store_tree_put(f->s, 3, 7, h, &d), QL_EINTEGRITY);
+    assert_int_equal(ql_store_tree_put(f->s, 64, 0, h, &d), QL_EUSAGE);
+    assert_int_equal(ql_store_checkpoint_put(f->s, 1, "one\n", &d), QL_OK);
+    assert_int_equal(ql_store_checkpoint_put(f->s, 3, "three\n", &d), QL_OK);
+    assert_int_equal(ql_store_commit(f->s, &d), QL_OK);
+    assert_int_equal(ql_store_tree_get(f->s, 3, 7, got, &d), QL_OK);
+    assert_memory_equal(got, h, 32);
+    assert_int_equal(ql_store_checkpoint_get(f->s, UINT64_MAX, &size, &note,
+                                             &d),
+                     QL_OK);
+    assert_int_equal(size, 3);
+    assert_string_equal(note, "three\n");
+    free(note);
+    assert_int_equal(ql_store_checkpoint_get(f->s, 1, &size, &note, &d),
+                     QL_OK);
+    assert_string_equal(note, "one\n");
+    free(note);
+    assert_int_equal(ql_store_checkpoint_get(f->s, 2, &size, &note, &d),
+                     QL_ENOTFOUND);
+}
+
+static void
+test_meta(void **state)
+{
+    struct fx *f = *state;
+    struct ql_diag d;
+    char *v = NULL;
+
+    assert_int_equal(ql_store_meta_get(f->s, "origin", &v, &d), QL_ENOTFOUND);
+    assert_int_equal(ql_store_meta_put(f->s, "origin", "青禾县", &d), QL_OK);
+    assert_int_equal(ql_store_meta_put(f->s, "origin", "青禾县", &d), QL_OK);
+    assert_int_equal(ql_store_meta_put(f->s, "origin", "other", &d),
+                     QL_EEXIST);
+    assert_int_equal(ql_store_meta_get(f->s, "origin", &v, &d), QL_OK);
+    assert_string_equal(v, "青禾县");
+    free(v);
+}
+
+static void
+test_busy_writer(void **state)
+{
+    struct fx *f = *state;
+    struct ql_store *s2 = NULL;
+    struct ql_diag d;
+    uint64_t size;
+
+    assert_int_equal(ql_store_open(f->path, 0, &s2, &d), QL_OK);
+    ql_store_set_busy_timeout(s2, 50);
+    assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
+    assert_int_equal(ql_store_begin(s2, &d), QL_EBUSY);
+    assert_non_null(strstr(d.msg, "busy"));
+    /* Readers still see the last committed state. */
+    assert_int_equal(ql_store_log_size(s2, &size, &d), QL_OK);
+    ql_store_rollback(f->s);
+    assert_int_equal(ql_store_begin(s2, &d), QL_OK);
+    ql_store_rollback(s2);
+    ql_store_close(s2);
+}
+
+static void
+test_readonly(void **state)
+{
+    struct fx *f = *state;
+    struct ql_store *s2 = NULL;
+    struct ql_diag d;
+
+    append_n(f->s, 2);
+    assert_int_equal(ql_store_open(f->path, QL_STORE_READONLY, &s2, &d),
+                     QL_OK);
+    assert_int_equal(ql_store_begin(s2, &d), QL_EDENIED);
+    assert_int_equal(ql_store_begin_read(s2, &d), QL_OK);
+    ql_store_rollback(s2);
+    assert_int_equal(ql_store_check(s2, &d), QL_OK);
+    ql_store_close(s2);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_create_twice_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_open_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_append_dense_and_read, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_walk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_only_triggers, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_tree_and_checkpoints, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
