@@ -1,0 +1,119 @@
+/*
+ * ql_log: the county's audit log. Entries, their text format, appending
+ * them with the Merkle tree and signed checkpoints, and reading them back.
+ *
+ * An entry is a C2SP signed note whose text is `key value` lines in a fixed
+ * order (docs/formats.md, "Entries"):
+ *
+ *   qingling-entry/1
+ *   index 17
+ *   time 2025-09-15T02:00:00Z
+ *   actor sh-yanpan-01
+ *   unit GA
+ *   lead QH-SH-2025-008
+ *   action move
+ *   from UNDER_TRIAGE
+ *   to ASSIGNED
+ *   transition assign
+ *   workflow 9f86d081884c7d65...
+ *   clear due_at 2025-08-10
+ *   clear priority 重点督办
+ *   payload AbCd...
+ *
+ * Everything but the payload is clear, so an auditor with no key can check
+ * that the workflow was followed and recompute every figure the
+ * supervision office reads; the payload is the unit's encrypted content.
+ * Absent values are written "-". `clear` lines (zero or more) come sorted by
+ * name, each name once.
+ */
+#ifndef QL_LOG_H
+#define QL_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ql_err.h"
+
+/* The first line of every entry's text. */
+#define QL_ENTRY_FORMAT "qingling-entry/1"
+/* An entry's signed note is at most 64 KiB (tile bundles carry 16 bits). */
+#define QL_ENTRY_MAX 65535
+/* Longest unit code, lead id, action, state or transition name. */
+#define QL_ENTRY_WORD_MAX 64
+/* Most clear fields one entry carries. */
+#define QL_ENTRY_CLEAR_MAX 64
+
+struct ql_entry_field {
+    char *name;  /* ASCII identifier: [a-z][a-z0-9_]* */
+    char *value; /* one line of UTF-8, no control characters, may be "" */
+};
+
+/*
+ * One entry's text, parsed. Strings are NUL-terminated and owned by the
+ * entry (ql_entry_release); absent values are empty strings, written "-".
+ */
+struct ql_entry {
+    uint64_t index;
+    char time[32];        /* RFC 3339 UTC, "2025-09-15T02:00:00Z" */
+    char *actor;          /* key name of the acting principal */
+    char unit[QL_ENTRY_WORD_MAX + 1];
+    char lead[QL_ENTRY_WORD_MAX + 1];
+    char action[QL_ENTRY_WORD_MAX + 1];
+    char from[QL_ENTRY_WORD_MAX + 1];
+    char to[QL_ENTRY_WORD_MAX + 1];
+    char transition[QL_ENTRY_WORD_MAX + 1];
+    char workflow[65]; /* lowercase hex SHA-256, or "" */
+    struct ql_entry_field *clear;
+    size_t nclear;
+    uint8_t *payload; /* raw bytes (base64 in the text), or NULL */
+    size_t payload_len;
+};
+
+/* Zeroes e for use. */
+void ql_entry_init(struct ql_entry *e);
+
+/* Frees what e owns and zeroes it; NULL is fine. */
+void ql_entry_release(struct ql_entry *e);
+
+/* Copies actor into e (validated as a key name). */
+ql_err ql_entry_set_actor(struct ql_entry *e, const char *actor,
+                          struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Adds a clear field (kept sorted by name). QL_EUSAGE for a bad name, a
+ * repeated name or too many fields; QL_EFORMAT for a value that is not one
+ * line of UTF-8.
+ */
+ql_err ql_entry_add_clear(struct ql_entry *e, const char *name,
+                          const char *value, struct ql_diag *d) QL_MUST_CHECK;
+
+/* The value of clear field name, borrowed; NULL when absent. */
+const char *ql_entry_get_clear(const struct ql_entry *e, const char *name);
+
+/* Copies payload bytes into e, replacing any. */
+ql_err ql_entry_set_payload(struct ql_entry *e, const uint8_t *p, size_t len,
+                            struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Formats e as entry text. *out is caller-owned (free()), NUL-terminated,
+ * *len its length. Validates every field as ql_entry_parse would, so what
+ * is formatted always parses back to the same entry. QL_ETOOBIG past
+ * QL_ENTRY_MAX.
+ */
+ql_err ql_entry_format(const struct ql_entry *e, char **out, size_t *len,
+                       struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Parses entry text strictly (every line, in order, nothing extra; the
+ * format line first; no leading zeros in the index; a valid time). On
+ * success e owns the parsed values (ql_entry_release). QL_EFORMAT names the
+ * line that is wrong; QL_EUNSUPPORTED for another format version.
+ */
+ql_err ql_entry_parse(const char *text, size_t len, struct ql_entry *e,
+                      struct ql_diag *d) QL_MUST_CHECK;
+
+/* True for a valid word: unit code, lead id, action, state, transition. */
+bool ql_entry_word_valid(const char *s);
+
+#endif
