@@ -1,5 +1,6 @@
 #include "ql_codec.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -27,6 +28,20 @@ ql_base64_decode(uint8_t *out, size_t cap, size_t *outlen, const char *s,
     if (slen % 4 != 0)
         return ql_fail(d, QL_EFORMAT, "invalid base64: length is not a "
                                       "multiple of 4");
+    /*
+     * libsodium 1.0.18 reads bytes from 0x80 up as '/', so check the
+     * alphabet here: A-Z a-z 0-9 + /, and '=' only as the last one or two.
+     */
+    for (size_t i = 0; i < slen; i++) {
+        char ch = s[i];
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= '0' && ch <= '9') || ch == '+' || ch == '/' ||
+                  (ch == '=' && i + 2 >= slen &&
+                   (i + 1 == slen || s[i + 1] == '='));
+
+        if (!ok)
+            return ql_fail(d, QL_EFORMAT, "invalid base64 character");
+    }
     if (slen / 4 * 3 > cap + 2)
         return ql_fail(d, QL_ETOOBIG, "base64 value too long");
     if (sodium_base642bin(out, cap, s, slen, NULL, &n, &end,
@@ -40,10 +55,13 @@ ql_base64_decode(uint8_t *out, size_t cap, size_t *outlen, const char *s,
      */
     if (n > 0) {
         char tail[5];
+        bool ok;
         size_t last = (n - 1) / 3 * 3;
 
         ql_base64_encode(tail, out + last, n - last);
-        if (memcmp(tail, s + slen - 4, 4) != 0)
+        ok = memcmp(tail, s + slen - 4, 4) == 0;
+        sodium_memzero(tail, sizeof tail);
+        if (!ok)
             return ql_fail(d, QL_EFORMAT, "invalid base64: not canonical");
     }
     *outlen = n;

@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include "ql_codec.h"
 #include "ql_keys_impl.h"
 
 /*
@@ -214,7 +215,6 @@ ql_key_parse_vkey(const char *vkey, bool allow_cosig, struct ql_key **out,
     const char *plus1, *plus2, *b64;
     uint8_t raw[1 + QL_PK_MAX + 1];
     size_t raw_len = 0, nlen;
-    const char *end = NULL;
     const struct ql_profile *p = ql_profile_default();
     struct ql_key *k = NULL;
     unsigned long id;
@@ -242,9 +242,11 @@ ql_key_parse_vkey(const char *vkey, bool allow_cosig, struct ql_key **out,
                            "verifier key ID is not lowercase hex");
     id = strtoul(plus1 + 1, &idend, 16);
     b64 = plus2 + 1;
-    if (sodium_base642bin(raw, sizeof raw, b64, strlen(b64), NULL, &raw_len,
-                          &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        end == NULL || *end != '\0')
+    /* The shared codec: one strict base64 for every format. */
+    rc = ql_base64_decode(raw, sizeof raw, &raw_len, b64, strlen(b64), NULL);
+    if (rc == QL_ETOOBIG)
+        return ql_fail(d, QL_EFORMAT, "verifier key has the wrong length");
+    if (rc != QL_OK)
         return ql_fail(d, QL_EFORMAT, "verifier key is not valid base64");
     if (raw_len < 1)
         return ql_fail(d, QL_EFORMAT, "verifier key has no key type");

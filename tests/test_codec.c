@@ -42,7 +42,8 @@ test_base64_rejects(void **state)
 {
     static const char *const bad[] = {
         "Zg",    "Zg=",  "Zh==", "Zm9=", "Zm9v\n", " Zm9v", "Zm-v",
-        "Zm_v",  "====", "Z===", "Zg==Zg==",
+        "Zm_v",  "====", "Z===", "Zg==Zg==", "Zm\xafv", "Z=9v", "Zm=v",
+        "Zm9v\x80\x80\x80\x80",
     };
     uint8_t dec[16];
     size_t i, n;
