@@ -77,8 +77,9 @@ ql_key_name_valid(const char *name)
         return false;
     while (i < n) {
         step = utf8_next(s + i, n - i, &cp);
-        if (step == 0 || cp == '+' || cp < 0x20 || cp == 0x7F ||
-            is_unicode_space(cp))
+        /* C0, DEL and C1 controls too: a note could not carry the name. */
+        if (step == 0 || cp == '+' || cp < 0x20 ||
+            (cp >= 0x7F && cp <= 0x9F) || is_unicode_space(cp))
             return false;
         i += step;
     }

@@ -240,6 +240,8 @@ test_name_valid(void **state)
         {"ideographic space U+3000", "鹭汀\xe3\x80\x80镇", false},
         {"no-break space U+00A0", "a\u00a0b", false},
         {"next line U+0085", "a\xc2\x85", false},
+        {"C1 control U+0080", "a\xc2\x80", false},
+        {"DEL", "a\x7f", false},
         {"line separator U+2028", "a\xe2\x80\xa8", false},
         {"en quad U+2000", "\xe2\x80\x80", false},
         {"stray continuation byte", "a\x80", false},
