@@ -246,6 +246,22 @@ ql_random(void *buf, size_t len)
     randombytes_buf(buf, len);
 }
 
+void *
+ql_secret_alloc(size_t n)
+{
+    void *p = sodium_malloc(n);
+
+    if (p != NULL)
+        sodium_memzero(p, n);
+    return p;
+}
+
+void
+ql_secret_free(void *p)
+{
+    sodium_free(p);
+}
+
 ql_err
 ql_crypto_init(struct ql_diag *d)
 {

@@ -76,6 +76,14 @@ void ql_hash_parts(const struct ql_profile *p, uint8_t out[QL_HASH_LEN],
 void ql_random(void *buf, size_t len);
 
 /*
+ * Guarded memory for secrets held above crypto/ (passphrases): zeroed,
+ * surrounded by guard pages and kept out of swap where the system allows.
+ * ql_secret_free wipes and releases; NULL is fine. NULL when out of memory.
+ */
+void *ql_secret_alloc(size_t n);
+void ql_secret_free(void *p);
+
+/*
  * Initialises the crypto library. Call once before anything else in
  * crypto/; calling again is harmless. QL_ECRYPTO when the library cannot
  * start (no entropy source).

@@ -17,7 +17,7 @@
 #define DAYS_PER_100Y 36524 /* a century whose last year is not leap */
 #define DAYS_PER_4Y 1461    /* four years, the last one leap */
 
-/* Limits of calendar files; see docs/_calendar.md. */
+/* Limits of calendar files; see docs/calendar.md. */
 #define CAL_FILE_MAX (1024 * 1024)
 #define HOLIDAY_DAYS_MAX 31
 #define LABEL_MAX 120

@@ -23,7 +23,7 @@
  * document what they do instead.
  *
  * A struct ql_calendar is a county's holiday calendar file (format in
- * docs/_calendar.md): the public holidays and the adjusted working weekends
+ * docs/calendar.md): the public holidays and the adjusted working weekends
  * (调休) the State Council publishes each year, the weekend days and the
  * zone. It answers whether a day is a working day and does working-day
  * arithmetic. A loaded calendar is immutable, so one may be shared between

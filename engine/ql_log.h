@@ -45,7 +45,7 @@
 #define QL_ENTRY_CLEAR_MAX 64
 
 struct ql_entry_field {
-    char *name;  /* ASCII identifier: [a-z][a-z0-9_]* */
+    char *name;  /* [a-z_][a-z0-9_]*; '_' first: the engine's own */
     char *value; /* one line of UTF-8, no control characters, may be "" */
 };
 
@@ -115,5 +115,96 @@ ql_err ql_entry_parse(const char *text, size_t len, struct ql_entry *e,
 
 /* True for a valid word: unit code, lead id, action, state, transition. */
 bool ql_entry_word_valid(const char *s);
+
+/* ---- The log over a store (ql_log.c) ---- */
+
+struct ql_store;
+struct ql_key;
+struct ql_profile;
+struct ql_merkle_proof;
+
+/*
+ * An open log: the store, its origin and profile. Borrowing the store: the
+ * caller keeps it open while the log is in use and runs every write inside
+ * its own ql_store_begin / ql_store_commit, so an entry, its tree hashes
+ * and the checkpoint that covers it are durable together or not at all.
+ */
+struct ql_log;
+
+/*
+ * Makes an empty store a log: records the origin (the log's name, which is
+ * also the log key's name, so a valid key name) and the profile. Inside a
+ * write transaction. QL_EUSAGE for a bad origin; QL_EEXIST when the store
+ * already is a log.
+ */
+ql_err ql_log_init(struct ql_store *s, const char *origin,
+                   const struct ql_profile *p, struct ql_diag *d) QL_MUST_CHECK;
+
+/* Opens the log of an initialised store. *out is caller-owned. */
+ql_err ql_log_open(struct ql_store *s, struct ql_log **out,
+                   struct ql_diag *d) QL_MUST_CHECK;
+
+/* Frees l (not the store); NULL is fine. */
+void ql_log_free(struct ql_log *l);
+
+/* The origin and profile, borrowed for the log's lifetime. */
+const char *ql_log_origin(const struct ql_log *l);
+const struct ql_profile *ql_log_profile(const struct ql_log *l);
+
+/* The number of entries. */
+ql_err ql_log_size(struct ql_log *l, uint64_t *size,
+                   struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Appends e as the next entry: sets e->index to the log's size, formats
+ * it, signs it with signers[0..nsigners) (each needs its secret half), and
+ * stores the note, its leaf hash and the tree hashes it completes. Inside a
+ * write transaction. *idx (NULL allowed) gets the index; *note (NULL
+ * allowed) the signed note, caller-owned. Nothing is stored on failure
+ * once the caller rolls back.
+ */
+ql_err ql_log_append(struct ql_log *l, struct ql_entry *e,
+                     const struct ql_key *const *signers, size_t nsigners,
+                     uint64_t *idx, char **note, size_t *note_len,
+                     struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Appends an already signed entry note whose text has the next index (for
+ * tools that copy logs, and for tests that forge entries). Checks only the
+ * note's format and index; signatures are the verifier's business.
+ */
+ql_err ql_log_append_note(struct ql_log *l, const char *note, size_t len,
+                          struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Signs, with the log key, the checkpoint of the log's current size and
+ * stores it (once per size: a second call at the same size is a no-op).
+ * Inside a write transaction. The log key's name must be the origin.
+ * *note (NULL allowed) gets the signed checkpoint, caller-owned.
+ */
+ql_err ql_log_checkpoint(struct ql_log *l, const struct ql_key *log_key,
+                         char **note, struct ql_diag *d) QL_MUST_CHECK;
+
+/* The root hash of the tree of the first size entries. */
+ql_err ql_log_root(struct ql_log *l, uint64_t size, uint8_t root[32],
+                   struct ql_diag *d) QL_MUST_CHECK;
+
+/* RFC 9162 proofs from the stored tree (see ql_merkle.h). */
+ql_err ql_log_prove_inclusion(struct ql_log *l, uint64_t index, uint64_t size,
+                              struct ql_merkle_proof *out,
+                              struct ql_diag *d) QL_MUST_CHECK;
+ql_err ql_log_prove_consistency(struct ql_log *l, uint64_t m, uint64_t n,
+                                struct ql_merkle_proof *out,
+                                struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Reads entry idx: *note (caller-owned, NULL allowed) gets the signed note
+ * and e (NULL allowed) its parsed text. QL_ENOTFOUND past the end;
+ * QL_EINTEGRITY when the stored bytes do not parse as an entry of that
+ * index.
+ */
+ql_err ql_log_read(struct ql_log *l, uint64_t idx, char **note,
+                   size_t *note_len, struct ql_entry *e,
+                   struct ql_diag *d) QL_MUST_CHECK;
 
 #endif

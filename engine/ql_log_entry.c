@@ -68,12 +68,18 @@ ql_entry_word_valid(const char *s)
     return true;
 }
 
+/*
+ * Clear field names: [a-z_][a-z0-9_]*. Names that start with '_' are the
+ * engine's own bookkeeping (due dates, key epochs, proposals); workflow
+ * field names never start with '_', so the two cannot collide.
+ */
 static bool
 field_name_valid(const char *s)
 {
     size_t i, n = strlen(s);
 
-    if (n == 0 || n > QL_ENTRY_WORD_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
+    if (n == 0 || n > QL_ENTRY_WORD_MAX ||
+        !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
         return false;
     for (i = 1; i < n; i++)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||

@@ -9,10 +9,22 @@
 
 #include <sqlite3.h>
 
+/* Prepared statements kept per store, keyed by their SQL's address. */
+#define STMT_CACHE 64
+
+struct ql_stmt {
+    struct ql_store *store;
+    sqlite3_stmt *st;
+    const char *sql;
+    bool busy; /* lent out by ql_store_prepare */
+};
+
 struct ql_store {
     sqlite3 *db;
     char *path;
     bool readonly;
+    struct ql_stmt cache[STMT_CACHE];
+    size_t ncache;
 };
 
 /*
@@ -60,7 +72,49 @@ static const char SCHEMA_V1[] =
     "CREATE TRIGGER cosignatures_no_update BEFORE UPDATE ON cosignatures"
     "  BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;"
     "CREATE TRIGGER cosignatures_no_delete BEFORE DELETE ON cosignatures"
-    "  BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;";
+    "  BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;"
+    /*
+     * The derived tables: an index over the entries, rebuilt by replaying
+     * them (ql_county_replay). idx columns name the entry that set a row.
+     */
+    "CREATE TABLE units("
+    "  code TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  idx INTEGER NOT NULL);"
+    "CREATE TABLE principals("
+    "  name TEXT PRIMARY KEY, vkey TEXT NOT NULL UNIQUE,"
+    "  unit TEXT NOT NULL REFERENCES units(code), roles TEXT NOT NULL,"
+    "  idx INTEGER NOT NULL, revoked_idx INTEGER);"
+    "CREATE TABLE workflows("
+    "  hash TEXT PRIMARY KEY, name TEXT NOT NULL, idx INTEGER NOT NULL);"
+    "CREATE TABLE calendars(idx INTEGER PRIMARY KEY);"
+    "CREATE TABLE datakeys("
+    "  unit TEXT NOT NULL, epoch INTEGER NOT NULL,"
+    "  fingerprint TEXT NOT NULL, idx INTEGER NOT NULL, stale_idx INTEGER,"
+    "  PRIMARY KEY (unit, epoch));"
+    "CREATE TABLE grants("
+    "  unit TEXT NOT NULL, epoch INTEGER NOT NULL, principal TEXT NOT NULL,"
+    "  sealed BLOB NOT NULL, idx INTEGER NOT NULL,"
+    "  PRIMARY KEY (unit, epoch, principal));"
+    "CREATE TABLE leads("
+    "  id TEXT PRIMARY KEY, unit TEXT NOT NULL, workflow TEXT NOT NULL,"
+    "  state TEXT NOT NULL, epoch INTEGER NOT NULL,"
+    "  created_idx INTEGER NOT NULL, last_idx INTEGER NOT NULL,"
+    "  snapshot_idx INTEGER NOT NULL,"
+    "  registered TEXT NOT NULL, state_since TEXT NOT NULL, due TEXT);"
+    "CREATE INDEX leads_unit_state ON leads(unit, state);"
+    "CREATE TABLE lead_clear("
+    "  lead TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (lead, name)) WITHOUT ROWID;"
+    "CREATE TABLE lead_entries("
+    "  lead TEXT NOT NULL, idx INTEGER NOT NULL, action TEXT NOT NULL,"
+    "  transition TEXT NOT NULL, actor TEXT NOT NULL, unit TEXT NOT NULL,"
+    "  epoch INTEGER NOT NULL, snapshot INTEGER NOT NULL,"
+    "  PRIMARY KEY (lead, idx)) WITHOUT ROWID;"
+    "CREATE TABLE pending("
+    "  lead TEXT PRIMARY KEY, idx INTEGER NOT NULL,"
+    "  transition TEXT NOT NULL, proposer TEXT NOT NULL,"
+    "  approval TEXT NOT NULL);"
+    "CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
 /* Migrations: MIGRATIONS[v] takes a store from version v to v + 1. */
 static const char *const MIGRATIONS[] = {SCHEMA_V1};
@@ -258,6 +312,8 @@ ql_store_close(struct ql_store *s)
         return;
     if (s->db != NULL && !sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    for (size_t i = 0; i < s->ncache; i++)
+        sqlite3_finalize(s->cache[i].st);
     sqlite3_close_v2(s->db);
     free(s->path);
     free(s);
@@ -666,5 +722,246 @@ ql_store_check(struct ql_store *s, struct ql_diag *d)
         rc = sql_fail(s, r, d, "checking the store");
     }
     sqlite3_finalize(st);
+    return rc;
+}
+
+ql_err
+ql_store_prepare(struct ql_store *s, const char *sql, struct ql_stmt **out,
+                 struct ql_diag *d)
+{
+    struct ql_stmt *c;
+    size_t i;
+    int r;
+
+    for (i = 0; i < s->ncache; i++) {
+        c = &s->cache[i];
+        if (c->sql == sql) {
+            if (c->busy)
+                return ql_fail(d, QL_EUSAGE, "statement already in use");
+            sqlite3_reset(c->st);
+            sqlite3_clear_bindings(c->st);
+            c->busy = true;
+            *out = c;
+            return QL_OK;
+        }
+    }
+    if (s->ncache == STMT_CACHE)
+        return ql_fail(d, QL_ENOMEM, "too many distinct statements");
+    c = &s->cache[s->ncache];
+    r = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st,
+                           NULL);
+    if (r != SQLITE_OK) {
+        c->st = NULL;
+        return sql_fail(s, r, d, "preparing a query");
+    }
+    c->store = s;
+    c->sql = sql;
+    c->busy = true;
+    s->ncache++;
+    *out = c;
+    return QL_OK;
+}
+
+static ql_err
+bind_result(struct ql_stmt *st, int r, struct ql_diag *d)
+{
+    return r == SQLITE_OK ? QL_OK : sql_fail(st->store, r, d, "binding");
+}
+
+ql_err
+ql_stmt_bind_text(struct ql_stmt *st, int i, const char *v, struct ql_diag *d)
+{
+    return bind_result(
+        st, sqlite3_bind_text(st->st, i, v, -1, SQLITE_TRANSIENT), d);
+}
+
+ql_err
+ql_stmt_bind_int(struct ql_stmt *st, int i, int64_t v, struct ql_diag *d)
+{
+    return bind_result(st, sqlite3_bind_int64(st->st, i, v), d);
+}
+
+ql_err
+ql_stmt_bind_blob(struct ql_stmt *st, int i, const void *v, size_t len,
+                  struct ql_diag *d)
+{
+    if (len > INT32_MAX)
+        return ql_fail(d, QL_ETOOBIG, "value too large");
+    return bind_result(
+        st, sqlite3_bind_blob(st->st, i, len ? v : "", (int)len,
+                              SQLITE_TRANSIENT),
+        d);
+}
+
+ql_err
+ql_stmt_bind_null(struct ql_stmt *st, int i, struct ql_diag *d)
+{
+    return bind_result(st, sqlite3_bind_null(st->st, i), d);
+}
+
+ql_err
+ql_stmt_step(struct ql_stmt *st, bool *row, struct ql_diag *d)
+{
+    int r = sqlite3_step(st->st);
+
+    if (r == SQLITE_ROW) {
+        *row = true;
+        return QL_OK;
+    }
+    if (r == SQLITE_DONE) {
+        *row = false;
+        return QL_OK;
+    }
+    if (r == SQLITE_CONSTRAINT_PRIMARYKEY || r == SQLITE_CONSTRAINT_UNIQUE)
+        return ql_fail(d, QL_EEXIST, "already recorded: %s",
+                       sqlite3_errmsg(st->store->db));
+    return sql_fail(st->store, r, d, "running a query");
+}
+
+ql_err
+ql_stmt_run(struct ql_stmt *st, struct ql_diag *d)
+{
+    bool row = false;
+    ql_err rc = ql_stmt_step(st, &row, d);
+
+    if (rc == QL_OK && row)
+        return ql_fail(d, QL_EUSAGE, "statement returned rows");
+    return rc;
+}
+
+const char *
+ql_stmt_text(struct ql_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st->st, col);
+
+    return t != NULL ? (const char *)t : "";
+}
+
+int64_t
+ql_stmt_int(struct ql_stmt *st, int col)
+{
+    return sqlite3_column_int64(st->st, col);
+}
+
+const void *
+ql_stmt_blob(struct ql_stmt *st, int col, size_t *len)
+{
+    const void *p = sqlite3_column_blob(st->st, col);
+
+    *len = (size_t)sqlite3_column_bytes(st->st, col);
+    return p != NULL ? p : "";
+}
+
+bool
+ql_stmt_null(struct ql_stmt *st, int col)
+{
+    return sqlite3_column_type(st->st, col) == SQLITE_NULL;
+}
+
+void
+ql_stmt_done(struct ql_stmt *st)
+{
+    if (st == NULL)
+        return;
+    sqlite3_reset(st->st);
+    sqlite3_clear_bindings(st->st);
+    st->busy = false;
+}
+
+ql_err
+ql_store_exec(struct ql_store *s, const char *sql, struct ql_diag *d)
+{
+    return exec(s, sql, d, "running a statement");
+}
+
+int64_t
+ql_store_changes(struct ql_store *s)
+{
+    return sqlite3_changes64(s->db);
+}
+
+ql_err
+ql_store_backup(struct ql_store *s, const char *dest, struct ql_diag *d)
+{
+    sqlite3 *out = NULL;
+    sqlite3_backup *b = NULL;
+    struct ql_store *copy = NULL;
+    struct stat sb;
+    char *tmp = NULL;
+    size_t n;
+    int r;
+    ql_err rc = QL_OK;
+
+    if (lstat(dest, &sb) == 0)
+        return ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
+    n = strlen(dest) + 8;
+    if ((tmp = malloc(n)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    snprintf(tmp, n, "%s.part", dest);
+    unlink(tmp);
+    r = sqlite3_open_v2(tmp, &out,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                            SQLITE_OPEN_NOMUTEX,
+                        NULL);
+    if (r != SQLITE_OK) {
+        rc = ql_fail(d, QL_EIO, "cannot create '%s': %s", tmp,
+                     out ? sqlite3_errmsg(out) : "out of memory");
+        goto out;
+    }
+    if ((b = sqlite3_backup_init(out, "main", s->db, "main")) == NULL) {
+        rc = ql_fail(d, QL_EIO, "cannot start the backup: %s",
+                     sqlite3_errmsg(out));
+        goto out;
+    }
+    /*
+     * One step copies everything from one read snapshot, so writers that
+     * commit meanwhile neither restart the copy nor appear half in it.
+     */
+    r = sqlite3_backup_step(b, -1);
+    if (r != SQLITE_DONE) {
+        rc = (r & 0xff) == SQLITE_FULL
+                 ? ql_fail(d, QL_EFULL, "disk full writing '%s'", dest)
+             : (r & 0xff) == SQLITE_BUSY || (r & 0xff) == SQLITE_LOCKED
+                 ? ql_fail(d, QL_EBUSY, "the store is busy; try again")
+                 : ql_fail(d, QL_EIO, "backup failed: %s",
+                           sqlite3_errmsg(out));
+        goto out;
+    }
+    sqlite3_backup_finish(b);
+    b = NULL;
+    if (sqlite3_close(out) != SQLITE_OK) {
+        rc = ql_fail(d, QL_EIO, "cannot finish '%s'", tmp);
+        out = NULL;
+        goto out;
+    }
+    out = NULL;
+    if ((rc = ql_store_open(tmp, 0, &copy, d)) != QL_OK ||
+        (rc = ql_store_check(copy, d)) != QL_OK)
+        goto out;
+    ql_store_close(copy);
+    copy = NULL;
+    if (rename(tmp, dest) != 0)
+        rc = ql_fail(d, QL_EIO, "cannot rename '%s' to '%s': %s", tmp, dest,
+                     strerror(errno));
+out:
+    if (b != NULL)
+        sqlite3_backup_finish(b);
+    sqlite3_close(out);
+    ql_store_close(copy);
+    if (rc != QL_OK) {
+        unlink(tmp);
+    } else {
+        /* The copy was opened in WAL mode; fold it into the file. */
+        char *side = malloc(n + 8);
+
+        if (side != NULL) {
+            snprintf(side, n + 8, "%s.part-wal", dest);
+            unlink(side);
+            snprintf(side, n + 8, "%s.part-shm", dest);
+            unlink(side);
+            free(side);
+        }
+    }
+    free(tmp);
     return rc;
 }

@@ -125,6 +125,75 @@ ql_err ql_store_cosignature_put(struct ql_store *s, uint64_t size,
                                 const char *cosigner, const char *line,
                                 int64_t time, struct ql_diag *d) QL_MUST_CHECK;
 
+/* ---- Queries for the derived tables (the index over the entries) ---- */
+
+/*
+ * A prepared statement. The log tables above have their own functions; the
+ * derived tables (units, principals, leads, ...) are queried by the engine
+ * modules that own them through this thin interface, so that SQLite's
+ * header stays in this module. Statements are cached per store by their
+ * SQL text's address, so callers pass string literals.
+ */
+struct ql_stmt;
+
+/*
+ * Prepares sql (a string literal: its address keys the cache) or takes it
+ * from the cache, reset and with its bindings cleared. The statement is
+ * borrowed from the store until ql_stmt_done; take one at a time per SQL
+ * text.
+ */
+ql_err ql_store_prepare(struct ql_store *s, const char *sql,
+                        struct ql_stmt **out, struct ql_diag *d) QL_MUST_CHECK;
+
+/* Binds parameter i (1-based). Text and blobs are copied. */
+ql_err ql_stmt_bind_text(struct ql_stmt *st, int i, const char *v,
+                         struct ql_diag *d) QL_MUST_CHECK;
+ql_err ql_stmt_bind_int(struct ql_stmt *st, int i, int64_t v,
+                        struct ql_diag *d) QL_MUST_CHECK;
+ql_err ql_stmt_bind_blob(struct ql_stmt *st, int i, const void *v, size_t len,
+                         struct ql_diag *d) QL_MUST_CHECK;
+ql_err ql_stmt_bind_null(struct ql_stmt *st, int i,
+                         struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Runs the statement to its next row: *row is true with a row to read,
+ * false when done. Constraint failures are QL_EINTEGRITY (QL_EEXIST for a
+ * duplicate key), busy QL_EBUSY, full disk QL_EFULL.
+ */
+ql_err ql_stmt_step(struct ql_stmt *st, bool *row,
+                    struct ql_diag *d) QL_MUST_CHECK;
+
+/* Steps a statement that returns no rows. */
+ql_err ql_stmt_run(struct ql_stmt *st, struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Column values of the current row, borrowed until the next step or done.
+ * Text is "" for NULL; ql_stmt_null tells them apart.
+ */
+const char *ql_stmt_text(struct ql_stmt *st, int col);
+int64_t ql_stmt_int(struct ql_stmt *st, int col);
+const void *ql_stmt_blob(struct ql_stmt *st, int col, size_t *len);
+bool ql_stmt_null(struct ql_stmt *st, int col);
+
+/* Gives the statement back to the store's cache; NULL is fine. */
+void ql_stmt_done(struct ql_stmt *st);
+
+/* Runs SQL text with no parameters and no rows (schema work, tests). */
+ql_err ql_store_exec(struct ql_store *s, const char *sql,
+                     struct ql_diag *d) QL_MUST_CHECK;
+
+/* Rows changed by the last statement. */
+int64_t ql_store_changes(struct ql_store *s);
+
+/*
+ * Copies the store to a new file at dest with SQLite's online backup,
+ * which reads a consistent snapshot while other processes keep writing.
+ * The copy is written beside dest and renamed into place once complete;
+ * dest must not exist (QL_EEXIST). The copy's integrity is checked.
+ */
+ql_err ql_store_backup(struct ql_store *s, const char *dest,
+                       struct ql_diag *d) QL_MUST_CHECK;
+
 /*
  * Runs SQLite's integrity check; QL_ESTORE with the first problem when the
  * file is damaged.

@@ -19,9 +19,13 @@ if command -v pkg-config >/dev/null 2>&1; then
     check lua5.4 liblua5.4-dev
     check libsodium libsodium-dev
     check cmocka libcmocka-dev
+    check jansson libjansson-dev
 else
     need="$need libsqlite3-dev liblua5.4-dev libsodium-dev libcmocka-dev"
+    need="$need libjansson-dev"
 fi
+# libcsv ships no pkg-config file: look for its header.
+[ -e /usr/include/csv.h ] || need="$need libcsv-dev"
 for extra in "$@"; do
     dpkg -s "$extra" >/dev/null 2>&1 || need="$need $extra"
 done

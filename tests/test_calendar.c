@@ -1188,7 +1188,7 @@ test_calendar_syntax(void **state)
     ql_calendar_free(c);
 }
 
-/* The example in docs/_calendar.md, annotations and all, is a valid file. */
+/* The example in docs/calendar.md, annotations and all, is a valid file. */
 static void
 test_calendar_doc_example(void **state)
 {

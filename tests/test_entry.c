@@ -159,6 +159,7 @@ test_hostile(void **state)
         {"to ASSIGNED\n", "", QL_EFORMAT, "expected 'to'"},
         {"workflow 9f86", "workflow 9F86", QL_EFORMAT, "workflow hash"},
         {"clear due_at", "clear Due_at", QL_EFORMAT, "clear field"},
+        {"clear due_at", "clear 1due_at", QL_EFORMAT, "clear field"},
         {"clear due_at 2025-08-10\n", "", QL_OK, NULL},
         {"clear due_at 2025-08-10\nclear priority 重点督办\n",
          "clear priority 重点督办\nclear due_at 2025-08-10\n", QL_EFORMAT,

@@ -147,3 +147,119 @@ qlt_rand(uint64_t *state)
     *state = x;
     return x;
 }
+
+/* Reads all of fd into a NUL-terminated buffer. */
+static char *
+drain(int fd, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    ssize_t r;
+
+    if (buf == NULL)
+        fail_msg("out of memory");
+    while ((r = read(fd, buf + n, cap - n - 1)) > 0) {
+        n += (size_t)r;
+        if (n + 1 >= cap) {
+            cap *= 2;
+            if ((buf = realloc(buf, cap)) == NULL)
+                fail_msg("out of memory");
+        }
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+void
+qlt_exec(struct qlt_run *r, const char *const *argv, const char *const *env,
+         const char *stdin_text)
+{
+    const char *bin = getenv("QINGLING_BIN");
+    char *tmp_out = NULL, *tmp_err = NULL, *tmp_in = NULL;
+    char *dir = qlt_tempdir();
+    int fo, fe, fi, status;
+    pid_t pid;
+
+    if (bin == NULL || *bin == '\0')
+        bin = "build/qingling";
+    tmp_out = qlt_join(dir, "out");
+    tmp_err = qlt_join(dir, "err");
+    tmp_in = qlt_join(dir, "in");
+    qlt_write_file(tmp_in, stdin_text ? stdin_text : "",
+                   stdin_text ? strlen(stdin_text) : 0);
+    pid = fork();
+    if (pid < 0)
+        fail_msg("fork failed");
+    if (pid == 0) {
+        const char *keep[] = {"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL"};
+        char *envp[64];
+        const char *args[64];
+        size_t ne = 0, na = 0, i;
+
+        for (i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+            const char *v = getenv(keep[i]);
+
+            if (v != NULL) {
+                size_t n = strlen(keep[i]) + strlen(v) + 2;
+                char *e = malloc(n);
+
+                snprintf(e, n, "%s=%s", keep[i], v);
+                envp[ne++] = e;
+            }
+        }
+        for (i = 0; env != NULL && env[i] != NULL && ne < 62; i++)
+            envp[ne++] = (char *)env[i];
+        envp[ne] = NULL;
+        args[na++] = bin;
+        for (i = 0; argv[i] != NULL && na < 62; i++)
+            args[na++] = argv[i];
+        args[na] = NULL;
+        fo = open(tmp_out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        fe = open(tmp_err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        fi = stdin_text ? open(tmp_in, O_RDONLY) : open("/dev/null", O_RDONLY);
+        if (fo < 0 || fe < 0 || fi < 0)
+            _exit(127);
+        dup2(fi, 0);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execve(bin, (char *const *)args, envp);
+        _exit(127);
+    }
+    waitpid(pid, &status, 0);
+    r->status = WIFEXITED(status) ? WEXITSTATUS(status)
+                                  : 128 + WTERMSIG(status);
+    fo = open(tmp_out, O_RDONLY);
+    fe = open(tmp_err, O_RDONLY);
+    r->out = drain(fo, &r->out_len);
+    r->err = drain(fe, &r->err_len);
+    close(fo);
+    close(fe);
+    free(tmp_out);
+    free(tmp_err);
+    free(tmp_in);
+    qlt_rmtree(dir);
+}
+
+void
+qlt_run_free(struct qlt_run *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof *r);
+}
+
+uint64_t
+qlt_file_hash(const char *path)
+{
+    size_t len, i;
+    char *buf = qlt_read_file(path, &len);
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+    for (i = 0; i < len; i++) {
+        h ^= (unsigned char)buf[i];
+        h *= 1099511628211ull;
+    }
+    free(buf);
+    return h;
+}

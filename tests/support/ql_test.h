@@ -33,4 +33,27 @@ char *qlt_join(const char *dir, const char *name);
 /* A deterministic pseudo-random generator for property tests (xorshift). */
 uint64_t qlt_rand(uint64_t *state);
 
+/* What a run of the qingling binary did. */
+struct qlt_run {
+    int status;   /* exit code, or 128 + signal */
+    char *out;    /* stdout, NUL-terminated */
+    char *err;    /* stderr, NUL-terminated */
+    size_t out_len, err_len;
+};
+
+/*
+ * Runs the qingling binary ($QINGLING_BIN, default build/qingling) with
+ * argv (NULL-terminated, without the program name), the extra environment
+ * entries env ("NAME=value", NULL-terminated, may be NULL) added to a clean
+ * environment (PATH, HOME, TMPDIR kept; every QINGLING_ variable dropped),
+ * and stdin_text fed on standard input (NULL: /dev/null). Free with
+ * qlt_run_free.
+ */
+void qlt_exec(struct qlt_run *r, const char *const *argv,
+              const char *const *env, const char *stdin_text);
+void qlt_run_free(struct qlt_run *r);
+
+/* SHA-256-free fingerprint of a file's bytes, to compare stores. */
+uint64_t qlt_file_hash(const char *path);
+
 #endif

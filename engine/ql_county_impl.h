@@ -1,0 +1,127 @@
+/*
+ * Private to the engine's county modules (ql_county.c, ql_lead*.c): the
+ * body of struct ql_county and the helpers every write shares. Nothing
+ * outside engine/ includes this.
+ */
+#ifndef QL_COUNTY_IMPL_H
+#define QL_COUNTY_IMPL_H
+
+#include "ql_county.h"
+#include "ql_keys.h"
+#include "ql_log.h"
+#include "ql_seal.h"
+
+struct county_wf {
+    char hash[65];
+    struct ql_workflow *wf;
+};
+
+struct county_dk {
+    char unit[QL_ENTRY_WORD_MAX + 1];
+    int64_t epoch;
+    struct ql_datakey *key;
+};
+
+struct ql_county {
+    struct ql_store *store;
+    struct ql_log *log;
+    char *path;
+    char *log_key_path;
+    struct ql_key *log_key;   /* read on the first write */
+    struct ql_key *admin;     /* public half, from the genesis entry */
+    const struct ql_key *actor; /* borrowed */
+    int64_t now;
+    int32_t zone;
+    bool readonly;
+    bool batch;        /* inside ql_county_batch_begin */
+    bool batch_failed; /* a write in the batch failed: all rolled back */
+    struct county_wf *wfs;
+    size_t nwfs;
+    struct ql_calendar *calendar;
+    uint64_t calendar_idx; /* entry the cached calendar came from */
+    struct county_dk *dks;
+    size_t ndks;
+};
+
+/* Who the actor is, resolved against the registry. */
+struct county_actor {
+    bool admin;            /* the genesis key, or a principal with role admin */
+    char name[QL_KEY_NAME_MAX + 1];
+    char unit[QL_ENTRY_WORD_MAX + 1];
+    char kind[16];         /* the unit's kind */
+    char roles[256];       /* comma-separated */
+};
+
+/*
+ * Starts a write: checks that an actor is set and resolves it (QL_EDENIED
+ * for an unknown or revoked key), reads the log key, begins the
+ * transaction. Every write path calls this first and county_finish (or
+ * county_abort) last.
+ */
+ql_err county_begin(struct ql_county *c, struct county_actor *who,
+                    struct ql_diag *d);
+
+/* Signs the checkpoint and commits; rolls back on failure. */
+ql_err county_finish(struct ql_county *c, struct ql_diag *d);
+
+/* Rolls back the write. */
+void county_abort(struct ql_county *c);
+
+/*
+ * Appends e signed by signers (the actor first) and applies it to the
+ * derived tables. e->time is set from the clock.
+ */
+ql_err county_append(struct ql_county *c, struct ql_entry *e,
+                     const struct ql_key *const *signers, size_t nsigners,
+                     uint64_t *idx, struct ql_diag *d);
+
+/* True when roles (comma-separated) contains role. */
+bool county_has_role(const char *roles, const char *role);
+
+/* Resolves principal name (active or not) into who; QL_ENOTFOUND. */
+ql_err county_principal(struct ql_county *c, const char *name,
+                        struct county_actor *who, bool *revoked,
+                        struct ql_diag *d);
+
+/* The kind of unit code; QL_ENOTFOUND for an unknown unit. */
+ql_err county_unit_kind(struct ql_county *c, const char *code, char *kind,
+                        size_t size, struct ql_diag *d);
+
+/*
+ * The unit's current data key for writing, opened with the actor's key,
+ * starting a new epoch (and granting it to every holder) when there is
+ * none or the last one is stale, and granting it to holders that lack it.
+ * Inside a write. Borrowed: cached in the county. *epoch gets its epoch.
+ */
+ql_err county_write_key(struct ql_county *c, const char *unit,
+                        const struct ql_datakey **key, int64_t *epoch,
+                        struct ql_diag *d);
+
+/*
+ * Decides who holds a key scope that is not a unit (the sealed envelope of
+ * secret fields): called with each active principal's roles.
+ */
+typedef bool (*county_holder_fn)(void *ctx, const char *roles);
+
+/*
+ * The key scope "SECRET": like county_write_key, but its holders are the
+ * active principals for whom eligible() says yes.
+ */
+#define QL_SECRET_SCOPE "SECRET"
+ql_err county_write_key_for(struct ql_county *c, const char *scope,
+                            county_holder_fn eligible, void *ctx,
+                            const struct ql_datakey **key, int64_t *epoch,
+                            struct ql_diag *d);
+
+/*
+ * The unit's data key of epoch, opened with the actor's grant. QL_EDENIED
+ * when the actor holds no grant for it (its content is not theirs).
+ */
+ql_err county_read_key(struct ql_county *c, const char *unit, int64_t epoch,
+                       const struct ql_datakey **key, struct ql_diag *d);
+
+/* Applies a lead entry (ql_lead.c); called by the county's apply. */
+ql_err ql_lead_apply(struct ql_county *c, const struct ql_entry *e,
+                     struct ql_diag *d);
+
+#endif

@@ -1,0 +1,1872 @@
+/* Leads: registration, transitions, approvals, reading (ql_lead.h). */
+#include "ql_lead.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ql_calendar.h"
+#include "ql_codec.h"
+#include "ql_county_impl.h"
+#include "ql_keys.h"
+#include "ql_log.h"
+#include "ql_note.h"
+#include "ql_seal.h"
+#include "ql_store.h"
+#include "ql_workflow.h"
+
+/* The key scope of sealed envelopes (secret fields); no unit may take it. */
+#define SECRET_SCOPE QL_SECRET_SCOPE
+
+/* ---- a small owned list of name/value pairs ---- */
+
+struct kvs {
+    struct ql_wf_kv *v;
+    size_t n;
+};
+
+static void
+kvs_free(struct kvs *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++) {
+        free((char *)l->v[i].name);
+        free((char *)l->v[i].value);
+    }
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static const char *
+kvs_get(const struct kvs *l, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].name, name) == 0)
+            return l->v[i].value;
+    return NULL;
+}
+
+/* Sets name to value (copied), replacing an earlier value. */
+static ql_err
+kvs_set(struct kvs *l, const char *name, const char *value, size_t vlen,
+        struct ql_diag *d)
+{
+    struct ql_wf_kv *grown;
+    char *v = malloc(vlen + 1);
+    size_t i;
+
+    if (v == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    memcpy(v, value, vlen);
+    v[vlen] = '\0';
+    for (i = 0; i < l->n; i++) {
+        if (strcmp(l->v[i].name, name) == 0) {
+            free((char *)l->v[i].value);
+            l->v[i].value = v;
+            return QL_OK;
+        }
+    }
+    grown = realloc(l->v, (l->n + 1) * sizeof *grown);
+    if (grown == NULL || (grown[l->n].name = strdup(name)) == NULL) {
+        if (grown != NULL)
+            l->v = grown;
+        free(v);
+        return ql_fail(d, QL_ENOMEM, NULL);
+    }
+    l->v = grown;
+    l->v[l->n].value = v;
+    l->n++;
+    return QL_OK;
+}
+
+/*
+ * The plaintext of a sealed payload: "name=value\n" lines, with '\\' and
+ * newline in values escaped as "\\\\" and "\\n". Names starting with '_'
+ * are the engine's (the note is "_note").
+ */
+static ql_err
+kvs_encode(const struct kvs *l, uint8_t **out, size_t *len, struct ql_diag *d)
+{
+    size_t cap = 1, i, at = 0;
+    const char *p;
+    uint8_t *buf;
+
+    for (i = 0; i < l->n; i++)
+        cap += strlen(l->v[i].name) + 2 + 2 * strlen(l->v[i].value);
+    if ((buf = malloc(cap)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    for (i = 0; i < l->n; i++) {
+        size_t n = strlen(l->v[i].name);
+
+        memcpy(buf + at, l->v[i].name, n);
+        at += n;
+        buf[at++] = '=';
+        for (p = l->v[i].value; *p != '\0'; p++) {
+            if (*p == '\\' || *p == '\n') {
+                buf[at++] = '\\';
+                buf[at++] = *p == '\n' ? 'n' : '\\';
+            } else {
+                buf[at++] = (uint8_t)*p;
+            }
+        }
+        buf[at++] = '\n';
+    }
+    *out = buf;
+    *len = at;
+    return QL_OK;
+}
+
+static ql_err
+kvs_decode(const uint8_t *buf, size_t len, struct kvs *l, struct ql_diag *d)
+{
+    const char *s = (const char *)buf, *end = s + len;
+    char name[QL_ENTRY_WORD_MAX + 1];
+    ql_err rc = QL_OK;
+
+    while (s < end && rc == QL_OK) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        const char *eq = nl ? memchr(s, '=', (size_t)(nl - s)) : NULL;
+        char *v;
+        size_t vn = 0;
+        const char *p;
+
+        if (nl == NULL || eq == NULL || eq == s ||
+            (size_t)(eq - s) > QL_ENTRY_WORD_MAX)
+            return ql_fail(d, QL_EINTEGRITY, "sealed fields are malformed");
+        memcpy(name, s, (size_t)(eq - s));
+        name[eq - s] = '\0';
+        if ((v = malloc((size_t)(nl - eq))) == NULL)
+            return ql_fail(d, QL_ENOMEM, NULL);
+        for (p = eq + 1; p < nl; p++) {
+            if (*p == '\\' && p + 1 < nl) {
+                p++;
+                v[vn++] = *p == 'n' ? '\n' : *p;
+            } else {
+                v[vn++] = *p;
+            }
+        }
+        rc = kvs_set(l, name, v, vn, d);
+        free(v);
+        s = nl + 1;
+    }
+    return rc;
+}
+
+/* Removes the engine's own names ("_note") from a field list. */
+static void
+drop_engine_names(struct kvs *l)
+{
+    size_t i, j = 0;
+
+    for (i = 0; i < l->n; i++) {
+        if (l->v[i].name[0] == '_') {
+            free((char *)l->v[i].name);
+            free((char *)l->v[i].value);
+            continue;
+        }
+        l->v[j++] = l->v[i];
+    }
+    l->n = j;
+}
+
+/* ---- the lead's clear metadata ---- */
+
+struct meta {
+    char id[QL_ENTRY_WORD_MAX + 1];
+    char unit[QL_ENTRY_WORD_MAX + 1];
+    char workflow[65];
+    char state[QL_ENTRY_WORD_MAX + 1];
+    char registered[16];
+    char due[16];
+    int64_t epoch;
+    uint64_t snapshot_idx;
+    bool pending;
+    uint64_t pending_idx;
+    char pending_transition[QL_ENTRY_WORD_MAX + 1];
+    char proposer[QL_KEY_NAME_MAX + 1];
+};
+
+static ql_err
+load_meta(struct ql_county *c, const char *id, struct meta *m,
+          struct ql_diag *d)
+{
+    static const char SQL[] =
+        "SELECT l.unit, l.workflow, l.state, l.registered, "
+        "COALESCE(l.due, ''), l.epoch, l.snapshot_idx, p.idx, p.transition, "
+        "p.proposer FROM leads l LEFT JOIN pending p ON p.lead = l.id "
+        "WHERE l.id = ?1";
+    struct ql_stmt *st = NULL;
+    bool row = false;
+    ql_err rc;
+
+    memset(m, 0, sizeof *m);
+    if (!ql_entry_word_valid(id))
+        return ql_fail(d, QL_ENOTFOUND, "no lead '%s'", id);
+    if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK ||
+        (rc = ql_stmt_step(st, &row, d)) != QL_OK)
+        goto out;
+    if (!row) {
+        rc = ql_fail(d, QL_ENOTFOUND, "no lead '%s'", id);
+        goto out;
+    }
+    snprintf(m->id, sizeof m->id, "%s", id);
+    snprintf(m->unit, sizeof m->unit, "%s", ql_stmt_text(st, 0));
+    snprintf(m->workflow, sizeof m->workflow, "%s", ql_stmt_text(st, 1));
+    snprintf(m->state, sizeof m->state, "%s", ql_stmt_text(st, 2));
+    snprintf(m->registered, sizeof m->registered, "%s", ql_stmt_text(st, 3));
+    snprintf(m->due, sizeof m->due, "%s", ql_stmt_text(st, 4));
+    m->epoch = ql_stmt_int(st, 5);
+    m->snapshot_idx = (uint64_t)ql_stmt_int(st, 6);
+    m->pending = !ql_stmt_null(st, 7);
+    if (m->pending) {
+        m->pending_idx = (uint64_t)ql_stmt_int(st, 7);
+        snprintf(m->pending_transition, sizeof m->pending_transition, "%s",
+                 ql_stmt_text(st, 8));
+        snprintf(m->proposer, sizeof m->proposer, "%s", ql_stmt_text(st, 9));
+    }
+out:
+    ql_stmt_done(st);
+    return rc;
+}
+
+/* The lead's current clear field values. */
+static ql_err
+load_clear(struct ql_county *c, const char *id, struct kvs *out,
+           struct ql_diag *d)
+{
+    static const char SQL[] =
+        "SELECT name, value FROM lead_clear WHERE lead = ?1 ORDER BY name";
+    struct ql_stmt *st = NULL;
+    bool row = false;
+    ql_err rc;
+
+    if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
+        goto out;
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
+        const char *v = ql_stmt_text(st, 1);
+
+        if ((rc = kvs_set(out, ql_stmt_text(st, 0), v, strlen(v), d)) !=
+            QL_OK)
+            break;
+    }
+out:
+    ql_stmt_done(st);
+    return rc;
+}
+
+/* ---- payloads ---- */
+
+/* Additional data binding a payload part to its log, lead and index. */
+static void
+payload_ad(struct ql_county *c, const char *lead, uint64_t idx,
+           const char *part, char *buf, size_t size)
+{
+    snprintf(buf, size, "qingling-payload/1\n%s\n%s\n%llu\n%s",
+             ql_county_origin(c), lead, (unsigned long long)idx, part);
+}
+
+/*
+ * A lead payload holds up to two ciphertexts: the sealed fields under the
+ * unit's key, and the secret fields under the envelope key. Each is
+ * preceded by its length (4 bytes, big-endian); an absent part has length
+ * zero.
+ */
+static ql_err
+payload_pack(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+             uint8_t **out, size_t *len, struct ql_diag *d)
+{
+    uint8_t *p = malloc(8 + alen + blen);
+    size_t at = 0;
+
+    if (p == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    p[at++] = (uint8_t)(alen >> 24);
+    p[at++] = (uint8_t)(alen >> 16);
+    p[at++] = (uint8_t)(alen >> 8);
+    p[at++] = (uint8_t)alen;
+    if (alen)
+        memcpy(p + at, a, alen);
+    at += alen;
+    p[at++] = (uint8_t)(blen >> 24);
+    p[at++] = (uint8_t)(blen >> 16);
+    p[at++] = (uint8_t)(blen >> 8);
+    p[at++] = (uint8_t)blen;
+    if (blen)
+        memcpy(p + at, b, blen);
+    at += blen;
+    *out = p;
+    *len = at;
+    return QL_OK;
+}
+
+static ql_err
+payload_part(const uint8_t *p, size_t len, int which, const uint8_t **part,
+             size_t *plen, struct ql_diag *d)
+{
+    size_t at = 0, n = 0;
+    int i;
+
+    for (i = 0; i <= which; i++) {
+        if (at + 4 > len)
+            return ql_fail(d, QL_EINTEGRITY, "lead payload is malformed");
+        n = (size_t)p[at] << 24 | (size_t)p[at + 1] << 16 |
+            (size_t)p[at + 2] << 8 | p[at + 3];
+        at += 4;
+        if (n > len - at)
+            return ql_fail(d, QL_EINTEGRITY, "lead payload is malformed");
+        if (i < which)
+            at += n;
+    }
+    *part = p + at;
+    *plen = n;
+    return QL_OK;
+}
+
+/* Decrypts one part of entry e's payload into l (merging). */
+static ql_err
+open_part(struct ql_county *c, const struct ql_entry *e, int which,
+          const char *scope, int64_t epoch, struct kvs *l, struct ql_diag *d)
+{
+    const struct ql_datakey *k = NULL;
+    const uint8_t *ct = NULL;
+    uint8_t *plain = NULL;
+    size_t ctlen = 0, plen = 0;
+    char ad[512];
+    ql_err rc;
+
+    if (e->payload_len == 0)
+        return QL_OK;
+    if ((rc = payload_part(e->payload, e->payload_len, which, &ct, &ctlen,
+                           d)) != QL_OK)
+        return rc;
+    if (ctlen == 0)
+        return QL_OK;
+    if ((rc = county_read_key(c, scope, epoch, &k, d)) != QL_OK)
+        return rc;
+    payload_ad(c, e->lead, e->index, which == 0 ? "sealed" : "secret", ad,
+               sizeof ad);
+    if ((rc = ql_datakey_decrypt(k, ct, ctlen, (const uint8_t *)ad,
+                                 strlen(ad), &plain, &plen, d)) != QL_OK)
+        return rc;
+    rc = kvs_decode(plain, plen, l, d);
+    ql_datakey_plain_free(plain, plen);
+    return rc;
+}
+
+static int64_t
+clear_int(const struct ql_entry *e, const char *name)
+{
+    const char *v = ql_entry_get_clear(e, name);
+
+    return v != NULL ? strtoll(v, NULL, 10) : 0;
+}
+
+/*
+ * The lead's sealed (and, for secret readers, secret) fields: the last
+ * snapshot, then every later change, in log order. *readable is false when
+ * the actor holds no key for them; the content is then left empty.
+ */
+static ql_err
+load_content(struct ql_county *c, const struct meta *m, bool want_secret,
+             struct kvs *sealed, struct kvs *secret, bool *readable,
+             struct ql_diag *d)
+{
+    /*
+     * Sealed fields restart at the last snapshot; the envelope has a key
+     * of its own that no unit change touches, so it is read from the
+     * start.
+     */
+    static const char SQL[] =
+        "SELECT idx FROM lead_entries WHERE lead = ?1 AND (idx >= ?2 OR ?3) "
+        "AND action IN ('lead.add', 'lead.move', 'lead.approve') "
+        "ORDER BY idx";
+    struct ql_stmt *st = NULL;
+    uint64_t *idxs = NULL, *grown;
+    size_t n = 0, i;
+    bool row = false;
+    ql_err rc;
+
+    *readable = true;
+    if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 1, m->id, d)) != QL_OK ||
+        (rc = ql_stmt_bind_int(st, 2, (int64_t)m->snapshot_idx, d)) !=
+            QL_OK ||
+        (rc = ql_stmt_bind_int(st, 3, want_secret, d)) != QL_OK)
+        goto out;
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
+        if ((grown = realloc(idxs, (n + 1) * sizeof *grown)) == NULL) {
+            rc = ql_fail(d, QL_ENOMEM, NULL);
+            goto out;
+        }
+        idxs = grown;
+        idxs[n++] = (uint64_t)ql_stmt_int(st, 0);
+    }
+    ql_stmt_done(st);
+    st = NULL;
+    if (rc != QL_OK)
+        goto out;
+    for (i = 0; i < n; i++) {
+        struct ql_entry e;
+
+        ql_entry_init(&e);
+        if ((rc = ql_log_read(ql_county_log(c), idxs[i], NULL, NULL, &e,
+                              d)) != QL_OK) {
+            ql_entry_release(&e);
+            goto out;
+        }
+        if (idxs[i] >= m->snapshot_idx && *readable)
+            rc = open_part(c, &e, 0, e.unit, clear_int(&e, "_epoch"), sealed,
+                           d);
+        if (rc == QL_EDENIED) {
+            /* No key to this unit's content: show the clear part only. */
+            *readable = false;
+            kvs_free(sealed);
+            rc = QL_OK;
+            if (!want_secret) {
+                ql_entry_release(&e);
+                goto out;
+            }
+        }
+        drop_engine_names(sealed);
+        if (rc == QL_OK && want_secret) {
+            rc = open_part(c, &e, 1, SECRET_SCOPE,
+                           clear_int(&e, "_secret_epoch"), secret, d);
+            /* An envelope sealed after this reader lost access stays shut. */
+            if (rc == QL_EDENIED) {
+                kvs_free(secret);
+                want_secret = false;
+                rc = QL_OK;
+            }
+        }
+        ql_entry_release(&e);
+        if (rc != QL_OK)
+            goto out;
+    }
+out:
+    ql_stmt_done(st);
+    free(idxs);
+    return rc;
+}
+
+/* ---- checks ---- */
+
+static bool
+roles_allow(const char *roles, const char *const *allowed, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (county_has_role(roles, allowed[i]))
+            return true;
+    return false;
+}
+
+static bool
+secret_reader(const struct ql_workflow *wf, const char *roles)
+{
+    char buf[256], *save = NULL, *r;
+
+    snprintf(buf, sizeof buf, "%s", roles);
+    for (r = strtok_r(buf, ",", &save); r != NULL;
+         r = strtok_r(NULL, ",", &save))
+        if (ql_workflow_secret_reader(wf, r))
+            return true;
+    return false;
+}
+
+static bool
+secret_eligible(void *ctx, const char *roles)
+{
+    return secret_reader(ctx, roles);
+}
+
+/* The actor must sit in the lead's unit or in a supervision unit. */
+static ql_err
+check_unit(const struct county_actor *who, const char *unit,
+           struct ql_diag *d)
+{
+    if (strcmp(who->unit, unit) == 0 ||
+        strcmp(who->kind, QL_KIND_SUPERVISION) == 0)
+        return QL_OK;
+    return ql_fail(d, QL_EDENIED, "'%s' of unit %s may not act on unit %s's "
+                                  "leads",
+                   who->name, who->unit, unit);
+}
+
+static ql_err
+check_principal(const struct county_actor *who, struct ql_diag *d)
+{
+    if (who->unit[0] == '\0')
+        return ql_fail(d, QL_EDENIED, "the administrator does not handle "
+                                      "leads; use a unit member's key");
+    return QL_OK;
+}
+
+/* Has actor taken transition t on this lead before (as actor or approver)? */
+static ql_err
+took_before(struct ql_county *c, const char *lead, const char *t,
+            const char *actor, bool *yes, struct ql_diag *d)
+{
+    static const char SQL[] =
+        "SELECT 1 FROM lead_entries WHERE lead = ?1 AND transition = ?2 AND "
+        "actor = ?3 AND action IN ('lead.move', 'lead.approve', "
+        "'lead.propose') LIMIT 1";
+    struct ql_stmt *st = NULL;
+    ql_err rc;
+
+    *yes = false;
+    if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) == QL_OK &&
+        (rc = ql_stmt_bind_text(st, 1, lead, d)) == QL_OK &&
+        (rc = ql_stmt_bind_text(st, 2, t, d)) == QL_OK &&
+        (rc = ql_stmt_bind_text(st, 3, actor, d)) == QL_OK)
+        rc = ql_stmt_step(st, yes, d);
+    ql_stmt_done(st);
+    return rc;
+}
+
+/*
+ * Validates the given fields against wf and sorts them into clear, sealed
+ * and secret changes. Unknown fields and bad values are QL_EFORMAT.
+ */
+static ql_err
+split_fields(struct ql_workflow *wf, const struct ql_wf_kv *fields, size_t n,
+             struct kvs *clear, struct kvs *sealed, struct kvs *secret,
+             struct ql_diag *d)
+{
+    size_t i;
+    ql_err rc;
+
+    for (i = 0; i < n; i++) {
+        const struct ql_wf_field *f = ql_workflow_field(wf, fields[i].name);
+        struct kvs *to;
+
+        if (f == NULL)
+            return ql_fail(d, QL_EFORMAT, "workflow '%s' has no field '%s'",
+                           ql_workflow_name(wf), fields[i].name);
+        if ((rc = ql_workflow_check_value(wf, f, fields[i].value, d)) !=
+            QL_OK)
+            return rc;
+        to = f->vis == QL_VIS_CLEAR    ? clear
+             : f->vis == QL_VIS_SECRET ? secret
+                                       : sealed;
+        if (kvs_get(to, fields[i].name) != NULL)
+            return ql_fail(d, QL_EUSAGE, "field '%s' given twice",
+                           fields[i].name);
+        if ((rc = kvs_set(to, fields[i].name, fields[i].value,
+                          strlen(fields[i].value), d)) != QL_OK)
+            return rc;
+    }
+    return QL_OK;
+}
+
+static ql_err
+merge_into(struct kvs *dst, const struct kvs *src, struct ql_diag *d)
+{
+    size_t i;
+    ql_err rc;
+
+    for (i = 0; i < src->n; i++)
+        if ((rc = kvs_set(dst, src->v[i].name, src->v[i].value,
+                          strlen(src->v[i].value), d)) != QL_OK)
+            return rc;
+    return QL_OK;
+}
+
+/* The county's local date today, "YYYY-MM-DD". */
+static ql_err
+today(struct ql_county *c, int32_t *day, char buf[16], struct ql_diag *d)
+{
+    ql_err rc;
+
+    if ((rc = ql_zone_local_date(ql_county_now(c), ql_county_zone(c), day,
+                                 d)) != QL_OK)
+        return rc;
+    return ql_date_format(*day, buf, 16, d);
+}
+
+/*
+ * Everything one transition (or registration) needs, gathered and checked
+ * before any entry is written.
+ */
+struct plan {
+    struct meta m;
+    struct ql_workflow *wf;
+    const struct ql_wf_transition *t; /* NULL for registration */
+    const char *to;
+    char unit[QL_ENTRY_WORD_MAX + 1]; /* the unit after the change */
+    struct kvs clear, sealed, secret; /* the changes */
+    struct kvs all_sealed, all_secret, all_clear; /* the lead after */
+    bool readable;
+    char due[16];
+    const char *note;
+};
+
+static void
+plan_release(struct plan *p)
+{
+    kvs_free(&p->clear);
+    kvs_free(&p->sealed);
+    kvs_free(&p->secret);
+    kvs_free(&p->all_sealed);
+    kvs_free(&p->all_secret);
+    kvs_free(&p->all_clear);
+}
+
+/* Runs the guard with the lead as it will be after the change. */
+static ql_err
+run_guard(struct ql_county *c, struct plan *p, const struct county_actor *who,
+          struct ql_diag *d)
+{
+    struct ql_wf_guard_input in;
+    struct kvs all = {NULL, 0};
+    const char *roles[QL_ROLES_MAX];
+    char buf[256], *save = NULL, *r, now[QL_TIME_BUF], day_s[16];
+    char reason[256];
+    int32_t day;
+    bool ok = false;
+    size_t nroles = 0;
+    ql_err rc;
+
+    if (!p->t->has_guard)
+        return QL_OK;
+    if ((rc = merge_into(&all, &p->all_clear, d)) != QL_OK ||
+        (rc = merge_into(&all, &p->all_sealed, d)) != QL_OK ||
+        (rc = merge_into(&all, &p->all_secret, d)) != QL_OK ||
+        (rc = ql_time_format(ql_county_now(c), now, sizeof now, d)) != QL_OK ||
+        (rc = today(c, &day, day_s, d)) != QL_OK)
+        goto out;
+    snprintf(buf, sizeof buf, "%s", who->roles);
+    for (r = strtok_r(buf, ",", &save); r != NULL && nroles < QL_ROLES_MAX;
+         r = strtok_r(NULL, ",", &save))
+        roles[nroles++] = r;
+    memset(&in, 0, sizeof in);
+    in.lead_id = p->m.id;
+    in.state = p->m.state;
+    in.unit = p->m.unit;
+    in.fields = all.v;
+    in.nfields = all.n;
+    in.actor = who->name;
+    in.actor_unit = who->unit;
+    in.roles = roles;
+    in.nroles = nroles;
+    in.now = now;
+    in.today = day_s;
+    reason[0] = '\0';
+    if ((rc = ql_workflow_guard(p->wf, p->t, &in, &ok, reason, sizeof reason,
+                                d)) != QL_OK)
+        goto out;
+    if (!ok)
+        rc = ql_fail(d, QL_ERULE, "transition '%s' refused by its guard: %s",
+                     p->t->name, reason[0] ? reason : "no reason given");
+out:
+    kvs_free(&all);
+    return rc;
+}
+
+/*
+ * Checks and completes a transition plan: roles, unit, state, fields,
+ * required fields, assignment, merge, guard, due date. approving is true
+ * when the approver re-checks a proposal.
+ */
+static ql_err
+plan_transition(struct ql_county *c, struct plan *p,
+                const struct county_actor *who, bool approving,
+                struct ql_diag *d)
+{
+    const struct ql_calendar *cal = NULL;
+    const struct ql_wf_state *s;
+    const char *v;
+    char kind[16];
+    int32_t day, due;
+    bool has = false, yes = false;
+    size_t i;
+    ql_err rc;
+
+    if (approving) {
+        if (!county_has_role(who->roles, p->t->approval))
+            return ql_fail(d, QL_EDENIED, "approving '%s' needs role '%s'",
+                           p->t->name, p->t->approval);
+        if (strcmp(who->name, p->m.proposer) == 0)
+            return ql_fail(d, QL_ERULE, "'%s' proposed '%s' and may not also "
+                                        "approve it",
+                           who->name, p->t->name);
+    } else if (!roles_allow(who->roles, p->t->roles, p->t->nroles)) {
+        return ql_fail(d, QL_EDENIED, "'%s' has no role that may take '%s'",
+                       who->name, p->t->name);
+    }
+    if ((rc = check_unit(who, p->m.unit, d)) != QL_OK)
+        return rc;
+    if (!ql_wf_transition_from(p->t, p->m.state))
+        return ql_fail(d, QL_ERULE, "transition '%s' does not leave state '%s'",
+                       p->t->name, p->m.state);
+    for (i = 0; i < p->t->ndistinct && !approving; i++) {
+        if ((rc = took_before(c, p->m.id, p->t->distinct_from[i], who->name,
+                              &yes, d)) != QL_OK)
+            return rc;
+        if (yes)
+            return ql_fail(d, QL_ERULE, "'%s' took '%s' on this lead and may "
+                                        "not take '%s'",
+                           who->name, p->t->distinct_from[i], p->t->name);
+    }
+    if ((rc = merge_into(&p->all_clear, &p->clear, d)) != QL_OK ||
+        (rc = merge_into(&p->all_sealed, &p->sealed, d)) != QL_OK ||
+        (rc = merge_into(&p->all_secret, &p->secret, d)) != QL_OK)
+        return rc;
+    for (i = 0; i < p->t->nrequire; i++) {
+        const char *f = p->t->require[i];
+        const struct ql_wf_field *fd = ql_workflow_field(p->wf, f);
+
+        v = kvs_get(&p->all_clear, f);
+        if (v == NULL)
+            v = kvs_get(&p->all_sealed, f);
+        if (v == NULL)
+            v = kvs_get(&p->all_secret, f);
+        if (v == NULL && fd != NULL && fd->vis == QL_VIS_SECRET &&
+            !secret_reader(p->wf, who->roles) && kvs_get(&p->secret, f))
+            v = kvs_get(&p->secret, f);
+        if (v == NULL || *v == '\0')
+            return ql_fail(d, QL_EFORMAT, "transition '%s' needs field %s "
+                                          "(%s)",
+                           p->t->name, fd ? fd->label : f, f);
+    }
+    snprintf(p->unit, sizeof p->unit, "%s", p->m.unit);
+    if (p->t->assign_field != NULL) {
+        v = kvs_get(&p->all_clear, p->t->assign_field);
+        if (v == NULL)
+            v = kvs_get(&p->all_sealed, p->t->assign_field);
+        if (v == NULL || !ql_entry_word_valid(v))
+            return ql_fail(d, QL_EFORMAT, "transition '%s' needs a unit in "
+                                          "field '%s'",
+                           p->t->name, p->t->assign_field);
+        if ((rc = county_unit_kind(c, v, kind, sizeof kind, d)) != QL_OK)
+            return rc == QL_ENOTFOUND ? ql_fail(d, QL_EFORMAT,
+                                                "no unit '%s' to assign to", v)
+                                      : rc;
+        if (strcmp(kind, QL_KIND_TOWNSHIP) != 0 &&
+            strcmp(kind, QL_KIND_MEMBER) != 0)
+            return ql_fail(d, QL_ERULE, "unit '%s' is a %s unit and handles "
+                                        "no leads",
+                           v, kind);
+        snprintf(p->unit, sizeof p->unit, "%s", v);
+    }
+    if (p->t->merge_field != NULL) {
+        struct meta master;
+
+        v = kvs_get(&p->all_clear, p->t->merge_field);
+        if (v == NULL)
+            v = kvs_get(&p->all_sealed, p->t->merge_field);
+        if (v == NULL || strcmp(v, p->m.id) == 0)
+            return ql_fail(d, QL_EFORMAT, "merging needs another lead in "
+                                          "field '%s'",
+                           p->t->merge_field);
+        if ((rc = load_meta(c, v, &master, d)) != QL_OK)
+            return rc == QL_ENOTFOUND
+                       ? ql_fail(d, QL_EFORMAT, "no lead '%s' to merge into",
+                                 v)
+                       : rc;
+        if (ql_workflow_state(p->wf, master.state) != NULL &&
+            strcmp(master.state, p->t->to) == 0)
+            return ql_fail(d, QL_ERULE, "lead '%s' is itself merged", v);
+    }
+    if ((rc = run_guard(c, p, who, d)) != QL_OK)
+        return rc;
+    /* The due date: a date field the transition names, else the limit. */
+    p->due[0] = '\0';
+    p->to = p->t->to;
+    s = ql_workflow_state(p->wf, p->to);
+    if (p->t->due_field != NULL &&
+        ((v = kvs_get(&p->all_clear, p->t->due_field)) != NULL ||
+         (v = kvs_get(&p->all_sealed, p->t->due_field)) != NULL) &&
+        *v != '\0') {
+        snprintf(p->due, sizeof p->due, "%s", v);
+    } else if (strcmp(p->to, p->m.state) == 0) {
+        snprintf(p->due, sizeof p->due, "%s", p->m.due);
+    } else if (s != NULL) {
+        if (ql_county_calendar(c, &cal, d) != QL_OK)
+            cal = NULL;
+        if ((rc = today(c, &day, p->due, d)) != QL_OK ||
+            (rc = ql_workflow_due(p->wf, s, cal, day, &due, &has, NULL, d)) !=
+                QL_OK)
+            return rc;
+        p->due[0] = '\0';
+        if (has && (rc = ql_date_format(due, p->due, sizeof p->due, d)) !=
+                       QL_OK)
+            return rc;
+    }
+    return QL_OK;
+}
+
+/*
+ * Seals the plan's changes (or, on a unit or epoch change, the whole lead)
+ * into an entry payload for the entry about to be appended.
+ */
+static ql_err
+seal_payload(struct ql_county *c, struct plan *p, const char *lead,
+             struct ql_entry *e, bool force_snapshot, struct ql_diag *d)
+{
+    const struct ql_datakey *k = NULL, *sk = NULL;
+    uint8_t *plain = NULL, *ct = NULL, *sct = NULL, *packed = NULL;
+    size_t plen = 0, ctlen = 0, sctlen = 0, packlen = 0;
+    int64_t epoch = 0, sepoch = 0;
+    struct kvs *fields, *sfields;
+    struct kvs with_note = {NULL, 0};
+    bool snapshot;
+    uint64_t idx;
+    char ad[512], num[24];
+    ql_err rc;
+
+    if ((rc = county_write_key(c, p->unit, &k, &epoch, d)) != QL_OK)
+        return rc;
+    if ((p->secret.n > 0 || (force_snapshot && p->all_secret.n > 0)) &&
+        (rc = county_write_key_for(c, SECRET_SCOPE, secret_eligible, p->wf,
+                                   &sk, &sepoch, d)) != QL_OK)
+        return rc;
+    snapshot = force_snapshot || strcmp(p->unit, p->m.unit) != 0 ||
+               epoch != p->m.epoch;
+    if (snapshot && !p->readable)
+        return ql_fail(d, QL_EDENIED, "moving this lead re-encrypts it, and "
+                                      "'%s' cannot read it",
+                       e->actor ? e->actor : "the actor");
+    fields = snapshot ? &p->all_sealed : &p->sealed;
+    sfields = force_snapshot ? &p->all_secret : &p->secret;
+    if ((rc = merge_into(&with_note, fields, d)) != QL_OK ||
+        (p->note != NULL && *p->note != '\0' &&
+         (rc = kvs_set(&with_note, "_note", p->note, strlen(p->note), d)) !=
+             QL_OK))
+        goto out;
+    /* The index this entry will get: the write lock holds it still. */
+    if ((rc = ql_log_size(ql_county_log(c), &idx, d)) != QL_OK)
+        goto out;
+    payload_ad(c, lead, idx, "sealed", ad, sizeof ad);
+    if ((rc = kvs_encode(&with_note, &plain, &plen, d)) != QL_OK ||
+        (rc = ql_datakey_encrypt(k, plain, plen, (const uint8_t *)ad,
+                                 strlen(ad), &ct, &ctlen, d)) != QL_OK)
+        goto out;
+    free(plain);
+    plain = NULL;
+    if (sk != NULL && sfields->n > 0) {
+        payload_ad(c, lead, idx, "secret", ad, sizeof ad);
+        if ((rc = kvs_encode(sfields, &plain, &plen, d)) != QL_OK ||
+            (rc = ql_datakey_encrypt(sk, plain, plen, (const uint8_t *)ad,
+                                     strlen(ad), &sct, &sctlen, d)) != QL_OK)
+            goto out;
+        snprintf(num, sizeof num, "%lld", (long long)sepoch);
+        if ((rc = ql_entry_add_clear(e, "_secret_epoch", num, d)) != QL_OK)
+            goto out;
+    }
+    snprintf(num, sizeof num, "%lld", (long long)epoch);
+    if ((rc = ql_entry_add_clear(e, "_epoch", num, d)) != QL_OK ||
+        (snapshot && (rc = ql_entry_add_clear(e, "_snapshot", "1", d)) !=
+                         QL_OK) ||
+        (rc = payload_pack(ct, ctlen, sct, sctlen, &packed, &packlen, d)) !=
+            QL_OK ||
+        (rc = ql_entry_set_payload(e, packed, packlen, d)) != QL_OK)
+        goto out;
+out:
+    if (plain != NULL) {
+        memset(plain, 0, plen);
+        free(plain);
+    }
+    free(ct);
+    free(sct);
+    free(packed);
+    kvs_free(&with_note);
+    return rc;
+}
+
+/* Adds the clear changes and the due date to an entry. */
+static ql_err
+add_clear(struct ql_entry *e, const struct plan *p, struct ql_diag *d)
+{
+    size_t i;
+    ql_err rc;
+
+    for (i = 0; i < p->clear.n; i++)
+        if ((rc = ql_entry_add_clear(e, p->clear.v[i].name,
+                                     p->clear.v[i].value, d)) != QL_OK)
+            return rc;
+    return ql_entry_add_clear(e, "_due", p->due, d);
+}
+
+/* ---- registration ---- */
+
+/* Builds the next id from the workflow's pattern and the counters. */
+static ql_err
+next_id(struct ql_county *c, struct ql_workflow *wf, const char *unit,
+        char *id, struct ql_diag *d)
+{
+    static const char SQL[] = "SELECT value FROM counters WHERE name = ?1";
+    const char *fmt = ql_workflow_id_format(wf), *p;
+    char prefix[QL_ENTRY_WORD_MAX + 1], day_s[16];
+    struct ql_stmt *st = NULL;
+    size_t at = 0;
+    int digits = 0, year, mo, da;
+    int32_t day;
+    int64_t seq = 0;
+    bool row = false;
+    ql_err rc;
+
+    if ((rc = today(c, &day, day_s, d)) != QL_OK)
+        return rc;
+    ql_date_to_civil(day, &year, &mo, &da);
+    for (p = fmt; *p != '\0';) {
+        char piece[16];
+        const char *add = NULL;
+
+        if (strncmp(p, "{year}", 6) == 0) {
+            snprintf(piece, sizeof piece, "%04d", year);
+            add = piece;
+            p += 6;
+        } else if (strncmp(p, "{unit}", 6) == 0) {
+            add = unit;
+            p += 6;
+        } else if (strncmp(p, "{seq:", 5) == 0 && p[5] >= '1' &&
+                   p[5] <= '9' && p[6] == '}' && p[7] == '\0') {
+            digits = p[5] - '0';
+            p += 7;
+            continue;
+        } else {
+            piece[0] = *p++;
+            piece[1] = '\0';
+            add = piece;
+        }
+        if (at + strlen(add) >= sizeof prefix)
+            return ql_fail(d, QL_EFORMAT, "lead id pattern '%s' is too long",
+                           fmt);
+        memcpy(prefix + at, add, strlen(add));
+        at += strlen(add);
+    }
+    prefix[at] = '\0';
+    if (digits == 0 || at == 0 || (prefix[at - 1] >= '0' &&
+                                   prefix[at - 1] <= '9'))
+        return ql_fail(d, QL_EFORMAT,
+                       "lead id pattern '%s' must end with {seq:N} after a "
+                       "non-digit",
+                       fmt);
+    if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 1, prefix, d)) != QL_OK ||
+        (rc = ql_stmt_step(st, &row, d)) != QL_OK)
+        goto out;
+    seq = row ? ql_stmt_int(st, 0) : 0;
+    if (snprintf(id, QL_ENTRY_WORD_MAX + 1, "%s%0*lld", prefix, digits,
+                 (long long)(seq + 1)) > QL_ENTRY_WORD_MAX ||
+        !ql_entry_word_valid(id))
+        rc = ql_fail(d, QL_EFORMAT, "lead id '%s' is not a valid id", id);
+out:
+    ql_stmt_done(st);
+    return rc;
+}
+
+ql_err
+ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
+            const struct ql_wf_kv *fields, size_t n, char *id,
+            struct ql_diag *d)
+{
+    const struct ql_workflow *cwf = NULL;
+    const struct ql_wf_state *s;
+    const struct ql_calendar *cal = NULL;
+    const struct ql_key *signers[1];
+    struct county_actor who;
+    struct plan p;
+    struct ql_entry e;
+    char kind[16];
+    int32_t day, due;
+    bool has = false;
+    size_t i;
+    ql_err rc;
+
+    memset(&p, 0, sizeof p);
+    ql_entry_init(&e);
+    if ((rc = county_begin(c, &who, d)) != QL_OK)
+        return rc;
+    if ((rc = check_principal(&who, d)) != QL_OK ||
+        (rc = ql_county_workflow(c, workflow ? workflow : "gang_lead", NULL,
+                                 &cwf, d)) != QL_OK)
+        goto fail;
+    p.wf = (struct ql_workflow *)cwf;
+    p.readable = true;
+    if (unit == NULL)
+        unit = who.unit;
+    if ((rc = county_unit_kind(c, unit, kind, sizeof kind, d)) != QL_OK ||
+        (rc = check_unit(&who, unit, d)) != QL_OK)
+        goto fail;
+    if (strcmp(kind, QL_KIND_AUDIT) == 0) {
+        rc = ql_fail(d, QL_ERULE, "unit '%s' is an audit unit and holds no "
+                                  "leads",
+                     unit);
+        goto fail;
+    }
+    if (!ql_workflow_may_create(p.wf, who.roles)) {
+        rc = ql_fail(d, QL_EDENIED, "'%s' has no role that may register "
+                                    "leads",
+                     who.name);
+        goto fail;
+    }
+    if ((rc = split_fields(p.wf, fields, n, &p.clear, &p.sealed, &p.secret,
+                           d)) != QL_OK)
+        goto fail;
+    for (i = 0; i < ql_workflow_field_count(p.wf); i++) {
+        const struct ql_wf_field *f = ql_workflow_field_at(p.wf, i);
+        const char *v = kvs_get(f->vis == QL_VIS_CLEAR    ? &p.clear
+                                : f->vis == QL_VIS_SECRET ? &p.secret
+                                                          : &p.sealed,
+                                f->name);
+
+        if (f->required && (v == NULL || *v == '\0')) {
+            rc = ql_fail(d, QL_EFORMAT, "field %s (%s) is required",
+                         f->label, f->name);
+            goto fail;
+        }
+    }
+    snprintf(p.unit, sizeof p.unit, "%s", unit);
+    snprintf(p.m.unit, sizeof p.m.unit, "%s", unit);
+    p.m.epoch = -1; /* a new lead starts with a snapshot */
+    if ((rc = merge_into(&p.all_sealed, &p.sealed, d)) != QL_OK ||
+        (rc = merge_into(&p.all_secret, &p.secret, d)) != QL_OK ||
+        (rc = next_id(c, p.wf, unit, p.m.id, d)) != QL_OK)
+        goto fail;
+    p.to = ql_workflow_initial(p.wf);
+    s = ql_workflow_state(p.wf, p.to);
+    if (ql_county_calendar(c, &cal, d) != QL_OK)
+        cal = NULL;
+    if ((rc = today(c, &day, p.due, d)) != QL_OK ||
+        (rc = ql_workflow_due(p.wf, s, cal, day, &due, &has, NULL, d)) !=
+            QL_OK)
+        goto fail;
+    p.due[0] = '\0';
+    if (has && (rc = ql_date_format(due, p.due, sizeof p.due, d)) != QL_OK)
+        goto fail;
+    snprintf(e.action, sizeof e.action, "lead.add");
+    snprintf(e.unit, sizeof e.unit, "%s", unit);
+    snprintf(e.lead, sizeof e.lead, "%s", p.m.id);
+    snprintf(e.to, sizeof e.to, "%s", p.to);
+    snprintf(e.workflow, sizeof e.workflow, "%s", ql_workflow_hash(p.wf));
+    signers[0] = c->actor;
+    if ((rc = add_clear(&e, &p, d)) != QL_OK ||
+        (rc = seal_payload(c, &p, p.m.id, &e, true, d)) != QL_OK ||
+        (rc = county_append(c, &e, signers, 1, NULL, d)) != QL_OK ||
+        (rc = county_finish(c, d)) != QL_OK)
+        goto fail;
+    snprintf(id, QL_ENTRY_WORD_MAX + 1, "%s", p.m.id);
+    plan_release(&p);
+    ql_entry_release(&e);
+    return QL_OK;
+fail:
+    county_abort(c);
+    plan_release(&p);
+    ql_entry_release(&e);
+    return rc;
+}
+
+/* ---- transitions ---- */
+
+/* Loads a lead's state for a write: meta, workflow, content. */
+static ql_err
+plan_open(struct ql_county *c, const char *id, const struct county_actor *who,
+          struct plan *p, struct ql_diag *d)
+{
+    const struct ql_workflow *cwf = NULL;
+    ql_err rc;
+
+    if ((rc = load_meta(c, id, &p->m, d)) != QL_OK ||
+        (rc = ql_county_workflow(c, NULL, p->m.workflow, &cwf, d)) != QL_OK)
+        return rc;
+    p->wf = (struct ql_workflow *)cwf;
+    if ((rc = load_clear(c, id, &p->all_clear, d)) != QL_OK)
+        return rc;
+    return load_content(c, &p->m, secret_reader(p->wf, who->roles),
+                        &p->all_sealed, &p->all_secret, &p->readable, d);
+}
+
+ql_err
+ql_lead_move(struct ql_county *c, const char *id, const char *transition,
+             const struct ql_wf_kv *fields, size_t n, const char *note,
+             bool *pending, struct ql_diag *d)
+{
+    const struct ql_key *signers[1];
+    struct county_actor who;
+    struct plan p;
+    struct ql_entry e;
+    bool propose;
+    ql_err rc;
+
+    memset(&p, 0, sizeof p);
+    ql_entry_init(&e);
+    if (note != NULL && strlen(note) > QL_NOTE_TEXT_MAX)
+        return ql_fail(d, QL_ETOOBIG, "a note has at most %d bytes",
+                       QL_NOTE_TEXT_MAX);
+    if ((rc = county_begin(c, &who, d)) != QL_OK)
+        return rc;
+    if ((rc = check_principal(&who, d)) != QL_OK ||
+        (rc = plan_open(c, id, &who, &p, d)) != QL_OK)
+        goto fail;
+    p.note = note;
+    if ((p.t = ql_workflow_transition(p.wf, transition)) == NULL) {
+        rc = ql_fail(d, QL_ERULE, "workflow '%s' has no transition '%s'",
+                     ql_workflow_name(p.wf), transition);
+        goto fail;
+    }
+    if (p.m.pending) {
+        rc = ql_fail(d, QL_ERULE, "lead %s has a proposal ('%s') waiting for "
+                                  "approval",
+                     id, p.m.pending_transition);
+        goto fail;
+    }
+    if ((rc = split_fields(p.wf, fields, n, &p.clear, &p.sealed, &p.secret,
+                           d)) != QL_OK)
+        goto fail;
+    if (!p.readable && p.sealed.n > 0) {
+        rc = ql_fail(d, QL_EDENIED, "'%s' cannot read lead %s", who.name, id);
+        goto fail;
+    }
+    if ((rc = plan_transition(c, &p, &who, false, d)) != QL_OK)
+        goto fail;
+    propose = p.t->approval != NULL;
+    snprintf(e.action, sizeof e.action, "%s",
+             propose ? "lead.propose" : "lead.move");
+    /* A proposal changes nothing yet: it stays in the lead's unit. */
+    if (propose)
+        snprintf(p.unit, sizeof p.unit, "%s", p.m.unit);
+    snprintf(e.unit, sizeof e.unit, "%s", p.unit);
+    snprintf(e.lead, sizeof e.lead, "%s", id);
+    snprintf(e.from, sizeof e.from, "%s", p.m.state);
+    snprintf(e.to, sizeof e.to, "%s", p.t->to);
+    snprintf(e.transition, sizeof e.transition, "%s", p.t->name);
+    snprintf(e.workflow, sizeof e.workflow, "%s", p.m.workflow);
+    signers[0] = c->actor;
+    if ((rc = add_clear(&e, &p, d)) != QL_OK ||
+        (propose &&
+         (rc = ql_entry_add_clear(&e, "_approval", p.t->approval, d)) !=
+             QL_OK) ||
+        (rc = seal_payload(c, &p, id, &e, false, d)) != QL_OK ||
+        (rc = county_append(c, &e, signers, 1, NULL, d)) != QL_OK ||
+        (rc = county_finish(c, d)) != QL_OK)
+        goto fail;
+    if (pending != NULL)
+        *pending = propose;
+    plan_release(&p);
+    ql_entry_release(&e);
+    return QL_OK;
+fail:
+    county_abort(c);
+    plan_release(&p);
+    ql_entry_release(&e);
+    return rc;
+}
+
+ql_err
+ql_lead_approve(struct ql_county *c, const char *id, struct ql_diag *d)
+{
+    const struct ql_key *signers[1];
+    struct county_actor who;
+    struct ql_entry prop, e;
+    struct plan p;
+    size_t i;
+    char num[24];
+    ql_err rc;
+
+    memset(&p, 0, sizeof p);
+    ql_entry_init(&prop);
+    ql_entry_init(&e);
+    if ((rc = county_begin(c, &who, d)) != QL_OK)
+        return rc;
+    if ((rc = check_principal(&who, d)) != QL_OK ||
+        (rc = plan_open(c, id, &who, &p, d)) != QL_OK)
+        goto fail;
+    if (!p.m.pending) {
+        rc = ql_fail(d, QL_ENOTFOUND, "lead %s has no proposal waiting", id);
+        goto fail;
+    }
+    p.t = ql_workflow_transition(p.wf, p.m.pending_transition);
+    if (p.t == NULL || p.t->approval == NULL) {
+        rc = ql_fail(d, QL_EINTEGRITY, "the proposal on %s names no "
+                                       "approvable transition",
+                     id);
+        goto fail;
+    }
+    /* The proposal's changes: clear ones from its lines, sealed from its
+       payload, which the approver (who supervises) can read. */
+    if ((rc = ql_log_read(ql_county_log(c), p.m.pending_idx, NULL, NULL,
+                          &prop, d)) != QL_OK)
+        goto fail;
+    for (i = 0; i < prop.nclear; i++)
+        if (prop.clear[i].name[0] != '_' &&
+            (rc = kvs_set(&p.clear, prop.clear[i].name, prop.clear[i].value,
+                          strlen(prop.clear[i].value), d)) != QL_OK)
+            goto fail;
+    if ((rc = open_part(c, &prop, 0, prop.unit, clear_int(&prop, "_epoch"),
+                        &p.sealed, d)) != QL_OK ||
+        (rc = open_part(c, &prop, 1, SECRET_SCOPE,
+                        clear_int(&prop, "_secret_epoch"), &p.secret, d)) !=
+            QL_OK)
+        goto fail;
+    {
+        const char *note = kvs_get(&p.sealed, "_note");
+
+        /* The proposer's note stays with the proposal entry. */
+        if (note != NULL) {
+            struct kvs rest = {NULL, 0};
+
+            for (i = 0; i < p.sealed.n; i++)
+                if (strcmp(p.sealed.v[i].name, "_note") != 0 &&
+                    (rc = kvs_set(&rest, p.sealed.v[i].name,
+                                  p.sealed.v[i].value,
+                                  strlen(p.sealed.v[i].value), d)) != QL_OK)
+                    break;
+            kvs_free(&p.sealed);
+            p.sealed = rest;
+            if (rc != QL_OK)
+                goto fail;
+        }
+    }
+    if ((rc = plan_transition(c, &p, &who, true, d)) != QL_OK)
+        goto fail;
+    snprintf(e.action, sizeof e.action, "lead.approve");
+    snprintf(e.unit, sizeof e.unit, "%s", p.unit);
+    snprintf(e.lead, sizeof e.lead, "%s", id);
+    snprintf(e.from, sizeof e.from, "%s", p.m.state);
+    snprintf(e.to, sizeof e.to, "%s", p.t->to);
+    snprintf(e.transition, sizeof e.transition, "%s", p.t->name);
+    snprintf(e.workflow, sizeof e.workflow, "%s", p.m.workflow);
+    snprintf(num, sizeof num, "%llu", (unsigned long long)p.m.pending_idx);
+    signers[0] = c->actor;
+    if ((rc = add_clear(&e, &p, d)) != QL_OK ||
+        (rc = ql_entry_add_clear(&e, "_proposal", num, d)) != QL_OK ||
+        (rc = seal_payload(c, &p, id, &e, false, d)) != QL_OK ||
+        (rc = county_append(c, &e, signers, 1, NULL, d)) != QL_OK ||
+        (rc = county_finish(c, d)) != QL_OK)
+        goto fail;
+    plan_release(&p);
+    ql_entry_release(&prop);
+    ql_entry_release(&e);
+    return QL_OK;
+fail:
+    county_abort(c);
+    plan_release(&p);
+    ql_entry_release(&prop);
+    ql_entry_release(&e);
+    return rc;
+}
+
+ql_err
+ql_lead_reject(struct ql_county *c, const char *id, const char *note,
+               struct ql_diag *d)
+{
+    const struct ql_key *signers[1];
+    struct county_actor who;
+    const struct ql_wf_transition *t;
+    struct ql_entry e;
+    struct plan p;
+    char num[24];
+    ql_err rc;
+
+    memset(&p, 0, sizeof p);
+    ql_entry_init(&e);
+    if ((rc = county_begin(c, &who, d)) != QL_OK)
+        return rc;
+    if ((rc = check_principal(&who, d)) != QL_OK ||
+        (rc = load_meta(c, id, &p.m, d)) != QL_OK)
+        goto fail;
+    if (!p.m.pending) {
+        rc = ql_fail(d, QL_ENOTFOUND, "lead %s has no proposal waiting", id);
+        goto fail;
+    }
+    {
+        const struct ql_workflow *cwf = NULL;
+
+        if ((rc = ql_county_workflow(c, NULL, p.m.workflow, &cwf, d)) !=
+            QL_OK)
+            goto fail;
+        p.wf = (struct ql_workflow *)cwf;
+    }
+    t = ql_workflow_transition(p.wf, p.m.pending_transition);
+    if (strcmp(who.name, p.m.proposer) != 0 &&
+        (t == NULL || t->approval == NULL ||
+         !county_has_role(who.roles, t->approval))) {
+        rc = ql_fail(d, QL_EDENIED, "only the proposer or an approver may "
+                                    "decline this proposal");
+        goto fail;
+    }
+    if ((rc = check_unit(&who, p.m.unit, d)) != QL_OK)
+        goto fail;
+    snprintf(e.action, sizeof e.action, "lead.reject");
+    snprintf(e.unit, sizeof e.unit, "%s", p.m.unit);
+    snprintf(e.lead, sizeof e.lead, "%s", id);
+    snprintf(e.from, sizeof e.from, "%s", p.m.state);
+    snprintf(e.to, sizeof e.to, "%s", p.m.state);
+    snprintf(e.transition, sizeof e.transition, "%s",
+             p.m.pending_transition);
+    snprintf(e.workflow, sizeof e.workflow, "%s", p.m.workflow);
+    snprintf(num, sizeof num, "%llu", (unsigned long long)p.m.pending_idx);
+    snprintf(p.unit, sizeof p.unit, "%s", p.m.unit);
+    p.note = note;
+    p.readable = true;
+    signers[0] = c->actor;
+    if ((rc = ql_entry_add_clear(&e, "_proposal", num, d)) != QL_OK ||
+        (note != NULL && *note != '\0' &&
+         (rc = seal_payload(c, &p, id, &e, false, d)) != QL_OK) ||
+        (rc = county_append(c, &e, signers, 1, NULL, d)) != QL_OK ||
+        (rc = county_finish(c, d)) != QL_OK)
+        goto fail;
+    plan_release(&p);
+    ql_entry_release(&e);
+    return QL_OK;
+fail:
+    county_abort(c);
+    plan_release(&p);
+    ql_entry_release(&e);
+    return rc;
+}
+
+/* ---- migration ---- */
+
+/* Finds old's image in map "A=B,C=D"; the state itself when absent. */
+static ql_err
+map_state(const char *map, const char *old, char *out, size_t size,
+          struct ql_diag *d)
+{
+    const char *p = map != NULL ? map : "";
+    size_t n = strlen(old);
+
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        const char *eq = strchr(p, '=');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        if (eq == NULL || eq >= p + len || eq == p)
+            return ql_fail(d, QL_EUSAGE, "bad state map '%s': use OLD=NEW,...",
+                           map);
+        if ((size_t)(eq - p) == n && memcmp(p, old, n) == 0) {
+            size_t vn = len - n - 1;
+
+            if (vn == 0 || vn >= size)
+                return ql_fail(d, QL_EUSAGE, "bad state map '%s'", map);
+            memcpy(out, eq + 1, vn);
+            out[vn] = '\0';
+            return QL_OK;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    snprintf(out, size, "%s", old);
+    return QL_OK;
+}
+
+ql_err
+ql_lead_migrate(struct ql_county *c, const char *id, const char *hash,
+                const char *map, struct ql_diag *d)
+{
+    const struct ql_workflow *old_wf = NULL, *new_wf = NULL;
+    const struct ql_key *signers[1];
+    struct county_actor who;
+    struct ql_entry e;
+    struct meta m;
+    char to[QL_ENTRY_WORD_MAX + 1];
+    ql_err rc;
+
+    ql_entry_init(&e);
+    if ((rc = county_begin(c, &who, d)) != QL_OK)
+        return rc;
+    if (!who.admin) {
+        rc = ql_fail(d, QL_EDENIED, "only the administrator migrates leads");
+        goto fail;
+    }
+    if ((rc = load_meta(c, id, &m, d)) != QL_OK ||
+        (rc = ql_county_workflow(c, NULL, m.workflow, &old_wf, d)) != QL_OK ||
+        (rc = ql_county_workflow(c, NULL, hash, &new_wf, d)) != QL_OK)
+        goto fail;
+    if (m.pending) {
+        rc = ql_fail(d, QL_ERULE, "lead %s has a proposal waiting; settle it "
+                                  "before migrating",
+                     id);
+        goto fail;
+    }
+    if (strcmp(m.workflow, hash) == 0) {
+        rc = ql_fail(d, QL_EEXIST, "lead %s is already on that version", id);
+        goto fail;
+    }
+    if (strcmp(ql_workflow_name(old_wf), ql_workflow_name(new_wf)) != 0) {
+        rc = ql_fail(d, QL_ERULE, "lead %s follows '%s', not '%s'", id,
+                     ql_workflow_name(old_wf), ql_workflow_name(new_wf));
+        goto fail;
+    }
+    if ((rc = map_state(map, m.state, to, sizeof to, d)) != QL_OK)
+        goto fail;
+    if (ql_workflow_state(new_wf, to) == NULL) {
+        rc = ql_fail(d, QL_ERULE, "the new version has no state '%s'; map it "
+                                  "with OLD=NEW",
+                     to);
+        goto fail;
+    }
+    snprintf(e.action, sizeof e.action, "lead.migrate");
+    snprintf(e.unit, sizeof e.unit, "%s", m.unit);
+    snprintf(e.lead, sizeof e.lead, "%s", id);
+    snprintf(e.from, sizeof e.from, "%s", m.state);
+    snprintf(e.to, sizeof e.to, "%s", to);
+    snprintf(e.workflow, sizeof e.workflow, "%s", hash);
+    signers[0] = c->actor;
+    if ((rc = ql_entry_add_clear(&e, "_from_workflow", m.workflow, d)) !=
+            QL_OK ||
+        (rc = ql_entry_add_clear(&e, "_due", m.due, d)) != QL_OK ||
+        (rc = county_append(c, &e, signers, 1, NULL, d)) != QL_OK ||
+        (rc = county_finish(c, d)) != QL_OK)
+        goto fail;
+    ql_entry_release(&e);
+    return QL_OK;
+fail:
+    county_abort(c);
+    ql_entry_release(&e);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+struct ql_lead {
+    struct meta m;
+    struct kvs fields; /* clear, then sealed and secret as readable */
+    bool readable;
+};
+
+ql_err
+ql_lead_load(struct ql_county *c, const char *id, struct ql_lead **out,
+             struct ql_diag *d)
+{
+    struct ql_lead *l = calloc(1, sizeof *l);
+    struct kvs sealed = {NULL, 0}, secret = {NULL, 0};
+    const struct ql_workflow *wf = NULL;
+    struct county_actor who;
+    bool want_secret = false, began = false;
+    ql_err rc;
+
+    if (l == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    if ((rc = ql_store_begin_read(ql_county_store(c), d)) != QL_OK)
+        goto out;
+    began = true;
+    if ((rc = load_meta(c, id, &l->m, d)) != QL_OK ||
+        (rc = ql_county_workflow(c, NULL, l->m.workflow, &wf, d)) != QL_OK ||
+        (rc = load_clear(c, id, &l->fields, d)) != QL_OK)
+        goto out;
+    l->readable = false;
+    if (c->actor != NULL && ql_key_has_secret(c->actor)) {
+        if (county_principal(c, ql_key_name(c->actor), &who, NULL, d) ==
+            QL_OK)
+            want_secret = secret_reader(wf, who.roles);
+        if ((rc = load_content(c, &l->m, want_secret, &sealed, &secret,
+                               &l->readable, d)) != QL_OK)
+            goto out;
+    }
+    if ((rc = merge_into(&l->fields, &sealed, d)) != QL_OK ||
+        (rc = merge_into(&l->fields, &secret, d)) != QL_OK)
+        goto out;
+    *out = l;
+    l = NULL;
+out:
+    if (began)
+        ql_store_rollback(ql_county_store(c));
+    kvs_free(&sealed);
+    kvs_free(&secret);
+    ql_lead_free(l);
+    return rc;
+}
+
+void
+ql_lead_free(struct ql_lead *l)
+{
+    if (l == NULL)
+        return;
+    kvs_free(&l->fields);
+    free(l);
+}
+
+const char *
+ql_lead_id(const struct ql_lead *l)
+{
+    return l->m.id;
+}
+
+const char *
+ql_lead_unit(const struct ql_lead *l)
+{
+    return l->m.unit;
+}
+
+const char *
+ql_lead_state(const struct ql_lead *l)
+{
+    return l->m.state;
+}
+
+const char *
+ql_lead_workflow(const struct ql_lead *l)
+{
+    return l->m.workflow;
+}
+
+const char *
+ql_lead_registered(const struct ql_lead *l)
+{
+    return l->m.registered;
+}
+
+const char *
+ql_lead_due(const struct ql_lead *l)
+{
+    return l->m.due;
+}
+
+bool
+ql_lead_readable(const struct ql_lead *l)
+{
+    return l->readable;
+}
+
+const char *
+ql_lead_pending(const struct ql_lead *l)
+{
+    return l->m.pending ? l->m.pending_transition : NULL;
+}
+
+size_t
+ql_lead_field_count(const struct ql_lead *l)
+{
+    return l->fields.n;
+}
+
+const struct ql_wf_kv *
+ql_lead_field_at(const struct ql_lead *l, size_t i)
+{
+    return i < l->fields.n ? &l->fields.v[i] : NULL;
+}
+
+const char *
+ql_lead_get(const struct ql_lead *l, const char *name)
+{
+    return kvs_get(&l->fields, name);
+}
+
+ql_err
+ql_lead_list(struct ql_county *c, const char *unit, const char *state,
+             bool overdue_only, ql_lead_row_fn fn, void *ctx,
+             struct ql_diag *d)
+{
+    static const char SQL[] =
+        "SELECT l.id, l.unit, l.state, l.workflow, l.registered, "
+        "COALESCE(l.due, ''), p.transition, "
+        "l.due IS NOT NULL AND l.due < ?3 FROM leads l "
+        "LEFT JOIN pending p ON p.lead = l.id "
+        "WHERE (?1 IS NULL OR l.unit = ?1) AND (?2 IS NULL OR l.state = ?2) "
+        "ORDER BY l.created_idx";
+    struct ql_stmt *st = NULL;
+    struct ql_lead_row r;
+    char day_s[16];
+    int32_t day;
+    bool row = false;
+    ql_err rc;
+
+    if ((rc = today(c, &day, day_s, d)) != QL_OK ||
+        (rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
+        (rc = unit ? ql_stmt_bind_text(st, 1, unit, d)
+                   : ql_stmt_bind_null(st, 1, d)) != QL_OK ||
+        (rc = state ? ql_stmt_bind_text(st, 2, state, d)
+                    : ql_stmt_bind_null(st, 2, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 3, day_s, d)) != QL_OK)
+        goto out;
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
+        const struct ql_workflow *wf = NULL;
+        const struct ql_wf_state *s;
+
+        r.id = ql_stmt_text(st, 0);
+        r.unit = ql_stmt_text(st, 1);
+        r.state = ql_stmt_text(st, 2);
+        r.workflow = ql_stmt_text(st, 3);
+        r.registered = ql_stmt_text(st, 4);
+        r.due = ql_stmt_text(st, 5);
+        r.pending = ql_stmt_null(st, 6) ? NULL : ql_stmt_text(st, 6);
+        r.overdue = ql_stmt_int(st, 7) != 0;
+        /* Terminal states are never overdue. */
+        if (r.overdue && ql_county_workflow(c, NULL, r.workflow, &wf, d) ==
+                             QL_OK &&
+            (s = ql_workflow_state(wf, r.state)) != NULL && s->terminal)
+            r.overdue = false;
+        if (overdue_only && !r.overdue)
+            continue;
+        if ((rc = fn(ctx, &r, d)) != QL_OK)
+            break;
+    }
+out:
+    ql_stmt_done(st);
+    return rc;
+}
+
+ql_err
+ql_lead_history(struct ql_county *c, const char *id, ql_lead_event_fn fn,
+                void *ctx, struct ql_diag *d)
+{
+    static const char SQL[] =
+        "SELECT idx FROM lead_entries WHERE lead = ?1 ORDER BY idx";
+    const struct ql_workflow *wf = NULL;
+    struct ql_stmt *st = NULL;
+    struct county_actor who;
+    struct meta m;
+    uint64_t *idxs = NULL, *grown;
+    size_t n = 0, i;
+    bool row = false, want_secret = false;
+    ql_err rc;
+
+    if ((rc = load_meta(c, id, &m, d)) != QL_OK ||
+        (rc = ql_county_workflow(c, NULL, m.workflow, &wf, d)) != QL_OK)
+        return rc;
+    if (c->actor != NULL &&
+        county_principal(c, ql_key_name(c->actor), &who, NULL, d) == QL_OK)
+        want_secret = secret_reader(wf, who.roles);
+    if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
+        goto out;
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
+        if ((grown = realloc(idxs, (n + 1) * sizeof *grown)) == NULL) {
+            rc = ql_fail(d, QL_ENOMEM, NULL);
+            goto out;
+        }
+        idxs = grown;
+        idxs[n++] = (uint64_t)ql_stmt_int(st, 0);
+    }
+    ql_stmt_done(st);
+    st = NULL;
+    for (i = 0; i < n && rc == QL_OK; i++) {
+        struct kvs sealed = {NULL, 0};
+        struct ql_lead_event ev;
+        struct ql_entry e;
+        ql_err orc = QL_OK;
+
+        ql_entry_init(&e);
+        if ((rc = ql_log_read(ql_county_log(c), idxs[i], NULL, NULL, &e,
+                              d)) != QL_OK) {
+            ql_entry_release(&e);
+            break;
+        }
+        memset(&ev, 0, sizeof ev);
+        ev.idx = e.index;
+        ev.time = e.time;
+        ev.actor = e.actor;
+        ev.action = e.action;
+        ev.transition = e.transition;
+        ev.from = e.from;
+        ev.to = e.to;
+        ev.unit = e.unit;
+        ev.clear = e.clear;
+        ev.nclear = e.nclear;
+        if (c->actor != NULL && ql_key_has_secret(c->actor)) {
+            orc = open_part(c, &e, 0, e.unit, clear_int(&e, "_epoch"),
+                            &sealed, d);
+            if (orc == QL_OK && want_secret)
+                orc = open_part(c, &e, 1, SECRET_SCOPE,
+                                clear_int(&e, "_secret_epoch"), &sealed, d);
+        } else {
+            orc = QL_EDENIED;
+        }
+        if (orc == QL_OK) {
+            ev.readable = true;
+            ev.sealed = sealed.v;
+            ev.nsealed = sealed.n;
+            ev.note = kvs_get(&sealed, "_note");
+        } else if (orc != QL_EDENIED) {
+            rc = orc;
+        }
+        if (rc == QL_OK)
+            rc = fn(ctx, &ev, d);
+        kvs_free(&sealed);
+        ql_entry_release(&e);
+    }
+out:
+    ql_stmt_done(st);
+    free(idxs);
+    return rc;
+}
+
+/* ---- applying lead entries to the derived tables ---- */
+
+static ql_err
+run1(struct ql_county *c, const char *sql, const char *const *text,
+     size_t ntext, const int64_t *ints, size_t nints, struct ql_diag *d)
+{
+    struct ql_stmt *st = NULL;
+    size_t i;
+    ql_err rc;
+
+    if ((rc = ql_store_prepare(ql_county_store(c), sql, &st, d)) != QL_OK)
+        return rc;
+    for (i = 0; i < ntext && rc == QL_OK; i++)
+        rc = text[i] != NULL ? ql_stmt_bind_text(st, (int)i + 1, text[i], d)
+                             : ql_stmt_bind_null(st, (int)i + 1, d);
+    for (i = 0; i < nints && rc == QL_OK; i++)
+        rc = ql_stmt_bind_int(st, (int)(ntext + i) + 1, ints[i], d);
+    if (rc == QL_OK)
+        rc = ql_stmt_run(st, d);
+    ql_stmt_done(st);
+    return rc;
+}
+
+/* Keeps the id counters: the id's trailing digits under its prefix. */
+static ql_err
+bump_counter(struct ql_county *c, const char *id, struct ql_diag *d)
+{
+    static const char SQL[] =
+        "INSERT INTO counters(name, value) VALUES (?1, ?2) "
+        "ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)";
+    char prefix[QL_ENTRY_WORD_MAX + 1];
+    size_t n = strlen(id), k = n;
+    const char *t[1];
+    int64_t v[1];
+
+    while (k > 0 && id[k - 1] >= '0' && id[k - 1] <= '9')
+        k--;
+    if (k == n || n - k > 18)
+        return QL_OK; /* an id without a sequence number counts nothing */
+    memcpy(prefix, id, k);
+    prefix[k] = '\0';
+    t[0] = prefix;
+    v[0] = strtoll(id + k, NULL, 10);
+    return run1(c, SQL, t, 1, v, 1, d);
+}
+
+static ql_err
+set_clear_fields(struct ql_county *c, const struct ql_entry *e,
+                 struct ql_diag *d)
+{
+    static const char SQL[] =
+        "INSERT INTO lead_clear(lead, name, value) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT(lead, name) DO UPDATE SET value = excluded.value";
+    size_t i;
+    ql_err rc;
+
+    for (i = 0; i < e->nclear; i++) {
+        const char *t[3] = {e->lead, e->clear[i].name, e->clear[i].value};
+
+        if (e->clear[i].name[0] == '_')
+            continue;
+        if ((rc = run1(c, SQL, t, 3, NULL, 0, d)) != QL_OK)
+            return rc;
+    }
+    return QL_OK;
+}
+
+ql_err
+ql_lead_apply(struct ql_county *c, const struct ql_entry *e,
+              struct ql_diag *d)
+{
+    static const char ADD[] =
+        "INSERT INTO leads(id, unit, workflow, state, due, registered, "
+        "state_since, epoch, created_idx, last_idx, snapshot_idx) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)";
+    static const char MOVE[] =
+        "UPDATE leads SET unit = ?2, state = ?3, due = ?4, "
+        "state_since = CASE WHEN state = ?3 THEN state_since ELSE ?5 END, "
+        "epoch = CASE WHEN ?6 > 0 THEN ?6 ELSE epoch END, last_idx = ?7, "
+        "snapshot_idx = CASE WHEN ?8 THEN ?7 ELSE snapshot_idx END "
+        "WHERE id = ?1";
+    static const char MIGRATE[] =
+        "UPDATE leads SET workflow = ?2, state = ?3, last_idx = ?4 "
+        "WHERE id = ?1";
+    static const char TOUCH[] = "UPDATE leads SET last_idx = ?2 WHERE id = ?1";
+    static const char PROPOSE[] =
+        "INSERT INTO pending(lead, transition, proposer, approval, idx) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)";
+    static const char SETTLE[] = "DELETE FROM pending WHERE lead = ?1";
+    static const char ENTRY[] =
+        "INSERT INTO lead_entries(lead, action, transition, actor, unit, idx, "
+        "epoch, snapshot) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    const char *due = ql_entry_get_clear(e, "_due");
+    int64_t epoch = clear_int(e, "_epoch");
+    bool snapshot = ql_entry_get_clear(e, "_snapshot") != NULL;
+    char registered[16];
+    int32_t day;
+    int64_t t;
+    ql_err rc;
+
+    if (!ql_entry_word_valid(e->lead))
+        return ql_fail(d, QL_EINTEGRITY, "entry %llu (%s) names no lead",
+                       (unsigned long long)e->index, e->action);
+    if (due != NULL && *due == '\0')
+        due = NULL;
+    {
+        const char *tx[5] = {e->lead, e->action, e->transition, e->actor,
+                             e->unit};
+        int64_t in[3] = {(int64_t)e->index, epoch, snapshot};
+
+        if ((rc = run1(c, ENTRY, tx, 5, in, 3, d)) != QL_OK)
+            return rc;
+    }
+    if (strcmp(e->action, "lead.add") == 0) {
+        const char *tx[7];
+        int64_t in[2] = {epoch, (int64_t)e->index};
+
+        if ((rc = ql_time_parse(e->time, strlen(e->time), &t, d)) != QL_OK ||
+            (rc = ql_zone_local_date(t, ql_county_zone(c), &day, d)) !=
+                QL_OK ||
+            (rc = ql_date_format(day, registered, sizeof registered, d)) !=
+                QL_OK)
+            return rc;
+        tx[0] = e->lead;
+        tx[1] = e->unit;
+        tx[2] = e->workflow;
+        tx[3] = e->to;
+        tx[4] = due;
+        tx[5] = registered;
+        tx[6] = e->time;
+        if ((rc = run1(c, ADD, tx, 7, in, 2, d)) != QL_OK ||
+            (rc = bump_counter(c, e->lead, d)) != QL_OK)
+            return rc;
+        return set_clear_fields(c, e, d);
+    }
+    if (strcmp(e->action, "lead.move") == 0 ||
+        strcmp(e->action, "lead.approve") == 0) {
+        const char *tx[5] = {e->lead, e->unit, e->to, due, e->time};
+        int64_t in[3] = {epoch, (int64_t)e->index, snapshot};
+
+        if ((rc = run1(c, MOVE, tx, 5, in, 3, d)) != QL_OK)
+            return rc;
+        if (ql_store_changes(ql_county_store(c)) != 1)
+            return ql_fail(d, QL_EINTEGRITY, "entry %llu moves unknown lead "
+                                             "%s",
+                           (unsigned long long)e->index, e->lead);
+        if (strcmp(e->action, "lead.approve") == 0) {
+            const char *tx1[1] = {e->lead};
+
+            if ((rc = run1(c, SETTLE, tx1, 1, NULL, 0, d)) != QL_OK)
+                return rc;
+        }
+        return set_clear_fields(c, e, d);
+    }
+    if (strcmp(e->action, "lead.propose") == 0) {
+        const char *approval = ql_entry_get_clear(e, "_approval");
+        const char *tx[4] = {e->lead, e->transition, e->actor,
+                             approval ? approval : ""};
+        int64_t in[1] = {(int64_t)e->index};
+
+        return run1(c, PROPOSE, tx, 4, in, 1, d);
+    }
+    if (strcmp(e->action, "lead.reject") == 0) {
+        const char *tx[1] = {e->lead};
+        int64_t in[1] = {(int64_t)e->index};
+
+        if ((rc = run1(c, SETTLE, tx, 1, NULL, 0, d)) != QL_OK)
+            return rc;
+        return run1(c, TOUCH, tx, 1, in, 1, d);
+    }
+    if (strcmp(e->action, "lead.migrate") == 0) {
+        const char *tx[3] = {e->lead, e->workflow, e->to};
+        int64_t in[1] = {(int64_t)e->index};
+
+        return run1(c, MIGRATE, tx, 3, in, 1, d);
+    }
+    return ql_fail(d, QL_EINTEGRITY, "entry %llu has unknown action '%s'",
+                   (unsigned long long)e->index, e->action);
+}

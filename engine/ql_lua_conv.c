@@ -1,0 +1,597 @@
+/*
+ * Read-only tables, sealing a state after loading, and conversions between
+ * Lua values and value trees.
+ *
+ * A read-only table is an empty proxy whose metatable sends reads to a
+ * hidden table (__index), refuses writes (__newindex), reports the hidden
+ * table's length and pairs (__len, __pairs) and is itself protected
+ * (__metatable). The hidden table is never handed to a script: rawget,
+ * rawlen, next and pairs of this module look through proxies, rawset and
+ * setmetatable refuse them.
+ */
+#include "ql_lua.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "ql_lua_impl.h"
+
+/* Addresses used as private keys: nothing a script can name. */
+static const char proxy_key = 'p'; /* metatable: the proxy's label */
+static const char snap_key = 's';  /* registry: the upvalue snapshot */
+
+/* Objects one seal may walk; far above any workflow file. */
+#define SEAL_MAX_OBJECTS 1000000
+
+bool
+ql_lua_is_proxy(lua_State *L, int idx)
+{
+    bool r;
+
+    if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
+        return false;
+    r = lua_rawgetp(L, -1, &proxy_key) == LUA_TSTRING;
+    lua_pop(L, 2);
+    return r;
+}
+
+void
+ql_lua_push_raw(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (!ql_lua_is_proxy(L, idx)) {
+        lua_pushvalue(L, idx);
+        return;
+    }
+    lua_getmetatable(L, idx);
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+}
+
+/*
+ * How a message names key k: "field 'state'", "index 3" or "a key of type
+ * boolean"; *plain gets the part after the word ("'state'", "3").
+ */
+static void
+key_desc(lua_State *L, int k, char *buf, size_t cap, const char **plain)
+{
+    const char *s;
+    size_t len, i, n;
+    char clean[48];
+    int word = 0;
+
+    switch (lua_type(L, k)) {
+    case LUA_TSTRING:
+        s = lua_tolstring(L, k, &len);
+        n = len < sizeof clean - 1 ? len : sizeof clean - 1;
+        for (i = 0; i < n; i++)
+            clean[i] =
+                ((unsigned char)s[i] < 0x20 || s[i] == 0x7F) ? '?' : s[i];
+        clean[n] = '\0';
+        snprintf(buf, cap, "field '%s%s'", clean, n < len ? "..." : "");
+        word = 6;
+        break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, k))
+            snprintf(buf, cap, "index %lld", (long long)lua_tointeger(L, k));
+        else
+            snprintf(buf, cap, "index %g", (double)lua_tonumber(L, k));
+        word = 6;
+        break;
+    default:
+        snprintf(buf, cap, "a key of type %s", luaL_typename(L, k));
+        break;
+    }
+    *plain = buf + word;
+}
+
+int
+ql_lua_readonly_error(lua_State *L, int idx, int kidx)
+{
+    char desc[80];
+    const char *label = "table", *plain;
+
+    key_desc(L, kidx, desc, sizeof desc, &plain);
+    if (lua_getmetatable(L, idx)) {
+        if (lua_rawgetp(L, -1, &proxy_key) == LUA_TSTRING)
+            label = lua_tostring(L, -1);
+    }
+    if (strcmp(label, "globals") == 0)
+        return luaL_error(L,
+                          "cannot assign global %s: globals are read-only "
+                          "after loading",
+                          plain);
+    return luaL_error(L, "cannot assign %s: %s is read-only", desc, label);
+}
+
+static int
+ro_newindex(lua_State *L)
+{
+    return ql_lua_readonly_error(L, 1, 2);
+}
+
+static int
+ro_len(lua_State *L)
+{
+    ql_lua_push_raw(L, 1);
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+    return 1;
+}
+
+static int
+ro_pairs(lua_State *L)
+{
+    return ql_lua_sorted_pairs(L, 1);
+}
+
+/* Gives the table at t (empty) a proxy metatable over the table at hidden. */
+static void
+make_proxy(lua_State *L, int t, int hidden, const char *label)
+{
+    lua_createtable(L, 0, 6);
+    lua_pushvalue(L, hidden);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, ro_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, ro_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushcfunction(L, ro_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushliteral(L, "read-only");
+    lua_setfield(L, -2, "__metatable");
+    lua_pushstring(L, label);
+    lua_rawsetp(L, -2, &proxy_key);
+    lua_setmetatable(L, t);
+}
+
+void
+ql_lua_expose_loaded(lua_State *L, int idx, const char *name)
+{
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 4, NULL);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE) {
+        ql_lua_push_raw(L, idx);
+        lua_setfield(L, -2, name);
+    }
+    lua_pop(L, 1);
+}
+
+void
+ql_lua_freeze(lua_State *L, int idx, const char *label, bool globals)
+{
+    int t = lua_absindex(L, idx), hidden;
+    size_t n = lua_rawlen(L, t);
+
+    luaL_checkstack(L, 8, NULL);
+    lua_createtable(L, n < INT_MAX ? (int)n : 0, 0);
+    hidden = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, hidden);
+    }
+    /* Clearing existing fields during a traversal is allowed. */
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, t);
+    }
+    make_proxy(L, t, hidden, globals ? "globals" : label);
+    lua_pop(L, 1);
+}
+
+/* Tables, functions and the types that cannot be kept go on the work list. */
+static bool
+walked(int t)
+{
+    return t == LUA_TTABLE || t == LUA_TFUNCTION || t == LUA_TUSERDATA ||
+           t == LUA_TLIGHTUSERDATA || t == LUA_TTHREAD;
+}
+
+/*
+ * Walks what survives loading with an explicit work list (a Lua table, so
+ * deep structures use no C stack), then freezes every plain table found.
+ * Freezing is in place, so every reference, upvalues included, sees the
+ * read-only table afterwards.
+ */
+void
+ql_lua_seal(lua_State *L, int idx)
+{
+    int root = lua_absindex(L, idx), seen, todo, tabs, snap, globals, i;
+    lua_Integer ntodo = 0, ntabs = 0, nsnap = 0, k;
+    size_t count = 0;
+    lua_CFunction cf;
+
+    luaL_checkstack(L, 16, NULL);
+    lua_newtable(L);
+    seen = lua_gettop(L);
+    lua_newtable(L);
+    todo = lua_gettop(L);
+    lua_newtable(L);
+    tabs = lua_gettop(L);
+    lua_newtable(L);
+    snap = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    globals = lua_gettop(L);
+    /* A file that returns nil (or a number) has nothing of its own to
+       seal; a nil could not even be a key of `seen`. */
+    if (walked(lua_type(L, root))) {
+        lua_pushvalue(L, root);
+        lua_rawseti(L, todo, ++ntodo);
+    }
+    lua_pushvalue(L, globals);
+    lua_rawseti(L, todo, ++ntodo);
+    while (ntodo > 0) {
+        int t;
+
+        lua_rawgeti(L, todo, ntodo);
+        lua_pushnil(L);
+        lua_rawseti(L, todo, ntodo--);
+        t = lua_type(L, -1);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, seen) != LUA_TNIL) {
+            lua_pop(L, 2);
+            continue;
+        }
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, seen);
+        if (++count > SEAL_MAX_OBJECTS)
+            luaL_error(L, "more than %d tables and functions survive loading",
+                       SEAL_MAX_OBJECTS);
+        switch (t) {
+        case LUA_TTABLE:
+            if (ql_lua_is_proxy(L, -1))
+                break; /* read-only already, contents included */
+            if (lua_getmetatable(L, -1))
+                luaL_error(L, "a table with a metatable survives loading; "
+                              "metatables may only be set inside a call");
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                if (walked(lua_type(L, -1))) {
+                    lua_pushvalue(L, -1);
+                    lua_rawseti(L, todo, ++ntodo);
+                }
+                if (walked(lua_type(L, -2))) {
+                    lua_pushvalue(L, -2);
+                    lua_rawseti(L, todo, ++ntodo);
+                }
+                lua_pop(L, 1);
+            }
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, tabs, ++ntabs);
+            break;
+        case LUA_TFUNCTION:
+            if (lua_iscfunction(L, -1)) {
+                cf = lua_tocfunction(L, -1);
+                if (ql_lua_is_gmatch_iter(cf))
+                    luaL_error(L, "a string.gmatch iterator survives "
+                                  "loading; a later call could keep state "
+                                  "in it");
+                if (ql_lua_is_pairs_iter(cf)) {
+                    /* Its other upvalues are private key lists. */
+                    lua_getupvalue(L, -1, 1);
+                    lua_rawseti(L, todo, ++ntodo);
+                } else if (lua_getupvalue(L, -1, 1) != NULL) {
+                    luaL_error(L, "a C function with upvalues survives "
+                                  "loading");
+                }
+                break;
+            }
+            for (i = 1; lua_getupvalue(L, -1, i) != NULL; i++) {
+                lua_pushvalue(L, -2);
+                lua_rawseti(L, snap, ++nsnap);
+                lua_pushinteger(L, i);
+                lua_rawseti(L, snap, ++nsnap);
+                lua_pushvalue(L, -1);
+                lua_rawseti(L, snap, ++nsnap); /* nil leaves a hole */
+                if (walked(lua_type(L, -1)))
+                    lua_rawseti(L, todo, ++ntodo);
+                else
+                    lua_pop(L, 1);
+            }
+            break;
+        case LUA_TUSERDATA:
+        case LUA_TLIGHTUSERDATA:
+        case LUA_TTHREAD:
+            luaL_error(L, "a %s survives loading", luaL_typename(L, -1));
+            break;
+        default:
+            break;
+        }
+        lua_pop(L, 1);
+    }
+    for (k = 1; k <= ntabs; k++) {
+        lua_rawgeti(L, tabs, k);
+        ql_lua_freeze(L, -1, "table", lua_rawequal(L, -1, globals));
+        lua_pop(L, 1);
+    }
+    ql_lua_expose_loaded(L, globals, LUA_GNAME);
+    lua_pushinteger(L, nsnap);
+    lua_setfield(L, snap, "n");
+    lua_pushvalue(L, snap);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &snap_key);
+    lua_settop(L, seen - 1);
+}
+
+void
+ql_lua_restore_upvalues(lua_State *L)
+{
+    lua_Integer n, i;
+    int snap, up;
+
+    luaL_checkstack(L, 6, NULL);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &snap_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    snap = lua_gettop(L);
+    lua_pushliteral(L, "n");
+    lua_rawget(L, snap);
+    n = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    for (i = 1; i + 2 <= n; i += 3) {
+        lua_rawgeti(L, snap, i);
+        lua_rawgeti(L, snap, i + 1);
+        up = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        lua_rawgeti(L, snap, i + 2);
+        lua_setupvalue(L, -2, up);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+/* Raises a conversion error that names where in the value it happened. */
+static int
+conv_error(lua_State *L, struct ql_lua_conv *c, const char *what)
+{
+    if (c->where[0] != '\0')
+        lua_pushfstring(L, "in '%s': %s", c->where, what);
+    else
+        lua_pushfstring(L, "in the returned value: %s", what);
+    return lua_error(L);
+}
+
+/* The host ran out of memory: report it as such (QL_ENOMEM). */
+static int
+host_oom(lua_State *L, struct ql_lua_conv *c)
+{
+    c->lua->refused = QL_LUA_REFUSED_HOST;
+    lua_pushliteral(L, "not enough memory");
+    return lua_error(L);
+}
+
+/* Appends ".key" or "[n]" to the path; returns the old length. */
+static size_t
+path_push(lua_State *L, struct ql_lua_conv *c, int k)
+{
+    size_t used = strlen(c->where), len;
+    const char *s;
+
+    if (used + 1 >= sizeof c->where)
+        return used;
+    if (lua_type(L, k) == LUA_TSTRING) {
+        s = lua_tolstring(L, k, &len);
+        snprintf(c->where + used, sizeof c->where - used, "%s%.*s",
+                 used > 0 ? "." : "", (int)(len < 40 ? len : 40), s);
+    } else {
+        snprintf(c->where + used, sizeof c->where - used, "[%lld]",
+                 (long long)lua_tointeger(L, k));
+    }
+    return used;
+}
+
+static void to_lval(lua_State *L, int idx, struct ql_lua_conv *c,
+                    struct ql_lval *out);
+
+static void
+table_to_lval(lua_State *L, int idx, struct ql_lua_conv *c, struct ql_lval *out)
+{
+    struct ql_lval_entry *e;
+    const void *self;
+    size_t n = 0, i, at;
+    const char *s;
+    size_t len;
+    char what[96];
+    int raw, d, kt;
+
+    luaL_checkstack(L, 8, NULL);
+    if (c->depth >= QL_LVAL_MAX_DEPTH) {
+        snprintf(what, sizeof what, "tables nested deeper than %d",
+                 QL_LVAL_MAX_DEPTH);
+        conv_error(L, c, what);
+    }
+    /* Read-only tables are converted from what they show. */
+    ql_lua_push_raw(L, idx);
+    raw = lua_gettop(L);
+    self = lua_topointer(L, raw);
+    for (d = 0; d < c->depth; d++)
+        if (c->path[d] == self)
+            conv_error(L, c, "a table contains itself");
+    lua_pushnil(L);
+    while (lua_next(L, raw)) {
+        lua_pop(L, 1);
+        if (++n > QL_LVAL_MAX_ENTRIES - c->entries) {
+            snprintf(what, sizeof what, "more than %d table entries",
+                     QL_LVAL_MAX_ENTRIES);
+            conv_error(L, c, what);
+        }
+    }
+    c->entries += n;
+    out->type = QL_LVAL_TABLE;
+    if ((out->u.table.entries = calloc(n > 0 ? n : 1, sizeof *e)) == NULL)
+        host_oom(L, c);
+    out->u.table.cap = n;
+    /* The zeroed entries are NIL pairs, safe to free at any point. */
+    out->u.table.count = n;
+    c->path[c->depth++] = self;
+    i = 0;
+    lua_pushnil(L);
+    while (i < n && lua_next(L, raw)) {
+        e = &out->u.table.entries[i++];
+        kt = lua_type(L, -2);
+        if (kt == LUA_TSTRING) {
+            s = lua_tolstring(L, -2, &len);
+            if (len > c->lua->lim.memory - c->bytes)
+                conv_error(L, c, "strings too large in all");
+            if ((e->key.u.string.bytes = malloc(len + 1)) == NULL)
+                host_oom(L, c);
+            memcpy(e->key.u.string.bytes, s, len + 1);
+            e->key.u.string.len = len;
+            e->key.type = QL_LVAL_STRING;
+            c->bytes += len;
+        } else if (kt == LUA_TNUMBER && lua_isinteger(L, -2)) {
+            e->key.type = QL_LVAL_INTEGER;
+            e->key.u.integer = (int64_t)lua_tointeger(L, -2);
+        } else {
+            snprintf(what, sizeof what,
+                     "a key of type %s; keys must be strings or integers",
+                     kt == LUA_TNUMBER ? "number (not an integer)"
+                                       : lua_typename(L, kt));
+            conv_error(L, c, what);
+        }
+        at = path_push(L, c, lua_gettop(L) - 1);
+        to_lval(L, lua_gettop(L), c, &e->value);
+        c->where[at] = '\0';
+        lua_pop(L, 1);
+    }
+    if (i < n) /* cannot happen: nothing runs between the two passes */
+        out->u.table.count = i;
+    else if (i == n && lua_next(L, raw))
+        conv_error(L, c, "a table changed while it was converted");
+    c->depth--;
+    lua_pop(L, 1);
+    ql_lval_sort(out);
+}
+
+static void
+to_lval(lua_State *L, int idx, struct ql_lua_conv *c, struct ql_lval *out)
+{
+    char what[96];
+    const char *s;
+    size_t len;
+    int t = lua_type(L, idx);
+
+    switch (t) {
+    case LUA_TNIL:
+        out->type = QL_LVAL_NIL;
+        break;
+    case LUA_TBOOLEAN:
+        out->type = QL_LVAL_BOOLEAN;
+        out->u.boolean = lua_toboolean(L, idx);
+        break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) {
+            out->type = QL_LVAL_INTEGER;
+            out->u.integer = (int64_t)lua_tointeger(L, idx);
+        } else {
+            out->type = QL_LVAL_NUMBER;
+            out->u.number = (double)lua_tonumber(L, idx);
+        }
+        break;
+    case LUA_TSTRING:
+        s = lua_tolstring(L, idx, &len);
+        if (len > c->lua->lim.memory - c->bytes) {
+            snprintf(what, sizeof what, "strings of more than %zu bytes in all",
+                     c->lua->lim.memory);
+            conv_error(L, c, what);
+        }
+        if ((out->u.string.bytes = malloc(len + 1)) == NULL)
+            host_oom(L, c);
+        memcpy(out->u.string.bytes, s, len + 1);
+        out->u.string.len = len;
+        out->type = QL_LVAL_STRING;
+        c->bytes += len;
+        break;
+    case LUA_TTABLE:
+        table_to_lval(L, idx, c, out);
+        break;
+    case LUA_TFUNCTION:
+        if (!c->functions)
+            conv_error(L, c, "a call cannot return a function");
+        luaL_checkstack(L, 2, NULL);
+        lua_pushvalue(L, idx);
+        out->u.function.ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        out->u.function.owner = c->lua;
+        out->type = QL_LVAL_FUNCTION;
+        break;
+    default:
+        snprintf(what, sizeof what, "a value of type %s cannot be converted",
+                 lua_typename(L, t));
+        conv_error(L, c, what);
+        break;
+    }
+}
+
+void
+ql_lua_to_lval(lua_State *L, int idx, struct ql_lua_conv *c,
+               struct ql_lval *out)
+{
+    to_lval(L, lua_absindex(L, idx), c, out);
+}
+
+void
+ql_lua_push_lval(lua_State *L, const struct ql_lval *v, const char *label)
+{
+    const struct ql_lval_entry *e;
+    size_t i, n;
+    int hidden;
+
+    luaL_checkstack(L, 6, NULL);
+    switch (v->type) {
+    case QL_LVAL_NIL:
+        lua_pushnil(L);
+        break;
+    case QL_LVAL_BOOLEAN:
+        lua_pushboolean(L, v->u.boolean);
+        break;
+    case QL_LVAL_INTEGER:
+        lua_pushinteger(L, (lua_Integer)v->u.integer);
+        break;
+    case QL_LVAL_NUMBER:
+        lua_pushnumber(L, (lua_Number)v->u.number);
+        break;
+    case QL_LVAL_STRING:
+        lua_pushlstring(L, v->u.string.len > 0 ? v->u.string.bytes : "",
+                        v->u.string.len);
+        break;
+    case QL_LVAL_FUNCTION:
+        if (lua_rawgeti(L, LUA_REGISTRYINDEX, v->u.function.ref) !=
+            LUA_TFUNCTION)
+            luaL_error(L, "argument '%s' holds a stale function handle", label);
+        break;
+    case QL_LVAL_TABLE:
+        n = v->u.table.count;
+        lua_createtable(
+            L, v->u.table.array_len < INT_MAX ? (int)v->u.table.array_len : 0,
+            n - v->u.table.array_len < INT_MAX ? (int)(n - v->u.table.array_len)
+                                               : 0);
+        hidden = lua_gettop(L);
+        for (i = 0; i < n; i++) {
+            e = &v->u.table.entries[i];
+            if (e->key.type == QL_LVAL_INTEGER)
+                lua_pushinteger(L, (lua_Integer)e->key.u.integer);
+            else
+                lua_pushlstring(
+                    L, e->key.u.string.len > 0 ? e->key.u.string.bytes : "",
+                    e->key.u.string.len);
+            ql_lua_push_lval(L, &e->value, label);
+            lua_rawset(L, hidden);
+        }
+        lua_newtable(L);
+        make_proxy(L, lua_gettop(L), hidden, label);
+        lua_remove(L, hidden);
+        break;
+    }
+}

@@ -1,0 +1,3 @@
+-- Driving the collector (and watching memory) from a script.
+collectgarbage("collect")
+return collectgarbage("count")

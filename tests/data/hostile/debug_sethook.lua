@@ -1,0 +1,4 @@
+-- Removing the count hook.
+debug.sethook()
+while true do
+end

@@ -1,0 +1,3 @@
+-- Reading a file.
+local f = io.open("/etc/passwd")
+return f:read("a")

@@ -1,0 +1,2 @@
+-- Running a shell command.
+os.execute("touch /tmp/qingling-sandbox-escaped")

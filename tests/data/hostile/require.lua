@@ -1,0 +1,3 @@
+-- Loading a module.
+local os = require("os")
+return os.getenv("HOME")

@@ -1,0 +1,9 @@
+-- assign must name a text or enum field
+return {
+  name = "mini",
+  initial = "OPEN",
+  roles = { { name = "clerk", label = "办事员" } },
+  fields = { { name = "when", type = "date" } },
+  states = { { name = "OPEN", label = "开" }, { name = "DONE", label = "完", terminal = true } },
+  transitions = { { name = "go", from = "OPEN", to = "DONE", roles = { "clerk" }, assign = "when" } },
+}

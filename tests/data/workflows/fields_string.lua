@@ -1,0 +1,9 @@
+-- fields given as one string
+return {
+  name = "mini",
+  initial = "OPEN",
+  roles = { { name = "clerk", label = "办事员" } },
+  fields = "x",
+  states = { { name = "OPEN", label = "开" }, { name = "DONE", label = "完", terminal = true } },
+  transitions = { { name = "go", label = "办结", from = "OPEN", to = "DONE", roles = { "clerk" } } },
+}

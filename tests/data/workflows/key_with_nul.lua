@@ -1,0 +1,9 @@
+-- a key with a NUL byte in it
+return {
+  name = "mini",
+  initial = "OPEN",
+  roles = { { name = "clerk", ["la\0bel"] = "x" } },
+  fields = { { name = "x", label = "甲", type = "text" } },
+  states = { { name = "OPEN", label = "开" }, { name = "DONE", label = "完", terminal = true } },
+  transitions = { { name = "go", label = "办结", from = "OPEN", to = "DONE", roles = { "clerk" } } },
+}

@@ -1,0 +1,9 @@
+-- an empty label
+return {
+  name = "mini",
+  initial = "OPEN",
+  roles = { { name = "clerk", label = "" } },
+  fields = { { name = "x", label = "甲", type = "text" } },
+  states = { { name = "OPEN", label = "开" }, { name = "DONE", label = "完", terminal = true } },
+  transitions = { { name = "go", label = "办结", from = "OPEN", to = "DONE", roles = { "clerk" } } },
+}

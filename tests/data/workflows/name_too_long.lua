@@ -1,0 +1,9 @@
+-- a workflow name over 64 characters
+return {
+  name = string.rep("w", 65),
+  initial = "OPEN",
+  roles = { { name = "clerk", label = "办事员" } },
+  fields = { { name = "x", label = "甲", type = "text" } },
+  states = { { name = "OPEN", label = "开" }, { name = "DONE", label = "完", terminal = true } },
+  transitions = { { name = "go", label = "办结", from = "OPEN", to = "DONE", roles = { "clerk" } } },
+}

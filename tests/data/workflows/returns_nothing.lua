@@ -1,0 +1,2 @@
+-- forgets to return the table
+local wf = { name = "mini" }

@@ -1,0 +1,2 @@
+-- returns a string, not the workflow table
+return "gang_lead"

@@ -1,0 +1,9 @@
+-- roles given as one string
+return {
+  name = "mini",
+  initial = "OPEN",
+  roles = "clerk",
+  fields = { { name = "x", label = "甲", type = "text" } },
+  states = { { name = "OPEN", label = "开" }, { name = "DONE", label = "完", terminal = true } },
+  transitions = { { name = "go", label = "办结", from = "OPEN", to = "DONE", roles = { "clerk" } } },
+}

@@ -1,0 +1,9 @@
+-- no states at all
+return {
+  name = "mini",
+  initial = "OPEN",
+  roles = { { name = "clerk", label = "办事员" } },
+  fields = { { name = "x", label = "甲", type = "text" } },
+  states = {},
+  transitions = { { name = "go", label = "办结", from = "OPEN", to = "DONE", roles = { "clerk" } } },
+}

@@ -1,0 +1,9 @@
+-- values on a text field
+return {
+  name = "mini",
+  initial = "OPEN",
+  roles = { { name = "clerk", label = "办事员" } },
+  fields = { { name = "x", type = "text", values = { "a" } } },
+  states = { { name = "OPEN", label = "开" }, { name = "DONE", label = "完", terminal = true } },
+  transitions = { { name = "go", label = "办结", from = "OPEN", to = "DONE", roles = { "clerk" } } },
+}

@@ -1,0 +1,748 @@
+/*
+ * Tests of the county and its leads (engine/ql_county.c, ql_lead.c): the
+ * registry, data keys, transitions with approval, refusals that change
+ * nothing, reading as different principals, replay.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "ql_calendar.h"
+#include "ql_county.h"
+#include "ql_keys.h"
+#include "ql_lead.h"
+#include "ql_log.h"
+#include "ql_profile.h"
+#include "ql_store.h"
+#include "ql_test.h"
+
+/* 2025-09-15T02:00:00Z, a Monday morning in Asia/Shanghai. */
+#define NOW 1757901600
+
+enum who { ADMIN, REG, TRI, DIR, DIR2, LT_LLY, LT_HC, QY_LLY, AUD, INSP, NKEYS };
+
+static const struct {
+    const char *name, *unit, *roles;
+} PEOPLE[NKEYS] = {
+    {"admin", NULL, NULL},
+    {"sh-dengji-01", "SH", "registrar"},
+    {"sh-yanpan-01", "SH", "triage"},
+    {"sh-zhuren-01", "SH", "director"},
+    {"sh-zhuren-02", "SH", "director"},
+    {"LT-lly-01", "LT", "liaison"},
+    {"LT-hc-01", "LT", "verifier"},
+    {"QY-lly-01", "QY", "liaison"},
+    {"sj-01", "AU", "auditor"},
+    {"dd-pc-01", "SH", "inspector"},
+};
+
+struct fx {
+    char *dir, *path;
+    struct ql_key *k[NKEYS];
+    struct ql_county *c;
+    char *wf_src;
+    size_t wf_len;
+};
+
+static struct fx *F;
+
+static void
+as(enum who w)
+{
+    ql_county_set_actor(F->c, F->k[w]);
+}
+
+static uint64_t
+log_size(void)
+{
+    struct ql_diag d;
+    uint64_t n = 0;
+
+    assert_int_equal(ql_log_size(ql_county_log(F->c), &n, &d), QL_OK);
+    return n;
+}
+
+static int
+setup(void **state)
+{
+    struct ql_diag d;
+    struct fx *f = calloc(1, sizeof *f);
+    char *wf_path, *cal_path, *cal;
+    size_t cal_len, i;
+
+    F = f;
+    assert_int_equal(ql_crypto_init(&d), QL_OK);
+    f->dir = qlt_tempdir();
+    f->path = qlt_join(f->dir, "county.db");
+    for (i = 0; i < NKEYS; i++)
+        assert_int_equal(ql_key_generate(ql_profile_default(), PEOPLE[i].name,
+                                         &f->k[i], &d),
+                         QL_OK);
+    assert_int_equal(ql_county_create(f->path, "qinghe.test/leads",
+                                      f->k[ADMIN], NULL, NOW, &d),
+                     QL_OK);
+    assert_int_equal(ql_county_open(f->path, 0, &f->c, &d), QL_OK);
+    ql_county_set_now(f->c, NOW);
+    as(ADMIN);
+    assert_int_equal(ql_county_unit_add(f->c, "SH", "青禾县扫黑办",
+                                        QL_KIND_SUPERVISION, &d),
+                     QL_OK);
+    assert_int_equal(ql_county_unit_add(f->c, "LT", "青禾县鹭汀镇人民政府",
+                                        QL_KIND_TOWNSHIP, &d),
+                     QL_OK);
+    assert_int_equal(ql_county_unit_add(f->c, "QY", "青禾县栖云乡人民政府",
+                                        QL_KIND_TOWNSHIP, &d),
+                     QL_OK);
+    assert_int_equal(
+        ql_county_unit_add(f->c, "AU", "青禾县纪委监委", QL_KIND_AUDIT, &d),
+        QL_OK);
+    for (i = 1; i < NKEYS; i++)
+        assert_int_equal(ql_county_principal_add(f->c, f->k[i],
+                                                 PEOPLE[i].unit,
+                                                 PEOPLE[i].roles, &d),
+                         QL_OK);
+    wf_path = qlt_data_path("wf_test.lua");
+    f->wf_src = qlt_read_file(wf_path, &f->wf_len);
+    free(wf_path);
+    assert_int_equal(ql_county_workflow_add(f->c, "wf_test.lua", f->wf_src,
+                                            f->wf_len, NULL, &d),
+                     QL_OK);
+    cal_path = qlt_data_path("../../workflows/calendars/cn.cal");
+    cal = qlt_read_file(cal_path, &cal_len);
+    assert_int_equal(ql_county_calendar_set(f->c, "cn.cal", cal, cal_len, &d),
+                     QL_OK);
+    free(cal);
+    free(cal_path);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+    size_t i;
+
+    ql_county_close(f->c);
+    for (i = 0; i < NKEYS; i++)
+        ql_key_free(f->k[i]);
+    free(f->wf_src);
+    free(f->path);
+    qlt_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Registers a lead as the registrar, in SH, and returns its id. */
+static void
+add_lead(char *id, const char *summary)
+{
+    struct ql_wf_kv fields[] = {
+        {"source", "群众举报"},
+        {"summary", summary},
+        {"reporter", "举报人甲, 000-0000-0000"},
+    };
+    struct ql_diag d;
+
+    as(REG);
+    assert_int_equal(ql_lead_add(F->c, "test_flow", NULL, fields, 3, id, &d),
+                     QL_OK);
+}
+
+static void
+expect_refused(ql_err got, ql_err want, const struct ql_diag *d,
+               const char *fragment, uint64_t size_before)
+{
+    if (got != want)
+        fail_msg("got %s (%s), want %s", ql_errname(got), d->msg,
+                 ql_errname(want));
+    if (fragment != NULL && strstr(d->msg, fragment) == NULL)
+        fail_msg("message '%s' lacks '%s'", d->msg, fragment);
+    /* A refusal leaves the log exactly as it was. */
+    assert_int_equal(log_size(), size_before);
+}
+
+static void
+test_genesis_and_reopen(void **state)
+{
+    struct fx *f = *state;
+    struct ql_county *c2 = NULL;
+    struct ql_diag d;
+
+    (void)f;
+    assert_string_equal(ql_county_origin(F->c), "qinghe.test/leads");
+    assert_int_equal(ql_county_zone(F->c), 8 * 3600);
+    assert_int_equal(ql_county_open(F->path, QL_COUNTY_READONLY, &c2, &d),
+                     QL_OK);
+    ql_county_close(c2);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+    /* A second county in the same place is refused, and leaves no trace. */
+    assert_int_equal(ql_county_create(F->path, "x", F->k[ADMIN], NULL, NOW,
+                                      &d),
+                     QL_EEXIST);
+}
+
+static void
+test_registry_refusals(void **state)
+{
+    struct ql_diag d;
+    uint64_t n;
+
+    (void)state;
+    n = log_size();
+    as(REG);
+    expect_refused(ql_county_unit_add(F->c, "TD", "桐渡镇", "township", &d),
+                   QL_EDENIED, &d, "administrator", n);
+    as(ADMIN);
+    expect_refused(ql_county_unit_add(F->c, "LT", "again", "township", &d),
+                   QL_EEXIST, &d, "already exists", n);
+    expect_refused(ql_county_unit_add(F->c, "TD", "桐渡镇", "village", &d),
+                   QL_EUSAGE, &d, "kind", n);
+    expect_refused(ql_county_unit_add(F->c, "T D", "桐渡镇", "township", &d),
+                   QL_EUSAGE, &d, "unit code", n);
+    expect_refused(ql_county_unit_add(F->c, "SECRET", "x", "township", &d),
+                   QL_EUSAGE, &d, "reserved", n);
+    expect_refused(ql_county_principal_add(F->c, F->k[REG], "SH", "registrar",
+                                           &d),
+                   QL_EEXIST, &d, "already exists", n);
+    expect_refused(ql_county_principal_add(F->c, F->k[ADMIN], "SH", "x", &d),
+                   QL_EEXIST, &d, "administrator", n);
+    expect_refused(ql_county_principal_revoke(F->c, "nobody", &d),
+                   QL_ENOTFOUND, &d, "nobody", n);
+    ql_county_set_actor(F->c, NULL);
+    expect_refused(ql_county_unit_add(F->c, "TD", "桐渡镇", "township", &d),
+                   QL_EDENIED, &d, "acting key", n);
+}
+
+static ql_err
+count_principal(void *ctx, const struct ql_principal_info *p,
+                struct ql_diag *d)
+{
+    (void)d;
+    (void)p;
+    (*(int *)ctx)++;
+    return QL_OK;
+}
+
+static void
+test_registry_lists(void **state)
+{
+    struct ql_diag d;
+    int n = 0;
+
+    (void)state;
+    assert_int_equal(ql_county_principals(F->c, "SH", count_principal, &n, &d),
+                     QL_OK);
+    assert_int_equal(n, 5);
+    n = 0;
+    assert_int_equal(ql_county_principals(F->c, NULL, count_principal, &n, &d),
+                     QL_OK);
+    assert_int_equal(n, NKEYS - 1);
+}
+
+static void
+test_lead_full_path(void **state)
+{
+    struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
+                                {"due_at", "2025-10-15"}};
+    struct ql_wf_kv report_bad[] = {{"finding", "查实"},
+                                    {"detail", "经走访核实"}};
+    struct ql_wf_kv report_ok[] = {{"amount", "120000"}};
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char id[80];
+    bool pending = false;
+    uint64_t n;
+
+    (void)state;
+    add_lead(id, "张某某非法采砂，强迫村民购买");
+    assert_string_equal(id, "T-2025-0001");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, "交办",
+                                  &pending, &d),
+                     QL_OK);
+    assert_true(pending);
+    /* While the proposal waits, nothing else moves. */
+    n = log_size();
+    expect_refused(ql_lead_move(F->c, id, "merge", NULL, 0, NULL, NULL, &d),
+                   QL_ERULE, &d, "waiting for approval", n);
+    /* The proposer may not approve, even holding the role elsewhere. */
+    expect_refused(ql_lead_approve(F->c, id, &d), QL_EDENIED, &d, "director",
+                   n);
+    as(DIR);
+    assert_int_equal(ql_lead_approve(F->c, id, &d), QL_OK);
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_state(l), "ASSIGNED");
+    assert_string_equal(ql_lead_unit(l), "LT");
+    assert_string_equal(ql_lead_due(l), "2025-10-15");
+    assert_null(ql_lead_pending(l));
+    ql_lead_free(l);
+
+    /* The township now reads the lead: it was re-sealed under its key. */
+    as(LT_LLY);
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    assert_true(ql_lead_readable(l));
+    assert_string_equal(ql_lead_get(l, "summary"),
+                        "张某某非法采砂，强迫村民购买");
+    /* ...but never the reporter's envelope. */
+    assert_null(ql_lead_get(l, "reporter"));
+    ql_lead_free(l);
+    assert_int_equal(ql_lead_move(F->c, id, "accept", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    as(LT_HC);
+    assert_int_equal(ql_lead_move(F->c, id, "progress", NULL, 0, "首次回告",
+                                  NULL, &d),
+                     QL_OK);
+    n = log_size();
+    expect_refused(ql_lead_move(F->c, id, "report", report_bad, 2, NULL, NULL,
+                                &d),
+                   QL_ERULE, &d, "查实 needs 涉案金额", n);
+    expect_refused(ql_lead_move(F->c, id, "report", report_bad, 1, NULL, NULL,
+                                &d),
+                   QL_EFORMAT, &d, "核查情况", n);
+    {
+        struct ql_wf_kv all[] = {{"finding", "查实"},
+                                 {"detail", "经走访核实"},
+                                 {"amount", "120000"}};
+
+        (void)report_ok;
+        assert_int_equal(
+            ql_lead_move(F->c, id, "report", all, 3, NULL, NULL, &d), QL_OK);
+    }
+    as(DIR);
+    assert_int_equal(ql_lead_move(F->c, id, "return_report", NULL, 0,
+                                  "证据不足", NULL, &d),
+                     QL_OK);
+    as(LT_HC);
+    {
+        struct ql_wf_kv again[] = {{"detail", "补充询问两名证人"}};
+
+        assert_int_equal(
+            ql_lead_move(F->c, id, "report", again, 1, NULL, NULL, &d), QL_OK);
+    }
+    as(DIR);
+    assert_int_equal(ql_lead_move(F->c, id, "approve_report", NULL, 0, NULL,
+                                  NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_state(l), "CLOSED");
+    assert_string_equal(ql_lead_get(l, "detail"), "补充询问两名证人");
+    assert_string_equal(ql_lead_get(l, "finding"), "查实");
+    /* Notes belong to the history, not to the lead's fields. */
+    assert_null(ql_lead_get(l, "_note"));
+    /* The director is a secret reader. */
+    assert_string_equal(ql_lead_get(l, "reporter"),
+                        "举报人甲, 000-0000-0000");
+    assert_string_equal(ql_lead_due(l), "");
+    ql_lead_free(l);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
+static void
+test_lead_refusals(void **state)
+{
+    struct ql_wf_kv bad_enum[] = {{"source", "乱写"}, {"summary", "x"}};
+    struct ql_wf_kv unknown[] = {{"source", "群众举报"},
+                                 {"summary", "x"},
+                                 {"colour", "red"}};
+    struct ql_wf_kv missing[] = {{"source", "群众举报"}};
+    struct ql_wf_kv bad_date[] = {{"handling_unit", "LT"},
+                                  {"due_at", "2025-02-29"}};
+    struct ql_wf_kv to_audit[] = {{"handling_unit", "AU"},
+                                  {"due_at", "2025-10-15"}};
+    struct ql_diag d;
+    char id[80], id2[80];
+    uint64_t n;
+
+    (void)state;
+    add_lead(id, "李某某把持村务");
+    n = log_size();
+    as(REG);
+    expect_refused(ql_lead_add(F->c, "test_flow", NULL, bad_enum, 2, id2, &d),
+                   QL_EFORMAT, &d, "线索来源", n);
+    expect_refused(ql_lead_add(F->c, "test_flow", NULL, unknown, 3, id2, &d),
+                   QL_EFORMAT, &d, "colour", n);
+    expect_refused(ql_lead_add(F->c, "test_flow", NULL, missing, 1, id2, &d),
+                   QL_EFORMAT, &d, "主要问题", n);
+    expect_refused(ql_lead_add(F->c, "nope", NULL, missing, 1, id2, &d),
+                   QL_ENOTFOUND, &d, "nope", n);
+    as(LT_HC);
+    expect_refused(ql_lead_add(F->c, "test_flow", NULL, bad_enum, 2, id2, &d),
+                   QL_EDENIED, &d, "register", n);
+    as(ADMIN);
+    expect_refused(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                   QL_EDENIED, &d, "administrator", n);
+    as(REG);
+    expect_refused(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                   QL_EDENIED, &d, "no role", n);
+    as(TRI);
+    expect_refused(ql_lead_move(F->c, "T-2025-9999", "triage", NULL, 0, NULL,
+                                NULL, &d),
+                   QL_ENOTFOUND, &d, "T-2025-9999", n);
+    expect_refused(ql_lead_move(F->c, id, "fly", NULL, 0, NULL, NULL, &d),
+                   QL_ERULE, &d, "no transition 'fly'", n);
+    expect_refused(ql_lead_move(F->c, id, "assign", NULL, 0, NULL, NULL, &d),
+                   QL_ERULE, &d, "does not leave state 'NEW'", n);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    n = log_size();
+    expect_refused(ql_lead_move(F->c, id, "assign", bad_date, 2, NULL, NULL,
+                                &d),
+                   QL_EFORMAT, &d, "核查期限", n);
+    expect_refused(ql_lead_move(F->c, id, "assign", to_audit, 2, NULL, NULL,
+                                &d),
+                   QL_ERULE, &d, "handles no leads", n);
+    /* Another unit's principal cannot touch the lead once it is LT's. */
+    {
+        struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
+                                    {"due_at", "2025-10-15"}};
+
+        assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, NULL,
+                                      NULL, &d),
+                         QL_OK);
+        as(DIR);
+        assert_int_equal(ql_lead_approve(F->c, id, &d), QL_OK);
+    }
+    n = log_size();
+    as(QY_LLY);
+    expect_refused(ql_lead_move(F->c, id, "accept", NULL, 0, NULL, NULL, &d),
+                   QL_EDENIED, &d, "unit LT", n);
+    as(DIR);
+    expect_refused(ql_lead_approve(F->c, id, &d), QL_ENOTFOUND, &d,
+                   "no proposal", n);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
+static void
+test_distinct_and_reject(void **state)
+{
+    struct ql_wf_kv assign[] = {{"handling_unit", "QY"},
+                                {"due_at", "2025-10-20"}};
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char id[80];
+
+    (void)state;
+    add_lead(id, "冯某某霸占鱼塘");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    as(DIR);
+    assert_int_equal(ql_lead_reject(F->c, id, "期限过短", &d), QL_OK);
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_state(l), "TRIAGE");
+    assert_null(ql_lead_pending(l));
+    ql_lead_free(l);
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    as(DIR2);
+    assert_int_equal(ql_lead_approve(F->c, id, &d), QL_OK);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
+static void
+test_merge(void **state)
+{
+    struct ql_wf_kv to_self[] = {{"master_lead", "T-2025-0002"}};
+    struct ql_wf_kv missing[] = {{"master_lead", "T-2025-0099"}};
+    struct ql_wf_kv good[] = {{"master_lead", "T-2025-0001"}};
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char a[80], b[80];
+    uint64_t n;
+
+    (void)state;
+    add_lead(a, "陈某某侵占集体资产");
+    add_lead(b, "陈某某 (同一事实)");
+    assert_string_equal(b, "T-2025-0002");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, b, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    n = log_size();
+    expect_refused(ql_lead_move(F->c, b, "merge", to_self, 1, NULL, NULL, &d),
+                   QL_EFORMAT, &d, "another lead", n);
+    expect_refused(ql_lead_move(F->c, b, "merge", missing, 1, NULL, NULL, &d),
+                   QL_EFORMAT, &d, "T-2025-0099", n);
+    assert_int_equal(ql_lead_move(F->c, b, "merge", good, 1, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_load(F->c, b, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_state(l), "MERGED");
+    assert_string_equal(ql_lead_get(l, "master_lead"), "T-2025-0001");
+    ql_lead_free(l);
+}
+
+static void
+test_readers(void **state)
+{
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char id[80];
+
+    (void)state;
+    add_lead(id, "赵某某套路贷");
+    /* A township that was never assigned the lead reads its clear part. */
+    as(LT_LLY);
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    assert_false(ql_lead_readable(l));
+    assert_string_equal(ql_lead_get(l, "source"), "群众举报");
+    assert_null(ql_lead_get(l, "summary"));
+    ql_lead_free(l);
+    /* The auditor holds no key at all. */
+    as(AUD);
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    assert_false(ql_lead_readable(l));
+    assert_null(ql_lead_get(l, "summary"));
+    assert_null(ql_lead_get(l, "reporter"));
+    ql_lead_free(l);
+    /* The inspector supervises: content yes, envelope no. */
+    as(INSP);
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    assert_true(ql_lead_readable(l));
+    assert_string_equal(ql_lead_get(l, "summary"), "赵某某套路贷");
+    assert_null(ql_lead_get(l, "reporter"));
+    ql_lead_free(l);
+}
+
+struct hist {
+    int events, readable, notes;
+};
+
+static ql_err
+count_events(void *ctx, const struct ql_lead_event *ev, struct ql_diag *d)
+{
+    struct hist *h = ctx;
+
+    (void)d;
+    h->events++;
+    h->readable += ev->readable;
+    h->notes += ev->note != NULL;
+    return QL_OK;
+}
+
+static void
+test_history(void **state)
+{
+    struct ql_diag d;
+    struct hist h = {0, 0, 0};
+    char id[80];
+
+    (void)state;
+    add_lead(id, "孙某某收过路费");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, "已领取", NULL,
+                                  &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_history(F->c, id, count_events, &h, &d), QL_OK);
+    assert_int_equal(h.events, 2);
+    assert_int_equal(h.readable, 2);
+    assert_int_equal(h.notes, 1);
+    memset(&h, 0, sizeof h);
+    as(AUD);
+    assert_int_equal(ql_lead_history(F->c, id, count_events, &h, &d), QL_OK);
+    assert_int_equal(h.events, 2);
+    assert_int_equal(h.readable, 0);
+    assert_int_equal(h.notes, 0);
+}
+
+static void
+test_revocation_rotates_keys(void **state)
+{
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char a[80], b[80];
+    uint64_t n;
+
+    (void)state;
+    add_lead(a, "第一条");
+    as(ADMIN);
+    assert_int_equal(ql_county_principal_revoke(F->c, "sh-zhuren-02", &d),
+                     QL_OK);
+    n = log_size();
+    expect_refused(ql_county_principal_revoke(F->c, "sh-zhuren-02", &d),
+                   QL_EEXIST, &d, "already revoked", n);
+    /* The revoked director can no longer sign anything. */
+    as(DIR2);
+    expect_refused(ql_lead_move(F->c, a, "triage", NULL, 0, NULL, NULL, &d),
+                   QL_EDENIED, &d, "revoked", n);
+    /* The next write starts a new epoch that the revoked key never got. */
+    add_lead(b, "第二条");
+    as(DIR2);
+    assert_int_equal(ql_lead_load(F->c, b, &l, &d), QL_OK);
+    assert_false(ql_lead_readable(l));
+    ql_lead_free(l);
+    /* The one it already held still opens the older lead. */
+    assert_int_equal(ql_lead_load(F->c, a, &l, &d), QL_OK);
+    assert_true(ql_lead_readable(l));
+    ql_lead_free(l);
+    as(DIR);
+    assert_int_equal(ql_lead_load(F->c, b, &l, &d), QL_OK);
+    assert_true(ql_lead_readable(l));
+    ql_lead_free(l);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
+static void
+test_new_member_reads_old_leads(void **state)
+{
+    struct ql_key *newcomer = NULL;
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char id[80];
+
+    (void)state;
+    add_lead(id, "旧线索");
+    assert_int_equal(ql_key_generate(ql_profile_default(), "sh-yanpan-02",
+                                     &newcomer, &d),
+                     QL_OK);
+    as(ADMIN);
+    assert_int_equal(
+        ql_county_principal_add(F->c, newcomer, "SH", "triage", &d), QL_OK);
+    /* Any holder's next write grants the newcomer the unit's keys. */
+    add_lead(id, "新线索");
+    ql_county_set_actor(F->c, newcomer);
+    assert_int_equal(ql_lead_load(F->c, "T-2025-0001", &l, &d), QL_OK);
+    assert_true(ql_lead_readable(l));
+    ql_lead_free(l);
+    ql_key_free(newcomer);
+}
+
+static void
+test_migrate(void **state)
+{
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char id[80], hash[65], *src;
+    size_t len;
+    uint64_t n;
+
+    (void)state;
+    add_lead(id, "待迁移");
+    /* Version 2 renames NEW to REGISTERED. */
+    len = F->wf_len + 64;
+    src = malloc(len);
+    snprintf(src, len, "%s", F->wf_src);
+    {
+        char *p;
+
+        while ((p = strstr(src, "\"NEW\"")) != NULL)
+            memcpy(p, "\"REG\"", 5);
+    }
+    as(ADMIN);
+    assert_int_equal(ql_county_workflow_add(F->c, "wf_test.lua", src,
+                                            strlen(src), hash, &d),
+                     QL_OK);
+    n = log_size();
+    expect_refused(ql_lead_migrate(F->c, id, hash, NULL, &d), QL_ERULE, &d,
+                   "no state 'NEW'", n);
+    expect_refused(ql_lead_migrate(F->c, id, hash, "NEW", &d), QL_EUSAGE, &d,
+                   "state map", n);
+    as(TRI);
+    expect_refused(ql_lead_migrate(F->c, id, hash, "NEW=REG", &d), QL_EDENIED,
+                   &d, "administrator", n);
+    as(ADMIN);
+    assert_int_equal(ql_lead_migrate(F->c, id, hash, "NEW=REG", &d), QL_OK);
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_state(l), "REG");
+    assert_string_equal(ql_lead_workflow(l), hash);
+    ql_lead_free(l);
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    free(src);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
+static void
+test_replay_detects_tampered_tables(void **state)
+{
+    struct ql_diag d;
+    sqlite3 *db = NULL;
+    char id[80];
+
+    (void)state;
+    add_lead(id, "篡改测试");
+    assert_int_equal(sqlite3_open(F->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE leads SET state = 'CLOSED'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_EINTEGRITY);
+    assert_non_null(strstr(d.msg, "leads"));
+}
+
+static void
+test_batch_all_or_nothing(void **state)
+{
+    struct ql_wf_kv good[] = {{"source", "部门移送"}, {"summary", "批量"}};
+    struct ql_wf_kv bad[] = {{"source", "乱写"}, {"summary", "批量"}};
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char id[80];
+    uint64_t n;
+    int i;
+
+    (void)state;
+    as(REG);
+    n = log_size();
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(
+            ql_lead_add(F->c, "test_flow", NULL, good, 2, id, &d), QL_OK);
+    assert_int_equal(ql_lead_add(F->c, "test_flow", NULL, bad, 2, id, &d),
+                     QL_EFORMAT);
+    /* The failure took the whole batch with it. */
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EUSAGE);
+    ql_county_batch_abort(F->c);
+    assert_int_equal(log_size(), n);
+    assert_int_equal(ql_lead_load(F->c, "T-2025-0001", &l, &d), QL_ENOTFOUND);
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(
+            ql_lead_add(F->c, "test_flow", NULL, good, 2, id, &d), QL_OK);
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_OK);
+    assert_string_equal(id, "T-2025-0003");
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    ql_lead_free(l);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_genesis_and_reopen),
+        T(test_registry_refusals),
+        T(test_registry_lists),
+        T(test_lead_full_path),
+        T(test_lead_refusals),
+        T(test_distinct_and_reject),
+        T(test_merge),
+        T(test_readers),
+        T(test_history),
+        T(test_revocation_rotates_keys),
+        T(test_new_member_reads_old_leads),
+        T(test_migrate),
+        T(test_replay_detects_tampered_tables),
+        T(test_batch_all_or_nothing),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
