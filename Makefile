@@ -66,7 +66,7 @@ ifneq ($(CLI_SRC),)
 ALL_TARGETS += $(BIN)
 endif
 
-.PHONY: all test asan bench demo format lint install clean help
+.PHONY: all test asan bench demo format lint install clean help crashtest
 
 all: $(ALL_TARGETS)
 
@@ -103,6 +103,12 @@ test: all $(TESTS)
 # The same tests under AddressSanitizer and UBSan, in their own build tree.
 asan:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 OPT="-O1 -g" test
+
+# Processes killed with SIGKILL mid-write, hundreds of times over.
+CRASH_ROUNDS ?= 300
+crashtest: $(BUILD)/tests/test_concurrency
+	@QL_CRASH_ROUNDS=$(CRASH_ROUNDS) BUILD=$(BUILD) sh tests/run.sh \
+	    $(BUILD)/tests/test_concurrency
 
 format:
 	clang-format -i $(CRYPTO_SRC) $(ENGINE_SRC) $(CLI_SRC) $(TEST_SRC) \

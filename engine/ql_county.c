@@ -797,6 +797,7 @@ ql_county_workflow_add(struct ql_county *c, const char *name,
     snprintf(e.workflow, sizeof e.workflow, "%s", ql_workflow_hash(wf));
     if ((rc = ql_entry_add_clear(&e, "name", ql_workflow_name(wf), d)) !=
             QL_OK ||
+        (rc = ql_entry_add_clear(&e, "file", name, d)) != QL_OK ||
         (rc = ql_entry_set_payload(&e, (const uint8_t *)source, len, d)) !=
             QL_OK ||
         (rc = append_by_actor(c, &e, d)) != QL_OK ||
@@ -946,7 +947,7 @@ ql_county_workflow(struct ql_county *c, const char *name, const char *hash,
     struct ql_workflow *wf = NULL;
     struct county_wf *grown;
     struct ql_entry e;
-    char h[65], wname[QL_ENTRY_WORD_MAX + 1];
+    char h[65], wname[256];
     uint64_t idx;
     bool row = false;
     size_t i;
@@ -974,8 +975,12 @@ ql_county_workflow(struct ql_county *c, const char *name, const char *hash,
             goto out;
         }
     }
-    if ((rc = entry_payload(c, idx, &e, d)) != QL_OK ||
-        (rc = ql_workflow_load(wname, (const char *)e.payload, e.payload_len,
+    if ((rc = entry_payload(c, idx, &e, d)) != QL_OK)
+        goto out;
+    /* Errors from the workflow's guards name the file it came from. */
+    if (ql_entry_get_clear(&e, "file") != NULL)
+        snprintf(wname, sizeof wname, "%s", ql_entry_get_clear(&e, "file"));
+    if ((rc = ql_workflow_load(wname, (const char *)e.payload, e.payload_len,
                                &wf, d)) != QL_OK)
         goto out;
     if (strcmp(ql_workflow_hash(wf), h) != 0) {

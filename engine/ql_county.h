@@ -133,7 +133,8 @@ ql_err ql_county_principal_revoke(struct ql_county *c, const char *name,
 
 /*
  * Registers a workflow version from its Lua source, after loading and
- * validating it. *hash (65 bytes, NULL allowed) gets its SHA-256 in hex.
+ * validating it. name is the file's name: it is logged with the source and
+ * names the file in every later error from the workflow's guards. *hash (65 bytes, NULL allowed) gets its SHA-256 in hex.
  * QL_EEXIST when that exact source is registered already.
  */
 ql_err ql_county_workflow_add(struct ql_county *c, const char *name,

@@ -424,6 +424,36 @@ test_lead_refusals(void **state)
     assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
 }
 
+/* A guard that never returns is stopped and the lead stays as it was. */
+static void
+test_runaway_guard_changes_nothing(void **state)
+{
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char id[80];
+    uint64_t n;
+
+    (void)state;
+    add_lead(id, "守卫测试");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    n = log_size();
+    expect_refused(ql_lead_move(F->c, id, "stall", NULL, 0, NULL, NULL, &d),
+                   QL_ESCRIPT, &d, "wf_test.lua", n);
+    assert_non_null(strstr(d.msg, "budget"));
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_state(l), "TRIAGE");
+    ql_lead_free(l);
+    /* The county goes on working after the runaway script. */
+    assert_int_equal(ql_lead_move(F->c, id, "merge",
+                                  (struct ql_wf_kv[]){{"master_lead",
+                                                       "T-2025-0001"}},
+                                  1, NULL, NULL, &d),
+                     QL_EFORMAT);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
 static void
 test_distinct_and_reject(void **state)
 {
@@ -734,6 +764,7 @@ main(void)
         T(test_lead_full_path),
         T(test_lead_refusals),
         T(test_distinct_and_reject),
+        T(test_runaway_guard_changes_nothing),
         T(test_merge),
         T(test_readers),
         T(test_history),

@@ -45,6 +45,10 @@ return {
      roles = {"triage"}, approval = "director",
      require = {"handling_unit", "due_at"}, assign = "handling_unit",
      due = "due_at"},
+    {name = "stall", label = "死循环守卫", from = "TRIAGE", to = "ASSIGNED",
+     roles = {"triage"}, guard = function(lead, ctx)
+       while true do end
+     end},
     {name = "merge", label = "合并", from = "TRIAGE", to = "MERGED",
      roles = {"triage"}, require = {"master_lead"}, merge = "master_lead"},
     {name = "accept", label = "签收", from = "ASSIGNED", to = "VERIFYING",
