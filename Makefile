@@ -7,6 +7,8 @@
 
 .DEFAULT_GOAL := all
 .SUFFIXES:
+# Keep test objects: they are intermediate files of a pattern chain.
+.SECONDARY:
 
 BUILD   ?= build
 PREFIX  ?= /usr/local
@@ -54,6 +56,9 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 CRYPTO_LIB := $(BUILD)/libqlcrypto.a
 ENGINE_LIB := $(BUILD)/libqlengine.a
+# The command's code but main(), so tests can call a command's parts.
+CLI_LIB_SRC := $(filter-out cli/main.c,$(CLI_SRC))
+CLI_LIB    := $(BUILD)/libqlcli.a
 BIN        := $(BUILD)/qingling
 TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 LIBS       := $(ENGINE_LIB) $(CRYPTO_LIB)
@@ -63,7 +68,7 @@ ifneq ($(ENGINE_SRC),)
 ALL_TARGETS += $(ENGINE_LIB)
 endif
 ifneq ($(CLI_SRC),)
-ALL_TARGETS += $(BIN)
+ALL_TARGETS += $(CLI_LIB) $(BIN)
 endif
 
 .PHONY: all test asan bench demo format lint install clean help crashtest
@@ -83,18 +88,23 @@ $(ENGINE_LIB): $(call obj,$(ENGINE_SRC))
 	@rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
-$(BIN): $(call obj,$(CLI_SRC)) $(LIBS)
+$(CLI_LIB): $(call obj,$(CLI_LIB_SRC))
+	@rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
+$(BIN): $(call obj,cli/main.c) $(CLI_LIB) $(LIBS)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(call obj,$(CLI_SRC)) $(LIBS) $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(call obj,cli/main.c) $(CLI_LIB) \
+	    $(LIBS) $(PKG_LIBS)
 
 $(BUILD)/obj/tests/%.o: CFLAGS_ALL += $(CMOCKA_CFLAGS) -Itests/support
+TEST_LIBS := $(filter $(CLI_LIB) $(ENGINE_LIB),$(ALL_TARGETS)) $(CRYPTO_LIB)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(call obj,$(SUPPORT_SRC)) \
-                  $(filter $(ENGINE_LIB),$(ALL_TARGETS)) $(CRYPTO_LIB)
+                  $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(call obj,$(SUPPORT_SRC)) \
-	    $(filter $(ENGINE_LIB),$(ALL_TARGETS)) $(CRYPTO_LIB) \
-	    $(PKG_LIBS) $(CMOCKA_LIBS)
+	    $(TEST_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS)
 
 # Every test program, then the end-to-end suites, from the top of the tree.
 test: all $(TESTS)
@@ -118,8 +128,13 @@ lint:
 	@sh scripts/lint.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/qingling
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/qingling \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/qingling
+	install -m 0644 docs/qingling.1 $(DESTDIR)$(PREFIX)/share/man/man1/qingling.1
+	install -m 0644 scripts/qingling.bash \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/qingling
 	cp -R workflows $(DESTDIR)$(PREFIX)/share/qingling/
 
 clean:
@@ -130,8 +145,6 @@ help:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-# The demo county needs the command line, which does not exist yet.
-demo:
-	@echo "make demo: the qingling command and the demo county are not built yet;" >&2
-	@echo "see README.md (Status). 'make test' runs what exists." >&2
-	@exit 1
+# The demo county of 青禾县, played into demo/ with the real binary.
+demo: $(BIN)
+	@QINGLING_BIN=$(BIN) bash scripts/demo.sh
