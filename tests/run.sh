@@ -2,9 +2,10 @@
 # Runs each test program given, from the top of the tree, and ends with one
 # line that sums up every cmocka test: "tests: N passed, N failed".
 set -u
-QL_TEST_DATA=${QL_TEST_DATA:-tests/data}
+# Absolute paths: some tests change into their temporary folders.
+QL_TEST_DATA=${QL_TEST_DATA:-$(pwd)/tests/data}
 export QL_TEST_DATA
-QINGLING_BIN=${QINGLING_BIN:-${BUILD:-build}/qingling}
+QINGLING_BIN=${QINGLING_BIN:-$(pwd)/${BUILD:-build}/qingling}
 export QINGLING_BIN
 passed=0
 failed=0
