@@ -114,6 +114,18 @@ test: all $(TESTS)
 asan:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 OPT="-O1 -g" test
 
+# Benchmarks (not tests): each row prints qingling's figure, the physical
+# limit measured in the same run, and their ratio. QUICK=1: a short run.
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+$(BUILD)/bench/%: bench/%.c $(LIBS) $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -O2 -o $@ $< $(LIBS) $(PKG_LIBS)
+
+bench: $(BENCHES)
+	@for b in $(BENCHES); do QUICK=$(QUICK) $$b || exit 1; done
+
 # Processes killed with SIGKILL mid-write, hundreds of times over.
 CRASH_ROUNDS ?= 300
 crashtest: $(BUILD)/tests/test_concurrency

@@ -136,8 +136,10 @@ ql_county_close(struct ql_county *c)
     for (i = 0; i < c->nwfs; i++)
         ql_workflow_free(c->wfs[i].wf);
     free(c->wfs);
-    for (i = 0; i < c->ndks; i++)
+    for (i = 0; i < c->ndks; i++) {
         ql_datakey_free(c->dks[i].key);
+        ql_key_free(c->dks[i].opener);
+    }
     free(c->dks);
     ql_calendar_free(c->calendar);
     ql_key_free(c->log_key);
@@ -161,14 +163,10 @@ ql_county_now(const struct ql_county *c)
     return c->now;
 }
 
-static void drop_key_cache(struct ql_county *c);
-
 void
 ql_county_set_actor(struct ql_county *c, const struct ql_key *k)
 {
-    /* Keys opened with one principal's grants are not another's. */
-    if (k != c->actor)
-        drop_key_cache(c);
+    /* Cached keys remember whose grant opened them (cached_key). */
     c->actor = k;
 }
 
@@ -421,8 +419,10 @@ drop_key_cache(struct ql_county *c)
 {
     size_t i;
 
-    for (i = 0; i < c->ndks; i++)
+    for (i = 0; i < c->ndks; i++) {
         ql_datakey_free(c->dks[i].key);
+        ql_key_free(c->dks[i].opener);
+    }
     c->ndks = 0;
 }
 
@@ -1063,13 +1063,22 @@ grant_context(const struct ql_county *c, const char *unit, int64_t epoch,
              unit, (long long)epoch);
 }
 
+/*
+ * A key opened earlier in this process, by the current actor's grant: keys
+ * opened with one principal's grants are never handed to another.
+ */
 static struct county_dk *
 cached_key(struct ql_county *c, const char *unit, int64_t epoch)
 {
     size_t i;
 
+    if (c->actor == NULL)
+        return NULL;
     for (i = 0; i < c->ndks; i++)
-        if (c->dks[i].epoch == epoch && strcmp(c->dks[i].unit, unit) == 0)
+        if (c->dks[i].epoch == epoch && strcmp(c->dks[i].unit, unit) == 0 &&
+            strcmp(ql_key_name(c->dks[i].opener), ql_key_name(c->actor)) ==
+                0 &&
+            ql_key_same_public(c->dks[i].opener, c->actor))
             return &c->dks[i];
     return NULL;
 }
@@ -1079,15 +1088,22 @@ cache_key(struct ql_county *c, const char *unit, int64_t epoch,
           struct ql_datakey *key, struct ql_diag *d)
 {
     struct county_dk *grown = realloc(c->dks, (c->ndks + 1) * sizeof *grown);
+    struct ql_key *opener = NULL;
+    ql_err rc;
 
     if (grown == NULL) {
         ql_datakey_free(key);
         return ql_fail(d, QL_ENOMEM, NULL);
     }
     c->dks = grown;
+    if ((rc = ql_key_public_copy(c->actor, &opener, d)) != QL_OK) {
+        ql_datakey_free(key);
+        return rc;
+    }
     snprintf(grown[c->ndks].unit, sizeof grown[c->ndks].unit, "%s", unit);
     grown[c->ndks].epoch = epoch;
     grown[c->ndks].key = key;
+    grown[c->ndks].opener = opener;
     c->ndks++;
     return QL_OK;
 }

@@ -19,6 +19,7 @@ struct county_wf {
 struct county_dk {
     char unit[QL_ENTRY_WORD_MAX + 1];
     int64_t epoch;
+    struct ql_key *opener; /* public copy of the key whose grant opened it */
     struct ql_datakey *key;
 };
 
