@@ -42,9 +42,9 @@ $(BUILD)/config.mk: scripts/deps.sh
 # `make V=1` shows the commands.
 Q := $(if $(V),,@)
 
-CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -MMD -MP \
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -pthread -MMD -MP \
              -Icrypto -Iengine -Icli $(PKG_CFLAGS) $(CFLAGS)
-LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
+LDFLAGS_ALL = $(SANFLAGS) -pthread $(LDFLAGS)
 
 CRYPTO_SRC := $(wildcard crypto/*.c)
 ENGINE_SRC := $(wildcard engine/*.c)

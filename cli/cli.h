@@ -56,15 +56,25 @@ struct cli_cmd {
 int cmd_audit(int argc, char **argv, struct cli *cli);
 int cmd_backup(int argc, char **argv, struct cli *cli);
 int cmd_calendar(int argc, char **argv, struct cli *cli);
+int cmd_commit(int argc, char **argv, struct cli *cli);
 int cmd_init(int argc, char **argv, struct cli *cli);
 int cmd_key(int argc, char **argv, struct cli *cli);
 int cmd_lead(int argc, char **argv, struct cli *cli);
 int cmd_principal(int argc, char **argv, struct cli *cli);
+int cmd_report(int argc, char **argv, struct cli *cli);
 int cmd_status(int argc, char **argv, struct cli *cli);
 int cmd_unit(int argc, char **argv, struct cli *cli);
 int cmd_workflow(int argc, char **argv, struct cli *cli);
 /* `qingling lead import` (lead_import.c); argv[0] is "import". */
 int lead_import(int argc, char **argv, struct cli *cli);
+/* `qingling lead spotcheck` (cmd_commit.c); argv[0] is "spotcheck". */
+int lead_spotcheck(int argc, char **argv, struct cli *cli);
+
+/* The status as one JSON object and a newline (cmd_status.c). */
+struct ql_status;
+void cli_status_json(FILE *f, const struct ql_status *st);
+/* A rate as "num/den  p.p%", or "-" when den is 0 (cmd_status.c). */
+void cli_status_rate(char *buf, size_t size, size_t num, size_t den);
 
 /* The command table, sorted by name, and its length (main.c). */
 extern const struct cli_cmd cli_commands[];

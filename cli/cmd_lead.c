@@ -75,6 +75,12 @@ static const struct cli_cmd lead_subs[] = {
      "merge a lead into another one", 0},
     {"history", lead_history, "qingling lead history ID [--json]",
      "every entry of a lead, as far as this key may read it", 0},
+    /* cmd_commit.c */
+    {"spotcheck", lead_spotcheck,
+     "qingling lead spotcheck ID pass|return "
+     "[--field NAME=VALUE | --field NAME=@FILE]... "
+     "[--note TEXT | --note @FILE]",
+     "record a spot-check of a closed lead (inspector)", 0},
     /* lead_import.c */
     {"import", lead_import,
      "qingling lead import FILE --unit CODE [--workflow NAME] [--dry-run] "

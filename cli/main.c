@@ -17,9 +17,16 @@
 /* Sorted by name; a test keeps it, --help and the man page in agreement. */
 const struct cli_cmd cli_commands[] = {
     {"audit", cmd_audit,
-     "qingling audit verify [--trust ADMIN.pub]\n"
-     "       qingling audit checkpoint",
-     "verify the signed log, print the latest checkpoint", 0},
+     "qingling audit verify [--db PATH | --export DIR] --trust ADMIN.pub "
+     "[--state FILE] [--jobs N] [--json]\n"
+     "       qingling audit checkpoint [--json]\n"
+     "       qingling audit prove inclusion INDEX [--size N] [--json]\n"
+     "       qingling audit prove consistency OLD NEW [--json]\n"
+     "       qingling audit verify-proof FILE\n"
+     "       qingling audit export DIR\n"
+     "       qingling audit cosign --key FILE --trust ADMIN.pub "
+     "[--state FILE] [--jobs N]",
+     "verify, prove, export and cosign the signed log", 0},
     {"backup", cmd_backup, "qingling backup FILE",
      "write a consistent, checked copy of the store", CMD_NEEDS_STORE |
      CMD_READONLY},
@@ -27,6 +34,18 @@ const struct cli_cmd cli_commands[] = {
      "qingling calendar set FILE\n"
      "       qingling calendar show",
      "set or show the holiday calendar", 0},
+    {"commit", cmd_commit,
+     "qingling commit sign --unit CODE --cycle NAME --cutoff DATE "
+     "--deadline DATE [--text TEXT]\n"
+     "       qingling commit declare --unit CODE [--cycle NAME]\n"
+     "       qingling commit sample --unit CODE [--cycle NAME]\n"
+     "       qingling commit verify --unit CODE [--cycle NAME]\n"
+     "       qingling commit show [--unit CODE] [--cycle NAME] [--json]\n"
+     "       qingling commit spotcheck ID pass|return "
+     "[--field NAME=VALUE | --field NAME=@FILE]... "
+     "[--note TEXT | --note @FILE]",
+     "sign, declare, sample, spot-check and verify commitments",
+     CMD_OWN_HELP},
     {"init", cmd_init,
      "qingling init --origin NAME --admin-key FILE [--zone ZONE]",
      "create a county store and its log", 0},
@@ -51,6 +70,9 @@ const struct cli_cmd cli_commands[] = {
      "[--note TEXT | --note @FILE]\n"
      "       qingling lead merge ID INTO [--note TEXT | --note @FILE]\n"
      "       qingling lead history ID [--json]\n"
+     "       qingling lead spotcheck ID pass|return "
+     "[--field NAME=VALUE | --field NAME=@FILE]... "
+     "[--note TEXT | --note @FILE]\n"
      "       qingling lead import FILE --unit CODE [--workflow NAME] "
      "[--dry-run] [--encoding auto|utf-8|gb18030] [--map HEADER=FIELD]... "
      "[--allow-duplicates] [--json]",
@@ -60,6 +82,16 @@ const struct cli_cmd cli_commands[] = {
      "       qingling principal list [--unit CODE]\n"
      "       qingling principal revoke NAME",
      "register, list and revoke principals", 0},
+    {"report", cmd_report,
+     "qingling report [--html FILE] [--csv FILE] [--unit CODE] "
+     "[--cycle NAME] [--json]",
+     "write the status as an HTML page, CSV or JSON",
+     CMD_NEEDS_STORE | CMD_READONLY},
+    {"status", cmd_status,
+     "qingling status [--unit CODE] [--cycle NAME] [--why CODE] [--check] "
+     "[--json]",
+     "is each unit fully cleared, and why not; the county's figures",
+     CMD_NEEDS_STORE | CMD_READONLY},
     {"unit", cmd_unit,
      "qingling unit add CODE --name NAME --kind "
      "township|member|supervision|audit\n"

@@ -1,10 +1,23 @@
-/* Streaming verification of a county's log (ql_audit.h). */
+/*
+ * The streaming verifier (ql_audit.h): batches, worker threads for the
+ * signatures, the Merkle tree of the entries seen so far, checkpoints,
+ * cosignatures, and the auditor's state. The rules of who may do what are
+ * in ql_audit_rules.c; the two sources in ql_audit_source.c.
+ */
 #include "ql_audit.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "ql_audit_impl.h"
+#include "ql_codec.h"
 #include "ql_county.h"
 #include "ql_keys.h"
 #include "ql_log.h"
@@ -13,252 +26,790 @@
 #include "ql_profile.h"
 #include "ql_store.h"
 
-/* A registered key, as the log said at the point being verified. */
-struct known {
-    struct ql_key *key;
-    bool revoked;
-};
+/* A batch is flushed past this many bytes of copied notes. */
+#define BATCH_BYTES (4u * 1024 * 1024)
 
-struct verifier {
-    struct ql_county *c;
-    const struct ql_profile *p;
-    const struct ql_key *trust;
-    struct ql_key *admin, *log_key;
-    struct known *keys;
-    size_t nkeys;
-    /* The roots of the complete subtrees of the prefix seen so far. */
-    uint8_t stack[64][QL_HASH_LEN];
-    size_t depth;
-    uint64_t size;
-    uint64_t next_cp; /* the next checkpoint size to check */
-    bool have_cp;
-    struct ql_audit_result *res;
-};
-
-static struct known *
-find_key(struct verifier *v, const char *name)
+ql_err
+audit_failf(struct audit_fail *f, uint64_t index, int phase, ql_err code,
+            const char *fmt, ...)
 {
+    va_list ap;
+    int n;
+
+    if (f->set)
+        return code;
+    f->set = true;
+    f->index = index;
+    f->phase = phase;
+    f->code = code;
+    n = snprintf(f->msg, sizeof f->msg, "entry %llu: ",
+                 (unsigned long long)index);
+    if (n > 0 && (size_t)n < sizeof f->msg) {
+        va_start(ap, fmt);
+        vsnprintf(f->msg + n, sizeof f->msg - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ---- signature jobs ---- */
+
+/* One signature to check: an entry's by its actor, a checkpoint's. */
+struct job {
+    uint64_t index;
+    int phase;
+    char *note; /* owned copy */
+    size_t len;
+    const struct ql_key *key; /* borrowed from the rules */
+    uint64_t cp_size;         /* the checkpoint's size (PH_CP_SIG) */
+    bool bad;                 /* the signature does not verify */
+    bool oom;                 /* out of memory: no verdict */
+    char why[QL_DIAG_MSG];
+};
+
+struct batch {
+    struct job *jobs;
+    size_t n, cap;
+    size_t bytes;
+};
+
+struct worker {
+    struct batch *b;
+    size_t first, step;
+};
+
+static void *
+work(void *arg)
+{
+    struct worker *w = arg;
     size_t i;
 
-    for (i = 0; i < v->nkeys; i++)
-        if (strcmp(ql_key_name(v->keys[i].key), name) == 0)
-            return &v->keys[i];
+    for (i = w->first; i < w->b->n; i += w->step) {
+        struct job *j = &w->b->jobs[i];
+        struct ql_note_key nk;
+        struct ql_diag dd;
+
+        ql_err rc;
+
+        memset(&nk, 0, sizeof nk);
+        nk.key = j->key;
+        ql_diag_clear(&dd);
+        rc = ql_note_verify(j->note, j->len, &nk, 1, NULL, &dd);
+        if (rc == QL_ENOMEM) {
+            j->oom = true;
+        } else if (rc != QL_OK || !nk.verified) {
+            j->bad = true;
+            snprintf(j->why, sizeof j->why, "%s",
+                     dd.msg[0] ? dd.msg : "not signed");
+        }
+    }
     return NULL;
 }
 
-static ql_err
-bad(struct verifier *v, uint64_t idx, ql_err code, struct ql_diag *d,
-    const char *why)
+/*
+ * Checks every job of the batch on up to jobs threads. Each thread takes
+ * every jobs-th job and writes only into those, so the threads share
+ * nothing mutable. If a thread cannot be started its share runs here.
+ */
+static void
+run_jobs(struct batch *b, unsigned jobs)
 {
-    v->res->bad_index = idx;
-    return ql_fail(d, code, "entry %llu: %s", (unsigned long long)idx, why);
+    pthread_t th[QL_AUDIT_JOBS_MAX];
+    struct worker w[QL_AUDIT_JOBS_MAX];
+    bool started[QL_AUDIT_JOBS_MAX];
+    size_t n = jobs < 1 ? 1 : jobs, i;
+
+    if (n > QL_AUDIT_JOBS_MAX)
+        n = QL_AUDIT_JOBS_MAX;
+    if (n > b->n)
+        n = b->n > 0 ? b->n : 1;
+    for (i = 0; i < n; i++) {
+        w[i].b = b;
+        w[i].first = i;
+        w[i].step = n;
+        started[i] = false;
+    }
+    for (i = 1; i < n; i++)
+        started[i] = pthread_create(&th[i], NULL, work, &w[i]) == 0;
+    work(&w[0]);
+    for (i = 1; i < n; i++) {
+        if (started[i])
+            pthread_join(th[i], NULL);
+        else
+            work(&w[i]);
+    }
 }
 
-/* Folds the stack into the root of the prefix of v->size leaves. */
 static void
-prefix_root(const struct verifier *v, uint8_t out[QL_HASH_LEN])
+batch_clear(struct batch *b)
 {
     size_t i;
 
-    if (v->depth == 0) {
-        ql_merkle_empty_root(v->p, out);
+    for (i = 0; i < b->n; i++)
+        free(b->jobs[i].note);
+    b->n = 0;
+    b->bytes = 0;
+}
+
+static ql_err
+batch_add(struct batch *b, uint64_t index, int phase, const void *note,
+          size_t len, const struct ql_key *key, uint64_t cp_size,
+          struct ql_diag *d)
+{
+    struct job *j;
+
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        struct job *p = realloc(b->jobs, cap * sizeof *p);
+
+        if (p == NULL)
+            return ql_fail(d, QL_ENOMEM, NULL);
+        b->jobs = p;
+        b->cap = cap;
+    }
+    j = &b->jobs[b->n];
+    memset(j, 0, sizeof *j);
+    if ((j->note = malloc(len + 1)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    memcpy(j->note, note, len);
+    j->note[len] = '\0';
+    j->len = len;
+    j->index = index;
+    j->phase = phase;
+    j->key = key;
+    j->cp_size = cp_size;
+    b->n++;
+    b->bytes += len;
+    return QL_OK;
+}
+
+/* ---- one run ---- */
+
+struct run {
+    const struct ql_audit_source *src;
+    const struct ql_profile *p;
+    const struct ql_audit_opts *o;
+    struct ql_audit_result *res;
+    struct audit_rules *rules;
+    struct audit_fail f;
+    struct batch b;
+    unsigned jobs;
+
+    /* The roots of the complete subtrees of the entries seen so far. */
+    uint8_t stack[64][QL_HASH_LEN];
+    size_t depth;
+    uint64_t size;
+
+    /* The next checkpoint and cosignature the sources hold. */
+    bool cp_have;
+    uint64_t cp_size;
+    const char *cp_note;
+    size_t cp_len;
+    bool cs_have;
+    uint64_t cs_size;
+    const char *cs_name, *cs_line;
+
+    bool have_latest;
+    uint64_t latest_size;
+    uint8_t latest_root[QL_HASH_LEN];
+};
+
+/* The source's hashes as a Merkle store, for proofs and old roots. */
+static ql_err
+src_get(void *ctx, unsigned level, uint64_t index, uint8_t out[QL_HASH_LEN],
+        struct ql_diag *d)
+{
+    const struct ql_audit_source *src = ctx;
+
+    return src->hash(src->ctx, level, index, out, d);
+}
+
+static ql_err
+src_root(void *ctx, uint64_t n, uint8_t out[QL_HASH_LEN], struct ql_diag *d)
+{
+    struct run *r = ctx;
+    struct ql_merkle_store ms = {(void *)r->src,
+                                 r->src->hash != NULL ? src_get : NULL, NULL};
+
+    return ql_merkle_root(r->p, &ms, n, out, d);
+}
+
+/* The root of the first r->size entries, from the stack. */
+static void
+prefix_root(const struct run *r, uint8_t out[QL_HASH_LEN])
+{
+    size_t i;
+
+    if (r->depth == 0) {
+        ql_merkle_empty_root(r->p, out);
         return;
     }
-    memcpy(out, v->stack[v->depth - 1], QL_HASH_LEN);
-    for (i = v->depth - 1; i-- > 0;)
-        ql_merkle_node_hash(v->p, out, v->stack[i], out);
+    memcpy(out, r->stack[r->depth - 1], QL_HASH_LEN);
+    for (i = r->depth - 1; i-- > 0;)
+        ql_merkle_node_hash(r->p, out, r->stack[i], out);
 }
 
-static void
-push_leaf(struct verifier *v, const uint8_t leaf[QL_HASH_LEN])
-{
-    uint64_t n = v->size;
-
-    memcpy(v->stack[v->depth++], leaf, QL_HASH_LEN);
-    /* Each trailing one bit of the old size completes one more subtree. */
-    while (n & 1) {
-        v->depth--;
-        ql_merkle_node_hash(v->p, v->stack[v->depth - 1],
-                            v->stack[v->depth - 1], v->stack[v->depth]);
-        n >>= 1;
-    }
-    v->size++;
-}
-
-/* Checks the stored checkpoint for the current size, if there is one. */
+/* Compares the hash the stream completed with the source's stored one. */
 static ql_err
-check_checkpoint(struct verifier *v, struct ql_diag *d)
+check_stored(struct run *r, unsigned level, uint64_t index,
+             const uint8_t h[QL_HASH_LEN], struct ql_diag *d)
 {
-    struct ql_checkpoint cp;
-    uint8_t root[QL_HASH_LEN];
-    char *note = NULL;
-    uint64_t got = 0;
+    uint8_t stored[QL_HASH_LEN];
+    struct ql_diag dd;
     ql_err rc;
 
-    rc = ql_store_checkpoint_get(ql_county_store(v->c), v->size, &got, &note,
-                                 d);
-    if (rc == QL_ENOTFOUND)
+    if (r->src->stride == 0 || level % r->src->stride != 0 ||
+        r->src->hash == NULL)
         return QL_OK;
+    ql_diag_clear(&dd);
+    rc = r->src->hash(r->src->ctx, level, index, stored, &dd);
+    if (rc == QL_EINTEGRITY || rc == QL_ENOTFOUND)
+        return audit_failf(&r->f, r->size, PH_HASH, QL_EINTEGRITY,
+                           "stored hash %u/%llu: %s", level,
+                           (unsigned long long)index, dd.msg);
     if (rc != QL_OK)
+        return ql_fail(d, rc, "%s", dd.msg);
+    if (memcmp(stored, h, QL_HASH_LEN) != 0)
+        return audit_failf(&r->f, r->size, PH_HASH, QL_EINTEGRITY,
+                           "the stored hash %u/%llu is not the hash of the "
+                           "entries",
+                           level, (unsigned long long)index);
+    return QL_OK;
+}
+
+/*
+ * Adds leaf r->size to the stack and checks every stored hash it
+ * completes: (0, n), then one level up per trailing one bit of n.
+ */
+static ql_err
+push_leaf(struct run *r, const uint8_t leaf[QL_HASH_LEN], struct ql_diag *d)
+{
+    uint64_t n = r->size;
+    unsigned level = 0;
+    ql_err rc;
+
+    memcpy(r->stack[r->depth++], leaf, QL_HASH_LEN);
+    if ((rc = check_stored(r, 0, n, leaf, d)) != QL_OK)
         return rc;
-    if (v->log_key == NULL) {
-        free(note);
-        return bad(v, v->size, QL_EINTEGRITY, d, "checkpoint before genesis");
+    while (n & 1) {
+        r->depth--;
+        ql_merkle_node_hash(r->p, r->stack[r->depth - 1],
+                            r->stack[r->depth - 1], r->stack[r->depth]);
+        n >>= 1;
+        level++;
+        if ((rc = check_stored(r, level, n, r->stack[r->depth - 1], d)) !=
+            QL_OK)
+            return rc;
     }
-    rc = ql_checkpoint_open(note, strlen(note), v->log_key, NULL, 0, &cp, d);
-    if (rc != QL_OK) {
-        char why[2 * QL_DIAG_MSG];
-
-        snprintf(why, sizeof why, "checkpoint at size %llu: %s",
-                 (unsigned long long)v->size, d ? d->msg : "");
-        free(note);
-        return bad(v, v->size - 1, QL_EVERIFY, d, why);
-    }
-    prefix_root(v, root);
-    if (cp.size != v->size || memcmp(cp.root, root, QL_HASH_LEN) != 0 ||
-        strcmp(cp.origin, ql_county_origin(v->c)) != 0) {
-        free(note);
-        return bad(v, v->size - 1, QL_EINTEGRITY, d,
-                   "the checkpoint's root is not the root of the entries");
-    }
-    free(note);
-    v->res->checkpoints++;
     return QL_OK;
 }
 
+/* Rebuilds a cosignature line from a parsed signature line. */
 static ql_err
-add_key(struct verifier *v, const char *vkey, uint64_t idx, struct ql_diag *d)
+sig_line(const struct ql_note_sig *s, char **out, struct ql_diag *d)
 {
-    struct known *grown;
-    struct ql_key *k = NULL;
+    uint8_t raw[4 + 256];
+    char *line;
+    size_t n, blen;
 
-    if (ql_key_parse_vkey(vkey, false, &k, d) != QL_OK)
-        return bad(v, idx, QL_EINTEGRITY, d, "registers a malformed key");
-    if (find_key(v, ql_key_name(k)) != NULL ||
-        strcmp(ql_key_name(k), ql_key_name(v->admin)) == 0) {
-        ql_key_free(k);
-        return bad(v, idx, QL_EINTEGRITY, d, "registers a name twice");
-    }
-    grown = realloc(v->keys, (v->nkeys + 1) * sizeof *grown);
-    if (grown == NULL) {
-        ql_key_free(k);
+    if (s->sig_len > sizeof raw - 4)
+        return ql_fail(d, QL_EFORMAT, "signature line too long");
+    raw[0] = (uint8_t)(s->id >> 24);
+    raw[1] = (uint8_t)(s->id >> 16);
+    raw[2] = (uint8_t)(s->id >> 8);
+    raw[3] = (uint8_t)s->id;
+    memcpy(raw + 4, s->sig, s->sig_len);
+    blen = ql_base64_len(4 + s->sig_len);
+    n = strlen("\xe2\x80\x94 ") + strlen(s->name) + 1 + blen + 2;
+    if ((line = malloc(n)) == NULL)
         return ql_fail(d, QL_ENOMEM, NULL);
-    }
-    v->keys = grown;
-    v->keys[v->nkeys].key = k;
-    v->keys[v->nkeys].revoked = false;
-    v->nkeys++;
+    snprintf(line, n, "\xe2\x80\x94 %s ", s->name);
+    ql_base64_encode(line + strlen(line), raw, 4 + s->sig_len);
+    blen = strlen(line); /* room for the newline is reserved above */
+    line[blen] = '\n';
+    line[blen + 1] = '\0';
+    *out = line;
     return QL_OK;
 }
 
+/*
+ * Checks one cosignature line on the checkpoint text of size s against
+ * name's key, which must be an active auditor's at this point.
+ */
 static ql_err
-genesis(struct verifier *v, const struct ql_entry *e, struct ql_diag *d)
+check_cosig(struct run *r, uint64_t s, const char *text, size_t tlen,
+            const char *name, const char *line, struct ql_diag *d)
 {
-    const char *admin = ql_entry_get_clear(e, "admin_key");
-    const char *logk = ql_entry_get_clear(e, "log_key");
+    const struct ql_key *k;
+    struct ql_diag dd;
+    uint64_t ts = 0;
+    char why[QL_DIAG_MSG];
+    ql_err rc;
 
-    if (e->index != 0 || strcmp(e->action, "genesis") != 0 || admin == NULL ||
-        logk == NULL)
-        return bad(v, e->index, QL_EINTEGRITY, d,
-                   "the log does not start with a genesis entry");
-    if (ql_key_parse_vkey(admin, false, &v->admin, d) != QL_OK ||
-        ql_key_parse_vkey(logk, false, &v->log_key, d) != QL_OK)
-        return bad(v, 0, QL_EINTEGRITY, d, "genesis names malformed keys");
-    if (v->trust != NULL && !ql_key_same_public(v->trust, v->admin))
-        return bad(v, 0, QL_EVERIFY, d,
-                   "genesis names another administrator than the trusted "
-                   "key");
-    if (strcmp(ql_key_name(v->log_key), ql_county_origin(v->c)) != 0)
-        return bad(v, 0, QL_EINTEGRITY, d, "the log key is not the log's");
+    if ((k = audit_rules_auditor(r->rules, name, why, sizeof why)) == NULL)
+        return audit_failf(&r->f, s - 1, PH_COSIG, QL_EVERIFY,
+                           "the cosignature of size %llu: %s",
+                           (unsigned long long)s, why);
+    ql_diag_clear(&dd);
+    rc = ql_cosig_verify(k, text, tlen, line, strlen(line), &ts, &dd);
+    if (rc == QL_ENOMEM)
+        return ql_fail(d, rc, NULL);
+    if (rc != QL_OK)
+        return audit_failf(&r->f, s - 1, PH_COSIG, QL_EVERIFY,
+                           "the cosignature of size %llu by '%s' does not "
+                           "verify: %s",
+                           (unsigned long long)s, name, dd.msg);
+    r->res->cosignatures++;
     return QL_OK;
 }
 
+/* Cosignature lines inside a checkpoint note (as an export carries them). */
 static ql_err
-verify_entry(void *ctx, uint64_t idx, const void *note, size_t len,
-             const uint8_t leaf[32], struct ql_diag *d)
+note_cosigs(struct run *r, uint64_t s, const struct ql_note *n,
+            struct ql_diag *d)
 {
-    struct verifier *v = ctx;
-    struct ql_note_key nk = {0};
-    struct ql_note *n = NULL;
-    struct ql_entry e;
-    uint8_t mine[QL_HASH_LEN];
     const char *text;
-    size_t text_len;
-    struct known *k = NULL;
-    bool registry;
+    size_t tlen, i;
     ql_err rc = QL_OK;
 
+    text = ql_note_text(n, &tlen);
+    for (i = 0; i < ql_note_sig_count(n) && rc == QL_OK; i++) {
+        const struct ql_note_sig *sg = ql_note_sig(n, i);
+        const struct ql_key *k;
+        char why[QL_DIAG_MSG], *line = NULL;
+
+        /* Lines of keys that are not auditors' cosigning keys are not
+           ours to judge (the spec: unknown signatures are ignored). */
+        k = audit_rules_auditor(r->rules, sg->name, why, sizeof why);
+        if (k == NULL || sg->id != ql_key_id(k, QL_KEYTYPE_COSIG))
+            continue;
+        if ((rc = sig_line(sg, &line, d)) != QL_OK)
+            break;
+        rc = check_cosig(r, s, text, tlen, sg->name, line, d);
+        free(line);
+    }
+    return rc;
+}
+
+static ql_err
+next_cp(struct run *r, struct ql_diag *d)
+{
+    struct ql_diag dd;
+    ql_err rc;
+
+    r->cp_have = false;
+    if (r->src->next_checkpoint == NULL)
+        return QL_OK;
+    ql_diag_clear(&dd);
+    rc = r->src->next_checkpoint(r->src->ctx, &r->cp_size, &r->cp_note,
+                                 &r->cp_len, &dd);
+    if (rc == QL_ENOTFOUND)
+        return QL_OK;
+    if (rc == QL_EINTEGRITY)
+        return audit_failf(&r->f, r->size, PH_CP_FORMAT, rc, "%s", dd.msg);
+    if (rc != QL_OK)
+        return ql_fail(d, rc, "%s", dd.msg);
+    r->cp_have = true;
+    return QL_OK;
+}
+
+static ql_err
+next_cs(struct run *r, struct ql_diag *d)
+{
+    struct ql_diag dd;
+    ql_err rc;
+
+    r->cs_have = false;
+    if (r->src->next_cosignature == NULL)
+        return QL_OK;
+    ql_diag_clear(&dd);
+    rc = r->src->next_cosignature(r->src->ctx, &r->cs_size, &r->cs_name,
+                                  &r->cs_line, &dd);
+    if (rc == QL_ENOTFOUND)
+        return QL_OK;
+    if (rc == QL_EINTEGRITY)
+        return audit_failf(&r->f, r->size, PH_COSIG, rc, "%s", dd.msg);
+    if (rc != QL_OK)
+        return ql_fail(d, rc, "%s", dd.msg);
+    r->cs_have = true;
+    return QL_OK;
+}
+
+/* The checkpoint the source stores for size s = r->size. */
+static ql_err
+check_checkpoint(struct run *r, const uint8_t root[QL_HASH_LEN],
+                 struct ql_diag *d)
+{
+    uint64_t s = r->size;
+    struct ql_note *n = NULL;
+    struct ql_checkpoint cp;
+    struct ql_diag dd;
+    const char *text;
+    size_t tlen;
+    ql_err rc;
+
+    ql_diag_clear(&dd);
+    if (ql_note_parse(r->cp_note, r->cp_len, &n, &dd) != QL_OK) {
+        rc = audit_failf(&r->f, s - 1, PH_CP_FORMAT, QL_EINTEGRITY,
+                         "the checkpoint of size %llu is malformed: %s",
+                         (unsigned long long)s, dd.msg);
+        goto out;
+    }
+    text = ql_note_text(n, &tlen);
+    if (ql_checkpoint_parse(text, tlen, &cp, &dd) != QL_OK) {
+        rc = audit_failf(&r->f, s - 1, PH_CP_FORMAT, QL_EINTEGRITY,
+                         "the checkpoint of size %llu is malformed: %s",
+                         (unsigned long long)s, dd.msg);
+        goto out;
+    }
+    if ((rc = batch_add(&r->b, s - 1, PH_CP_SIG, r->cp_note, r->cp_len,
+                        audit_rules_log_key(r->rules), s, d)) != QL_OK)
+        goto out;
+    if (cp.size != s || strcmp(cp.origin, audit_rules_origin(r->rules)) != 0 ||
+        memcmp(cp.root, root, QL_HASH_LEN) != 0) {
+        rc = audit_failf(&r->f, s - 1, PH_CP_ROOT, QL_EINTEGRITY,
+                         "the checkpoint of size %llu does not state the "
+                         "log's origin, size and root of its first %llu "
+                         "entries",
+                         (unsigned long long)s, (unsigned long long)s);
+        goto out;
+    }
+    if ((rc = note_cosigs(r, s, n, d)) != QL_OK)
+        goto out;
+    r->res->checkpoints++;
+    r->have_latest = true;
+    r->latest_size = s;
+    memcpy(r->latest_root, root, QL_HASH_LEN);
+out:
+    ql_note_free(n);
+    return rc;
+}
+
+/* Everything that happens when the stream reaches size r->size. */
+static ql_err
+at_size(struct run *r, struct ql_diag *d)
+{
+    uint64_t s = r->size;
+    uint8_t root[QL_HASH_LEN];
+    ql_err rc;
+
+    prefix_root(r, root);
+    while (r->cp_have && r->cp_size <= s) {
+        if (r->cp_size < s)
+            return audit_failf(&r->f, s - 1, PH_CP_FORMAT, QL_EINTEGRITY,
+                               "the checkpoints are out of order at size "
+                               "%llu",
+                               (unsigned long long)r->cp_size);
+        if ((rc = check_checkpoint(r, root, d)) != QL_OK ||
+            (rc = next_cp(r, d)) != QL_OK)
+            return rc;
+    }
+    while (r->cs_have && r->cs_size <= s) {
+        struct ql_checkpoint cp;
+        char *text = NULL;
+        size_t tlen = 0;
+
+        if (r->cs_size < s)
+            return audit_failf(&r->f, s - 1, PH_COSIG, QL_EINTEGRITY,
+                               "the cosignatures are out of order at size "
+                               "%llu",
+                               (unsigned long long)r->cs_size);
+        /* A cosignature signs the checkpoint text; rebuilt from the log,
+           it also says the cosigner saw this log's root. */
+        memset(&cp, 0, sizeof cp);
+        snprintf(cp.origin, sizeof cp.origin, "%s",
+                 audit_rules_origin(r->rules));
+        cp.size = s;
+        memcpy(cp.root, root, QL_HASH_LEN);
+        if ((rc = ql_checkpoint_format(&cp, &text, &tlen, d)) != QL_OK)
+            return rc;
+        rc = check_cosig(r, s, text, tlen, r->cs_name, r->cs_line, d);
+        free(text);
+        if (rc != QL_OK || (rc = next_cs(r, d)) != QL_OK)
+            return rc;
+    }
+    if (r->o->state != NULL && r->o->state->size == s &&
+        memcmp(r->o->state->root, root, QL_HASH_LEN) != 0)
+        return audit_failf(&r->f, s - 1, PH_STATE, QL_EINTEGRITY,
+                           "fork: the log's first %llu entries are not the "
+                           "ones verified before (another root at that "
+                           "size)",
+                           (unsigned long long)s);
+    return QL_OK;
+}
+
+static ql_err
+one_entry(struct run *r, const struct ql_audit_entry *ent, struct ql_diag *d)
+{
+    uint64_t k = r->size;
+    uint8_t leaf[QL_HASH_LEN];
+    const struct ql_key *key = NULL;
+    struct ql_note *n = NULL;
+    struct ql_entry e;
+    struct ql_diag dd;
+    const char *text;
+    size_t tlen;
+    ql_err rc;
+
     ql_entry_init(&e);
-    ql_merkle_leaf_hash(v->p, mine, note, len);
-    if (memcmp(mine, leaf, QL_HASH_LEN) != 0) {
-        rc = bad(v, idx, QL_EINTEGRITY, d, "stored leaf hash does not match");
+    ql_diag_clear(&dd);
+    if (ent->index > k) {
+        rc = audit_failf(&r->f, k, PH_ENTRY, QL_EINTEGRITY,
+                         "is missing (the next entry stored is %llu)",
+                         (unsigned long long)ent->index);
         goto out;
     }
-    if (ql_note_parse(note, len, &n, d) != QL_OK ||
-        (text = ql_note_text(n, &text_len),
-         ql_entry_parse(text, text_len, &e, d) != QL_OK)) {
-        rc = bad(v, idx, QL_EINTEGRITY, d, "malformed entry");
+    if (ent->index < k) {
+        rc = audit_failf(&r->f, k, PH_ENTRY, QL_EINTEGRITY,
+                         "is out of order (entry %llu comes again)",
+                         (unsigned long long)ent->index);
         goto out;
     }
-    if (e.index != idx) {
-        rc = bad(v, idx, QL_EINTEGRITY, d, "carries another index");
+    if (ent->len > QL_ENTRY_MAX) {
+        rc = audit_failf(&r->f, k, PH_ENTRY, QL_EINTEGRITY,
+                         "is %zu bytes, more than an entry may be", ent->len);
         goto out;
     }
-    if (idx == 0 && (rc = genesis(v, &e, d)) != QL_OK)
-        goto out;
-    registry = idx == 0 || strcmp(e.action, "unit.add") == 0 ||
-               strncmp(e.action, "principal.", 10) == 0 ||
-               strcmp(e.action, "workflow.add") == 0 ||
-               strcmp(e.action, "calendar.set") == 0 ||
-               strcmp(e.action, "lead.migrate") == 0;
-    if (registry) {
-        if (strcmp(e.actor, ql_key_name(v->admin)) != 0) {
-            rc = bad(v, idx, QL_EVERIFY, d,
-                     "a registry entry not signed by the administrator");
-            goto out;
-        }
-        nk.key = v->admin;
-    } else {
-        k = find_key(v, e.actor);
-        if (k == NULL) {
-            rc = bad(v, idx, QL_EVERIFY, d, "signed by an unregistered key");
-            goto out;
-        }
-        if (k->revoked) {
-            rc = bad(v, idx, QL_EVERIFY, d, "signed by a revoked key");
-            goto out;
-        }
-        nk.key = k->key;
-    }
-    if (ql_note_verify(note, len, &nk, 1, NULL, d) != QL_OK || !nk.verified) {
-        rc = bad(v, idx, QL_EVERIFY, d, "bad signature");
+    ql_merkle_leaf_hash(r->p, leaf, ent->note, ent->len);
+    if (ent->leaf != NULL && memcmp(ent->leaf, leaf, QL_HASH_LEN) != 0) {
+        rc = audit_failf(&r->f, k, PH_ENTRY, QL_EINTEGRITY,
+                         "the stored leaf hash is not the entry's");
         goto out;
     }
-    if (strcmp(e.action, "principal.add") == 0) {
-        const char *vk = ql_entry_get_clear(&e, "key");
-
-        if (vk == NULL) {
-            rc = bad(v, idx, QL_EINTEGRITY, d, "registers no key");
-            goto out;
-        }
-        if ((rc = add_key(v, vk, idx, d)) != QL_OK)
-            goto out;
-    } else if (strcmp(e.action, "principal.revoke") == 0) {
-        const char *who = ql_entry_get_clear(&e, "principal");
-        struct known *r = who ? find_key(v, who) : NULL;
-
-        if (r == NULL || r->revoked) {
-            rc = bad(v, idx, QL_EINTEGRITY, d, "revokes an unknown key");
-            goto out;
-        }
-        r->revoked = true;
+    if ((rc = ql_note_parse(ent->note, ent->len, &n, &dd)) == QL_ENOMEM)
+        goto out;
+    if (rc != QL_OK ||
+        (text = ql_note_text(n, &tlen),
+         (rc = ql_entry_parse(text, tlen, &e, &dd)) != QL_OK)) {
+        rc = rc == QL_ENOMEM
+                 ? ql_fail(d, rc, NULL)
+                 : audit_failf(&r->f, k, PH_ENTRY, QL_EINTEGRITY,
+                               "malformed entry: %s", dd.msg);
+        goto out;
     }
-    push_leaf(v, leaf);
-    v->res->entries++;
-    rc = check_checkpoint(v, d);
+    if (e.index != k) {
+        rc = audit_failf(&r->f, k, PH_ENTRY, QL_EINTEGRITY,
+                         "carries index %llu: entries were removed, "
+                         "inserted or reordered",
+                         (unsigned long long)e.index);
+        goto out;
+    }
+    if ((rc = audit_rules_signer(r->rules, &e, &key, &r->f, d)) != QL_OK ||
+        (rc = batch_add(&r->b, k, PH_SIG, ent->note, ent->len, key, 0, d)) !=
+            QL_OK ||
+        (rc = audit_rules_apply(r->rules, &e, &r->f, d)) != QL_OK ||
+        (rc = push_leaf(r, leaf, d)) != QL_OK)
+        goto out;
+    r->size++;
+    rc = at_size(r, d);
 out:
     ql_entry_release(&e);
     ql_note_free(n);
+    return rc;
+}
+
+/* Checks after the last entry: nothing cut off, covered, consistent. */
+static ql_err
+end_checks(struct run *r, struct ql_diag *d)
+{
+    const struct ql_audit_state *st = r->o->state;
+    uint64_t n = r->size;
+    struct ql_merkle_store ms = {(void *)r->src, src_get, NULL};
+    struct ql_merkle_proof proof;
+    struct ql_diag dd;
+    ql_err rc;
+
+    if (n == 0)
+        return audit_failf(&r->f, 0, PH_END, QL_EINTEGRITY,
+                           "the log is empty");
+    if (r->cp_have)
+        return audit_failf(&r->f, n, PH_END, QL_EINTEGRITY,
+                           "the log ends after %llu entries, but a "
+                           "checkpoint covers %llu: entries were removed "
+                           "from its end",
+                           (unsigned long long)n,
+                           (unsigned long long)r->cp_size);
+    if (r->cs_have)
+        return audit_failf(&r->f, n, PH_END, QL_EINTEGRITY,
+                           "the log ends after %llu entries, but a "
+                           "cosignature covers %llu: entries were removed "
+                           "from its end",
+                           (unsigned long long)n,
+                           (unsigned long long)r->cs_size);
+    if (st != NULL && st->size > n)
+        return audit_failf(&r->f, n, PH_END, QL_EINTEGRITY,
+                           "rollback: the log has %llu entries, fewer than "
+                           "the %llu of the checkpoint verified before",
+                           (unsigned long long)n,
+                           (unsigned long long)st->size);
+    if (!r->have_latest)
+        return audit_failf(&r->f, 0, PH_END, QL_EINTEGRITY,
+                           "no checkpoint signed by the log key covers the "
+                           "log");
+    if (r->latest_size != n)
+        return audit_failf(&r->f, r->latest_size, PH_END, QL_EINTEGRITY,
+                           "entries from %llu on are covered by no "
+                           "checkpoint signed by the log key",
+                           (unsigned long long)r->latest_size);
+    if (st != NULL && st->size > 0 && st->size < n && r->src->hash != NULL) {
+        /* The protocol of a monitor: a proof that the new checkpoint
+           extends the old one, made from the source's stored hashes. */
+        ql_diag_clear(&dd);
+        rc = ql_merkle_prove_consistency(r->p, &ms, st->size, n, &proof,
+                                         &dd);
+        if (rc == QL_OK)
+            rc = ql_merkle_verify_consistency(r->p, st->size, n, &proof,
+                                              st->root, r->latest_root, &dd);
+        if (rc == QL_ENOMEM || rc == QL_ESTORE || rc == QL_EIO)
+            return ql_fail(d, rc, "%s", dd.msg);
+        if (rc != QL_OK)
+            return audit_failf(&r->f, st->size - 1, PH_END, QL_EINTEGRITY,
+                               "fork: no consistency proof from the "
+                               "checkpoint of size %llu verified before: %s",
+                               (unsigned long long)st->size, dd.msg);
+    }
+    return QL_OK;
+}
+
+/*
+ * Runs the batch's signature jobs and settles its verdict in r->f: the
+ * first failing job, unless the sequential checks failed earlier in log
+ * order. Returns QL_ENOMEM when a job could not be judged, else QL_OK.
+ */
+static ql_err
+flush(struct run *r, struct ql_diag *d)
+{
+    size_t i;
+
+    run_jobs(&r->b, r->jobs);
+    for (i = 0; i < r->b.n; i++)
+        if (r->b.jobs[i].oom) {
+            batch_clear(&r->b);
+            return ql_fail(d, QL_ENOMEM, NULL);
+        }
+    for (i = 0; i < r->b.n; i++) {
+        const struct job *j = &r->b.jobs[i];
+
+        if (!j->bad)
+            continue;
+        /* The checks after the last entry come after every entry's,
+           whatever index they name. */
+        if (!r->f.set || r->f.phase == PH_END || j->index < r->f.index ||
+            (j->index == r->f.index && j->phase < r->f.phase)) {
+            r->f.set = false;
+            if (j->phase == PH_SIG)
+                audit_failf(&r->f, j->index, j->phase, QL_EVERIFY,
+                            "bad signature by '%s': %s", ql_key_name(j->key),
+                            j->why);
+            else
+                audit_failf(&r->f, j->index, j->phase, QL_EVERIFY,
+                            "the checkpoint of size %llu is not signed by "
+                            "the log key: %s",
+                            (unsigned long long)j->cp_size, j->why);
+        }
+        break; /* jobs are in log order: the first bad one is the one */
+    }
+    batch_clear(&r->b);
+    if (r->o->progress != NULL)
+        r->o->progress(r->o->progress_ctx, r->size, r->src->size);
+    return QL_OK;
+}
+
+ql_err
+ql_audit_run(const struct ql_audit_source *src,
+             const struct ql_profile *profile,
+             const struct ql_audit_opts *opts, struct ql_audit_result *res,
+             struct ql_diag *d)
+{
+    struct ql_audit_opts none;
+    struct ql_audit_result local;
+    struct run *r = calloc(1, sizeof *r);
+    struct ql_audit_entry ent;
+    struct ql_diag dd;
+    ql_err rc;
+
+    if (r == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    if (opts == NULL) {
+        memset(&none, 0, sizeof none);
+        opts = &none;
+    }
+    if (res == NULL)
+        res = &local;
+    memset(res, 0, sizeof *res);
+    res->bad_index = QL_AUDIT_NO_INDEX;
+    r->src = src;
+    r->p = profile != NULL        ? profile
+           : src->profile != NULL ? src->profile
+                                  : ql_profile_default();
+    r->o = opts;
+    r->res = res;
+    r->jobs = opts->jobs;
+    if (src->next_entry == NULL) {
+        rc = ql_fail(d, QL_EUSAGE, "the source has no entries to give");
+        goto out;
+    }
+    if ((rc = audit_rules_new(r->p, opts->trust, src->origin, opts->state,
+                              src_root, r, &r->rules, d)) != QL_OK)
+        goto out;
+    /* A source that fails here has its failure recorded in r->f. */
+    if (((rc = next_cp(r, d)) != QL_OK ||
+         (!r->f.set && (rc = next_cs(r, d)) != QL_OK)) &&
+        !r->f.set)
+        goto out;
+    if (r->cp_have && r->cp_size == 0)
+        audit_failf(&r->f, 0, PH_ENTRY, QL_EINTEGRITY,
+                    "a checkpoint of the empty log: the genesis entry is "
+                    "in every checkpoint");
+    while (!r->f.set) {
+        ql_diag_clear(&dd);
+        rc = src->next_entry(src->ctx, &ent, &dd);
+        if (rc == QL_ENOTFOUND)
+            break;
+        if (rc == QL_EINTEGRITY) {
+            audit_failf(&r->f, r->size, PH_ENTRY, rc, "%s", dd.msg);
+            break;
+        }
+        if (rc != QL_OK) {
+            rc = ql_fail(d, rc, "%s", dd.msg);
+            goto out;
+        }
+        if ((rc = one_entry(r, &ent, d)) != QL_OK && !r->f.set)
+            goto out;
+        if ((r->b.n >= QL_AUDIT_BATCH || r->b.bytes >= BATCH_BYTES) &&
+            (rc = flush(r, d)) != QL_OK)
+            goto out;
+    }
+    if (!r->f.set && (rc = end_checks(r, d)) != QL_OK && !r->f.set)
+        goto out;
+    if ((rc = flush(r, d)) != QL_OK)
+        goto out;
+    res->leads = audit_rules_leads(r->rules);
+    res->declarations = audit_rules_declarations(r->rules);
+    if (r->f.set) {
+        res->bad_index = r->f.index;
+        res->entries = r->f.index < r->size ? r->f.index : r->size;
+        rc = ql_fail(d, r->f.code, "%s", r->f.msg);
+        goto out;
+    }
+    res->entries = r->size;
+    snprintf(res->latest.origin, sizeof res->latest.origin, "%s",
+             audit_rules_origin(r->rules));
+    res->latest.size = r->latest_size;
+    memcpy(res->latest.root, r->latest_root, QL_HASH_LEN);
+    if (opts->cosigner != NULL) {
+        char why[QL_DIAG_MSG];
+        const struct ql_key *k = audit_rules_auditor(
+            r->rules, ql_key_name(opts->cosigner), why, sizeof why);
+
+        res->cosigner_ok = k != NULL && ql_key_same_public(k, opts->cosigner);
+    }
+    rc = QL_OK;
+out:
+    batch_clear(&r->b);
+    free(r->b.jobs);
+    audit_rules_free(r->rules);
+    free(r);
     return rc;
 }
 
@@ -266,35 +817,278 @@ ql_err
 ql_audit_verify(struct ql_county *c, const struct ql_key *trust,
                 struct ql_audit_result *res, struct ql_diag *d)
 {
-    struct verifier *v = calloc(1, sizeof *v);
-    struct ql_audit_result local;
-    struct ql_store *s = ql_county_store(c);
-    uint64_t size = 0;
-    size_t i;
+    struct ql_audit_source *src = NULL;
+    struct ql_audit_opts o;
     ql_err rc;
 
-    if (v == NULL)
-        return ql_fail(d, QL_ENOMEM, NULL);
-    if (res == NULL)
-        res = &local;
-    memset(res, 0, sizeof *res);
-    v->c = c;
-    v->p = ql_log_profile(ql_county_log(c));
-    v->trust = trust;
-    v->res = res;
-    if ((rc = ql_store_begin_read(s, d)) != QL_OK)
+    memset(&o, 0, sizeof o);
+    o.trust = trust;
+    if ((rc = ql_audit_source_store(c, &src, d)) != QL_OK) {
+        if (res != NULL) {
+            memset(res, 0, sizeof *res);
+            res->bad_index = QL_AUDIT_NO_INDEX;
+        }
+        return rc;
+    }
+    rc = ql_audit_run(src, ql_log_profile(ql_county_log(c)), &o, res, d);
+    ql_audit_source_free(src);
+    return rc;
+}
+
+/* ---- the store's checkpoint as published, and cosigning ---- */
+
+ql_err
+ql_audit_checkpoint(struct ql_county *c, char **note, size_t *len,
+                    uint64_t *size, struct ql_diag *d)
+{
+    static const char SQL[] =
+        "SELECT line FROM cosignatures WHERE size = ?1 ORDER BY id";
+    struct ql_store *s = ql_county_store(c);
+    struct ql_stmt *st = NULL;
+    char *cur = NULL, *next = NULL;
+    size_t clen, nlen = 0;
+    uint64_t got = 0;
+    bool row = false;
+    ql_err rc;
+
+    if ((rc = ql_store_checkpoint_get(s, UINT64_MAX, &got, &cur, d)) != QL_OK)
+        return rc;
+    clen = strlen(cur);
+    if ((rc = ql_store_prepare(s, SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_int(st, 1, (int64_t)got, d)) != QL_OK)
         goto out;
-    if ((rc = ql_store_log_size(s, &size, d)) == QL_OK &&
-        (rc = ql_store_entry_walk(s, 0, size, verify_entry, v, d)) == QL_OK &&
-        size == 0)
-        rc = ql_fail(d, QL_EINTEGRITY, "the log is empty");
-    ql_store_rollback(s);
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
+        const char *line = ql_stmt_text(st, 0);
+
+        if ((rc = ql_note_append(cur, clen, line, strlen(line), &next, &nlen,
+                                 d)) != QL_OK)
+            goto out;
+        free(cur);
+        cur = next;
+        clen = nlen;
+        next = NULL;
+    }
+    if (rc != QL_OK)
+        goto out;
+    *note = cur;
+    cur = NULL;
+    if (len != NULL)
+        *len = clen;
+    if (size != NULL)
+        *size = got;
 out:
-    for (i = 0; i < v->nkeys; i++)
-        ql_key_free(v->keys[i].key);
-    free(v->keys);
-    ql_key_free(v->admin);
-    ql_key_free(v->log_key);
-    free(v);
+    ql_stmt_done(st);
+    free(cur);
+    return rc;
+}
+
+ql_err
+ql_audit_cosign(struct ql_county *c, const struct ql_key *auditor,
+                const struct ql_audit_result *res, int64_t now, char **line,
+                bool *already, struct ql_diag *d)
+{
+    static const char HAVE[] =
+        "SELECT line FROM cosignatures WHERE size = ?1 AND cosigner = ?2";
+    struct ql_store *s = ql_county_store(c);
+    struct ql_stmt *st = NULL;
+    struct ql_note *n = NULL;
+    struct ql_checkpoint cp;
+    char *note = NULL, *mine = NULL;
+    const char *text;
+    size_t tlen, llen = 0;
+    uint64_t got = 0;
+    bool row = false;
+    ql_err rc;
+
+    if (already != NULL)
+        *already = false;
+    if (!res->cosigner_ok)
+        return ql_fail(d, QL_EDENIED, "'%s' is not an active auditor "
+                                      "registered in this log",
+                       ql_key_name(auditor));
+    if (now < 0)
+        return ql_fail(d, QL_EUSAGE, "a cosignature needs a time after 1970");
+    if ((rc = ql_store_begin(s, d)) != QL_OK)
+        return rc;
+    if ((rc = ql_store_checkpoint_get(s, res->latest.size, &got, &note, d)) !=
+            QL_OK ||
+        (rc = ql_note_parse(note, strlen(note), &n, d)) != QL_OK)
+        goto out;
+    text = ql_note_text(n, &tlen);
+    if ((rc = ql_checkpoint_parse(text, tlen, &cp, d)) != QL_OK)
+        goto out;
+    if (memcmp(cp.root, res->latest.root, QL_HASH_LEN) != 0) {
+        rc = ql_fail(d, QL_EINTEGRITY, "the stored checkpoint of size %llu "
+                                       "is not the one verified",
+                     (unsigned long long)res->latest.size);
+        goto out;
+    }
+    if ((rc = ql_store_prepare(s, HAVE, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_int(st, 1, (int64_t)got, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 2, ql_key_name(auditor), d)) != QL_OK ||
+        (rc = ql_stmt_step(st, &row, d)) != QL_OK)
+        goto out;
+    if (row) {
+        if ((mine = strdup(ql_stmt_text(st, 0))) == NULL) {
+            rc = ql_fail(d, QL_ENOMEM, NULL);
+            goto out;
+        }
+        if (already != NULL)
+            *already = true;
+    }
+    ql_stmt_done(st);
+    st = NULL;
+    if (!row &&
+        ((rc = ql_cosig_sign(auditor, text, tlen, (uint64_t)now, &mine, &llen,
+                             d)) != QL_OK ||
+         (rc = ql_store_cosignature_put(s, got, ql_key_name(auditor), mine,
+                                        now, d)) != QL_OK ||
+         (rc = ql_store_commit(s, d)) != QL_OK))
+        goto out;
+    if (line != NULL) {
+        *line = mine;
+        mine = NULL;
+    }
+out:
+    ql_stmt_done(st);
+    ql_store_rollback(s);
+    ql_note_free(n);
+    free(note);
+    free(mine);
+    return rc;
+}
+
+/* ---- the state file ---- */
+
+#define STATE_MAGIC "qingling-audit-state/1"
+
+ql_err
+ql_audit_state_read(const char *path, struct ql_audit_state *st,
+                    struct ql_diag *d)
+{
+    char buf[1024], origin[QL_ORIGIN_MAX + 2], size_s[32], root_s[64];
+    struct ql_audit_state out;
+    struct ql_checkpoint cp;
+    struct ql_diag dd;
+    size_t n;
+    int fd;
+    ssize_t got;
+    char *p, *end;
+
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        if (errno == ENOENT)
+            return ql_fail(d, QL_ENOTFOUND, "no state file '%s'", path);
+        return ql_fail(d, QL_EIO, "cannot open state file '%s': %s", path,
+                       strerror(errno));
+    }
+    n = 0;
+    while ((got = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)got;
+    close(fd);
+    if (got < 0)
+        return ql_fail(d, QL_EIO, "cannot read state file '%s'", path);
+    buf[n] = '\0';
+    if (strlen(buf) != n)
+        return ql_fail(d, QL_EFORMAT, "state file '%s' holds a NUL byte",
+                       path);
+    /* Four lines, in order: the magic, origin, size, root. */
+    p = buf;
+    if (strncmp(p, STATE_MAGIC "\n", strlen(STATE_MAGIC) + 1) != 0)
+        return ql_fail(d, QL_EFORMAT, "state file '%s': line 1 is not '%s'",
+                       path, STATE_MAGIC);
+    p += strlen(STATE_MAGIC) + 1;
+    if (strncmp(p, "origin ", 7) != 0 || (end = strchr(p, '\n')) == NULL ||
+        (size_t)(end - p - 7) >= sizeof origin)
+        return ql_fail(d, QL_EFORMAT, "state file '%s': line 2 is not "
+                                      "'origin NAME'",
+                       path);
+    memcpy(origin, p + 7, (size_t)(end - p - 7));
+    origin[end - p - 7] = '\0';
+    p = end + 1;
+    if (strncmp(p, "size ", 5) != 0 || (end = strchr(p, '\n')) == NULL ||
+        (size_t)(end - p - 5) >= sizeof size_s)
+        return ql_fail(d, QL_EFORMAT, "state file '%s': line 3 is not "
+                                      "'size N'",
+                       path);
+    memcpy(size_s, p + 5, (size_t)(end - p - 5));
+    size_s[end - p - 5] = '\0';
+    p = end + 1;
+    if (strncmp(p, "root ", 5) != 0 || (end = strchr(p, '\n')) == NULL ||
+        (size_t)(end - p - 5) >= sizeof root_s || end[1] != '\0')
+        return ql_fail(d, QL_EFORMAT, "state file '%s': line 4 is not "
+                                      "'root BASE64', the last line",
+                       path);
+    memcpy(root_s, p + 5, (size_t)(end - p - 5));
+    root_s[end - p - 5] = '\0';
+    /* The three values are a checkpoint's text: let its parser judge. */
+    snprintf(buf, sizeof buf, "%s\n%s\n%s\n", origin, size_s, root_s);
+    if (ql_checkpoint_parse(buf, strlen(buf), &cp, &dd) != QL_OK)
+        return ql_fail(d, QL_EFORMAT, "state file '%s': %s", path, dd.msg);
+    memset(&out, 0, sizeof out);
+    snprintf(out.origin, sizeof out.origin, "%s", cp.origin);
+    out.size = cp.size;
+    memcpy(out.root, cp.root, QL_HASH_LEN);
+    *st = out;
+    return QL_OK;
+}
+
+ql_err
+ql_audit_state_write(const char *path, const struct ql_audit_state *st,
+                     struct ql_diag *d)
+{
+    char root[64], *tmp = NULL, *text = NULL;
+    size_t n, off = 0;
+    int fd = -1;
+    ql_err rc = QL_OK;
+
+    ql_base64_encode(root, st->root, QL_HASH_LEN);
+    n = strlen(path) + 32;
+    if ((tmp = malloc(n)) == NULL ||
+        (text = malloc(strlen(st->origin) + 160)) == NULL) {
+        rc = ql_fail(d, QL_ENOMEM, NULL);
+        goto out;
+    }
+    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    snprintf(text, strlen(st->origin) + 160,
+             STATE_MAGIC "\norigin %s\nsize %llu\nroot %s\n", st->origin,
+             (unsigned long long)st->size, root);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+              0644);
+    if (fd < 0) {
+        rc = ql_fail(d, QL_EIO, "cannot write state file '%s': %s", tmp,
+                     strerror(errno));
+        goto out;
+    }
+    n = strlen(text);
+    while (off < n) {
+        ssize_t w = write(fd, text + off, n - off);
+
+        if (w < 0) {
+            rc = ql_fail(d, errno == ENOSPC ? QL_EFULL : QL_EIO,
+                         "cannot write state file '%s': %s", tmp,
+                         strerror(errno));
+            goto out;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        rc = ql_fail(d, QL_EIO, "cannot sync state file '%s': %s", tmp,
+                     strerror(errno));
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        rc = ql_fail(d, QL_EIO, "cannot replace state file '%s': %s", path,
+                     strerror(errno));
+        goto out;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc != QL_OK && tmp != NULL)
+        unlink(tmp);
+    free(tmp);
+    free(text);
     return rc;
 }

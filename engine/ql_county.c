@@ -1674,6 +1674,8 @@ apply(struct ql_county *c, const struct ql_entry *e, struct ql_diag *d)
         return apply_grant(c, e, d);
     if (strncmp(e->action, "lead.", 5) == 0)
         return ql_lead_apply(c, e, d);
+    if (strncmp(e->action, "commit.", 7) == 0)
+        return ql_commit_apply(c, e, d);
     return ql_fail(d, QL_EINTEGRITY, "entry %llu has unknown action '%s'",
                    (unsigned long long)e->index, e->action);
 }
@@ -1688,7 +1690,7 @@ apply(struct ql_county *c, const struct ql_entry *e, struct ql_diag *d)
 static const char *const DERIVED[] = {
     "units",    "principals", "workflows",    "calendars", "datakeys",
     "grants",   "leads",      "lead_clear",   "lead_entries", "pending",
-    "counters",
+    "counters", "commitments", "commit_events",
 };
 
 #define DIFF_SQL(t)                                                            \
@@ -1701,6 +1703,7 @@ static const char *const DIFF[] = {
     DIFF_SQL("calendars"), DIFF_SQL("datakeys"),  DIFF_SQL("grants"),
     DIFF_SQL("leads"),    DIFF_SQL("lead_clear"), DIFF_SQL("lead_entries"),
     DIFF_SQL("pending"),  DIFF_SQL("counters"),
+    DIFF_SQL("commitments"), DIFF_SQL("commit_events"),
 };
 
 static ql_err

@@ -125,4 +125,8 @@ ql_err county_read_key(struct ql_county *c, const char *unit, int64_t epoch,
 ql_err ql_lead_apply(struct ql_county *c, const struct ql_entry *e,
                      struct ql_diag *d);
 
+/* Applies a commitment entry (ql_commit.c); called by the county's apply. */
+ql_err ql_commit_apply(struct ql_county *c, const struct ql_entry *e,
+                       struct ql_diag *d);
+
 #endif

@@ -114,7 +114,19 @@ static const char SCHEMA_V1[] =
     "  lead TEXT PRIMARY KEY, idx INTEGER NOT NULL,"
     "  transition TEXT NOT NULL, proposer TEXT NOT NULL,"
     "  approval TEXT NOT NULL);"
-    "CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+    "CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    /*
+     * Commitments (ql_commit): one row per signed commitment, one per
+     * declaration, sample or verification (a sample's checkpoint is its
+     * seed, and leads and mandatory list what it drew).
+     */
+    "CREATE TABLE commitments(unit TEXT,cycle TEXT,cutoff TEXT,deadline TEXT,"
+    "text TEXT,signer TEXT,idx INTEGER,time TEXT,"
+    "PRIMARY KEY(unit,cycle))WITHOUT ROWID;"
+    "CREATE TABLE commit_events(idx INTEGER PRIMARY KEY,unit TEXT,cycle TEXT,"
+    "kind TEXT,actor TEXT,time TEXT,ref INTEGER,scope_hash TEXT,"
+    "scope_leads INTEGER,checkpoint_size INTEGER,checkpoint_root TEXT,"
+    "population INTEGER,population_hash TEXT,leads TEXT,mandatory TEXT);";
 
 /* Migrations: MIGRATIONS[v] takes a store from version v to v + 1. */
 static const char *const MIGRATIONS[] = {SCHEMA_V1};

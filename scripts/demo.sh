@@ -176,6 +176,11 @@ report "$L11" QY 2025-06-18 查否 "不予处理"
 move $DIR 2025-06-24 "$L11" approve review_opinion=同意
 feedback "$L11" QY 2025-06-27 当面 不满意
 contact "$L16" QY 2025-06-10
+# Each unit head signs the unit's commitment for the third quarter.
+for u in LT QY TD LQ GA ZR; do
+    as "$u-fzr-01" 2025-06-30 commit sign --unit "$u" --cycle 2025Q3 \
+        --cutoff 2025-08-31 --deadline 2025-09-30 >/dev/null
+done
 L10=$(reg $REG 2025-07-01 SH 12337平台下发 2025-07-01 网络 实名 "郑某某等" 县城 信息网络 \
     "网络舆情敲诈商户，雇佣水军")
 move $TRI 2025-07-01 "$L10" triage
@@ -227,19 +232,30 @@ report "$L9" LT 2025-08-20 查否 "不予处理"
 move TD-lly-01 2025-08-25 "$L7" extend extension_reason=外地司机难以联系 extended_due=2025-09-28
 approve $DIR 2025-08-25 "$L7"
 report "$L13" LT 2025-09-01 查实 "移交县公安局"
+as ZR-fzr-01 2025-09-01 commit declare --unit ZR >/dev/null
 move $INSP 2025-09-02 "$L12" spot_pass "spot_opinion_no=青扫评〔2025〕1号"
+as $INSP 2025-09-02 commit sample --unit ZR >/dev/null
 move $INSP 2025-09-03 "$L14" spot_return "spot_opinion_no=青扫评〔2025〕2号" \
     spot_reason=殴打指控未核实，同一对象6月再被举报 redo_due=2025-10-03
 approve $DIR 2025-09-03 "$L14"
+as $INSP 2025-09-03 commit spotcheck "$L1" pass --field "spot_opinion_no=青扫评〔2025〕3号" >/dev/null
+as $INSP 2025-09-04 commit verify --unit ZR >/dev/null
 move $DIR 2025-09-05 "$L9" return return_reason=证据不足 return_request=两名目击证人未询问，派出所通话记录未调取
+as QY-fzr-01 2025-09-05 commit declare --unit QY >/dev/null
 move $DIR 2025-09-08 "$L13" approve review_opinion=同意，移交公安
+# QY's sample: all three closed leads; 011 (查否, reporter 不满意) is a
+# must, and stays 待评查 while the other two pass.
+as $INSP 2025-09-08 commit sample --unit QY >/dev/null
 L15=$(reg $REG 2025-09-10 SH 部门移送 2025-09-10 函件 匿名 许某某 桐渡镇 自然资源 \
     "非法占用河道，强买强卖")
 move $DIR 2025-09-10 "$L8" urge urge_no=青扫催〔2025〕9号
 move $TRI 2025-09-10 "$L15" triage
+as $INSP 2025-09-10 commit spotcheck "$L2" pass --field "spot_opinion_no=青扫评〔2025〕4号" >/dev/null
+as $INSP 2025-09-10 commit spotcheck "$L16" pass --field "spot_opinion_no=青扫评〔2025〕5号" >/dev/null
 assign "$L15" 2025-09-11 ZR 2025-10-10 一般
 report "$L7" TD 2025-09-12 查实 "移交公安立案"
 move $DIR 2025-09-12 "$L8" supervise supervise_no=QH-DB-2025-03 priority=挂牌督办
+as LQ-fzr-01 2025-09-12 commit declare --unit LQ >/dev/null
 L18=$(reg $REG 2025-09-12 SH 12337平台下发 2025-09-12 平台 实名 曹某某 桐渡镇 自然资源 \
     "挖山采砂，夜间运输")
 move $TRI 2025-09-12 "$L18" triage
@@ -254,3 +270,7 @@ echo "== verifying the log as the auditor would, from the administrator's key"
 as sj-01 2025-09-15 audit verify --trust "$DEMO/keys/admin.key.pub"
 echo
 echo "store: $QINGLING_DB   keys: $DEMO/keys/   e.g. QINGLING_DB=$QINGLING_DB QINGLING_KEY=$DEMO/keys/$DIR.key $Q lead list"
+echo
+echo "== is each unit fully cleared (全面清零) for 2025Q3? the office's view on 2025-09-15"
+as $DIR 2025-09-15 status
+as $DIR 2025-09-15 report --html "$DEMO/report.html"

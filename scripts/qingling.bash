@@ -11,11 +11,11 @@ _qingling()
         cword=$COMP_CWORD
     }
 
-    local commands="audit backup calendar init key lead principal unit workflow"
+    local commands="audit backup calendar commit init key lead principal report status unit workflow"
     local globals="--db --key --json --help"
 
     case $prev in
-    --db|--key|--admin-key|--trust|--note)
+    --db|--key|--admin-key|--trust|--note|--html|--csv|--export)
         COMPREPLY=($(compgen -f -- "$cur"))
         return
         ;;
@@ -51,12 +51,17 @@ _qingling()
         COMPREPLY=($(compgen -W "$commands $globals" -- "$cur"))
         return
     fi
+    if [ "$cmd" = audit ] && [ "$prev" = --state ]; then
+        COMPREPLY=($(compgen -f -- "$cur"))
+        return
+    fi
     local subs=""
     case $cmd in
-    audit) subs="verify checkpoint" ;;
+    audit) subs="verify checkpoint prove verify-proof export cosign" ;;
     calendar) subs="set show" ;;
+    commit) subs="sign declare sample verify show spotcheck" ;;
     key) subs="new show" ;;
-    lead) subs="add list show move pending approve reject assign merge history import" ;;
+    lead) subs="add list show move pending approve reject assign merge history import spotcheck" ;;
     principal) subs="add list revoke" ;;
     unit) subs="add list" ;;
     workflow) subs="check add list show graph migrate" ;;
@@ -77,9 +82,23 @@ _qingling()
         principal/add) COMPREPLY=($(compgen -W "--unit --role" -- "$cur")) ;;
         workflow/graph) COMPREPLY=($(compgen -W "--format" -- "$cur")) ;;
         workflow/migrate) COMPREPLY=($(compgen -W "--to --map" -- "$cur")) ;;
-        audit/verify) COMPREPLY=($(compgen -W "--trust" -- "$cur")) ;;
+        audit/verify) COMPREPLY=($(compgen -W "--trust --export --state --jobs --json" -- "$cur")) ;;
+        audit/cosign) COMPREPLY=($(compgen -W "--key --trust --state --jobs --json" -- "$cur")) ;;
+        audit/prove) COMPREPLY=($(compgen -W "--size --json" -- "$cur")) ;;
+        audit/checkpoint) COMPREPLY=($(compgen -W "--json" -- "$cur")) ;;
+        commit/sign) COMPREPLY=($(compgen -W "--unit --cycle --cutoff --deadline --text" -- "$cur")) ;;
+        commit/declare|commit/sample|commit/verify) COMPREPLY=($(compgen -W "--unit --cycle" -- "$cur")) ;;
+        commit/show) COMPREPLY=($(compgen -W "--unit --cycle --json" -- "$cur")) ;;
+        commit/spotcheck) COMPREPLY=($(compgen -W "--field --note" -- "$cur")) ;;
+        status/*) COMPREPLY=($(compgen -W "--unit --cycle --why --check --json" -- "$cur")) ;;
+        report/*) COMPREPLY=($(compgen -W "--html --csv --unit --cycle --json" -- "$cur")) ;;
         *) COMPREPLY=($(compgen -W "$globals" -- "$cur")) ;;
         esac
+        return
+    fi
+    # audit prove: what to prove comes first.
+    if [ "$cmd/$sub" = audit/prove ] && [ "${words[cword-1]}" = prove ]; then
+        COMPREPLY=($(compgen -W "inclusion consistency" -- "$cur"))
         return
     fi
     COMPREPLY=($(compgen -f -- "$cur"))

@@ -1,0 +1,1389 @@
+/*
+ * The verifier's rules (ql_audit_impl.h): who may do what, checked against
+ * the registry and the leads as the log itself builds them. Nothing here
+ * reads the store's derived tables: an auditor trusts only the entries.
+ */
+#include "ql_audit_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ql_calendar.h"
+#include "ql_codec.h"
+#include "ql_county.h"
+#include "ql_keys.h"
+#include "ql_merkle.h"
+#include "ql_note.h"
+#include "ql_profile.h"
+#include "ql_workflow.h"
+
+/* The key scope of the sealed envelope of secret fields (ql_county). */
+#define SECRET_SCOPE "SECRET"
+#define NO_ONE UINT32_MAX
+
+/* ---- a string map: name -> index into a record array ---- */
+
+/* Keys are borrowed from the records, which keep them at a fixed address. */
+struct smap {
+    const char **keys;
+    uint32_t *vals;
+    size_t cap, n;
+};
+
+static uint64_t
+str_hash(const char *s)
+{
+    uint64_t h = UINT64_C(1469598103934665603);
+
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+static bool
+smap_get(const struct smap *m, const char *k, uint32_t *v)
+{
+    size_t i;
+
+    if (m->cap == 0)
+        return false;
+    for (i = str_hash(k) & (m->cap - 1); m->keys[i] != NULL;
+         i = (i + 1) & (m->cap - 1))
+        if (strcmp(m->keys[i], k) == 0) {
+            *v = m->vals[i];
+            return true;
+        }
+    return false;
+}
+
+static void
+smap_insert(struct smap *m, const char *k, uint32_t v)
+{
+    size_t i;
+
+    for (i = str_hash(k) & (m->cap - 1); m->keys[i] != NULL;
+         i = (i + 1) & (m->cap - 1))
+        ;
+    m->keys[i] = k;
+    m->vals[i] = v;
+    m->n++;
+}
+
+/* Adds k (not present yet); the table stays at most half full. */
+static ql_err
+smap_put(struct smap *m, const char *k, uint32_t v, struct ql_diag *d)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        struct smap bigger;
+        size_t i;
+
+        bigger.cap = m->cap ? m->cap * 2 : 64;
+        bigger.n = 0;
+        bigger.keys = calloc(bigger.cap, sizeof *bigger.keys);
+        bigger.vals = calloc(bigger.cap, sizeof *bigger.vals);
+        if (bigger.keys == NULL || bigger.vals == NULL) {
+            free(bigger.keys);
+            free(bigger.vals);
+            return ql_fail(d, QL_ENOMEM, NULL);
+        }
+        for (i = 0; i < m->cap; i++)
+            if (m->keys[i] != NULL)
+                smap_insert(&bigger, m->keys[i], m->vals[i]);
+        free(m->keys);
+        free(m->vals);
+        *m = bigger;
+    }
+    smap_insert(m, k, v);
+    return QL_OK;
+}
+
+static void
+smap_release(struct smap *m)
+{
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+/* Makes room for one more element in *arr (n used, *cap allocated). */
+static ql_err
+grow(void **arr, size_t *cap, size_t n, size_t elem, struct ql_diag *d)
+{
+    void *p;
+    size_t c;
+
+    if (n < *cap)
+        return QL_OK;
+    c = *cap ? *cap * 2 : 16;
+    if ((p = realloc(*arr, c * elem)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    *arr = p;
+    *cap = c;
+    return QL_OK;
+}
+
+/* ---- records ---- */
+
+struct unit_rec {
+    char *code;
+    char kind[16];
+};
+
+struct principal_rec {
+    char *name;
+    struct ql_key *key;
+    uint32_t unit;
+    char *roles; /* comma-separated, as registered */
+    bool revoked;
+};
+
+struct wf_rec {
+    char hash[65];
+    struct ql_workflow *wf;
+};
+
+/* Who took a transition that some distinct_from rule names. */
+struct took {
+    const char *transition; /* borrowed from a workflow */
+    uint32_t who;
+};
+
+struct lead_rec {
+    char *id;
+    uint32_t unit, wf;
+    const char *state; /* borrowed from the lead's workflow */
+    bool pending;
+    uint64_t pending_idx;
+    uint32_t proposer;
+    const struct ql_wf_transition *pending_t;
+    struct took *took;
+    size_t ntook;
+};
+
+/* A data key scope (a unit, or SECRET): its latest epoch and holders. */
+struct scope_rec {
+    char *name;
+    int64_t epoch;
+    char fp[65];
+    uint8_t *holders; /* one bit per principal index */
+    size_t nbytes;
+};
+
+struct audit_rules {
+    const struct ql_profile *p;
+    const struct ql_key *trust;
+    char *expect_origin;
+    const struct ql_audit_state *state;
+    audit_root_fn root;
+    void *root_ctx;
+
+    struct ql_key *admin, *log_key;
+    char origin[QL_ORIGIN_MAX + 1];
+
+    struct unit_rec *units;
+    size_t nunits, capunits;
+    struct smap unit_map;
+    struct principal_rec *prs;
+    size_t nprs, capprs;
+    struct smap pr_map;
+    struct wf_rec *wfs;
+    size_t nwfs, capwfs;
+    struct lead_rec *leads;
+    size_t nleads, capleads;
+    struct smap lead_map;
+    struct scope_rec *scopes;
+    size_t nscopes, capscopes;
+    uint64_t declarations;
+
+    /* The signer of the entry being checked (set by audit_rules_signer). */
+    bool who_admin;   /* the genesis administrator */
+    uint32_t who;     /* else a principal's index */
+};
+
+ql_err
+audit_rules_new(const struct ql_profile *p, const struct ql_key *trust,
+                const char *origin, const struct ql_audit_state *state,
+                audit_root_fn root, void *root_ctx, struct audit_rules **out,
+                struct ql_diag *d)
+{
+    struct audit_rules *r = calloc(1, sizeof *r);
+
+    if (r == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    if (origin != NULL && (r->expect_origin = strdup(origin)) == NULL) {
+        free(r);
+        return ql_fail(d, QL_ENOMEM, NULL);
+    }
+    r->p = p;
+    r->trust = trust;
+    r->state = state;
+    r->root = root;
+    r->root_ctx = root_ctx;
+    r->who = NO_ONE;
+    *out = r;
+    return QL_OK;
+}
+
+void
+audit_rules_free(struct audit_rules *r)
+{
+    size_t i;
+
+    if (r == NULL)
+        return;
+    for (i = 0; i < r->nunits; i++)
+        free(r->units[i].code);
+    for (i = 0; i < r->nprs; i++) {
+        free(r->prs[i].name);
+        free(r->prs[i].roles);
+        ql_key_free(r->prs[i].key);
+    }
+    for (i = 0; i < r->nwfs; i++)
+        ql_workflow_free(r->wfs[i].wf);
+    for (i = 0; i < r->nleads; i++) {
+        free(r->leads[i].id);
+        free(r->leads[i].took);
+    }
+    for (i = 0; i < r->nscopes; i++) {
+        free(r->scopes[i].name);
+        free(r->scopes[i].holders);
+    }
+    free(r->units);
+    free(r->prs);
+    free(r->wfs);
+    free(r->leads);
+    free(r->scopes);
+    smap_release(&r->unit_map);
+    smap_release(&r->pr_map);
+    smap_release(&r->lead_map);
+    ql_key_free(r->admin);
+    ql_key_free(r->log_key);
+    free(r->expect_origin);
+    free(r);
+}
+
+const struct ql_key *
+audit_rules_log_key(const struct audit_rules *r)
+{
+    return r->log_key;
+}
+
+const char *
+audit_rules_origin(const struct audit_rules *r)
+{
+    return r->origin;
+}
+
+uint64_t
+audit_rules_leads(const struct audit_rules *r)
+{
+    return r->nleads;
+}
+
+uint64_t
+audit_rules_declarations(const struct audit_rules *r)
+{
+    return r->declarations;
+}
+
+/* ---- small helpers ---- */
+
+/* True when roles (comma-separated) holds role. */
+static bool
+has_role(const char *roles, const char *role)
+{
+    size_t n = strlen(role);
+    const char *p = roles;
+
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        if (len == n && memcmp(p, role, n) == 0)
+            return true;
+        if (comma == NULL)
+            return false;
+        p = comma + 1;
+    }
+}
+
+static bool
+roles_allow(const char *roles, const char *const *allowed, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (has_role(roles, allowed[i]))
+            return true;
+    return false;
+}
+
+static const char *
+unit_code(const struct audit_rules *r, uint32_t u)
+{
+    return r->units[u].code;
+}
+
+static const char *
+unit_kind(const struct audit_rules *r, uint32_t u)
+{
+    return r->units[u].kind;
+}
+
+static bool
+find_unit(const struct audit_rules *r, const char *code, uint32_t *u)
+{
+    return smap_get(&r->unit_map, code, u);
+}
+
+static struct wf_rec *
+find_wf(struct audit_rules *r, const char *hash)
+{
+    size_t i;
+
+    for (i = 0; i < r->nwfs; i++)
+        if (strcmp(r->wfs[i].hash, hash) == 0)
+            return &r->wfs[i];
+    return NULL;
+}
+
+/* True when roles holds a role some registered workflow lets read secrets. */
+static bool
+secret_reader(const struct audit_rules *r, const char *roles)
+{
+    const char *p = roles;
+    char role[128];
+    size_t i;
+
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        if (len < sizeof role) {
+            memcpy(role, p, len);
+            role[len] = '\0';
+            for (i = 0; i < r->nwfs; i++)
+                if (ql_workflow_secret_reader(r->wfs[i].wf, role))
+                    return true;
+        }
+        if (comma == NULL)
+            return false;
+        p = comma + 1;
+    }
+}
+
+/* The admin: the genesis key, or an active principal with role admin. */
+static bool
+is_admin(const struct audit_rules *r)
+{
+    return r->who_admin ||
+           (r->who != NO_ONE && has_role(r->prs[r->who].roles, "admin"));
+}
+
+/* A strict decimal of at most 18 digits, no sign or leading zero. */
+static bool
+parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i, n = strlen(s);
+
+    if (n == 0 || n > 18 || (n > 1 && s[0] == '0'))
+        return false;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+#define FAIL(code, ...) audit_failf(f, e->index, PH_RULES, code, __VA_ARGS__)
+
+/* ---- the signer (PH_ENTRY) ---- */
+
+static ql_err
+genesis(struct audit_rules *r, const struct ql_entry *e,
+        const struct ql_key **key, struct audit_fail *f, struct ql_diag *d)
+{
+    const char *admin = ql_entry_get_clear(e, "admin_key");
+    const char *logk = ql_entry_get_clear(e, "log_key");
+    const char *origin = ql_entry_get_clear(e, "origin");
+    const char *profile = ql_entry_get_clear(e, "profile");
+    struct ql_diag dd;
+
+    if (strcmp(e->action, "genesis") != 0 || admin == NULL || logk == NULL ||
+        origin == NULL)
+        return audit_failf(f, 0, PH_ENTRY, QL_EINTEGRITY,
+                           "the log does not start with a genesis entry");
+    if (ql_key_parse_vkey(admin, false, &r->admin, &dd) != QL_OK ||
+        ql_key_parse_vkey(logk, false, &r->log_key, &dd) != QL_OK)
+        return audit_failf(f, 0, PH_ENTRY, QL_EINTEGRITY,
+                           "the genesis entry names a malformed key: %s",
+                           dd.msg);
+    if (strcmp(e->actor, ql_key_name(r->admin)) != 0)
+        return audit_failf(f, 0, PH_ENTRY, QL_EINTEGRITY,
+                           "the genesis entry is not signed by the "
+                           "administrator it names");
+    if (r->trust != NULL && !ql_key_same_public(r->trust, r->admin))
+        return audit_failf(f, 0, PH_ENTRY, QL_EVERIFY,
+                           "the genesis entry names another administrator "
+                           "than the trusted key");
+    if (strlen(origin) > QL_ORIGIN_MAX ||
+        strcmp(ql_key_name(r->log_key), origin) != 0)
+        return audit_failf(f, 0, PH_ENTRY, QL_EINTEGRITY,
+                           "the log key is not named after the log '%s'",
+                           origin);
+    if (r->expect_origin != NULL && strcmp(r->expect_origin, origin) != 0)
+        return audit_failf(f, 0, PH_ENTRY, QL_EINTEGRITY,
+                           "the log is '%s' but its source says '%s'", origin,
+                           r->expect_origin);
+    if (profile == NULL || strcmp(profile, ql_profile_name(r->p)) != 0)
+        return audit_failf(f, 0, PH_ENTRY, QL_EINTEGRITY,
+                           "the log's profile '%s' is not '%s'",
+                           profile ? profile : "-", ql_profile_name(r->p));
+    if (r->state != NULL && strcmp(r->state->origin, origin) != 0)
+        return ql_fail(d, QL_EUSAGE, "the state file is for log '%s', not "
+                                     "'%s'",
+                       r->state->origin, origin);
+    snprintf(r->origin, sizeof r->origin, "%s", origin);
+    r->who_admin = true;
+    *key = r->admin;
+    return QL_OK;
+}
+
+ql_err
+audit_rules_signer(struct audit_rules *r, const struct ql_entry *e,
+                   const struct ql_key **key, struct audit_fail *f,
+                   struct ql_diag *d)
+{
+    uint32_t i;
+
+    r->who_admin = false;
+    r->who = NO_ONE;
+    if (e->index == 0)
+        return genesis(r, e, key, f, d);
+    if (r->admin == NULL)
+        return audit_failf(f, e->index, PH_ENTRY, QL_EINTEGRITY,
+                           "the log does not start with a genesis entry");
+    if (strcmp(e->action, "genesis") == 0)
+        return audit_failf(f, e->index, PH_ENTRY, QL_EINTEGRITY,
+                           "a second genesis entry");
+    if (strcmp(e->actor, ql_key_name(r->admin)) == 0) {
+        r->who_admin = true;
+        *key = r->admin;
+        return QL_OK;
+    }
+    if (!smap_get(&r->pr_map, e->actor, &i))
+        return audit_failf(f, e->index, PH_ENTRY, QL_EVERIFY,
+                           "signed by an unregistered key '%s'", e->actor);
+    if (r->prs[i].revoked)
+        return audit_failf(f, e->index, PH_ENTRY, QL_EVERIFY,
+                           "signed by the revoked key '%s'", e->actor);
+    r->who = i;
+    *key = r->prs[i].key;
+    return QL_OK;
+}
+
+/* ---- registry entries ---- */
+
+static bool
+kind_valid(const char *kind)
+{
+    return strcmp(kind, QL_KIND_TOWNSHIP) == 0 ||
+           strcmp(kind, QL_KIND_MEMBER) == 0 ||
+           strcmp(kind, QL_KIND_SUPERVISION) == 0 ||
+           strcmp(kind, QL_KIND_AUDIT) == 0;
+}
+
+static ql_err
+unit_add(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
+         struct ql_diag *d)
+{
+    const char *kind = ql_entry_get_clear(e, "kind");
+    const char *name = ql_entry_get_clear(e, "name");
+    struct unit_rec *u;
+    uint32_t at;
+    ql_err rc;
+
+    if (e->unit[0] == '\0' || strcmp(e->unit, SECRET_SCOPE) == 0)
+        return FAIL(QL_EINTEGRITY, "adds a unit without a valid code");
+    if (find_unit(r, e->unit, &at))
+        return FAIL(QL_EINTEGRITY, "adds unit %s a second time", e->unit);
+    if (kind == NULL || !kind_valid(kind) || name == NULL || *name == '\0')
+        return FAIL(QL_EINTEGRITY, "adds unit %s without a valid kind and "
+                                   "name",
+                    e->unit);
+    if ((rc = grow((void **)&r->units, &r->capunits, r->nunits, sizeof *u,
+                   d)) != QL_OK)
+        return rc;
+    u = &r->units[r->nunits];
+    if ((u->code = strdup(e->unit)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    snprintf(u->kind, sizeof u->kind, "%s", kind);
+    if ((rc = smap_put(&r->unit_map, u->code, (uint32_t)r->nunits, d)) !=
+        QL_OK) {
+        free(u->code);
+        return rc;
+    }
+    r->nunits++;
+    return QL_OK;
+}
+
+static ql_err
+principal_add(struct audit_rules *r, const struct ql_entry *e,
+              struct audit_fail *f, struct ql_diag *d)
+{
+    const char *vkey = ql_entry_get_clear(e, "key");
+    const char *roles = ql_entry_get_clear(e, "roles");
+    struct principal_rec *p;
+    struct ql_key *k = NULL;
+    struct ql_diag dd;
+    uint32_t unit, at;
+    ql_err rc;
+
+    if (vkey == NULL || roles == NULL || *roles == '\0' ||
+        strlen(roles) > 255)
+        return FAIL(QL_EINTEGRITY, "registers a principal without a key "
+                                   "and roles");
+    if (ql_key_parse_vkey(vkey, false, &k, &dd) != QL_OK)
+        return FAIL(QL_EINTEGRITY, "registers a malformed key: %s", dd.msg);
+    if (strcmp(ql_key_name(k), ql_key_name(r->admin)) == 0 ||
+        smap_get(&r->pr_map, ql_key_name(k), &at)) {
+        rc = FAIL(QL_EINTEGRITY, "registers the name '%s' a second time",
+                  ql_key_name(k));
+        goto out;
+    }
+    if (!find_unit(r, e->unit, &unit)) {
+        rc = FAIL(QL_EINTEGRITY, "registers '%s' in unknown unit '%s'",
+                  ql_key_name(k), e->unit);
+        goto out;
+    }
+    if ((rc = grow((void **)&r->prs, &r->capprs, r->nprs, sizeof *p, d)) !=
+        QL_OK)
+        goto out;
+    p = &r->prs[r->nprs];
+    memset(p, 0, sizeof *p);
+    if ((p->name = strdup(ql_key_name(k))) == NULL ||
+        (p->roles = strdup(roles)) == NULL) {
+        free(p->name);
+        rc = ql_fail(d, QL_ENOMEM, NULL);
+        goto out;
+    }
+    if ((rc = smap_put(&r->pr_map, p->name, (uint32_t)r->nprs, d)) != QL_OK) {
+        free(p->name);
+        free(p->roles);
+        goto out;
+    }
+    p->key = k;
+    k = NULL;
+    p->unit = unit;
+    r->nprs++;
+out:
+    ql_key_free(k);
+    return rc;
+}
+
+static ql_err
+principal_revoke(struct audit_rules *r, const struct ql_entry *e,
+                 struct audit_fail *f)
+{
+    const char *name = ql_entry_get_clear(e, "principal");
+    uint32_t i;
+
+    if (name == NULL || !smap_get(&r->pr_map, name, &i) ||
+        r->prs[i].revoked)
+        return FAIL(QL_EINTEGRITY, "revokes '%s', who is not an active "
+                                   "principal",
+                    name ? name : "-");
+    if (strcmp(e->unit, unit_code(r, r->prs[i].unit)) != 0)
+        return FAIL(QL_EINTEGRITY, "revokes '%s' of unit %s under unit %s",
+                    name, unit_code(r, r->prs[i].unit), e->unit);
+    r->prs[i].revoked = true;
+    return QL_OK;
+}
+
+static ql_err
+workflow_add(struct audit_rules *r, const struct ql_entry *e,
+             struct audit_fail *f, struct ql_diag *d)
+{
+    const char *name = ql_entry_get_clear(e, "name");
+    const char *file = ql_entry_get_clear(e, "file");
+    struct ql_workflow *wf = NULL;
+    struct ql_diag dd;
+    ql_err rc;
+
+    if (e->payload == NULL || strlen(e->workflow) != 64)
+        return FAIL(QL_EINTEGRITY, "registers a workflow without its source "
+                                   "and hash");
+    if (find_wf(r, e->workflow) != NULL)
+        return FAIL(QL_EINTEGRITY, "registers workflow %s a second time",
+                    e->workflow);
+    rc = ql_workflow_load(file ? file : "workflow",
+                          (const char *)e->payload, e->payload_len, &wf, &dd);
+    if (rc == QL_ENOMEM)
+        return ql_fail(d, rc, "%s", dd.msg);
+    if (rc != QL_OK)
+        return FAIL(QL_EINTEGRITY, "registers a workflow that does not "
+                                   "load: %s",
+                    dd.msg);
+    if (strcmp(ql_workflow_hash(wf), e->workflow) != 0) {
+        rc = FAIL(QL_EINTEGRITY, "registers workflow %s, but its source "
+                                 "hashes to %s",
+                  e->workflow, ql_workflow_hash(wf));
+        goto out;
+    }
+    if (name == NULL || strcmp(name, ql_workflow_name(wf)) != 0) {
+        rc = FAIL(QL_EINTEGRITY, "registers workflow '%s' under the name "
+                                 "'%s'",
+                  ql_workflow_name(wf), name ? name : "-");
+        goto out;
+    }
+    if ((rc = grow((void **)&r->wfs, &r->capwfs, r->nwfs, sizeof *r->wfs,
+                   d)) != QL_OK)
+        goto out;
+    snprintf(r->wfs[r->nwfs].hash, sizeof r->wfs[r->nwfs].hash, "%s",
+             e->workflow);
+    r->wfs[r->nwfs].wf = wf;
+    wf = NULL;
+    r->nwfs++;
+out:
+    ql_workflow_free(wf);
+    return rc;
+}
+
+static ql_err
+calendar_set(const struct ql_entry *e, struct audit_fail *f,
+             struct ql_diag *d)
+{
+    const char *name = ql_entry_get_clear(e, "name");
+    struct ql_calendar *cal = NULL;
+    struct ql_diag dd;
+    ql_err rc;
+
+    if (e->payload == NULL)
+        return FAIL(QL_EINTEGRITY, "sets a calendar without its text");
+    rc = ql_calendar_parse(name ? name : "calendar", (const char *)e->payload,
+                           e->payload_len, &cal, &dd);
+    ql_calendar_free(cal);
+    if (rc == QL_ENOMEM)
+        return ql_fail(d, rc, "%s", dd.msg);
+    if (rc != QL_OK)
+        return FAIL(QL_EINTEGRITY, "sets a calendar that does not parse: %s",
+                    dd.msg);
+    return QL_OK;
+}
+
+/* ---- grants ---- */
+
+static struct scope_rec *
+find_scope(struct audit_rules *r, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < r->nscopes; i++)
+        if (strcmp(r->scopes[i].name, name) == 0)
+            return &r->scopes[i];
+    return NULL;
+}
+
+static bool
+holds(const struct scope_rec *s, uint32_t who)
+{
+    return (size_t)who / 8 < s->nbytes &&
+           (s->holders[who / 8] & (1u << (who % 8))) != 0;
+}
+
+static ql_err
+set_holder(struct scope_rec *s, uint32_t who, struct ql_diag *d)
+{
+    if ((size_t)who / 8 >= s->nbytes) {
+        size_t n = (size_t)who / 8 + 16;
+        uint8_t *p = realloc(s->holders, n);
+
+        if (p == NULL)
+            return ql_fail(d, QL_ENOMEM, NULL);
+        memset(p + s->nbytes, 0, n - s->nbytes);
+        s->holders = p;
+        s->nbytes = n;
+    }
+    s->holders[who / 8] |= (uint8_t)(1u << (who % 8));
+    return QL_OK;
+}
+
+/* May principal i hold the key of scope (a unit code, or SECRET)? */
+static bool
+may_hold(const struct audit_rules *r, const char *scope, uint32_t i)
+{
+    const struct principal_rec *p = &r->prs[i];
+
+    if (strcmp(scope, SECRET_SCOPE) == 0)
+        return secret_reader(r, p->roles);
+    return strcmp(unit_code(r, p->unit), scope) == 0 ||
+           strcmp(unit_kind(r, p->unit), QL_KIND_SUPERVISION) == 0;
+}
+
+/*
+ * A grant seals one epoch of a scope's data key to recipients. It must be
+ * signed by a principal who holds that key, or who starts its next epoch
+ * and may hold it; every recipient must be an active principal allowed to
+ * read the scope; the key of one epoch never changes (its fingerprint).
+ */
+static ql_err
+grant(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
+      struct ql_diag *d)
+{
+    const char *epoch_s = ql_entry_get_clear(e, "epoch");
+    const char *fp = ql_entry_get_clear(e, "fingerprint");
+    const char *recipients = ql_entry_get_clear(e, "recipients");
+    struct scope_rec *s;
+    uint32_t list[256];
+    size_t nlist = 0, at = 0, i;
+    uint64_t epoch = 0;
+    uint32_t u;
+    bool fresh, in_list = false;
+    const char *p;
+    ql_err rc;
+
+    if (r->who == NO_ONE)
+        return FAIL(QL_EINTEGRITY, "a grant by the administrator, who holds "
+                                   "no data key");
+    if (strcmp(e->unit, SECRET_SCOPE) != 0 && !find_unit(r, e->unit, &u))
+        return FAIL(QL_EINTEGRITY, "grants a key of unknown unit '%s'",
+                    e->unit);
+    if (epoch_s == NULL || !parse_u64(epoch_s, &epoch) || epoch == 0 ||
+        fp == NULL || strlen(fp) != 64 || recipients == NULL)
+        return FAIL(QL_EINTEGRITY, "a grant without a valid epoch, "
+                                   "fingerprint and recipients");
+    for (p = recipients; *p != '\0';) {
+        const char *sp = strchr(p, ' ');
+        size_t n = sp ? (size_t)(sp - p) : strlen(p);
+        char name[QL_KEY_NAME_MAX + 1];
+        size_t len;
+        uint32_t who;
+
+        if (n == 0 || n > QL_KEY_NAME_MAX || nlist == 256 ||
+            at + 2 > e->payload_len)
+            return FAIL(QL_EINTEGRITY, "grants do not match their "
+                                       "recipients");
+        memcpy(name, p, n);
+        name[n] = '\0';
+        len = (size_t)e->payload[at] << 8 | e->payload[at + 1];
+        if (at + 2 + len > e->payload_len)
+            return FAIL(QL_EINTEGRITY, "grants do not match their "
+                                       "recipients");
+        at += 2 + len;
+        if (!smap_get(&r->pr_map, name, &who) || r->prs[who].revoked)
+            return FAIL(QL_EINTEGRITY, "grants unit %s's key to '%s', who is "
+                                       "not an active principal",
+                        e->unit, name);
+        if (!may_hold(r, e->unit, who))
+            return FAIL(QL_EINTEGRITY, "grants unit %s's key to '%s', who may "
+                                       "not read it",
+                        e->unit, name);
+        if (who == r->who)
+            in_list = true;
+        list[nlist++] = who;
+        p += n;
+        if (*p == ' ')
+            p++;
+    }
+    if (at != e->payload_len || nlist == 0)
+        return FAIL(QL_EINTEGRITY, "grants do not match their recipients");
+    if ((s = find_scope(r, e->unit)) == NULL) {
+        if ((rc = grow((void **)&r->scopes, &r->capscopes, r->nscopes,
+                       sizeof *s, d)) != QL_OK)
+            return rc;
+        s = &r->scopes[r->nscopes];
+        memset(s, 0, sizeof *s);
+        if ((s->name = strdup(e->unit)) == NULL)
+            return ql_fail(d, QL_ENOMEM, NULL);
+        r->nscopes++;
+    }
+    fresh = epoch == (uint64_t)s->epoch + 1;
+    if (!fresh && epoch != (uint64_t)s->epoch)
+        return FAIL(QL_EINTEGRITY, "grants epoch %llu of unit %s's key, "
+                                   "which is neither its current epoch %lld "
+                                   "nor the next",
+                    (unsigned long long)epoch, e->unit,
+                    (long long)s->epoch);
+    if (!fresh && strcmp(s->fp, fp) != 0)
+        return FAIL(QL_EINTEGRITY, "grants another key for unit %s epoch "
+                                   "%llu",
+                    e->unit, (unsigned long long)epoch);
+    if (fresh ? !may_hold(r, e->unit, r->who)
+              : !(holds(s, r->who) || in_list))
+        return FAIL(QL_EINTEGRITY, "'%s' grants unit %s's key, which they "
+                                   "do not hold",
+                    r->prs[r->who].name, e->unit);
+    if (fresh) {
+        s->epoch = (int64_t)epoch;
+        snprintf(s->fp, sizeof s->fp, "%s", fp);
+        if (s->holders != NULL)
+            memset(s->holders, 0, s->nbytes);
+    }
+    for (i = 0; i < nlist; i++)
+        if ((rc = set_holder(s, list[i], d)) != QL_OK)
+            return rc;
+    return QL_OK;
+}
+
+/* ---- leads ---- */
+
+static bool
+took(const struct lead_rec *l, const char *transition, uint32_t who)
+{
+    size_t i;
+
+    for (i = 0; i < l->ntook; i++)
+        if (l->took[i].who == who &&
+            strcmp(l->took[i].transition, transition) == 0)
+            return true;
+    return false;
+}
+
+/* True when a distinct_from rule of wf names transition. */
+static bool
+referenced(const struct ql_workflow *wf, const char *transition)
+{
+    size_t i, j, n = ql_workflow_transition_count(wf);
+
+    for (i = 0; i < n; i++) {
+        const struct ql_wf_transition *t = ql_workflow_transition_at(wf, i);
+
+        for (j = 0; j < t->ndistinct; j++)
+            if (strcmp(t->distinct_from[j], transition) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* Remembers who took t on l, when a distinct_from rule may ask. */
+static ql_err
+remember(struct audit_rules *r, struct lead_rec *l,
+         const struct ql_wf_transition *t, struct ql_diag *d)
+{
+    struct took *p;
+
+    if (!referenced(r->wfs[l->wf].wf, t->name) || took(l, t->name, r->who))
+        return QL_OK;
+    if ((p = realloc(l->took, (l->ntook + 1) * sizeof *p)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    l->took = p;
+    p[l->ntook].transition = t->name;
+    p[l->ntook].who = r->who;
+    l->ntook++;
+    return QL_OK;
+}
+
+/* The actor must sit in the lead's unit or in a supervision unit. */
+static ql_err
+check_unit(struct audit_rules *r, const struct ql_entry *e, uint32_t unit,
+           struct audit_fail *f)
+{
+    const struct principal_rec *p = &r->prs[r->who];
+
+    if (p->unit == unit ||
+        strcmp(unit_kind(r, p->unit), QL_KIND_SUPERVISION) == 0)
+        return QL_OK;
+    return FAIL(QL_EINTEGRITY, "'%s' of unit %s may not act on lead %s of "
+                               "unit %s",
+                p->name, unit_code(r, p->unit), e->lead, unit_code(r, unit));
+}
+
+/*
+ * The unit a transition leaves the lead in: the one the entry names when
+ * the transition assigns (its field may be sealed, so the entry's unit
+ * line is what the auditor has), which must handle leads; else the lead's.
+ */
+static ql_err
+unit_after(struct audit_rules *r, const struct ql_entry *e,
+           const struct lead_rec *l, const struct ql_wf_transition *t,
+           uint32_t *out, struct audit_fail *f)
+{
+    uint32_t u;
+
+    if (t->assign_field == NULL) {
+        if (strcmp(e->unit, unit_code(r, l->unit)) != 0)
+            return FAIL(QL_EINTEGRITY, "moves lead %s to unit %s, but '%s' "
+                                       "does not assign",
+                        e->lead, e->unit, t->name);
+        *out = l->unit;
+        return QL_OK;
+    }
+    if (!find_unit(r, e->unit, &u) ||
+        (strcmp(unit_kind(r, u), QL_KIND_TOWNSHIP) != 0 &&
+         strcmp(unit_kind(r, u), QL_KIND_MEMBER) != 0))
+        return FAIL(QL_EINTEGRITY, "assigns lead %s to unit %s, which "
+                                   "handles no leads",
+                    e->lead, e->unit);
+    *out = u;
+    return QL_OK;
+}
+
+/* The state name as the workflow spells it (borrowed from it). */
+static const char *
+state_of(const struct ql_workflow *wf, const char *name)
+{
+    const struct ql_wf_state *s = ql_workflow_state(wf, name);
+
+    return s != NULL ? s->name : NULL;
+}
+
+static ql_err
+lead_add(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
+         struct ql_diag *d)
+{
+    const struct principal_rec *p = &r->prs[r->who];
+    struct wf_rec *w = find_wf(r, e->workflow);
+    struct lead_rec *l;
+    uint32_t unit, at;
+    ql_err rc;
+
+    if (smap_get(&r->lead_map, e->lead, &at))
+        return FAIL(QL_EINTEGRITY, "registers lead %s a second time",
+                    e->lead);
+    if (w == NULL)
+        return FAIL(QL_EINTEGRITY, "registers lead %s on workflow %s, which "
+                                   "is not registered",
+                    e->lead, e->workflow[0] ? e->workflow : "-");
+    if (!find_unit(r, e->unit, &unit) ||
+        strcmp(unit_kind(r, unit), QL_KIND_AUDIT) == 0)
+        return FAIL(QL_EINTEGRITY, "registers lead %s in unit %s, which "
+                                   "holds no leads",
+                    e->lead, e->unit);
+    if ((rc = check_unit(r, e, unit, f)) != QL_OK)
+        return rc;
+    if (!ql_workflow_may_create(w->wf, p->roles))
+        return FAIL(QL_EINTEGRITY, "'%s' holds no role that may register "
+                                   "leads",
+                    p->name);
+    if (strcmp(e->to, ql_workflow_initial(w->wf)) != 0 ||
+        e->from[0] != '\0' || e->transition[0] != '\0')
+        return FAIL(QL_EINTEGRITY, "registers lead %s in state %s, not in "
+                                   "the workflow's initial state %s",
+                    e->lead, e->to[0] ? e->to : "-",
+                    ql_workflow_initial(w->wf));
+    if ((rc = grow((void **)&r->leads, &r->capleads, r->nleads, sizeof *l,
+                   d)) != QL_OK)
+        return rc;
+    l = &r->leads[r->nleads];
+    memset(l, 0, sizeof *l);
+    if ((l->id = strdup(e->lead)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    if ((rc = smap_put(&r->lead_map, l->id, (uint32_t)r->nleads, d)) !=
+        QL_OK) {
+        free(l->id);
+        return rc;
+    }
+    l->unit = unit;
+    l->wf = (uint32_t)(w - r->wfs);
+    l->state = state_of(w->wf, e->to);
+    r->nleads++;
+    return QL_OK;
+}
+
+/* lead.move and lead.propose: a transition the actor takes or proposes. */
+static ql_err
+lead_move(struct audit_rules *r, const struct ql_entry *e, struct lead_rec *l,
+          bool propose, struct audit_fail *f, struct ql_diag *d)
+{
+    const struct principal_rec *p = &r->prs[r->who];
+    const struct ql_workflow *wf = r->wfs[l->wf].wf;
+    const struct ql_wf_transition *t;
+    const char *approval = ql_entry_get_clear(e, "_approval");
+    uint32_t unit = l->unit;
+    size_t i;
+    ql_err rc;
+
+    if (l->pending)
+        return FAIL(QL_EINTEGRITY, "moves lead %s while proposal %llu waits "
+                                   "for approval",
+                    e->lead, (unsigned long long)l->pending_idx);
+    if ((t = ql_workflow_transition(wf, e->transition)) == NULL)
+        return FAIL(QL_EINTEGRITY, "workflow '%s' of lead %s has no "
+                                   "transition '%s'",
+                    ql_workflow_name(wf), e->lead,
+                    e->transition[0] ? e->transition : "-");
+    if (!roles_allow(p->roles, t->roles, t->nroles))
+        return FAIL(QL_EINTEGRITY, "'%s' holds no role that may take '%s' "
+                                   "(roles: %s)",
+                    p->name, t->name, p->roles);
+    if ((rc = check_unit(r, e, l->unit, f)) != QL_OK)
+        return rc;
+    if (strcmp(e->from, l->state) != 0)
+        return FAIL(QL_EINTEGRITY, "says lead %s was in state %s, but it was "
+                                   "in %s",
+                    e->lead, e->from[0] ? e->from : "-", l->state);
+    if (!ql_wf_transition_from(t, l->state))
+        return FAIL(QL_EINTEGRITY, "transition '%s' does not leave state %s",
+                    t->name, l->state);
+    for (i = 0; i < t->ndistinct; i++)
+        if (took(l, t->distinct_from[i], r->who))
+            return FAIL(QL_EINTEGRITY, "'%s' took '%s' on lead %s and may "
+                                       "not take '%s'",
+                        p->name, t->distinct_from[i], e->lead, t->name);
+    if (strcmp(e->to, t->to) != 0)
+        return FAIL(QL_EINTEGRITY, "moves lead %s to state %s, but '%s' "
+                                   "leads to %s",
+                    e->lead, e->to[0] ? e->to : "-", t->name, t->to);
+    if (propose) {
+        if (t->approval == NULL || approval == NULL ||
+            strcmp(approval, t->approval) != 0)
+            return FAIL(QL_EINTEGRITY, "proposes '%s' for approval by '%s', "
+                                       "but it needs %s%s",
+                        t->name, approval ? approval : "-",
+                        t->approval ? "role " : "no approval",
+                        t->approval ? t->approval : "");
+        if (strcmp(e->unit, unit_code(r, l->unit)) != 0)
+            return FAIL(QL_EINTEGRITY, "a proposal moves lead %s to unit %s",
+                        e->lead, e->unit);
+    } else {
+        if (t->approval != NULL)
+            return FAIL(QL_EINTEGRITY, "takes '%s' without the approval of a "
+                                       "%s",
+                        t->name, t->approval);
+        if ((rc = unit_after(r, e, l, t, &unit, f)) != QL_OK)
+            return rc;
+    }
+    if ((rc = remember(r, l, t, d)) != QL_OK)
+        return rc;
+    if (propose) {
+        l->pending = true;
+        l->pending_idx = e->index;
+        l->proposer = r->who;
+        l->pending_t = t;
+    } else {
+        l->state = t->to;
+        l->unit = unit;
+    }
+    return QL_OK;
+}
+
+/* The proposal an approval or rejection names must be the waiting one. */
+static ql_err
+check_proposal(const struct ql_entry *e, const struct lead_rec *l,
+               struct audit_fail *f)
+{
+    const char *num = ql_entry_get_clear(e, "_proposal");
+    uint64_t idx = 0;
+
+    if (!l->pending)
+        return FAIL(QL_EINTEGRITY, "settles a proposal on lead %s, which "
+                                   "has none waiting",
+                    e->lead);
+    if (num == NULL || !parse_u64(num, &idx) || idx != l->pending_idx ||
+        strcmp(e->transition, l->pending_t->name) != 0)
+        return FAIL(QL_EINTEGRITY, "settles proposal %s ('%s') of lead %s, "
+                                   "but the waiting one is %llu ('%s')",
+                    num ? num : "-", e->transition, e->lead,
+                    (unsigned long long)l->pending_idx,
+                    l->pending_t->name);
+    return QL_OK;
+}
+
+static ql_err
+lead_approve(struct audit_rules *r, const struct ql_entry *e,
+             struct lead_rec *l, struct audit_fail *f, struct ql_diag *d)
+{
+    const struct principal_rec *p = &r->prs[r->who];
+    const struct ql_wf_transition *t;
+    uint32_t unit;
+    ql_err rc;
+
+    if ((rc = check_proposal(e, l, f)) != QL_OK)
+        return rc;
+    t = l->pending_t;
+    if (!has_role(p->roles, t->approval))
+        return FAIL(QL_EINTEGRITY, "'%s' does not hold role '%s' that "
+                                   "approves '%s'",
+                    p->name, t->approval, t->name);
+    if (r->who == l->proposer)
+        return FAIL(QL_EINTEGRITY, "'%s' proposed '%s' and may not also "
+                                   "approve it",
+                    p->name, t->name);
+    if ((rc = check_unit(r, e, l->unit, f)) != QL_OK)
+        return rc;
+    if (strcmp(e->from, l->state) != 0 || !ql_wf_transition_from(t, l->state))
+        return FAIL(QL_EINTEGRITY, "approves '%s' from state %s, but lead %s "
+                                   "is in %s",
+                    t->name, e->from[0] ? e->from : "-", e->lead, l->state);
+    if (strcmp(e->to, t->to) != 0)
+        return FAIL(QL_EINTEGRITY, "moves lead %s to state %s, but '%s' "
+                                   "leads to %s",
+                    e->lead, e->to[0] ? e->to : "-", t->name, t->to);
+    if ((rc = unit_after(r, e, l, t, &unit, f)) != QL_OK ||
+        (rc = remember(r, l, t, d)) != QL_OK)
+        return rc;
+    l->state = t->to;
+    l->unit = unit;
+    l->pending = false;
+    return QL_OK;
+}
+
+static ql_err
+lead_reject(struct audit_rules *r, const struct ql_entry *e,
+            struct lead_rec *l, struct audit_fail *f)
+{
+    const struct principal_rec *p = &r->prs[r->who];
+    const struct ql_wf_transition *t;
+    ql_err rc;
+
+    if ((rc = check_proposal(e, l, f)) != QL_OK)
+        return rc;
+    t = l->pending_t;
+    if (r->who != l->proposer && !has_role(p->roles, t->approval))
+        return FAIL(QL_EINTEGRITY, "'%s' may not decline '%s': only its "
+                                   "proposer or a %s may",
+                    p->name, t->name, t->approval);
+    if ((rc = check_unit(r, e, l->unit, f)) != QL_OK)
+        return rc;
+    if (strcmp(e->from, l->state) != 0 || strcmp(e->to, l->state) != 0 ||
+        strcmp(e->unit, unit_code(r, l->unit)) != 0)
+        return FAIL(QL_EINTEGRITY, "a rejection changes lead %s's state or "
+                                   "unit",
+                    e->lead);
+    l->pending = false;
+    return QL_OK;
+}
+
+static ql_err
+lead_migrate(struct audit_rules *r, const struct ql_entry *e,
+             struct lead_rec *l, struct audit_fail *f)
+{
+    const char *from_wf = ql_entry_get_clear(e, "_from_workflow");
+    struct wf_rec *old = &r->wfs[l->wf], *w = find_wf(r, e->workflow);
+    const char *to;
+
+    if (l->pending)
+        return FAIL(QL_EINTEGRITY, "migrates lead %s while a proposal waits",
+                    e->lead);
+    if (from_wf == NULL || strcmp(from_wf, old->hash) != 0)
+        return FAIL(QL_EINTEGRITY, "migrates lead %s from workflow %s, but "
+                                   "it follows %s",
+                    e->lead, from_wf ? from_wf : "-", old->hash);
+    if (w == NULL || w == old ||
+        strcmp(ql_workflow_name(w->wf), ql_workflow_name(old->wf)) != 0)
+        return FAIL(QL_EINTEGRITY, "migrates lead %s to workflow %s, which "
+                                   "is not another registered version of "
+                                   "'%s'",
+                    e->lead, e->workflow[0] ? e->workflow : "-",
+                    ql_workflow_name(old->wf));
+    if (strcmp(e->from, l->state) != 0 ||
+        strcmp(e->unit, unit_code(r, l->unit)) != 0 ||
+        (to = state_of(w->wf, e->to)) == NULL)
+        return FAIL(QL_EINTEGRITY, "migrates lead %s from state %s to %s, "
+                                   "but it is in %s and the new version "
+                                   "must have the state",
+                    e->lead, e->from[0] ? e->from : "-",
+                    e->to[0] ? e->to : "-", l->state);
+    l->wf = (uint32_t)(w - r->wfs);
+    l->state = to;
+    return QL_OK;
+}
+
+static ql_err
+lead_entry(struct audit_rules *r, const struct ql_entry *e,
+           struct audit_fail *f, struct ql_diag *d)
+{
+    struct lead_rec *l;
+    uint32_t at;
+
+    if (!ql_entry_word_valid(e->lead))
+        return FAIL(QL_EINTEGRITY, "a %s entry that names no lead",
+                    e->action);
+    if (strcmp(e->action, "lead.migrate") == 0) {
+        if (!is_admin(r))
+            return FAIL(QL_EINTEGRITY, "only the administrator migrates "
+                                       "leads");
+    } else if (r->who == NO_ONE) {
+        return FAIL(QL_EINTEGRITY, "the administrator does not handle "
+                                   "leads");
+    }
+    if (strcmp(e->action, "lead.add") == 0)
+        return lead_add(r, e, f, d);
+    if (!smap_get(&r->lead_map, e->lead, &at))
+        return FAIL(QL_EINTEGRITY, "acts on lead %s, which was never "
+                                   "registered",
+                    e->lead);
+    l = &r->leads[at];
+    if (strcmp(e->action, "lead.migrate") == 0)
+        return lead_migrate(r, e, l, f);
+    if (strcmp(e->workflow, r->wfs[l->wf].hash) != 0)
+        return FAIL(QL_EINTEGRITY, "names workflow %s, but lead %s follows "
+                                   "%s",
+                    e->workflow[0] ? e->workflow : "-", e->lead,
+                    r->wfs[l->wf].hash);
+    if (strcmp(e->action, "lead.move") == 0)
+        return lead_move(r, e, l, false, f, d);
+    if (strcmp(e->action, "lead.propose") == 0)
+        return lead_move(r, e, l, true, f, d);
+    if (strcmp(e->action, "lead.approve") == 0)
+        return lead_approve(r, e, l, f, d);
+    if (strcmp(e->action, "lead.reject") == 0)
+        return lead_reject(r, e, l, f);
+    return FAIL(QL_EINTEGRITY, "unknown action '%s'", e->action);
+}
+
+/* ---- commitments ---- */
+
+/*
+ * A declaration binds a checkpoint: the root of the log's first n entries,
+ * n no larger than its own index; a spot-check sample takes its seed from
+ * one the same way. The root is recomputed from the source's stored
+ * hashes, which the verifier has compared with the entries up to here.
+ * what names the pair for messages ("declaration", "sample's seed").
+ */
+static ql_err
+bound_root(struct audit_rules *r, const struct ql_entry *e,
+           const char *size_key, const char *root_key, const char *what,
+           struct audit_fail *f, struct ql_diag *d)
+{
+    const char *size_s = ql_entry_get_clear(e, size_key);
+    const char *root_s = ql_entry_get_clear(e, root_key);
+    uint8_t root[QL_HASH_LEN], mine[QL_HASH_LEN];
+    struct ql_diag dd;
+    uint64_t n = 0;
+    size_t len = 0;
+    ql_err rc;
+
+    if (size_s == NULL || root_s == NULL || !parse_u64(size_s, &n) ||
+        ql_base64_decode(root, sizeof root, &len, root_s, strlen(root_s),
+                         &dd) != QL_OK ||
+        len != QL_HASH_LEN)
+        return FAIL(QL_EINTEGRITY, "a %s that binds no valid checkpoint",
+                    what);
+    if (n == 0 || n > e->index)
+        return FAIL(QL_EINTEGRITY, "a %s binds a checkpoint of size %llu, "
+                                   "beyond the entries before it",
+                    what, (unsigned long long)n);
+    rc = r->root(r->root_ctx, n, mine, &dd);
+    if (rc == QL_EINTEGRITY)
+        return FAIL(QL_EINTEGRITY, "the %s's checkpoint cannot be "
+                                   "recomputed: %s",
+                    what, dd.msg);
+    if (rc != QL_OK)
+        return ql_fail(d, rc, "%s", dd.msg);
+    if (memcmp(mine, root, QL_HASH_LEN) != 0)
+        return FAIL(QL_EINTEGRITY, "the %s binds a root at size %llu that "
+                                   "is not the log's",
+                    what, (unsigned long long)n);
+    return QL_OK;
+}
+
+static ql_err
+commit_entry(struct audit_rules *r, const struct ql_entry *e,
+             struct audit_fail *f, struct ql_diag *d)
+{
+    const struct principal_rec *p;
+
+    if (r->who == NO_ONE)
+        return FAIL(QL_EINTEGRITY, "the administrator makes no "
+                                   "commitments");
+    p = &r->prs[r->who];
+    if (strcmp(e->action, "commit.sign") == 0 ||
+        strcmp(e->action, "commit.declare") == 0) {
+        if (!has_role(p->roles, "head") ||
+            strcmp(unit_code(r, p->unit), e->unit) != 0)
+            return FAIL(QL_EINTEGRITY, "'%s' is not the head of unit %s and "
+                                       "may not %s its commitment",
+                        p->name, e->unit[0] ? e->unit : "-",
+                        strcmp(e->action, "commit.sign") == 0 ? "sign"
+                                                              : "declare");
+        if (strcmp(e->action, "commit.declare") == 0) {
+            ql_err rc = bound_root(r, e, "checkpoint_size",
+                                   "checkpoint_root", "declaration", f, d);
+
+            if (rc == QL_OK)
+                r->declarations++;
+            return rc;
+        }
+        return QL_OK;
+    }
+    if ((strcmp(e->action, "commit.verify") == 0 ||
+         strcmp(e->action, "commit.sample") == 0) &&
+        (!has_role(p->roles, "inspector") ||
+         strcmp(unit_kind(r, p->unit), QL_KIND_SUPERVISION) != 0))
+        return FAIL(QL_EINTEGRITY, "'%s' is not an inspector of a "
+                                   "supervision unit and may not %s",
+                    p->name,
+                    strcmp(e->action, "commit.verify") == 0
+                        ? "verify a declaration"
+                        : "draw a spot-check sample");
+    /* A sample's seed is a checkpoint's root, when it names one. */
+    if (strcmp(e->action, "commit.sample") == 0 &&
+        (ql_entry_get_clear(e, "seed_size") != NULL ||
+         ql_entry_get_clear(e, "seed_root") != NULL))
+        return bound_root(r, e, "seed_size", "seed_root", "sample's seed", f,
+                          d);
+    /* The rest of a commitment's details are the commitment module's;
+       the auditor asks who signed them. */
+    return QL_OK;
+}
+
+/* ---- dispatch ---- */
+
+ql_err
+audit_rules_apply(struct audit_rules *r, const struct ql_entry *e,
+                  struct audit_fail *f, struct ql_diag *d)
+{
+    const char *a = e->action;
+    bool registry = strcmp(a, "unit.add") == 0 ||
+                    strcmp(a, "principal.add") == 0 ||
+                    strcmp(a, "principal.revoke") == 0 ||
+                    strcmp(a, "workflow.add") == 0 ||
+                    strcmp(a, "calendar.set") == 0;
+
+    if (e->index == 0)
+        return QL_OK; /* the genesis entry, set up by the signer check */
+    if (registry && !is_admin(r))
+        return FAIL(QL_EINTEGRITY, "a registry entry (%s) not signed by the "
+                                   "administrator",
+                    a);
+    if (strcmp(a, "unit.add") == 0)
+        return unit_add(r, e, f, d);
+    if (strcmp(a, "principal.add") == 0)
+        return principal_add(r, e, f, d);
+    if (strcmp(a, "principal.revoke") == 0)
+        return principal_revoke(r, e, f);
+    if (strcmp(a, "workflow.add") == 0)
+        return workflow_add(r, e, f, d);
+    if (strcmp(a, "calendar.set") == 0)
+        return calendar_set(e, f, d);
+    if (strcmp(a, "grant") == 0)
+        return grant(r, e, f, d);
+    if (strncmp(a, "lead.", 5) == 0)
+        return lead_entry(r, e, f, d);
+    if (strncmp(a, "commit.", 7) == 0)
+        return commit_entry(r, e, f, d);
+    return FAIL(QL_EINTEGRITY, "unknown action '%s'", a);
+}
+
+/* ---- auditors ---- */
+
+const struct ql_key *
+audit_rules_auditor(const struct audit_rules *r, const char *name, char *why,
+                    size_t size)
+{
+    const struct principal_rec *p;
+    uint32_t i;
+
+    if (!smap_get(&r->pr_map, name, &i)) {
+        snprintf(why, size, "'%s' is not a registered principal", name);
+        return NULL;
+    }
+    p = &r->prs[i];
+    if (p->revoked) {
+        snprintf(why, size, "'%s' has been revoked", name);
+        return NULL;
+    }
+    if (!has_role(p->roles, "auditor") ||
+        strcmp(unit_kind(r, p->unit), QL_KIND_AUDIT) != 0) {
+        snprintf(why, size, "'%s' is not an auditor of an audit unit", name);
+        return NULL;
+    }
+    return p->key;
+}

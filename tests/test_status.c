@@ -1,0 +1,610 @@
+/*
+ * Tests of the verdicts and figures (engine/ql_status.c) on a scripted
+ * county built through the engine: one case per verdict and per rule of
+ * docs/commitments.md, the deadline at local midnight in Asia/Shanghai,
+ * working-day limits across a public holiday and an adjusted working
+ * weekend, leads registered after the cut-off, and every county figure.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ql_calendar.h"
+#include "ql_commit.h"
+#include "ql_county.h"
+#include "ql_keys.h"
+#include "ql_lead.h"
+#include "ql_log.h"
+#include "ql_profile.h"
+#include "ql_status.h"
+#include "ql_test.h"
+
+#include "qlt_cycle.h"
+
+/* The status of LT at the instant given. */
+static struct ql_status *
+status_at(const char *rfc3339)
+{
+    struct ql_status *st = NULL;
+    struct ql_diag d;
+
+    at(rfc3339);
+    ql_county_set_actor(F->c, NULL);
+    ok(ql_status_compute(F->c, NULL, "LT", &st, &d), &d);
+    return st;
+}
+
+/* The status of every unit at the instant given. */
+static struct ql_status *
+county_at(const char *rfc3339)
+{
+    struct ql_status *st = NULL;
+    struct ql_diag d;
+
+    at(rfc3339);
+    ql_county_set_actor(F->c, NULL);
+    ok(ql_status_compute(F->c, NULL, NULL, &st, &d), &d);
+    return st;
+}
+
+/* ---- the verdicts, one scripted case each ---- */
+
+struct vcase {
+    const char *name;
+    void (*script)(void);
+    const char *now; /* RFC 3339 */
+    enum ql_verdict want;
+    enum ql_declaration decl;
+    const char *reason; /* a fragment of the reason */
+    size_t open, out_of_scope;
+};
+
+static char A[72], B[72], C[72];
+
+static void
+s_uncommitted(void)
+{
+    add(A, "LT", "2025-07-01", NULL);
+}
+
+static void
+s_open_in_time(void)
+{
+    sign(LT_HEAD, "LT");
+    add(A, "LT", "2025-07-01", NULL);
+    move(TRI, "2025-07-02", A, "accept", "due_at", "2025-09-25");
+}
+
+static void
+s_nothing_open(void)
+{
+    sign(LT_HEAD, "LT");
+    add(A, "LT", "2025-07-01", NULL);
+    close_lead(A, "2025-07-05", "2025-08-01", "查否", NULL);
+}
+
+static void
+s_overdue(void)
+{
+    sign(LT_HEAD, "LT");
+    add(A, "LT", "2025-07-01", NULL);
+    move(TRI, "2025-07-02", A, "accept", "due_at", "2025-09-10");
+}
+
+static void
+s_due_late(void)
+{
+    sign(LT_HEAD, "LT");
+    add(A, "LT", "2025-07-01", NULL);
+    move(TRI, "2025-07-02", A, "accept", "due_at", "2025-10-05");
+}
+
+static void
+s_declared(void)
+{
+    s_nothing_open();
+    declare("2025-09-01");
+}
+
+static void
+s_sampled(void)
+{
+    s_declared();
+    sample("2025-09-02");
+}
+
+static void
+s_sample_passed(void)
+{
+    s_sampled();
+    spot_pass("2025-09-03", A);
+}
+
+static void
+s_verified(void)
+{
+    s_sample_passed();
+    verify("2025-09-04");
+}
+
+static void
+s_changed_after_verification(void)
+{
+    s_verified();
+    spot_pass("2025-09-05", A);
+}
+
+static void
+s_breached(void)
+{
+    s_verified();
+    spot_return("2025-09-06", A, "2025-09-20");
+    approve(DIR, "2025-09-06", A);
+}
+
+static void
+s_return_proposed(void)
+{
+    s_verified();
+    spot_return("2025-09-06", A, "2025-09-20");
+}
+
+static void
+s_after_cutoff(void)
+{
+    s_verified();
+    /* Registered after the cut-off, open and overdue: out of scope. */
+    add(B, "LT", "2025-09-02", NULL);
+    move(TRI, "2025-09-02", B, "accept", "due_at", "2025-09-05");
+}
+
+static void
+s_declared_late(void)
+{
+    s_nothing_open();
+    declare("2025-10-01");
+}
+
+static void
+s_lapsed(void)
+{
+    sign(LT_HEAD, "LT");
+    add(A, "LT", "2025-07-01", NULL);
+    move(TRI, "2025-07-02", A, "park", NULL, NULL);
+    declare("2025-09-01");
+    move(TRI, "2025-09-03", A, "reactivate", NULL, NULL);
+}
+
+static void
+s_return_before_declaration(void)
+{
+    s_nothing_open();
+    spot_return("2025-08-01", A, "2025-08-20");
+    approve(DIR, "2025-08-01", A);
+    move(LT_HC, "2025-08-05", A, "report", "finding", "查否");
+    move(DIR, "2025-08-06", A, "close", NULL, NULL);
+    declare("2025-09-01");
+}
+
+static void
+s_other_unit_open(void)
+{
+    s_verified();
+    /* QY has an open lead and no commitment; LT's verdict does not care. */
+    add(C, "QY", "2025-07-01", NULL);
+}
+
+static const struct vcase VCASES[] = {
+    {"no commitment", s_uncommitted, "2025-09-15T02:00:00Z",
+     QL_VERDICT_UNCOMMITTED, QL_DECL_NONE, "no commitment", 1, 0},
+    {"open lead due before the deadline", s_open_in_time,
+     "2025-09-15T02:00:00Z", QL_VERDICT_ON_TRACK, QL_DECL_NONE,
+     "1 open, none at risk", 1, 0},
+    {"nothing open, not declared", s_nothing_open, "2025-09-15T02:00:00Z",
+     QL_VERDICT_ON_TRACK, QL_DECL_NONE, "not yet declared", 0, 0},
+    {"overdue lead", s_overdue, "2025-09-15T02:00:00Z", QL_VERDICT_AT_RISK,
+     QL_DECL_NONE, "1 overdue", 1, 0},
+    {"lead due after the deadline", s_due_late, "2025-09-15T02:00:00Z",
+     QL_VERDICT_AT_RISK, QL_DECL_NONE, "1 due after the deadline", 1, 0},
+    /* 2025-09-20 is 10 days before 2025-09-30: local midnight. */
+    {"11 days before the deadline", s_open_in_time, "2025-09-19T15:59:59Z",
+     QL_VERDICT_ON_TRACK, QL_DECL_NONE, "none at risk", 1, 0},
+    {"10 days before the deadline", s_open_in_time, "2025-09-19T16:00:00Z",
+     QL_VERDICT_AT_RISK, QL_DECL_NONE, "1 open within 10 days", 1, 0},
+    {"the deadline's last second", s_open_in_time, "2025-09-30T15:59:59Z",
+     QL_VERDICT_AT_RISK, QL_DECL_NONE, "within 10 days", 1, 0},
+    {"the first second after the deadline", s_open_in_time,
+     "2025-09-30T16:00:00Z", QL_VERDICT_FAILED, QL_DECL_NONE,
+     "deadline 2025-09-30 passed with 1 in-scope lead open", 1, 0},
+    {"deadline passed without a declaration", s_nothing_open,
+     "2025-10-01T02:00:00Z", QL_VERDICT_FAILED, QL_DECL_NONE,
+     "passed without a declaration", 0, 0},
+    {"declared after the deadline", s_declared_late, "2025-10-02T02:00:00Z",
+     QL_VERDICT_FAILED, QL_DECL_HOLDS, "after the deadline", 0, 0},
+    {"declared, no sample", s_declared, "2025-09-15T02:00:00Z",
+     QL_VERDICT_DECLARED, QL_DECL_HOLDS, "no sample drawn yet", 0, 0},
+    {"declared, spot-check pending", s_sampled, "2025-09-15T02:00:00Z",
+     QL_VERDICT_DECLARED, QL_DECL_HOLDS, "1 spot-check pending", 0, 0},
+    {"declared, sample checked", s_sample_passed, "2025-09-15T02:00:00Z",
+     QL_VERDICT_DECLARED, QL_DECL_HOLDS, "verification pending", 0, 0},
+    {"declared and verified", s_verified, "2025-09-15T02:00:00Z",
+     QL_VERDICT_CLEARED, QL_DECL_HOLDS, "verified 2025-09-04 by dd-pc-01", 0,
+     0},
+    {"cleared stays cleared past the deadline", s_verified,
+     "2025-12-01T02:00:00Z", QL_VERDICT_CLEARED, QL_DECL_HOLDS, "verified", 0,
+     0},
+    {"scope changed after verification", s_changed_after_verification,
+     "2025-09-15T02:00:00Z", QL_VERDICT_DECLARED, QL_DECL_HOLDS,
+     "1 lead changed since the verification", 0, 0},
+    {"spot-check return after the declaration", s_breached,
+     "2025-09-15T02:00:00Z", QL_VERDICT_FAILED, QL_DECL_BREACHED,
+     "breached: a spot-check sent", 1, 0},
+    {"spot-check return awaiting approval", s_return_proposed,
+     "2025-09-15T02:00:00Z", QL_VERDICT_DECLARED, QL_DECL_HOLDS,
+     "1 spot-check pending", 0, 0},
+    {"lead registered after the cut-off", s_after_cutoff,
+     "2025-09-15T02:00:00Z", QL_VERDICT_CLEARED, QL_DECL_HOLDS, "verified", 0,
+     1},
+    {"declaration lapsed", s_lapsed, "2025-09-15T02:00:00Z",
+     QL_VERDICT_ON_TRACK, QL_DECL_LAPSED, "lapsed", 1, 0},
+    {"spot-check return before the declaration", s_return_before_declaration,
+     "2025-09-15T02:00:00Z", QL_VERDICT_DECLARED, QL_DECL_HOLDS,
+     "no sample drawn yet", 0, 0},
+    {"another unit's open lead", s_other_unit_open, "2025-09-15T02:00:00Z",
+     QL_VERDICT_CLEARED, QL_DECL_HOLDS, "verified", 0, 0},
+};
+
+static void
+test_verdicts(void **state)
+{
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof VCASES / sizeof VCASES[0]; i++) {
+        const struct vcase *k = &VCASES[i];
+        const struct ql_status_unit *u;
+        struct ql_status *st;
+        struct ql_diag d;
+        void *fx = NULL;
+
+        print_message("verdict: %s\n", k->name);
+        setup(&fx);
+        k->script();
+        st = status_at(k->now);
+        u = ql_status_unit(st, "LT");
+        assert_non_null(u);
+        if (u->verdict != k->want || u->declaration != k->decl)
+            fail_msg("%s: got %s/%s (%s), want %s/%s", k->name,
+                     ql_verdict_name(u->verdict),
+                     ql_declaration_name(u->declaration), u->reason,
+                     ql_verdict_name(k->want), ql_declaration_name(k->decl));
+        if (strstr(u->reason, k->reason) == NULL)
+            fail_msg("%s: reason '%s' lacks '%s'", k->name, u->reason,
+                     k->reason);
+        assert_int_equal(u->open, k->open);
+        assert_int_equal(u->out_of_scope, k->out_of_scope);
+        assert_int_equal(ql_status_all_cleared(st),
+                         k->want == QL_VERDICT_CLEARED);
+        /* The log replays into the same tables, commitments included. */
+        ok(ql_county_replay_check(F->c, &d), &d);
+        ql_status_free(st);
+        teardown(&fx);
+    }
+}
+
+/* ---- what --why reads: the leads behind a verdict ---- */
+
+static const struct ql_status_lead *
+lead_of(const struct ql_status_unit *u, const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < u->nlead; i++)
+        if (strcmp(u->lead[i].id, id) == 0)
+            return &u->lead[i];
+    fail_msg("no lead %s in unit %s", id, u->code);
+    return NULL;
+}
+
+static void
+test_leads_behind_verdicts(void **state)
+{
+    const struct ql_status_unit *u;
+    const struct ql_status_lead *l;
+    struct ql_status *st;
+
+    (void)state;
+    s_breached();
+    st = status_at("2025-09-15T02:00:00Z");
+    u = ql_status_unit(st, "LT");
+    l = lead_of(u, A);
+    assert_true(l->why & QL_WHY_RETURNED);
+    assert_true(l->why & QL_WHY_OPEN);
+    assert_string_equal(l->spot, "returned");
+    assert_string_equal(l->due, "2025-09-20");
+    ql_status_free(st);
+
+    /* After the cut-off: flagged, and not in the scope hash. */
+    add(B, "LT", "2025-09-02", NULL);
+    st = status_at("2025-09-15T02:00:00Z");
+    u = ql_status_unit(st, "LT");
+    l = lead_of(u, B);
+    assert_false(l->in_scope);
+    assert_int_equal(l->why, QL_WHY_OUT_OF_SCOPE);
+    assert_int_equal(u->in_scope, 1);
+    assert_int_equal(u->out_of_scope, 1);
+    ql_status_free(st);
+}
+
+static void
+test_pending_flags(void **state)
+{
+    const struct ql_status_unit *u;
+    struct ql_status *st;
+
+    (void)state;
+    s_sampled();
+    st = status_at("2025-09-15T02:00:00Z");
+    u = ql_status_unit(st, "LT");
+    assert_true(u->sampled);
+    assert_int_equal(u->sample_size, 1);
+    assert_int_equal(u->spot_pending, 1);
+    assert_string_equal(lead_of(u, A)->spot, "pending");
+    assert_true(lead_of(u, A)->why & QL_WHY_PENDING);
+    ql_status_free(st);
+}
+
+/* ---- time: working days across 国庆 and the adjusted weekend ---- */
+
+static void
+test_working_day_limits(void **state)
+{
+    static const struct {
+        const char *now;
+        bool overdue;
+    } reported[] = {
+        {"2025-10-10T15:59:59Z", false}, /* 23:59:59 local, due day */
+        {"2025-10-10T16:00:00Z", true},  /* 00:00:00 local, next day */
+    };
+    const struct ql_status_unit *u;
+    struct ql_status *st;
+    size_t i;
+
+    (void)state;
+    /*
+     * Reported on Friday 2025-09-26; REPORTED allows 5 working days. The
+     * Sunday 09-28 is an adjusted working day (调休), 10-01..10-08 the
+     * National Day holiday: 09-28, 09-29, 09-30, 10-09, 10-10. Without the
+     * calendar it would be 10-03.
+     */
+    add(A, "LT", "2025-07-01", NULL);
+    move(TRI, "2025-07-02", A, "accept", "due_at", "2025-09-25");
+    move(LT_HC, "2025-09-26", A, "report", "finding", "查否");
+    /*
+     * Returned the same day: RETURNED allows 10 working days, the sixth
+     * of which is the adjusted Saturday 10-11.
+     */
+    add(B, "LT", "2025-07-01", NULL);
+    move(TRI, "2025-07-02", B, "accept", "due_at", "2025-09-25");
+    move(LT_HC, "2025-09-26", B, "report", "finding", "查否");
+    move(DIR, "2025-09-26", B, "return", NULL, NULL);
+    for (i = 0; i < sizeof reported / sizeof reported[0]; i++) {
+        print_message("working days: %s\n", reported[i].now);
+        st = status_at(reported[i].now);
+        u = ql_status_unit(st, "LT");
+        assert_string_equal(lead_of(u, A)->due, "2025-10-10");
+        assert_string_equal(lead_of(u, B)->due, "2025-10-16");
+        assert_int_equal((lead_of(u, A)->why & QL_WHY_OVERDUE) != 0,
+                         reported[i].overdue);
+        assert_false(lead_of(u, B)->why & QL_WHY_OVERDUE);
+        assert_int_equal(u->overdue, reported[i].overdue ? 1 : 0);
+        ql_status_free(st);
+    }
+}
+
+/* ---- the county's figures ---- */
+
+static void
+test_figures(void **state)
+{
+    char D[72], E[72], M[72], P[72], L[72];
+    const struct ql_status_figures *f;
+    struct ql_status *st;
+
+    (void)state;
+    sign(LT_HEAD, "LT");
+    /* A: 查实, named, fed back 满意, closed on time. */
+    add(A, "LT", "2025-07-01", "实名");
+    close_lead(A, "2025-07-10", "2025-08-01", "查实", "满意");
+    /* B: 查否, named, no feedback, closed after its due date. */
+    add(B, "LT", "2025-07-01", "实名");
+    close_lead(B, "2025-08-05", "2025-08-01", "查否", NULL);
+    /* C: 部分查实, anonymous, fed back 不满意; its extension makes it on
+       time. */
+    add(C, "LT", "2025-07-01", NULL);
+    move(TRI, "2025-07-02", C, "accept", "due_at", "2025-07-20");
+    move(TRI, "2025-07-15", C, "extend", "extended_due", "2025-08-15");
+    move(LT_HC, "2025-08-10", C, "report", "finding", "部分查实");
+    move(DIR, "2025-08-10", C, "return", NULL, NULL);
+    move(LT_HC, "2025-08-12", C, "report", "finding", "部分查实");
+    {
+        struct ql_wf_kv fb[1] = {{"feedback_opinion", "不满意"}};
+        struct ql_diag d;
+
+        on("2025-08-12");
+        as(DIR);
+        ok(ql_lead_move(F->c, C, "close", fb, 1, NULL, NULL, &d), &d);
+    }
+    spot_pass("2025-08-20", C);
+    spot_return("2025-08-21", A, "2025-09-20");
+    approve(DIR, "2025-08-21", A);
+    /* D: open, overdue, urged. */
+    add(D, "LT", "2025-07-01", NULL);
+    move(TRI, "2025-07-02", D, "accept", "due_at", "2025-09-01");
+    move(DIR, "2025-09-02", D, "urge", NULL, NULL);
+    /* E: merged into D: out of every denominator. */
+    add(E, "LT", "2025-07-01", NULL);
+    move(TRI, "2025-07-02", E, "merge", "master_lead", D);
+    /* P: parked, cleared but not closed. */
+    add(P, "LT", "2025-07-01", NULL);
+    move(TRI, "2025-07-02", P, "park", NULL, NULL);
+    /* L: registered after the cut-off: not counted. */
+    add(L, "LT", "2025-09-05", "实名");
+    /* M: in QY, which has no commitment: counted, up to the cycle's
+       cut-off. */
+    add(M, "QY", "2025-07-01", NULL);
+
+    st = county_at("2025-09-15T02:00:00Z");
+    f = ql_status_figures(st);
+    assert_int_equal(f->leads, 6); /* A B C D P M */
+    assert_int_equal(f->merged, 1);
+    assert_int_equal(f->closed, 2); /* B C; A is back in RETURNED */
+    assert_int_equal(f->open, 3);   /* A D M */
+    assert_int_equal(f->completion.num, 2);
+    assert_int_equal(f->completion.den, 6);
+    assert_int_equal(f->on_time.num, 1); /* C, by its extension */
+    assert_int_equal(f->on_time.den, 2);
+    assert_int_equal(f->substantiated.num, 1); /* C */
+    assert_int_equal(f->substantiated.den, 2);
+    assert_int_equal(f->feedback.num, 0); /* B is named, not fed back */
+    assert_int_equal(f->feedback.den, 1);
+    assert_int_equal(f->satisfied.num, 0); /* C: 不满意 */
+    assert_int_equal(f->satisfied.den, 1);
+    assert_int_equal(f->returned.num, 1);      /* C */
+    assert_int_equal(f->returned.den, 3);      /* A B C reported */
+    assert_int_equal(f->spot_returned.num, 1); /* A */
+    assert_int_equal(f->spot_returned.den, 2); /* A C */
+    assert_int_equal(f->overdue, 1);           /* D */
+    assert_int_equal(f->urged, 1);             /* D */
+    ql_status_free(st);
+}
+
+/* ---- the whole county, and bad questions ---- */
+
+static void
+test_county_rows(void **state)
+{
+    struct ql_status *st = NULL;
+    struct ql_diag d;
+    char id[72];
+
+    (void)state;
+    sign(LT_HEAD, "LT");
+    add(id, "SH", "2025-07-01", NULL); /* held by the office */
+    at("2025-09-15T02:00:00Z");
+    ok(ql_status_compute(F->c, NULL, NULL, &st, &d), &d);
+    assert_string_equal(ql_status_cycle(st), "2025Q3");
+    assert_string_equal(ql_status_today(st), "2025-09-15");
+    assert_int_equal(ql_status_unit_count(st), 3); /* LT QY SH */
+    assert_string_equal(ql_status_unit_at(st, 0)->code, "LT");
+    assert_int_equal(ql_status_unit(st, "QY")->verdict, QL_VERDICT_UNCOMMITTED);
+    assert_int_equal(ql_status_unit(st, "SH")->verdict, QL_VERDICT_NONE);
+    assert_string_equal(ql_status_unit(st, "SH")->cutoff, "2025-08-31");
+    assert_null(ql_status_unit(st, "AU"));
+    /* The office does not count against --check. */
+    assert_false(ql_status_all_cleared(st));
+    ql_status_free(st);
+
+    /* Another cycle: nobody committed to it. */
+    ok(ql_status_compute(F->c, "2025Q4", NULL, &st, &d), &d);
+    assert_int_equal(ql_status_unit(st, "LT")->verdict, QL_VERDICT_UNCOMMITTED);
+    assert_null(ql_status_unit(st, "LT")->cutoff);
+    ql_status_free(st);
+
+    st = NULL;
+    assert_int_equal(ql_status_compute(F->c, NULL, "XX", &st, &d),
+                     QL_ENOTFOUND);
+    assert_non_null(strstr(d.msg, "unknown unit 'XX'"));
+    assert_int_equal(ql_status_compute(F->c, NULL, "AU", &st, &d), QL_EUSAGE);
+    assert_non_null(strstr(d.msg, "'AU' is an audit unit"));
+    assert_int_equal(ql_status_compute(F->c, "bad cycle", NULL, &st, &d),
+                     QL_EUSAGE);
+    assert_non_null(strstr(d.msg, "invalid cycle name 'bad cycle'"));
+    assert_null(st);
+}
+
+static void
+test_no_commitment_anywhere(void **state)
+{
+    struct ql_status *st = NULL;
+    struct ql_diag d;
+
+    (void)state;
+    add(A, "LT", "2025-07-01", NULL);
+    at("2025-09-15T02:00:00Z");
+    ok(ql_status_compute(F->c, NULL, NULL, &st, &d), &d);
+    assert_null(ql_status_cycle(st));
+    assert_int_equal(ql_status_unit(st, "LT")->verdict, QL_VERDICT_UNCOMMITTED);
+    assert_int_equal(ql_status_figures(st)->leads, 1);
+    ql_status_free(st);
+}
+
+/* An auditor without keys gets the same answer as the office. */
+static void
+test_no_key_needed(void **state)
+{
+    struct ql_status *a = NULL, *b = NULL;
+    struct ql_county *ro = NULL;
+    struct ql_diag d;
+
+    (void)state;
+    s_verified();
+    at("2025-09-15T02:00:00Z");
+    as(DIR);
+    ok(ql_status_compute(F->c, NULL, "LT", &a, &d), &d);
+    ok(ql_county_open(F->db, QL_COUNTY_READONLY, &ro, &d), &d);
+    ql_county_set_now(ro, ql_county_now(F->c));
+    ok(ql_status_compute(ro, NULL, "LT", &b, &d), &d);
+    assert_int_equal(ql_status_unit(a, "LT")->verdict,
+                     ql_status_unit(b, "LT")->verdict);
+    assert_string_equal(ql_status_unit(a, "LT")->scope_hash,
+                        ql_status_unit(b, "LT")->scope_hash);
+    assert_string_equal(ql_status_unit(a, "LT")->reason,
+                        ql_status_unit(b, "LT")->reason);
+    ql_status_free(a);
+    ql_status_free(b);
+    ql_county_close(ro);
+}
+
+static void
+test_names(void **state)
+{
+    (void)state;
+    assert_string_equal(ql_verdict_name(QL_VERDICT_CLEARED), "cleared");
+    assert_string_equal(ql_verdict_name(QL_VERDICT_DECLARED), "declared");
+    assert_string_equal(ql_verdict_name(QL_VERDICT_ON_TRACK), "on-track");
+    assert_string_equal(ql_verdict_name(QL_VERDICT_AT_RISK), "at-risk");
+    assert_string_equal(ql_verdict_name(QL_VERDICT_FAILED), "failed");
+    assert_string_equal(ql_verdict_name(QL_VERDICT_UNCOMMITTED), "uncommitted");
+    assert_string_equal(ql_verdict_name(QL_VERDICT_NONE), "-");
+    assert_string_equal(ql_verdict_label(QL_VERDICT_CLEARED), "全面清零");
+    assert_string_equal(ql_declaration_name(QL_DECL_BREACHED), "breached");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_verdicts),
+        cmocka_unit_test_setup_teardown(test_leads_behind_verdicts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pending_flags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_working_day_limits, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_figures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_county_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_commitment_anywhere, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_key_needed, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
