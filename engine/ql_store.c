@@ -72,11 +72,14 @@ static const char SCHEMA_V1[] =
     "CREATE TRIGGER cosignatures_no_update BEFORE UPDATE ON cosignatures"
     "  BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;"
     "CREATE TRIGGER cosignatures_no_delete BEFORE DELETE ON cosignatures"
-    "  BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;"
-    /*
-     * The derived tables: an index over the entries, rebuilt by replaying
-     * them (ql_county_replay). idx columns name the entry that set a row.
-     */
+    "  BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;";
+
+/*
+ * The derived tables: an index over the entries, rebuilt by replaying them
+ * (ql_county_replay). idx columns name the entry that set a row. (A second
+ * string: ISO C caps one string literal at 4095 characters.)
+ */
+static const char SCHEMA_V1_DERIVED[] =
     "CREATE TABLE units("
     "  code TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,"
     "  idx INTEGER NOT NULL);"
@@ -128,8 +131,13 @@ static const char SCHEMA_V1[] =
     "scope_leads INTEGER,checkpoint_size INTEGER,checkpoint_root TEXT,"
     "population INTEGER,population_hash TEXT,leads TEXT,mandatory TEXT);";
 
-/* Migrations: MIGRATIONS[v] takes a store from version v to v + 1. */
-static const char *const MIGRATIONS[] = {SCHEMA_V1};
+/*
+ * Migrations: MIGRATIONS[v] lists the SQL texts, run in order, that take a
+ * store from version v to v + 1.
+ */
+static const char *const MIGRATION_1[] = {SCHEMA_V1, SCHEMA_V1_DERIVED,
+                                          NULL};
+static const char *const *const MIGRATIONS[] = {MIGRATION_1};
 
 /* The application_id marks the file as ours ("QLNG"). */
 #define QL_APPLICATION_ID 0x514C4E47
@@ -246,9 +254,11 @@ migrate(struct ql_store *s, bool created, struct ql_diag *d)
     if ((rc = pragma_int(s, "PRAGMA user_version", &version, d)) != QL_OK)
         goto fail;
     for (; version < QL_STORE_SCHEMA; version++) {
-        if ((rc = exec(s, MIGRATIONS[version], d, "migrating the schema")) !=
-            QL_OK)
-            goto fail;
+        const char *const *step;
+
+        for (step = MIGRATIONS[version]; *step != NULL; step++)
+            if ((rc = exec(s, *step, d, "migrating the schema")) != QL_OK)
+                goto fail;
     }
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", QL_STORE_SCHEMA);
     if ((rc = exec(s, sql, d, "migrating the schema")) != QL_OK)
