@@ -25,6 +25,7 @@ struct ql_store {
     bool readonly;
     struct ql_stmt cache[STMT_CACHE];
     size_t ncache;
+    size_t evict; /* where the next eviction starts looking */
 };
 
 /*
@@ -200,6 +201,37 @@ prepare(struct ql_store *s, sqlite3_stmt **st, const char *sql,
     int rc = sqlite3_prepare_v3(s->db, sql, -1, 0, st, NULL);
 
     return rc == SQLITE_OK ? QL_OK : sql_fail(s, rc, d, "preparing a query");
+}
+
+/*
+ * The log functions below run on every write: they take their statements
+ * from the same cache as ql_store_prepare (sql is a literal, so its address
+ * names it) and give them back with release().
+ */
+static ql_err
+cached(struct ql_store *s, sqlite3_stmt **st, const char *sql,
+       struct ql_diag *d)
+{
+    struct ql_stmt *h = NULL;
+    ql_err rc = ql_store_prepare(s, sql, &h, d);
+
+    if (rc == QL_OK)
+        *st = h->st;
+    return rc;
+}
+
+static void
+release(struct ql_store *s, sqlite3_stmt *st)
+{
+    size_t i;
+
+    if (st == NULL)
+        return;
+    for (i = 0; i < s->ncache; i++)
+        if (s->cache[i].st == st) {
+            ql_stmt_done(&s->cache[i]);
+            return;
+        }
 }
 
 static ql_err
@@ -421,7 +453,7 @@ ql_store_meta_get(struct ql_store *s, const char *key, char **out,
     ql_err rc;
     int r;
 
-    if ((rc = prepare(s, &st, "SELECT value FROM meta WHERE key = ?1", d)) !=
+    if ((rc = cached(s, &st, "SELECT value FROM meta WHERE key = ?1", d)) !=
         QL_OK)
         return rc;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -432,7 +464,7 @@ ql_store_meta_get(struct ql_store *s, const char *key, char **out,
         rc = ql_fail(d, QL_ENOTFOUND, "store setting '%s' is not set", key);
     else
         rc = sql_fail(s, r, d, "reading a setting");
-    sqlite3_finalize(st);
+    release(s, st);
     return rc;
 }
 
@@ -456,14 +488,14 @@ ql_store_meta_put(struct ql_store *s, const char *key, const char *value,
     }
     if (rc != QL_ENOTFOUND)
         return rc;
-    if ((rc = prepare(s, &st, "INSERT INTO meta(key, value) VALUES (?1, ?2)",
+    if ((rc = cached(s, &st, "INSERT INTO meta(key, value) VALUES (?1, ?2)",
                       d)) != QL_OK)
         return rc;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
     r = sqlite3_step(st);
     rc = r == SQLITE_DONE ? QL_OK : sql_fail(s, r, d, "writing a setting");
-    sqlite3_finalize(st);
+    release(s, st);
     return rc;
 }
 
@@ -475,7 +507,7 @@ ql_store_log_size(struct ql_store *s, uint64_t *size, struct ql_diag *d)
     int r;
 
     /* max(idx) is one B-tree descent; indexes are dense, so it gives size. */
-    if ((rc = prepare(s, &st, "SELECT COALESCE(max(idx), -1) + 1 FROM entries",
+    if ((rc = cached(s, &st, "SELECT COALESCE(max(idx), -1) + 1 FROM entries",
                       d)) != QL_OK)
         return rc;
     r = sqlite3_step(st);
@@ -483,7 +515,7 @@ ql_store_log_size(struct ql_store *s, uint64_t *size, struct ql_diag *d)
         *size = (uint64_t)sqlite3_column_int64(st, 0);
     else
         rc = sql_fail(s, r, d, "reading the log size");
-    sqlite3_finalize(st);
+    release(s, st);
     return rc;
 }
 
@@ -501,7 +533,7 @@ ql_store_entry_append(struct ql_store *s, uint64_t idx, const void *note,
     if (idx > INT64_MAX || len > INT32_MAX)
         return ql_fail(d, QL_ETOOBIG, "entry %llu is out of range",
                        (unsigned long long)idx);
-    if ((rc = prepare(s, &st,
+    if ((rc = cached(s, &st,
                       "INSERT INTO entries(idx, note, leaf_hash) "
                       "VALUES (?1, ?2, ?3)",
                       d)) != QL_OK)
@@ -511,7 +543,7 @@ ql_store_entry_append(struct ql_store *s, uint64_t idx, const void *note,
     sqlite3_bind_blob(st, 3, leaf_hash, 32, SQLITE_STATIC);
     r = sqlite3_step(st);
     rc = r == SQLITE_DONE ? QL_OK : sql_fail(s, r, d, "appending an entry");
-    sqlite3_finalize(st);
+    release(s, st);
     return rc;
 }
 
@@ -526,7 +558,7 @@ ql_store_entry_get(struct ql_store *s, uint64_t idx, char **note, size_t *len,
     if (idx > INT64_MAX)
         return ql_fail(d, QL_ENOTFOUND, "no entry %llu",
                        (unsigned long long)idx);
-    if ((rc = prepare(s, &st, "SELECT note FROM entries WHERE idx = ?1", d)) !=
+    if ((rc = cached(s, &st, "SELECT note FROM entries WHERE idx = ?1", d)) !=
         QL_OK)
         return rc;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)idx);
@@ -538,7 +570,7 @@ ql_store_entry_get(struct ql_store *s, uint64_t idx, char **note, size_t *len,
                      (unsigned long long)idx);
     else
         rc = sql_fail(s, r, d, "reading an entry");
-    sqlite3_finalize(st);
+    release(s, st);
     return rc;
 }
 
@@ -553,7 +585,7 @@ ql_store_entry_walk(struct ql_store *s, uint64_t from, uint64_t to,
 
     if (from > INT64_MAX || to > INT64_MAX)
         return ql_fail(d, QL_EUSAGE, "entry range out of bounds");
-    if ((rc = prepare(s, &st,
+    if ((rc = cached(s, &st,
                       "SELECT idx, note, leaf_hash FROM entries "
                       "WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
                       d)) != QL_OK)
@@ -585,7 +617,7 @@ ql_store_entry_walk(struct ql_store *s, uint64_t from, uint64_t to,
     if (r != SQLITE_DONE)
         rc = sql_fail(s, r, d, "reading entries");
 out:
-    sqlite3_finalize(st);
+    release(s, st);
     return rc;
 }
 
@@ -599,7 +631,7 @@ ql_store_tree_get(struct ql_store *s, unsigned level, uint64_t idx,
 
     if (idx > INT64_MAX)
         return ql_fail(d, QL_ENOTFOUND, "no tree hash");
-    if ((rc = prepare(s, &st,
+    if ((rc = cached(s, &st,
                       "SELECT hash FROM tree WHERE level = ?1 AND idx = ?2",
                       d)) != QL_OK)
         return rc;
@@ -613,7 +645,7 @@ ql_store_tree_get(struct ql_store *s, unsigned level, uint64_t idx,
                      (unsigned long long)idx);
     else
         rc = sql_fail(s, r, d, "reading a tree hash");
-    sqlite3_finalize(st);
+    release(s, st);
     return rc;
 }
 
@@ -627,7 +659,7 @@ ql_store_tree_put(struct ql_store *s, unsigned level, uint64_t idx,
 
     if (idx > INT64_MAX || level > 63)
         return ql_fail(d, QL_EUSAGE, "tree position out of range");
-    if ((rc = prepare(s, &st,
+    if ((rc = cached(s, &st,
                       "INSERT INTO tree(level, idx, hash) VALUES (?1, ?2, ?3)",
                       d)) != QL_OK)
         return rc;
@@ -636,7 +668,7 @@ ql_store_tree_put(struct ql_store *s, unsigned level, uint64_t idx,
     sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
     r = sqlite3_step(st);
     rc = r == SQLITE_DONE ? QL_OK : sql_fail(s, r, d, "storing a tree hash");
-    sqlite3_finalize(st);
+    release(s, st);
     return rc;
 }
 
@@ -650,7 +682,7 @@ ql_store_checkpoint_put(struct ql_store *s, uint64_t size, const char *note,
 
     if (size > INT64_MAX)
         return ql_fail(d, QL_EUSAGE, "checkpoint size out of range");
-    if ((rc = prepare(s, &st,
+    if ((rc = cached(s, &st,
                       "INSERT INTO checkpoints(size, note) VALUES (?1, ?2)",
                       d)) != QL_OK)
         return rc;
@@ -659,7 +691,7 @@ ql_store_checkpoint_put(struct ql_store *s, uint64_t size, const char *note,
     r = sqlite3_step(st);
     rc = r == SQLITE_DONE ? QL_OK
                           : sql_fail(s, r, d, "storing a checkpoint");
-    sqlite3_finalize(st);
+    release(s, st);
     return rc;
 }
 
@@ -674,7 +706,7 @@ ql_store_checkpoint_get(struct ql_store *s, uint64_t size, uint64_t *got_size,
 
     if (!latest && size > INT64_MAX)
         return ql_fail(d, QL_ENOTFOUND, "no checkpoint of that size");
-    if ((rc = prepare(s, &st,
+    if ((rc = cached(s, &st,
                       latest ? "SELECT size, note FROM checkpoints "
                                "ORDER BY size DESC LIMIT 1"
                              : "SELECT size, note FROM checkpoints "
@@ -695,7 +727,7 @@ ql_store_checkpoint_get(struct ql_store *s, uint64_t size, uint64_t *got_size,
     } else {
         rc = sql_fail(s, r, d, "reading a checkpoint");
     }
-    sqlite3_finalize(st);
+    release(s, st);
     return rc;
 }
 
@@ -708,7 +740,7 @@ ql_store_cosignature_put(struct ql_store *s, uint64_t size,
     ql_err rc;
     int r;
 
-    if ((rc = prepare(s, &st,
+    if ((rc = cached(s, &st,
                       "INSERT INTO cosignatures(size, cosigner, line, time) "
                       "VALUES (?1, ?2, ?3, ?4)",
                       d)) != QL_OK)
@@ -720,7 +752,7 @@ ql_store_cosignature_put(struct ql_store *s, uint64_t size,
     r = sqlite3_step(st);
     rc = r == SQLITE_DONE ? QL_OK
                           : sql_fail(s, r, d, "storing a cosignature");
-    sqlite3_finalize(st);
+    release(s, st);
     return rc;
 }
 
@@ -767,19 +799,37 @@ ql_store_prepare(struct ql_store *s, const char *sql, struct ql_stmt **out,
             return QL_OK;
         }
     }
-    if (s->ncache == STMT_CACHE)
-        return ql_fail(d, QL_ENOMEM, "too many distinct statements");
-    c = &s->cache[s->ncache];
+    if (s->ncache < STMT_CACHE) {
+        c = &s->cache[s->ncache++];
+    } else {
+        /*
+         * Full: give up the slot of a statement nobody holds. The cache is
+         * a speed-up, so a long-running process never runs out of it.
+         */
+        c = NULL;
+        for (i = 0; i < STMT_CACHE && c == NULL; i++) {
+            size_t at = (s->evict + i) % STMT_CACHE;
+
+            if (!s->cache[at].busy)
+                c = &s->cache[at];
+        }
+        if (c == NULL)
+            return ql_fail(d, QL_EUSAGE, "every cached statement is in use");
+        s->evict = (size_t)(c - s->cache + 1) % STMT_CACHE;
+        sqlite3_finalize(c->st);
+    }
     r = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st,
                            NULL);
     if (r != SQLITE_OK) {
+        /* Leave the slot empty but usable: sql NULL matches no caller. */
         c->st = NULL;
+        c->sql = NULL;
+        c->busy = false;
         return sql_fail(s, r, d, "preparing a query");
     }
     c->store = s;
     c->sql = sql;
     c->busy = true;
-    s->ncache++;
     *out = c;
     return QL_OK;
 }

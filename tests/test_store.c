@@ -350,6 +350,52 @@ test_readonly(void **state)
     ql_store_close(s2);
 }
 
+/*
+ * More distinct statements than the cache holds: idle ones are evicted and
+ * prepared again when asked for; only when every slot is held does a new
+ * statement fail, cleanly.
+ */
+static void
+test_statement_cache_eviction(void **state)
+{
+    static char sql[200][32];
+    struct ql_stmt *held[200];
+    struct fx *f = *state;
+    struct ql_diag d;
+    bool row = false;
+    size_t i, n = 0;
+
+    for (i = 0; i < 200; i++)
+        snprintf(sql[i], sizeof sql[i], "SELECT %zu", i);
+    for (int round = 0; round < 2; round++) {
+        for (i = 0; i < 200; i++) {
+            struct ql_stmt *st = NULL;
+
+            assert_int_equal(ql_store_prepare(f->s, sql[i], &st, &d), QL_OK);
+            assert_int_equal(ql_stmt_step(st, &row, &d), QL_OK);
+            assert_true(row);
+            assert_int_equal(ql_stmt_int(st, 0), (int64_t)i);
+            ql_stmt_done(st);
+        }
+    }
+    /* Hold statements until none is free; the next one is refused. */
+    for (i = 0; i < 200; i++) {
+        ql_err rc = ql_store_prepare(f->s, sql[i], &held[n], &d);
+
+        if (rc != QL_OK) {
+            assert_int_equal(rc, QL_EUSAGE);
+            assert_non_null(strstr(d.msg, "in use"));
+            break;
+        }
+        n++;
+    }
+    assert_true(n > 0 && n < 200);
+    for (i = 0; i < n; i++)
+        ql_stmt_done(held[i]);
+    /* The log functions share the cache and still work. */
+    append_n(f->s, 3);
+}
+
 int
 main(void)
 {
@@ -370,6 +416,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statement_cache_eviction, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
