@@ -19,8 +19,10 @@
 #include "ql_calendar.h"
 #include "ql_county.h"
 #include "ql_keys.h"
+#include "ql_audit.h"
 #include "ql_lead.h"
 #include "ql_log.h"
+#include "ql_note.h"
 #include "ql_profile.h"
 #include "ql_store.h"
 #include "ql_test.h"
@@ -752,6 +754,93 @@ test_batch_all_or_nothing(void **state)
     assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
 }
 
+
+/*
+ * Inside a batch entries are signed on a second thread: they count and
+ * read back at once, a caller asking for a signed note gets one that
+ * verifies, a registry change mid-batch takes effect at once, and what
+ * commits verifies entry by entry; a rollback leaves nothing behind.
+ */
+static void
+test_batch_signs_aside(void **state)
+{
+    struct ql_audit_result res;
+    struct ql_note_key nk;
+    struct ql_entry e;
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char id[80], first[80], *note = NULL;
+    size_t len = 0, nok = 0;
+    uint64_t n, at;
+    int i;
+
+    (void)state;
+    n = log_size();
+    as(REG);
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    for (i = 0; i < 150; i++) {
+        add_lead(id, "批量登记");
+        if (i == 0)
+            snprintf(first, sizeof first, "%s", id);
+        as(TRI);
+        assert_int_equal(
+            ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d), QL_OK);
+    }
+    /* 300 entries and the grants of the keys the batch created. */
+    at = log_size();
+    assert_true(at >= n + 300 && at <= n + 310);
+    /* A queued entry reads back as written, before any signature. */
+    ql_entry_init(&e);
+    assert_int_equal(ql_log_read(ql_county_log(F->c), at - 1, NULL, NULL,
+                                 &e, &d),
+                     QL_OK);
+    assert_int_equal(e.index, at - 1);
+    assert_string_equal(e.actor, PEOPLE[TRI].name);
+    assert_string_equal(e.lead, id);
+    ql_entry_release(&e);
+    /* Asking for the note signs what is queued: it verifies. */
+    assert_int_equal(ql_log_read(ql_county_log(F->c), at - 1, &note, &len,
+                                 NULL, &d),
+                     QL_OK);
+    memset(&nk, 0, sizeof nk);
+    nk.key = F->k[TRI];
+    assert_int_equal(ql_note_verify(note, len, &nk, 1, &nok, &d), QL_OK);
+    assert_true(nk.verified);
+    free(note);
+    /* Revoked mid-batch: the next write by that key is refused. */
+    as(ADMIN);
+    assert_int_equal(ql_county_principal_revoke(F->c, PEOPLE[REG].name, &d),
+                     QL_OK);
+    assert_int_equal(log_size(), at + 1);
+    as(REG);
+    assert_int_equal(ql_lead_add(F->c, "test_flow", NULL, NULL, 0, id, &d),
+                     QL_EDENIED);
+    /* The refusal rolled the whole batch back and stopped its signing. */
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EUSAGE);
+    ql_county_batch_abort(F->c);
+    assert_int_equal(log_size(), n);
+    assert_int_equal(ql_lead_load(F->c, first, &l, &d), QL_ENOTFOUND);
+    /* A fresh batch signs and commits; every entry verifies. */
+    as(REG);
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    for (i = 0; i < 150; i++) {
+        add_lead(id, "批量登记");
+        as(TRI);
+        assert_int_equal(
+            ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d), QL_OK);
+    }
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_OK);
+    assert_int_equal(log_size(), at);
+    assert_int_equal(ql_lead_load(F->c, first, &l, &d), QL_OK);
+    assert_true(ql_lead_readable(l));
+    assert_string_equal(ql_lead_get(l, "summary"), "批量登记");
+    assert_string_equal(ql_lead_state(l), "TRIAGE");
+    ql_lead_free(l);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+    if (ql_audit_verify(F->c, F->k[ADMIN], &res, &d) != QL_OK)
+        fail_msg("audit: %s", d.msg);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -773,6 +862,7 @@ main(void)
         T(test_migrate),
         T(test_replay_detects_tampered_tables),
         T(test_batch_all_or_nothing),
+        T(test_batch_signs_aside),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
