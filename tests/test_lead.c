@@ -841,6 +841,70 @@ test_batch_signs_aside(void **state)
         fail_msg("audit: %s", d.msg);
 }
 
+/*
+ * A lead with a long history is snapshotted now and then, so a read
+ * decrypts a bounded number of parts; its content stays whole.
+ */
+static void
+test_long_history_snapshots(void **state)
+{
+    struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
+                                {"due_at", "2025-10-15"}};
+    struct ql_lead *l = NULL;
+    struct ql_entry e;
+    struct ql_diag d;
+    char id[80], note[32];
+    uint64_t from, to, i;
+    int k, since = 0, longest = 0, snapshots = 0;
+
+    (void)state;
+    add_lead(id, "长期核查");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    as(DIR);
+    assert_int_equal(ql_lead_approve(F->c, id, &d), QL_OK);
+    as(LT_LLY);
+    assert_int_equal(ql_lead_move(F->c, id, "accept", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    as(LT_HC);
+    from = log_size();
+    for (k = 0; k < 40; k++) {
+        snprintf(note, sizeof note, "回告%d", k);
+        assert_int_equal(
+            ql_lead_move(F->c, id, "progress", NULL, 0, note, NULL, &d),
+            QL_OK);
+    }
+    to = log_size();
+    for (i = from; i < to; i++) {
+        ql_entry_init(&e);
+        assert_int_equal(ql_log_read(ql_county_log(F->c), i, NULL, NULL, &e,
+                                     &d),
+                         QL_OK);
+        if (strcmp(e.lead, id) == 0) {
+            if (ql_entry_get_clear(&e, "_snapshot") != NULL) {
+                snapshots++;
+                since = 0;
+            }
+            since++;
+            if (since > longest)
+                longest = since;
+        }
+        ql_entry_release(&e);
+    }
+    assert_true(snapshots >= 2);
+    assert_true(longest <= 17);
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    assert_true(ql_lead_readable(l));
+    assert_string_equal(ql_lead_get(l, "summary"), "长期核查");
+    assert_string_equal(ql_lead_state(l), "VERIFYING");
+    ql_lead_free(l);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -863,6 +927,7 @@ main(void)
         T(test_replay_detects_tampered_tables),
         T(test_batch_all_or_nothing),
         T(test_batch_signs_aside),
+        T(test_long_history_snapshots),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
