@@ -1344,11 +1344,72 @@ test_concurrent_writers(void **state)
     free(cr.acks);
 }
 
+/*
+ * Why the crash loop never replaces a principal who moves leads: one who
+ * joins a unit and writes there first after a revocation starts the new
+ * key epoch without ever holding the old one, so it cannot re-seal a lead
+ * last sealed in the old epoch. The refusal must change nothing and name
+ * who was refused.
+ */
+static void
+test_newcomer_first_write(void **state)
+{
+    struct fx *f = *state;
+    struct ql_wf_kv add[] = {{"source", "群众举报"}, {"summary", "换人测试"}};
+    struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
+                                {"due_at", "2025-10-15"}};
+    struct ql_county *c = NULL;
+    struct ql_key *hc2 = NULL;
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char id[QL_ENTRY_WORD_MAX + 1];
+    uint64_t before = 0, after = 0;
+
+    assert_int_equal(
+        ql_key_generate(ql_profile_default(), "LT-hc-02", &hc2, &d), QL_OK);
+    assert_int_equal(ql_county_open(f->path, 0, &c, &d), QL_OK);
+    ql_county_set_now(c, NOW);
+    ql_county_set_actor(c, f->k[REG]);
+    assert_int_equal(ql_lead_add(c, "test_flow", NULL, add, 2, id, &d), QL_OK);
+    ql_county_set_actor(c, f->k[TRI]);
+    assert_int_equal(ql_lead_move(c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(c, id, "assign", assign, 2, NULL, NULL, &d),
+                     QL_OK);
+    ql_county_set_actor(c, f->k[DIR]);
+    assert_int_equal(ql_lead_approve(c, id, &d), QL_OK);
+    ql_county_set_actor(c, f->k[LT_LLY]);
+    assert_int_equal(ql_lead_move(c, id, "accept", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    ql_county_set_actor(c, f->k[ADMIN]);
+    assert_int_equal(ql_county_principal_add(c, hc2, "LT", "verifier", &d),
+                     QL_OK);
+    assert_int_equal(ql_county_principal_revoke(c, "LT-hc-01", &d), QL_OK);
+    assert_int_equal(ql_log_size(ql_county_log(c), &before, &d), QL_OK);
+    ql_county_set_actor(c, hc2);
+    assert_int_equal(
+        ql_lead_move(c, id, "progress", NULL, 0, "首次回告", NULL, &d),
+        QL_EDENIED);
+    assert_string_equal(d.msg, "moving this lead re-encrypts it, and "
+                               "'LT-hc-02' cannot read it");
+    assert_int_equal(ql_log_size(ql_county_log(c), &after, &d), QL_OK);
+    assert_int_equal(after, before);
+    ql_county_set_actor(c, f->k[DIR]);
+    assert_int_equal(ql_lead_load(c, id, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_state(l), "VERIFYING");
+    ql_lead_free(l);
+    assert_int_equal(ql_county_replay_check(c, &d), QL_OK);
+    ql_county_close(c);
+    ql_key_free(hc2);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_newcomer_first_write, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_crash_loop, setup, teardown),
     };
