@@ -33,7 +33,8 @@
  * passes, replay matches, the log verifies, the entry, tree, checkpoint
  * and lead id indexes are dense, every commit reported in any round so far
  * is there, and the round's import is there whole or not at all -- whole
- * when the command exited 0.
+ * when the command exited 0. An import killed after its commit is run
+ * again, as its user would, and must be refused as duplicates.
  *
  * QL_CRASH_ROUNDS: rounds of each kind (default 12). QL_CRASH_SEED: the
  * seed of every random choice (default fixed; `make crashtest` draws
@@ -464,6 +465,7 @@ struct import {
     int status;        /* its exit code, when exited */
     uint64_t before;   /* the log's size before it ran */
     char *out, *err;   /* what it printed */
+    char *file;        /* the file it read */
 };
 
 /* An import found whole: its entries lie in [b, a). */
@@ -739,6 +741,81 @@ write_import(const char *path, int r, int rows, bool json)
 }
 
 /*
+ * The child of an import round: the real binary, with a clean environment,
+ * importing likely duplicates too when allow_dups (so that rows need not
+ * be compared with every lead: the duplicate check reads them all).
+ */
+static void
+exec_import(const struct fx *f, const char *file, const char *out,
+            const char *err, bool allow_dups)
+{
+    const char *bin = getenv("QINGLING_BIN");
+    const char *argv[] = {bin != NULL ? bin : "build/qingling",
+                          "--db",
+                          f->path,
+                          "--key",
+                          f->regkey,
+                          "lead",
+                          "import",
+                          file,
+                          "--unit",
+                          "SH",
+                          "--workflow",
+                          "test_flow",
+                          allow_dups ? "--allow-duplicates" : NULL,
+                          NULL};
+    const char *envp[] = {"QINGLING_NOW=" NOW_TEXT, NULL};
+    int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int fi = open("/dev/null", O_RDONLY);
+
+    if (fo < 0 || fe < 0 || fi < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 ||
+        dup2(fe, 2) < 0)
+        _exit(127);
+    execve(argv[0], (char *const *)argv, (char *const *)envp);
+    _exit(127);
+}
+
+/*
+ * An import killed after its commit looks failed to whoever ran it, who
+ * runs it again: that retry must be refused as likely duplicates, row by
+ * row, and write nothing.
+ */
+static void
+retry_import(struct crash *cr, struct ql_county *c, uint64_t size)
+{
+    const struct import *im = &cr->imp;
+    char *out = qlt_join(cr->f->dir, "retry.out");
+    char *err = qlt_join(cr->f->dir, "retry.err");
+    char want[96], *text;
+    struct ql_diag d;
+    uint64_t n = 0;
+    int status = 0;
+    pid_t pid;
+
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        exec_import(cr->f, im->file, out, err, false);
+    waitpid(pid, &status, 0);
+    text = qlt_read_file(err, NULL);
+    snprintf(want, sizeof want, "%d of %d rows are bad; nothing was imported",
+             im->rows, im->rows);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 4 ||
+        strstr(text, want) == NULL)
+        crash_fail(cr,
+                   "retrying the import: status 0x%x, not exit 4 and "
+                   "'%s': %s",
+                   (unsigned)status, want, text);
+    if (ql_log_size(ql_county_log(c), &n, &d) != QL_OK || n != size)
+        crash_fail(cr, "the refused retry of the import wrote");
+    free(text);
+    free(out);
+    free(err);
+}
+
+/*
  * The round's import is whole or absent: whole when the command exited
  * (it must have exited 0), every row's values as written, in order.
  */
@@ -810,6 +887,8 @@ check_import(struct crash *cr, struct ql_county *c, uint64_t size)
         if (strcmp(im->out, want) != 0)
             crash_fail(cr, "the import printed '%s', not '%s'", im->out, want);
     }
+    if (!im->exited)
+        retry_import(cr, c, size);
     cr->batches =
         realloc(cr->batches, (cr->nbatches + 1) * sizeof *cr->batches);
     cr->batches[cr->nbatches].b = im->before;
@@ -1064,38 +1143,6 @@ round_child(struct crash *cr, enum kind kind)
     add_acks(cr, buf, n);
 }
 
-/* The child of an import round: the real binary, with a clean environment. */
-static void
-exec_import(const struct fx *f, const char *file, const char *out,
-            const char *err)
-{
-    const char *bin = getenv("QINGLING_BIN");
-    const char *argv[] = {bin != NULL ? bin : "build/qingling",
-                          "--db",
-                          f->path,
-                          "--key",
-                          f->regkey,
-                          "lead",
-                          "import",
-                          file,
-                          "--unit",
-                          "SH",
-                          "--workflow",
-                          "test_flow",
-                          "--allow-duplicates",
-                          NULL};
-    const char *envp[] = {"QINGLING_NOW=" NOW_TEXT, NULL};
-    int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int fi = open("/dev/null", O_RDONLY);
-
-    if (fo < 0 || fe < 0 || fi < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 ||
-        dup2(fe, 2) < 0)
-        _exit(127);
-    execve(argv[0], (char *const *)argv, (char *const *)envp);
-    _exit(127);
-}
-
 /* CPU time of the reaped children so far, in ns. */
 static uint64_t
 children_cpu(void)
@@ -1155,7 +1202,9 @@ round_import(struct crash *cr, uint64_t size)
 
     free(im->out);
     free(im->err);
+    free(im->file);
     memset(im, 0, sizeof *im);
+    im->file = file;
     im->round = cr->round;
     im->rows = rows;
     im->json = json;
@@ -1179,7 +1228,7 @@ round_import(struct crash *cr, uint64_t size)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        exec_import(cr->f, file, out, err);
+        exec_import(cr->f, file, out, err, true);
     if (how == 7) {
         waitpid(pid, &status, 0);
         gone = true;
@@ -1202,7 +1251,6 @@ round_import(struct crash *cr, uint64_t size)
     }
     cr->stats[IMPORT].killed += killed;
     cr->stats[IMPORT].finished += !killed;
-    free(file);
     free(out);
     free(err);
 }
@@ -1280,12 +1328,14 @@ test_crash_loop(void **state)
                       KIND_NAME[k], cr.stats[k].rounds, cr.stats[k].killed,
                       cr.stats[k].finished);
     print_message("  imports found whole %d (%d of them killed after the "
-                  "commit), absent %d; a log of %" PRIu64 " entries\n",
+                  "commit, their retries refused), absent %d; a log of "
+                  "%" PRIu64 " entries\n",
                   cr.whole, cr.killed_whole, cr.absent, size);
     free(cr.acks);
     free(cr.batches);
     free(cr.imp.out);
     free(cr.imp.err);
+    free(cr.imp.file);
 }
 
 static void
