@@ -1172,17 +1172,20 @@ import_rows(uint64_t *rng)
  * An import round: `qingling lead import` on a fresh file, killed when
  * its CPU time (3 in 8: anywhere, mostly before the commit) or its write
  * calls (4 in 8: mostly in the commit, the checkpoint, or the close)
- * reach a random mark, or left to finish (1 in 8). Half the time the
- * parent keeps the store open meanwhile, so the command's close does not
- * fold the WAL into the store.
+ * reach a random mark, or left to finish (1 in 8). The ways take turns,
+ * so that a short run meets each. Half the time the parent keeps the
+ * store open meanwhile, so the command's close does not fold the WAL into
+ * the store.
  */
 static void
 round_import(struct crash *cr, uint64_t size)
 {
     struct import *im = &cr->imp;
     int rows = import_rows(&cr->rng);
-    int how = (int)(qlt_rand(&cr->rng) % 8), status = 0;
-    enum mark m = how < 3 ? CPU_NS : WRITES;
+    static const int WAYS[8] = {CPU_NS, WRITES, CPU_NS, WRITES,
+                                -1,     WRITES, CPU_NS, WRITES};
+    int how = WAYS[cr->round / NKINDS % 8], status = 0;
+    enum mark m = how == CPU_NS ? CPU_NS : WRITES;
     bool json = qlt_rand(&cr->rng) % 2 == 0;
     bool hold = qlt_rand(&cr->rng) % 2 == 0;
     uint64_t budget = cr->cpu_per_row * (uint64_t)rows * 5 / 4;
@@ -1209,7 +1212,7 @@ round_import(struct crash *cr, uint64_t size)
     im->rows = rows;
     im->json = json;
     im->before = size;
-    if (how == 7)
+    if (how < 0)
         snprintf(cr->what, sizeof cr->what,
                  "round %d (import of %d %s rows, not killed%s)", cr->round,
                  rows, json ? "JSON" : "CSV", hold ? ", store held" : "");
@@ -1229,7 +1232,7 @@ round_import(struct crash *cr, uint64_t size)
     assert_true(pid >= 0);
     if (pid == 0)
         exec_import(cr->f, file, out, err, true);
-    if (how == 7) {
+    if (how < 0) {
         waitpid(pid, &status, 0);
         gone = true;
     } else {
