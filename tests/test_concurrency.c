@@ -476,11 +476,11 @@ struct batch {
 
 struct crash {
     uint64_t seed, rng;
-    int round;      /* -1: not a crash loop */
-    char what[160]; /* the round and its kill, for failure messages */
-    char *acks;     /* every commit reported so far, one per line */
-    size_t nacks;
-    struct import imp; /* rows == 0: no import this round */
+    int round;                /* -1: not a crash loop */
+    char what[160];           /* the round and its kill, for failure messages */
+    char *acks;               /* every commit reported so far, one per line */
+    size_t nacks, round_acks; /* acks + round_acks: this round's reports */
+    struct import imp;        /* rows == 0: no import this round */
     struct batch *batches;
     size_t nbatches;
     uint64_t cpu_per_row;       /* an import's CPU time per row, in ns */
@@ -658,6 +658,50 @@ check_acks(struct crash *cr, struct ql_county *c)
         if (n != 1)
             crash_fail(cr, "reported commit '%.*s' is missing", (int)(nl - p),
                        p);
+        p = nl + 1;
+    }
+}
+
+/*
+ * Each lead this round's reports name can be read by a member of the
+ * unit it is now in: an approval re-sealed it under that unit's key, a
+ * new epoch re-sealed it under the new key, and the grants that hand those
+ * keys out were committed with it.
+ */
+static void
+check_readable(struct crash *cr, struct ql_county *c)
+{
+    const char *p = cr->acks + cr->round_acks, *end = cr->acks + cr->nacks;
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    const char *v;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        char kind[16], id[80];
+        enum who member;
+
+        if (nl == NULL)
+            break;
+        if (sscanf(p, "%15s %79s", kind, id) == 2 &&
+            strcmp(kind, "lead") == 0) {
+            ql_county_set_actor(c, cr->f->k[DIR]);
+            if (ql_lead_load(c, id, &l, &d) != QL_OK)
+                crash_fail(cr, "lead %s: %s", id, d.msg);
+            v = ql_lead_unit(l);
+            member = strcmp(v, "LT") == 0   ? LT_LLY
+                     : strcmp(v, "QY") == 0 ? QY_LLY
+                                            : REG;
+            ql_lead_free(l);
+            ql_county_set_actor(c, cr->f->k[member]);
+            if (ql_lead_load(c, id, &l, &d) != QL_OK)
+                crash_fail(cr, "lead %s: %s", id, d.msg);
+            if (!ql_lead_readable(l) ||
+                (v = ql_lead_get(l, "summary")) == NULL || *v == '\0')
+                crash_fail(cr, "%s cannot read lead %s in its unit %s",
+                           PEOPLE[member].name, id, ql_lead_unit(l));
+            ql_lead_free(l);
+        }
         p = nl + 1;
     }
 }
@@ -985,6 +1029,7 @@ check_store(struct crash *cr, bool readonly, uint64_t *size)
                    res.entries, n);
     check_dense(cr, c, n);
     check_acks(cr, c);
+    check_readable(cr, c);
     check_batches(cr, c);
     if (cr->imp.rows > 0)
         check_import(cr, c, n);
@@ -998,6 +1043,7 @@ add_acks(struct crash *cr, const char *buf, size_t n)
 {
     while (n > 0 && buf[n - 1] != '\n')
         n--; /* a line cut by the kill is not a report */
+    cr->round_acks = cr->nacks;
     cr->acks = realloc(cr->acks, cr->nacks + n + 1);
     memcpy(cr->acks + cr->nacks, buf, n);
     cr->nacks += n;
