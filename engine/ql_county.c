@@ -1261,8 +1261,11 @@ free_list(char **v, size_t n)
 
 /*
  * The principals who should hold unit's key: its active members and every
- * active supervision principal; with missing_epoch > 0, only those without
- * a grant for that epoch. Sorted by name.
+ * active supervision principal; for a scope with eligible (the secret
+ * envelope), the active supervision principals eligible() accepts. With
+ * missing_epoch > 0, only those without a grant for that epoch. Sorted by
+ * name. The engine's own roles read no content: a principal holding
+ * `admin` or `auditor` holds no data key, whatever else it holds.
  */
 static ql_err
 holders(struct ql_county *c, const char *unit, int64_t missing_epoch,
@@ -1279,7 +1282,8 @@ holders(struct ql_county *c, const char *unit, int64_t missing_epoch,
         "ORDER BY p.name";
     static const char ALL[] =
         "SELECT p.name, p.vkey, p.roles FROM principals p "
-        "WHERE p.revoked_idx IS NULL "
+        "JOIN units u ON u.code = p.unit "
+        "WHERE p.revoked_idx IS NULL AND u.kind = 'supervision' "
         "AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.unit = ?1 "
         "  AND g.epoch = ?2 AND g.principal = p.name) "
         "ORDER BY p.name";
@@ -1297,7 +1301,9 @@ holders(struct ql_county *c, const char *unit, int64_t missing_epoch,
     while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
         char **a;
 
-        if (eligible != NULL && !eligible(ectx, ql_stmt_text(st, 2)))
+        if ((eligible != NULL && !eligible(ectx, ql_stmt_text(st, 2))) ||
+            county_has_role(ql_stmt_text(st, 2), "admin") ||
+            county_has_role(ql_stmt_text(st, 2), "auditor"))
             continue;
         a = realloc(nv, (count + 1) * sizeof *a);
         char **b = a ? realloc(kv, (count + 1) * sizeof *b) : NULL;
