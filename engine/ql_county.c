@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,6 +89,10 @@ load_genesis(struct ql_county *c, struct ql_diag *d)
                                        "its administrator");
         goto out;
     }
+    /* The log key it names: writes check the key file against it. */
+    if ((v = ql_entry_get_clear(&e, "log_key")) != NULL &&
+        (rc = ql_key_parse_vkey(v, false, &c->log_pub, d)) != QL_OK)
+        goto out;
     v = ql_entry_get_clear(&e, "zone");
     if ((rc = ql_zone_parse(v != NULL ? v : QL_ZONE_DEFAULT, &c->zone, d)) !=
         QL_OK)
@@ -143,6 +148,7 @@ ql_county_close(struct ql_county *c)
     free(c->dks);
     ql_calendar_free(c->calendar);
     ql_key_free(c->log_key);
+    ql_key_free(c->log_pub);
     ql_key_free(c->admin);
     ql_log_free(c->log);
     ql_store_close(c->store);
@@ -330,6 +336,44 @@ out:
 
 /* ---- the write path ---- */
 
+/*
+ * Reads the log key beside the store. In a deployment where several
+ * accounts share the store through its group (DESIGN.md section 11), the
+ * key file may be readable by that group: the store file's owner and
+ * group say which. The key must be the one the genesis entry names, so a
+ * key file put in its place signs nothing.
+ */
+static ql_err
+read_log_key(struct ql_county *c, struct ql_diag *d)
+{
+    struct stat sb;
+    char why[QL_DIAG_MSG];
+    ql_err rc;
+
+    if (stat(c->path, &sb) != 0)
+        return ql_fail(d, QL_EIO, "cannot stat store '%s': %s", c->path,
+                       strerror(errno));
+    rc = ql_keyfile_read_shared(c->log_key_path, sb.st_uid, sb.st_gid,
+                                &c->log_key, d);
+    if (rc != QL_OK) {
+        snprintf(why, sizeof why, "%s", d != NULL ? d->msg : "");
+        return ql_fail(d, rc == QL_EDENIED ? QL_EDENIED : QL_EIO,
+                       "cannot read the log key: %s", why);
+    }
+    if (c->log_pub == NULL)
+        rc = ql_fail(d, QL_EINTEGRITY, "the genesis entry names no log key");
+    else if (strcmp(ql_key_name(c->log_key), ql_county_origin(c)) != 0 ||
+             !ql_key_same_public(c->log_key, c->log_pub))
+        rc = ql_fail(d, QL_EINTEGRITY, "log key '%s' is not the key this "
+                                       "log's genesis entry names",
+                     c->log_key_path);
+    if (rc != QL_OK) {
+        ql_key_free(c->log_key);
+        c->log_key = NULL;
+    }
+    return rc;
+}
+
 ql_err
 county_begin(struct ql_county *c, struct county_actor *who, struct ql_diag *d)
 {
@@ -340,23 +384,8 @@ county_begin(struct ql_county *c, struct county_actor *who, struct ql_diag *d)
     if (c->actor == NULL || !ql_key_has_secret(c->actor))
         return ql_fail(d, QL_EDENIED, "no acting key: give --key or "
                                       "QINGLING_KEY");
-    if (c->log_key == NULL) {
-        rc = ql_keyfile_read(c->log_key_path, NULL, 0, &c->log_key, d);
-        if (rc != QL_OK) {
-            char why[QL_DIAG_MSG];
-
-            snprintf(why, sizeof why, "%s", d != NULL ? d->msg : "");
-            return ql_fail(d, rc == QL_EDENIED ? QL_EDENIED : QL_EIO,
-                           "cannot read the log key: %s", why);
-        }
-        if (strcmp(ql_key_name(c->log_key), ql_county_origin(c)) != 0) {
-            ql_key_free(c->log_key);
-            c->log_key = NULL;
-            return ql_fail(d, QL_EINTEGRITY, "log key '%s' does not belong "
-                                             "to this log",
-                           c->log_key_path);
-        }
-    }
+    if (c->log_key == NULL && (rc = read_log_key(c, d)) != QL_OK)
+        return rc;
     if (c->batch) {
         if (c->batch_failed)
             return ql_fail(d, QL_EUSAGE, "the batch failed and was rolled "
@@ -483,6 +512,27 @@ append_by_actor(struct ql_county *c, struct ql_entry *e, struct ql_diag *d)
 
 /* ---- creating ---- */
 
+/*
+ * Takes the world's access away from a new store and its side files: the
+ * store is its account's and its group's (DESIGN.md section 11), and
+ * SQLite gives the -wal and -shm files it creates later the store's mode.
+ */
+static void
+no_world(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    struct stat sb;
+    size_t i;
+
+    for (i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        char *p = dup_cat(path, suffix[i]);
+
+        if (p != NULL && stat(p, &sb) == 0)
+            (void)chmod(p, sb.st_mode & 0660);
+        free(p);
+    }
+}
+
 static void
 remove_store_files(const char *path)
 {
@@ -536,6 +586,7 @@ ql_county_create(const char *path, const char *origin,
     if ((rc = ql_store_open(path, QL_STORE_CREATE, &s, d)) != QL_OK)
         goto out;
     files = true;
+    no_world(path);
     if ((rc = ql_key_generate(p, origin, &log_key, d)) != QL_OK ||
         (rc = ql_keyfile_write(key_path, log_key, NULL, 0,
                                QL_KEYFILE_PLAINTEXT, d)) != QL_OK)

@@ -29,6 +29,7 @@ struct ql_county {
     char *path;
     char *log_key_path;
     struct ql_key *log_key;   /* read on the first write */
+    struct ql_key *log_pub;   /* the log key the genesis entry names */
     struct ql_key *admin;     /* public half, from the genesis entry */
     const struct ql_key *actor; /* borrowed */
     int64_t now;
