@@ -744,8 +744,7 @@ out:
  */
 static ql_err
 read_small_file(const char *path, const char *what, size_t cap, bool secret,
-                char **out, size_t *outlen, struct stat *sb,
-                struct ql_diag *d)
+                char **out, size_t *outlen, struct stat *sb, struct ql_diag *d)
 {
     struct stat st;
     char *buf = NULL;
@@ -829,9 +828,9 @@ out:
  * root or by the store's owner. Nothing is ever open to the world.
  */
 struct access_rule {
-    bool shared;  /* the log key rule */
-    uid_t owner;  /* the store file's owner */
-    gid_t group;  /* the store file's group */
+    bool shared; /* the log key rule */
+    uid_t owner; /* the store file's owner */
+    gid_t group; /* the store file's group */
 };
 
 /* Checks a key file's status against rule; label names it. */
@@ -870,9 +869,9 @@ check_access(const struct stat *sb, const struct access_rule *rule,
  * *text is guarded memory for sodium_free.
  */
 static ql_err
-load_secret_file(const char *path, const struct access_rule *rule,
-                 char *label, size_t label_size, struct keyfile *f,
-                 char **text, size_t *len, struct ql_diag *d)
+load_secret_file(const char *path, const struct access_rule *rule, char *label,
+                 size_t label_size, struct keyfile *f, char **text, size_t *len,
+                 struct ql_diag *d)
 {
     struct stat sb;
     char *buf = NULL;
@@ -926,8 +925,8 @@ ql_keyfile_read(const char *path, const char *pass, size_t passlen,
     size_t len = 0;
     ql_err rc;
 
-    if ((rc = load_secret_file(path, &own, label, sizeof label, &f, &text,
-                               &len, d)) != QL_OK)
+    if ((rc = load_secret_file(path, &own, label, sizeof label, &f, &text, &len,
+                               d)) != QL_OK)
         return rc;
     rc = keyfile_decode(text, len, pass, passlen, label, out, d);
     sodium_free(text);
@@ -970,8 +969,8 @@ ql_keyfile_path_is_encrypted(const char *path, bool *encrypted,
     size_t len = 0;
     ql_err rc;
 
-    if ((rc = load_secret_file(path, &own, label, sizeof label, &f, &text,
-                               &len, d)) != QL_OK)
+    if ((rc = load_secret_file(path, &own, label, sizeof label, &f, &text, &len,
+                               d)) != QL_OK)
         return rc;
     *encrypted = f.encrypted;
     sodium_free(text);

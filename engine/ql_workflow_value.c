@@ -239,8 +239,9 @@ check_enum(const struct ql_wf_field *f, const char *value, size_t len,
     /* A secret field's value never appears in a message, not even its
        own writer's: messages end up in terminals' scrollback and logs. */
     if (f->vis == QL_VIS_SECRET)
-        return wf_fail(d, QL_EFORMAT, "%s (%s): the value given is not one "
-                                      "of: %s",
+        return wf_fail(d, QL_EFORMAT,
+                       "%s (%s): the value given is not one "
+                       "of: %s",
                        f->label, f->name, list);
     return wf_fail(d, QL_EFORMAT, "%s (%s): '%s' is not one of: %s", f->label,
                    f->name, wf_quote(q, sizeof q, value, len, 40), list);
@@ -299,16 +300,15 @@ ql_workflow_check_value(const struct ql_workflow *wf,
         return QL_OK;
     case QL_FIELD_NUMBER:
         if (!number_ok(value, len))
-            return wf_fail(d, QL_EFORMAT,
-                           "%s (%s): %s%s%s is not a number (digits, an "
-                           "optional '-' and decimal point, at most %d "
-                           "characters)",
-                           f->label, f->name,
-                           f->vis == QL_VIS_SECRET ? "" : "'",
-                           f->vis == QL_VIS_SECRET
-                               ? "the value given"
-                               : wf_quote(q, sizeof q, value, len, 40),
-                           f->vis == QL_VIS_SECRET ? "" : "'", WF_NUMBER_MAX);
+            return wf_fail(
+                d, QL_EFORMAT,
+                "%s (%s): %s%s%s is not a number (digits, an "
+                "optional '-' and decimal point, at most %d "
+                "characters)",
+                f->label, f->name, f->vis == QL_VIS_SECRET ? "" : "'",
+                f->vis == QL_VIS_SECRET ? "the value given"
+                                        : wf_quote(q, sizeof q, value, len, 40),
+                f->vis == QL_VIS_SECRET ? "" : "'", WF_NUMBER_MAX);
         return QL_OK;
     case QL_FIELD_TEXT:
     case QL_FIELD_LIST:

@@ -52,6 +52,7 @@
 /* The roles of the matrix, then principals that only build the county. */
 enum role {
     ADMIN, /* the administrator whose key the genesis entry names */
+    ADM2,  /* SH, role admin: a second administrator, reads nothing */
     REG,   /* SH registrar: registers leads, reads secret fields */
     TRI,   /* SH triage officer */
     DRC,   /* SH director: approves, reads secret fields */
@@ -74,6 +75,7 @@ static const struct {
     const char *tag, *name, *unit, *roles;
 } P[NPEOPLE] = {
     {"ADMIN", "admin", NULL, NULL},
+    {"ADM2", "sh-it", "SH", "admin"},
     {"REG", "sh-dengji", "SH", "registrar"},
     {"TRI", "sh-yanpan", "SH", "triage"},
     {"DIR", "sh-zhuren", "SH", "director"},
@@ -106,7 +108,7 @@ enum kind {
     K_UNIT = NKINDS, /* the row targets a unit, not a lead */
     K_NONE           /* the row targets neither */
 };
-static const char *const KIND[NKINDS] = {"REGD", "TRIA", "ASGN", "VERI",
+static const char *const KIND[NKINDS] = {"REGD",  "TRIA", "ASGN", "VERI",
                                          "PHEAD", "PDIR", "CLOS"};
 
 /* The county built once, its leads, and the test's copy. */
@@ -263,8 +265,8 @@ jobs_finish(struct job *jobs, size_t n)
     }
     for (i = 0; i < n; i++) {
         waitpid(jobs[i].pid, &status, 0);
-        jobs[i].run.status = WIFEXITED(status) ? WEXITSTATUS(status)
-                                               : 128 + WTERMSIG(status);
+        jobs[i].run.status =
+            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
 }
 
@@ -298,8 +300,7 @@ start_in(struct job *j, const char *dir, enum role w, const char *const *args)
 
 /* Runs qingling on dir's store as w with args, and waits for it. */
 static void
-run_in(struct qlt_run *r, const char *dir, enum role w,
-       const char *const *args)
+run_in(struct qlt_run *r, const char *dir, enum role w, const char *const *args)
 {
     struct job j;
 
@@ -353,24 +354,34 @@ add_lead(enum role w, enum unit u, enum kind k, const char *named)
 
     snprintf(summary, sizeof summary, "summary=MKS-%s-%s 强迫交易", UNIT[u],
              KIND[k]);
-    snprintf(reporter, sizeof reporter, "reporter=MKX-%s-%s 举报人",
-             UNIT[u], KIND[k]);
+    snprintf(reporter, sizeof reporter, "reporter=MKX-%s-%s 举报人", UNIT[u],
+             KIND[k]);
     snprintf(unit, sizeof unit, "%s", UNIT[u]);
     snprintf(named_f, sizeof named_f, "named=%s", named);
     {
-        const char *const a[] = {
-            "lead",    "add",
-            "--unit",  unit,
-            "--field", "source=群众举报",
-            "--field", "received_at=2025-09-15",
-            "--field", "channel=来信",
-            "--field", named_f,
-            "--field", "subjects=某甲",
-            "--field", "locality=某村",
-            "--field", "industry=其他",
-            "--field", summary,
-            w == REG ? "--field" : NULL,
-            reporter,  NULL};
+        const char *const a[] = {"lead",
+                                 "add",
+                                 "--unit",
+                                 unit,
+                                 "--field",
+                                 "source=群众举报",
+                                 "--field",
+                                 "received_at=2025-09-15",
+                                 "--field",
+                                 "channel=来信",
+                                 "--field",
+                                 named_f,
+                                 "--field",
+                                 "subjects=某甲",
+                                 "--field",
+                                 "locality=某村",
+                                 "--field",
+                                 "industry=其他",
+                                 "--field",
+                                 summary,
+                                 w == REG ? "--field" : NULL,
+                                 reporter,
+                                 NULL};
 
         out = step_out(TEMPLATE, w, a);
     }
@@ -428,8 +439,8 @@ build_lead(enum kind k, enum unit u)
     if (k == K_VERI)
         return;
     if (k == K_PHEAD) {
-        snprintf(note, sizeof note, "progress_note=MKS-%s-%s 进展",
-                 UNIT[u], KIND[k]);
+        snprintf(note, sizeof note, "progress_note=MKS-%s-%s 进展", UNIT[u],
+                 KIND[k]);
         STEP(verifier(u), "lead", "move", id, "progress", "--field",
              "progress_kind=首次回告", "--field", note);
         return;
@@ -439,11 +450,11 @@ build_lead(enum kind k, enum unit u)
              "extension_reason=MKS-延期", "--field", "extended_due=2025-10-30");
         return;
     }
-    snprintf(note, sizeof note, "findings_detail=MKS-%s-%s 核查情况",
-             UNIT[u], KIND[k]);
+    snprintf(note, sizeof note, "findings_detail=MKS-%s-%s 核查情况", UNIT[u],
+             KIND[k]);
     STEP(verifier(u), "lead", "move", id, "report", "--field", "finding=查否",
-         "--field", note, "--field", "umbrella_flag=否", "--field",
-         "assets=无", "--field", "results=不予处理");
+         "--field", note, "--field", "umbrella_flag=否", "--field", "assets=无",
+         "--field", "results=不予处理");
     STEP(head(u), "lead", "approve", id);
     STEP(DRC, "lead", "move", id, "approve_close", "--field",
          "review_opinion=同意");
@@ -487,9 +498,8 @@ group_setup(void **state)
             continue;
         kp = key_path(TEMPLATE, (enum role)i);
         {
-            const char *const a[] = {"key",  "new",     kp,
-                                     "--name", P[i].name, "--no-passphrase",
-                                     NULL};
+            const char *const a[] = {
+                "key", "new", kp, "--name", P[i].name, "--no-passphrase", NULL};
 
             free(step_out(TEMPLATE, NOKEY, a));
         }
@@ -497,15 +507,15 @@ group_setup(void **state)
     }
     {
         char *kp = key_path(TEMPLATE, ADMIN);
-        const char *const a[] = {"init", "--origin", "qinghe.test/leads",
-                                 "--admin-key", kp, NULL};
+        const char *const a[] = {"init",        "--origin", "qinghe.test/leads",
+                                 "--admin-key", kp,         NULL};
 
         free(step_out(TEMPLATE, NOKEY, a));
         free(kp);
     }
     for (i = 0; i < sizeof units / sizeof units[0]; i++)
-        STEP(ADMIN, "unit", "add", units[i][0], "--name", units[i][1],
-             "--kind", units[i][2]);
+        STEP(ADMIN, "unit", "add", units[i][0], "--name", units[i][1], "--kind",
+             units[i][2]);
     for (i = 0; i < NPEOPLE; i++) {
         char *kp, *pub;
 
@@ -798,8 +808,8 @@ struct row {
     const char *args[24];
     unsigned own, other; /* the roles allowed on their own / another unit */
     enum effect effect;
-    const char *out;   /* a fragment of stdout when allowed, or NULL */
-    const char *state; /* the lead's state (and " pending T") after */
+    const char *out;    /* a fragment of stdout when allowed, or NULL */
+    const char *state;  /* the lead's state (and " pending T") after */
     const char *why[4]; /* a refusal names one of these */
     int refused;        /* its exit code when not 3 */
 };
@@ -811,6 +821,8 @@ struct row {
  * {NEW} a path no file has, {KEY} the role's key, {V2} the second
  * workflow version.
  */
+/* One row per command: clang-format would spread it over a line per word. */
+/* clang-format off */
 static const struct row ROWS[] = {
     /* ---- leads ---- */
     {"lead add", K_UNIT, false,
@@ -935,24 +947,25 @@ static const struct row ROWS[] = {
     /* ---- the registry ---- */
     {"unit add", K_NONE, false,
      {"unit", "add", "XN", "--name", "新河镇", "--kind", "township"},
-     M(ADMIN), 0, E_LOG, "added unit XN", NULL, {W_ADMIN " add units"}, 0},
+     M(ADMIN) | M(ADM2), 0, E_LOG, "added unit XN", NULL,
+     {W_ADMIN " add units"}, 0},
     {"unit list", K_NONE, false, {"unit", "list"}, EVERYONE, 0, E_READ, "JW",
      NULL, {NULL}, 0},
     {"principal add", K_NONE, false,
      {"principal", "add", "{F:newcomer.key.pub}", "--unit", "LT", "--role",
       "verifier"},
-     M(ADMIN), 0, E_LOG, "added newcomer", NULL, {W_ADMIN " add principals"},
-     0},
+     M(ADMIN) | M(ADM2), 0, E_LOG, "added newcomer", NULL,
+     {W_ADMIN " add principals"}, 0},
     {"principal list", K_NONE, false, {"principal", "list"}, EVERYONE, 0,
      E_READ, "lt-hc", NULL, {NULL}, 0},
     {"principal revoke", K_NONE, false, {"principal", "revoke", "qy-hc"},
-     M(ADMIN), 0, E_LOG, "revoked qy-hc", NULL,
+     M(ADMIN) | M(ADM2), 0, E_LOG, "revoked qy-hc", NULL,
      {W_ADMIN " revoke principals"}, 0},
     {"workflow check", K_NONE, false,
      {"workflow", "check", "{F:gang_lead_v3.lua}"}, EVERYONE, 0, E_READ,
      "is valid", NULL, {NULL}, 0},
     {"workflow add", K_NONE, false, {"workflow", "add", "{F:gang_lead_v3.lua}"},
-     M(ADMIN), 0, E_LOG, "registered workflow", NULL,
+     M(ADMIN) | M(ADM2), 0, E_LOG, "registered workflow", NULL,
      {W_ADMIN " register workflows"}, 0},
     {"workflow list", K_NONE, false, {"workflow", "list"}, EVERYONE, 0,
      E_READ, "gang_lead", NULL, {NULL}, 0},
@@ -961,10 +974,11 @@ static const struct row ROWS[] = {
     {"workflow graph", K_NONE, false, {"workflow", "graph", "gang_lead"},
      EVERYONE, 0, E_READ, "VERIFYING", NULL, {NULL}, 0},
     {"workflow migrate", K_VERI, false,
-     {"workflow", "migrate", "{ID}", "--to", "{V2}"}, 0, M(ADMIN), E_LOG,
+     {"workflow", "migrate", "{ID}", "--to", "{V2}"}, 0, M(ADMIN) | M(ADM2),
+     E_LOG,
      "migrated", "VERIFYING", {"only the administrator migrates leads"}, 0},
     {"calendar set", K_NONE, false, {"calendar", "set", "{F:cn.cal}"},
-     M(ADMIN), 0, E_LOG, "calendar set", NULL,
+     M(ADMIN) | M(ADM2), 0, E_LOG, "calendar set", NULL,
      {W_ADMIN " set the calendar"}, 0},
     {"calendar show", K_NONE, false, {"calendar", "show"}, EVERYONE, 0,
      E_READ, "holiday", NULL, {NULL}, 0},
@@ -1004,12 +1018,14 @@ static const struct row ROWS[] = {
      EVERYONE, 0, E_READ, "admin+", NULL, {NULL}, 0},
 };
 
+/* clang-format on */
+
 #define NROWS (sizeof ROWS / sizeof ROWS[0])
 
 static int
 own_unit(enum role r)
 {
-    if ((SH_ROLES >> r) & 1u)
+    if (((SH_ROLES >> r) & 1u) || r == ADM2)
         return U_SH;
     if ((LT_ROLES >> r) & 1u)
         return U_LT;
@@ -1236,12 +1252,10 @@ check_content(const struct row *w, enum role r, int u, const char *name,
         bad("%s: an entitled reader does not see %s:\n%s", name, mark,
             run->out);
     if (!reads_unit(r, u) && strstr(run->out, "sealed") == NULL)
-        bad("%s: a sealed lead is not said to be sealed:\n%s", name,
-            run->out);
+        bad("%s: a sealed lead is not said to be sealed:\n%s", name, run->out);
     snprintf(mark, sizeof mark, "MKX-%s-VERI", UNIT[u]);
     if (reads_secret(r) && strstr(run->out, mark) == NULL)
-        bad("%s: a secret reader does not see %s:\n%s", name, mark,
-            run->out);
+        bad("%s: a secret reader does not see %s:\n%s", name, mark, run->out);
 }
 
 /* The cell's outcome, for the table. */
@@ -1277,8 +1291,8 @@ cell_start(struct cellrun *c, const char *dir, struct job *j)
     char *argv[32];
     size_t i;
 
-    expand(dir, c->w, c->r, c->u, argv, sizeof argv / sizeof argv[0],
-           c->made, sizeof c->made);
+    expand(dir, c->w, c->r, c->u, argv, sizeof argv / sizeof argv[0], c->made,
+           sizeof c->made);
     start_in(j, dir, c->r, (const char *const *)argv);
     for (i = 0; argv[i] != NULL; i++)
         free(argv[i]);
@@ -1309,8 +1323,7 @@ cell_check(struct cellrun *c, const char *dir, struct qlt_run *run)
     c->result = run->status == 0 ? C_ALLOWED : C_REFUSED;
     if (!c->allowed) {
         if (c->result == C_ALLOWED)
-            bad("%s: allowed, but must be refused; stdout: %s", name,
-                run->out);
+            bad("%s: allowed, but must be refused; stdout: %s", name, run->out);
         else
             check_refusal(w, r, name, run);
         if (!snap_same(&BASE, &after))

@@ -172,11 +172,11 @@ add_lead(struct ql_county *c, enum who w, const char *unit, const char *tag,
 {
     char summary[64], reporter[64];
     struct ql_wf_kv f[10] = {
-        {"source", "群众举报"},     {"received_at", "2025-09-15"},
-        {"channel", "来信"},         {"named", "匿名"},
-        {"subjects", "某甲"},        {"locality", "某村"},
-        {"industry", "其他"},        {"summary", summary},
-        {"reporter", reporter},      {NULL, NULL},
+        {"source", "群众举报"}, {"received_at", "2025-09-15"},
+        {"channel", "来信"},    {"named", "匿名"},
+        {"subjects", "某甲"},   {"locality", "某村"},
+        {"industry", "其他"},   {"summary", summary},
+        {"reporter", reporter}, {NULL, NULL},
     };
     char out[QL_ENTRY_WORD_MAX + 1];
     struct ql_diag d;
@@ -217,8 +217,8 @@ to_verifying(struct ql_county *c, const char *id, const char *unit,
 {
     char hu[32], note[64];
     struct ql_wf_kv assign[] = {
-        {"handling_unit", hu},        {"due_at", "2025-10-15"},
-        {"priority", "一般"},         {"assign_no", "交1"},
+        {"handling_unit", hu},         {"due_at", "2025-10-15"},
+        {"priority", "一般"},          {"assign_no", "交1"},
         {"offence_types", "强迫交易"}, {"umbrella_flag", "否"},
     };
     struct ql_wf_kv sign[] = {{"verifiers", "甲\n乙"}};
@@ -265,12 +265,12 @@ group_setup(void **state)
     ql_county_set_now(c, NOW);
     as(c, ADMIN);
     for (i = 0; i < 4; i++)
-        ok(ql_county_unit_add(c, units[i][0], units[i][1], units[i][2], &d),
-           &d, "unit");
+        ok(ql_county_unit_add(c, units[i][0], units[i][1], units[i][2], &d), &d,
+           "unit");
     for (i = 0; i < NKEYS; i++)
         if (P[i].unit != NULL)
-            ok(ql_county_principal_add(c, K[i], P[i].unit, P[i].roles, &d),
-               &d, P[i].name);
+            ok(ql_county_principal_add(c, K[i], P[i].unit, P[i].roles, &d), &d,
+               P[i].name);
     wf_path = qlt_data_path("../../workflows/gang_lead.lua");
     src = qlt_read_file(wf_path, &len);
     ok(ql_county_workflow_add(c, "gang_lead.lua", src, len, NULL, &d), &d,
@@ -383,8 +383,7 @@ append_text(struct haul *h, const uint8_t *p, size_t n)
 
 /* Part which (0 sealed, 1 secret) of a lead payload; false when absent. */
 static bool
-payload_part(const struct ql_entry *e, int which, const uint8_t **p,
-             size_t *n)
+payload_part(const struct ql_entry *e, int which, const uint8_t **p, size_t *n)
 {
     size_t at = 0, len = 0;
     int i;
@@ -449,8 +448,8 @@ steal(const char *key_path, const char *db, struct haul *h)
 
             at += 2;
             assert_true(at + len <= e.payload_len);
-            if (ql_datakey_unseal(k, e.payload + at, len, ctx, strlen(ctx),
-                                  &dk, &d) == QL_OK) {
+            if (ql_datakey_unseal(k, e.payload + at, len, ctx, strlen(ctx), &dk,
+                                  &d) == QL_OK) {
                 ks = realloc(ks, (nks + 1) * sizeof *ks);
                 assert_non_null(ks);
                 snprintf(ks[nks].scope, sizeof ks[nks].scope, "%s", e.unit);
@@ -477,8 +476,8 @@ steal(const char *key_path, const char *db, struct haul *h)
         }
         for (which = 0; which < 2; which++) {
             const char *scope = which == 0 ? e.unit : "SECRET";
-            const char *ep = ql_entry_get_clear(
-                &e, which == 0 ? "_epoch" : "_secret_epoch");
+            const char *ep =
+                ql_entry_get_clear(&e, which == 0 ? "_epoch" : "_secret_epoch");
             const uint8_t *ct;
             size_t ctlen;
             char ad[512];
@@ -497,8 +496,8 @@ steal(const char *key_path, const char *db, struct haul *h)
                     ks[i].epoch == strtoll(ep, NULL, 10))
                     sealed_to_me = true;
                 if (ql_datakey_decrypt(ks[i].key, ct, ctlen,
-                                       (const uint8_t *)ad, strlen(ad),
-                                       &plain, &plen, &d) == QL_OK) {
+                                       (const uint8_t *)ad, strlen(ad), &plain,
+                                       &plen, &d) == QL_OK) {
                     append_text(h, plain, plen);
                     ql_datakey_plain_free(plain, plen);
                     opened = true;
@@ -555,8 +554,7 @@ check_haul(enum who w, const struct haul *h, unsigned allowed)
         if (!(allowed & S_SECRET) && strstr(h->text, mark) != NULL)
             fail_msg("%s opened a reporter's identity", P[w].name);
         if ((allowed & S_SECRET) && strstr(h->text, mark) == NULL)
-            fail_msg("%s did not open %s's secret fields", P[w].name,
-                     SCOPE[i]);
+            fail_msg("%s did not open %s's secret fields", P[w].name, SCOPE[i]);
     }
 }
 
@@ -574,16 +572,15 @@ test_every_key_opens_only_its_own(void **state)
 
         db = qlt_join(stolen, "county.db");
         steal(kp, db, &h);
-        print_message("%-12s opened %zu grants, %zu payload parts, scopes "
-                      "%s%s%s%s\n",
-                      P[w].name, h.grants, h.parts,
-                      h.scopes & S_SH ? "SH " : "",
-                      h.scopes & S_LT ? "LT " : "",
-                      h.scopes & S_QY ? "QY " : "",
-                      h.scopes & S_SECRET ? "SECRET" : "");
+        print_message(
+            "%-12s opened %zu grants, %zu payload parts, scopes "
+            "%s%s%s%s\n",
+            P[w].name, h.grants, h.parts, h.scopes & S_SH ? "SH " : "",
+            h.scopes & S_LT ? "LT " : "", h.scopes & S_QY ? "QY " : "",
+            h.scopes & S_SECRET ? "SECRET" : "");
         if (h.scopes != may_open((enum who)w))
-            fail_msg("%s opened scopes %#x, may open %#x", P[w].name,
-                     h.scopes, may_open((enum who)w));
+            fail_msg("%s opened scopes %#x, may open %#x", P[w].name, h.scopes,
+                     may_open((enum who)w));
         check_haul((enum who)w, &h, may_open((enum who)w));
         /* The administrator, an auditor, an engine role, an outsider and a
            key bearing a registered name open nothing at all. */
@@ -649,8 +646,8 @@ every_write_refused(enum who w, const char *want)
     as(F->c, w);
 #define R(what, call) refused((call), &d, w, what, want)
     R("lead add", ql_lead_add(F->c, "gang_lead", "LT", add, 2, id, &d));
-    R("lead move", ql_lead_move(F->c, LEAD_LT, "contact", contact, 1, NULL,
-                                NULL, &d));
+    R("lead move",
+      ql_lead_move(F->c, LEAD_LT, "contact", contact, 1, NULL, NULL, &d));
     R("lead approve", ql_lead_approve(F->c, LEAD_LT, &d));
     R("lead reject", ql_lead_reject(F->c, LEAD_LT, NULL, &d));
     R("lead migrate", ql_lead_migrate(F->c, LEAD_LT, HASH, NULL, &d));
@@ -659,8 +656,8 @@ every_write_refused(enum who w, const char *want)
     R("commit declare", ql_commit_declare(F->c, "LT", "C9", NULL, &d));
     R("commit sample", ql_commit_sample(F->c, "LT", "C9", NULL, &d));
     R("commit verify", ql_commit_verify(F->c, "LT", "C9", NULL, &d));
-    R("commit spotcheck", ql_commit_spotcheck(F->c, LEAD_LT, true, spot, 1,
-                                              NULL, NULL, &d));
+    R("commit spotcheck",
+      ql_commit_spotcheck(F->c, LEAD_LT, true, spot, 1, NULL, NULL, &d));
     R("unit add",
       ql_county_unit_add(F->c, "XN", "新河镇", QL_KIND_TOWNSHIP, &d));
     R("principal add",
@@ -668,8 +665,7 @@ every_write_refused(enum who w, const char *want)
     R("principal revoke", ql_county_principal_revoke(F->c, P[HC].name, &d));
     R("workflow add",
       ql_county_workflow_add(F->c, "gang_lead.lua", src, len, NULL, &d));
-    R("calendar set",
-      ql_county_calendar_set(F->c, "cn.cal", cal, cal_len, &d));
+    R("calendar set", ql_county_calendar_set(F->c, "cn.cal", cal, cal_len, &d));
 #undef R
     h1 = evidence(&size1);
     assert_int_equal(size1, size0);
@@ -722,8 +718,8 @@ test_revoked_member(void **state)
     every_write_refused(GONE, "has been revoked");
     /* A colleague writes: the unit's next key is never granted to it. */
     move(F->c, HC, LEAD_LT, "contact", contact, 1, "MKS-LT-AFTER-note");
-    assert_false(readable_as(GONE, LEAD_LT, "contact_log", value,
-                             sizeof value));
+    assert_false(
+        readable_as(GONE, LEAD_LT, "contact_log", value, sizeof value));
     assert_true(readable_as(HC, LEAD_LT, "contact_log", value, sizeof value));
     assert_non_null(strstr(value, "MKS-LT-AFTER"));
     /* Nor does the key in hand open it; what came before still opens. */
@@ -764,8 +760,8 @@ test_revoked_supervisor(void **state)
     /* Every unit's key and the envelope's are renewed on their next use. */
     move(F->c, QHC, LEAD_QY, "contact", contact, 1, NULL);
     add_lead(F->c, REG, "LT", "AFTER", id);
-    assert_false(readable_as(DRC2, LEAD_QY, "contact_log", value,
-                             sizeof value));
+    assert_false(
+        readable_as(DRC2, LEAD_QY, "contact_log", value, sizeof value));
     assert_false(readable_as(DRC2, id, "summary", value, sizeof value));
     assert_true(readable_as(DRC, id, "reporter", value, sizeof value));
     assert_non_null(strstr(value, "MKX-LT-AFTER"));
@@ -806,8 +802,7 @@ test_secret_roles_outside_the_office(void **state)
     assert_true(readable_as(LTREG, LEAD_LT, "summary", value, sizeof value));
     assert_non_null(strstr(value, "MKS-LT-1"));
     /* An auditor with a secret role, an engine role in the office. */
-    assert_false(readable_as(AUDREG, LEAD_LT, "reporter", value,
-                             sizeof value));
+    assert_false(readable_as(AUDREG, LEAD_LT, "reporter", value, sizeof value));
     assert_string_equal(value, "");
     assert_false(readable_as(IT, LEAD_SH, "summary", value, sizeof value));
     assert_string_equal(value, "");

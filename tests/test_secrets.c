@@ -193,8 +193,7 @@ test_no_option_takes_a_passphrase(void **state)
 
             if (holds(at, n + 2, "pass") &&
                 strncmp(at, "--no-passphrase", n + 2) != 0)
-                fail_msg("'%s' has a passphrase option:\n%s", cmds[i],
-                         r.out);
+                fail_msg("'%s' has a passphrase option:\n%s", cmds[i], r.out);
         }
         qlt_run_free(&r);
     }
@@ -603,9 +602,8 @@ test_no_core_dumps_and_no_echo_at_the_prompt(void **state)
         const char *argv[] = {bin, "key", "new", key, NULL};
         const char *envp[] = {"PATH=/usr/bin:/bin", NULL};
 
-        if (geteuid() == 0 &&
-            (setgroups(0, NULL) != 0 || setgid(NOGROUP) != 0 ||
-             setuid(NOBODY) != 0))
+        if (geteuid() == 0 && (setgroups(0, NULL) != 0 ||
+                               setgid(NOGROUP) != 0 || setuid(NOBODY) != 0))
             _exit(126);
         execve(bin, (char *const *)argv, (char *const *)envp);
         _exit(127);
@@ -649,16 +647,11 @@ enum who { ADMIN, REG, DRC, TRI, LLY, HC, HEAD, QLLY, AUD, NOKEY, NWHO };
 static const struct {
     const char *name, *unit, *roles;
 } W[NWHO] = {
-    {"admin", NULL, NULL},
-    {"sh-dengji", "SH", "registrar"},
-    {"sh-zhuren", "SH", "director"},
-    {"sh-yanpan", "SH", "triage"},
-    {"lt-lly", "LT", "liaison"},
-    {"lt-hc", "LT", "verifier"},
-    {"lt-fzr", "LT", "head"},
-    {"qy-lly", "QY", "liaison"},
-    {"jw-sj", "JW", "auditor"},
-    {NULL, NULL, NULL},
+    {"admin", NULL, NULL},           {"sh-dengji", "SH", "registrar"},
+    {"sh-zhuren", "SH", "director"}, {"sh-yanpan", "SH", "triage"},
+    {"lt-lly", "LT", "liaison"},     {"lt-hc", "LT", "verifier"},
+    {"lt-fzr", "LT", "head"},        {"qy-lly", "QY", "liaison"},
+    {"jw-sj", "JW", "auditor"},      {NULL, NULL, NULL},
 };
 
 #define FLOW_PASS "flow-S3CRET-pass-phrase-9Zq"
@@ -757,17 +750,21 @@ static char *
 flow_lead(const char *unit, const char *named)
 {
     char summary[64], reporter[64], subjects[64], nm[32], *out;
-    const char *const a[] = {
-        "lead",    "add",      "--unit",  unit,    "--field",
-        "source=群众举报",      "--field", "received_at=2025-09-15",
-        "--field", "channel=来信",        "--field", nm,
-        "--field", subjects,   "--field", "locality=某村",
-        "--field", "industry=其他",       "--field", summary,
-        "--field", reporter,   NULL};
+    const char *const a[] = {"lead",    "add",
+                             "--unit",  unit,
+                             "--field", "source=群众举报",
+                             "--field", "received_at=2025-09-15",
+                             "--field", "channel=来信",
+                             "--field", nm,
+                             "--field", subjects,
+                             "--field", "locality=某村",
+                             "--field", "industry=其他",
+                             "--field", summary,
+                             "--field", reporter,
+                             NULL};
 
     snprintf(summary, sizeof summary, "summary=MKS-%s-summary 强迫交易", unit);
-    snprintf(reporter, sizeof reporter, "reporter=MKX-%s-reporter 张三",
-             unit);
+    snprintf(reporter, sizeof reporter, "reporter=MKX-%s-reporter 张三", unit);
     snprintf(subjects, sizeof subjects, "subjects=MKS-%s-subject", unit);
     snprintf(nm, sizeof nm, "named=%s", named);
     out = flow(REG, 0, a);
@@ -849,10 +846,8 @@ test_secrets_never_leak(void **state)
     assert_int_equal(ql_store_open(db, QL_STORE_READONLY, &held, &d), QL_OK);
     FLOW(ADMIN, "unit", "add", "SH", "--name", "扫黑办", "--kind",
          "supervision");
-    FLOW(ADMIN, "unit", "add", "LT", "--name", "鹭汀镇", "--kind",
-         "township");
-    FLOW(ADMIN, "unit", "add", "QY", "--name", "栖云乡", "--kind",
-         "township");
+    FLOW(ADMIN, "unit", "add", "LT", "--name", "鹭汀镇", "--kind", "township");
+    FLOW(ADMIN, "unit", "add", "QY", "--name", "栖云乡", "--kind", "township");
     FLOW(ADMIN, "unit", "add", "JW", "--name", "纪委监委", "--kind", "audit");
     for (i = 1; i < NOKEY; i++) {
         char name[64], *pub;
@@ -878,16 +873,16 @@ test_secrets_never_leak(void **state)
          "verifiers=MKS-LT-v1\nMKS-LT-v2");
     FLOW(HC, "lead", "move", l1, "contact", "--field",
          "contact_log=MKS-LT-contact");
-    FLOW(HC, "lead", "move", l1, "report", "--field", "finding=查实",
-         "--field", "findings_detail=MKS-LT-findings", "--field",
-         "umbrella_flag=否", "--field", "assets=MKS-LT-assets", "--field",
-         "results=立案侦查", "--note", "MKS-LT-note-3");
+    FLOW(HC, "lead", "move", l1, "report", "--field", "finding=查实", "--field",
+         "findings_detail=MKS-LT-findings", "--field", "umbrella_flag=否",
+         "--field", "assets=MKS-LT-assets", "--field", "results=立案侦查",
+         "--note", "MKS-LT-note-3");
     FLOW(HEAD, "lead", "approve", l1);
     FLOW(DRC, "lead", "move", l1, "approve", "--field",
          "review_opinion=MKS-LT-review");
     FLOW(LLY, "lead", "move", l1, "feedback", "--field",
-         "feedback_target=举报人", "--field", "feedback_method=电话",
-         "--field", "feedback_opinion=满意");
+         "feedback_target=举报人", "--field", "feedback_method=电话", "--field",
+         "feedback_opinion=满意");
     /* QY's lead, to verification. */
     l2 = flow_lead("QY", "匿名");
     FLOW(TRI, "lead", "move", l2, "triage");
@@ -936,8 +931,8 @@ test_secrets_never_leak(void **state)
             char *kp = here("sh-dengji.key");
 
             RUN(&r, PASS_ENV, NULL, "--db", db, "--key", kp, "lead", "add",
-                "--workflow", i < 2 ? "gang_lead" : "secretwf", "--unit",
-                "LT", "--field", bad[i], "--field", "source=群众举报");
+                "--workflow", i < 2 ? "gang_lead" : "secretwf", "--unit", "LT",
+                "--field", bad[i], "--field", "source=群众举报");
             if (r.status != 4 || holds(r.err, r.err_len, "MKX-") ||
                 r.out_len != 0)
                 fail_msg("a bad secret value: exit %d, stderr: %s", r.status,
@@ -951,13 +946,18 @@ test_secrets_never_leak(void **state)
     }
     /* A liaison may not set the envelope: refused without repeating it. */
     {
-        const char *const a[] = {
-            "lead",    "add",     "--unit",  "LT",      "--field",
-            "source=群众举报",    "--field", "received_at=2025-09-15",
-            "--field", "channel=来信",       "--field", "named=实名",
-            "--field", "subjects=某乙",      "--field", "locality=某村",
-            "--field", "industry=其他",      "--field", "summary=x",
-            "--field", "reporter=MKX-QY-by-liaison", NULL};
+        const char *const a[] = {"lead",    "add",
+                                 "--unit",  "LT",
+                                 "--field", "source=群众举报",
+                                 "--field", "received_at=2025-09-15",
+                                 "--field", "channel=来信",
+                                 "--field", "named=实名",
+                                 "--field", "subjects=某乙",
+                                 "--field", "locality=某村",
+                                 "--field", "industry=其他",
+                                 "--field", "summary=x",
+                                 "--field", "reporter=MKX-QY-by-liaison",
+                                 NULL};
 
         free(flow(LLY, 3, a));
     }
@@ -1045,8 +1045,8 @@ write_as_admin(struct qlt_run *r, const char *code)
 {
     char *db = here("c.db"), *key = here("admin.key");
 
-    RUN(r, NULL, NULL, "--db", db, "--key", key, "unit", "add", code,
-        "--name", "某单位", "--kind", "township");
+    RUN(r, NULL, NULL, "--db", db, "--key", key, "unit", "add", code, "--name",
+        "某单位", "--kind", "township");
     free(db);
     free(key);
 }
@@ -1130,12 +1130,11 @@ test_log_key_must_be_the_genesis_key(void **state)
     (void)state;
     make_store();
     /* A key of the right name, put in the log key's place. */
-    assert_int_equal(ql_key_generate(ql_profile_default(),
-                                     "qinghe.test/leads", &k, &d),
-                     QL_OK);
-    assert_int_equal(ql_keyfile_write(other, k, NULL, 0, QL_KEYFILE_PLAINTEXT,
-                                      &d),
-                     QL_OK);
+    assert_int_equal(
+        ql_key_generate(ql_profile_default(), "qinghe.test/leads", &k, &d),
+        QL_OK);
+    assert_int_equal(
+        ql_keyfile_write(other, k, NULL, 0, QL_KEYFILE_PLAINTEXT, &d), QL_OK);
     ql_key_free(k);
     assert_int_equal(rename(other, lk), 0);
     before = qlt_file_hash(db);
@@ -1188,8 +1187,7 @@ test_two_accounts_share_a_store(void **state)
     {
         char *wf = qlt_data_path("../../workflows/gang_lead.lua");
 
-        RUN(&r, NULL, NULL, "--db", db, "--key", admin, "workflow", "add",
-            wf);
+        RUN(&r, NULL, NULL, "--db", db, "--key", admin, "workflow", "add", wf);
         expect_exit(&r, 0, NULL);
         qlt_run_free(&r);
         free(wf);
