@@ -1159,6 +1159,29 @@ cache_key(struct ql_county *c, const char *unit, int64_t epoch,
     return QL_OK;
 }
 
+/* QL_EDENIED unless the actor's key is the one registered under its name. */
+static ql_err
+actor_is_registered(struct ql_county *c, struct ql_diag *d)
+{
+    char *mine = NULL, *theirs = NULL;
+    ql_err rc;
+
+    if ((rc = principal_vkey(c, ql_key_name(c->actor), &theirs, d)) ==
+            QL_OK &&
+        (rc = ql_key_vkey(c->actor, 0, &mine, d)) == QL_OK &&
+        strcmp(mine, theirs) != 0)
+        rc = ql_fail(d, QL_EDENIED, "key '%s' is not the key registered "
+                                    "under that name",
+                     ql_key_name(c->actor));
+    if (rc == QL_ENOTFOUND)
+        rc = ql_fail(d, QL_EDENIED, "key '%s' is not registered in this "
+                                    "county",
+                     ql_key_name(c->actor));
+    free(mine);
+    free(theirs);
+    return rc;
+}
+
 ql_err
 county_read_key(struct ql_county *c, const char *unit, int64_t epoch,
                 const struct ql_datakey **key, struct ql_diag *d)
@@ -1195,6 +1218,10 @@ county_read_key(struct ql_county *c, const char *unit, int64_t epoch,
                      ql_key_name(c->actor), unit);
         goto out;
     }
+    /* A key that merely bears a principal's name holds none of its
+       grants: that is a refusal, not a damaged grant. */
+    if ((rc = actor_is_registered(c, d)) != QL_OK)
+        goto out;
     grant_context(c, unit, epoch, ctx, sizeof ctx);
     sealed = ql_stmt_blob(st, 0, &len);
     if ((rc = ql_datakey_unseal(c->actor, sealed, len, ctx, strlen(ctx), &k,

@@ -63,6 +63,7 @@ enum role {
     AUD,   /* JW auditor */
     REV,   /* LT verifier, revoked */
     OUT,   /* a key the county never registered */
+    FAKE,  /* another key bearing LT verifier's name */
     NOKEY, /* no key at all */
     NROLES,
     QLLY = NROLES,
@@ -86,6 +87,7 @@ static const struct {
     {"AUD", "jw-sj", "JW", "auditor"},
     {"REV", "lt-hc-old", "LT", "verifier"},
     {"OUT", "outsider", NULL, NULL},
+    {"FAKE", "lt-hc", NULL, NULL},
     {"NOKEY", NULL, NULL, NULL},
     {"QLLY", "qy-lly", "QY", "liaison"},
     {"QHC", "qy-hc", "QY", "verifier"},
@@ -131,7 +133,7 @@ key_path(const char *dir, enum role w)
 {
     char name[64];
 
-    snprintf(name, sizeof name, "%s.key", P[w].name);
+    snprintf(name, sizeof name, "%s.key", P[w].tag);
     return qlt_join(dir, name);
 }
 
@@ -986,7 +988,7 @@ static const struct row ROWS[] = {
      "wrote", NULL, {NULL}, 0},
     /* ---- auditing ---- */
     {"audit verify", K_NONE, false,
-     {"audit", "verify", "--trust", "{F:admin.key.pub}"}, EVERYONE, 0,
+     {"audit", "verify", "--trust", "{F:ADMIN.key.pub}"}, EVERYONE, 0,
      E_READ, "log verified", NULL, {NULL}, 0},
     {"audit checkpoint", K_NONE, false, {"audit", "checkpoint"}, EVERYONE, 0,
      E_READ, "qinghe.test/leads", NULL, {NULL}, 0},
@@ -1002,7 +1004,7 @@ static const struct row ROWS[] = {
     {"audit export", K_NONE, false, {"audit", "export", "{NEW}"}, EVERYONE, 0,
      E_READ, NULL, NULL, {NULL}, 0},
     {"audit cosign", K_NONE, false,
-     {"audit", "cosign", "--trust", "{F:admin.key.pub}"}, M(AUD), 0, E_COSIG,
+     {"audit", "cosign", "--trust", "{F:ADMIN.key.pub}"}, M(AUD), 0, E_COSIG,
      "cosigned", NULL, {"is not an active auditor"}, 0},
     /* ---- keys and new stores ---- */
     {"init (this store)", K_NONE, false,
@@ -1014,7 +1016,7 @@ static const struct row ROWS[] = {
      KEYED, 0, E_READ, "created", NULL, {NULL}, 0},
     {"key new", K_NONE, false, {"key", "new", "{NEW}", "--no-passphrase"},
      EVERYONE, 0, E_READ, "+", NULL, {NULL}, 0},
-    {"key show", K_NONE, false, {"key", "show", "{F:admin.key.pub}"},
+    {"key show", K_NONE, false, {"key", "show", "{F:ADMIN.key.pub}"},
      EVERYONE, 0, E_READ, "admin+", NULL, {NULL}, 0},
 };
 
@@ -1223,6 +1225,8 @@ check_refusal(const struct row *w, enum role r, const char *name,
         id = "not registered in this county", alt = "no registered principal";
     else if (r == REV)
         id = "has been revoked", alt = "is revoked";
+    else if (r == FAKE)
+        id = "is not the key registered under that name";
     if (id != NULL) {
         named = strstr(run->err, id) != NULL ||
                 (alt != NULL && strstr(run->err, alt) != NULL);

@@ -806,6 +806,9 @@ test_secret_roles_outside_the_office(void **state)
     assert_string_equal(value, "");
     assert_false(readable_as(IT, LEAD_SH, "summary", value, sizeof value));
     assert_string_equal(value, "");
+    /* A key bearing a member's name reads as an outsider: sealed. */
+    assert_false(readable_as(FAKE, LEAD_LT, "summary", value, sizeof value));
+    assert_string_equal(value, "");
     /* The office's registrar opens it. */
     assert_true(readable_as(REG, LEAD_LT, "reporter", value, sizeof value));
     assert_non_null(strstr(value, "MKX-LT-1"));
