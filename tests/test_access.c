@@ -1263,7 +1263,61 @@ check_content(const struct row *w, enum role r, int u, const char *name,
 }
 
 /* The cell's outcome, for the table. */
-enum cell { C_NA, C_ALLOWED, C_REFUSED };
+enum cell { C_NA, C_ALLOWED, C_REFUSED, C_SKIPPED };
+
+/*
+ * Under AddressSanitizer every run of the binary costs tens of
+ * milliseconds before it starts; commands that never read the acting key
+ * take the same path whoever runs them, so there they run for two roles
+ * only (with a key and without), and the table shows the others as '.'.
+ * The ordinary build runs every cell.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define QLT_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QLT_SANITIZED 1
+#endif
+#endif
+#ifndef QLT_SANITIZED
+#define QLT_SANITIZED 0
+#endif
+
+/* Whether row w's command never reads the acting key. */
+static bool
+keyless(const struct row *w)
+{
+    static const char *const names[] = {
+        "status",
+        "status --why",
+        "report --json",
+        "report --csv",
+        "report --html",
+        "unit list",
+        "principal list",
+        "workflow check",
+        "workflow list",
+        "workflow show",
+        "workflow graph",
+        "calendar show",
+        "backup",
+        "audit verify",
+        "audit checkpoint",
+        "audit prove inclusion",
+        "audit prove consistency",
+        "audit verify-proof",
+        "audit export",
+        "commit show",
+        "key new",
+        "key show",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(w->name, names[i]) == 0)
+            return true;
+    return false;
+}
 
 static bool VERBOSE;
 
@@ -1382,7 +1436,7 @@ cell_check(struct cellrun *c, const char *dir, struct qlt_run *run)
 static void
 test_matrix(void **state)
 {
-    static const char cellc[] = {'-', 'A', 'r'};
+    static const char cellc[] = {'-', 'A', 'r', '.'};
     struct cellrun *cells;
     size_t i, j, n = 0, at;
     int r;
@@ -1432,6 +1486,11 @@ test_matrix(void **state)
         for (; i < n && k < SLOTS; i++) {
             if (!cell_exists(cells[i].w, cells[i].u))
                 continue;
+            if (QLT_SANITIZED && keyless(cells[i].w) && cells[i].r != ADMIN &&
+                cells[i].r != NOKEY) {
+                cells[i].result = C_SKIPPED;
+                continue;
+            }
             batch[k] = &cells[i];
             cell_start(batch[k], WORK[k], &jobs[k]);
             k++;
