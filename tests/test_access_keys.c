@@ -15,7 +15,8 @@
  *
  * A revoked principal can no longer write (every engine write is refused
  * and the store is left as it was) and opens nothing written after its
- * revocation, though what it read before stays readable to it.
+ * revocation, though what it read before stays readable to it. And a log
+ * that grants the envelope outside the office fails verification.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +32,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ql_audit.h"
+#include "ql_calendar.h"
 #include "ql_commit.h"
 #include "ql_county.h"
 #include "ql_keys.h"
@@ -814,6 +817,66 @@ test_secret_roles_outside_the_office(void **state)
     assert_non_null(strstr(value, "MKX-LT-1"));
 }
 
+/*
+ * What the engine will not write, an auditor will not accept: the
+ * registrar, who holds the envelope, seals it to a township member with
+ * a secret role, signs the grant and the log key signs a checkpoint over
+ * it. Verification must fail at that entry.
+ */
+static void
+test_verifier_refuses_the_envelope_outside_the_office(void **state)
+{
+    const struct ql_key *signers[1] = {K[REG]};
+    struct ql_audit_result res;
+    struct ql_store *s = NULL;
+    struct ql_log *log = NULL;
+    struct ql_key *lk = NULL;
+    struct ql_entry e;
+    struct ql_diag d;
+    uint8_t payload[2 + 48];
+    char *lkp = qlt_join(F->dir, "county.db.logkey");
+    uint64_t at = 0;
+
+    (void)state;
+    ok(ql_audit_verify(F->c, K[ADMIN], &res, &d), &d, "verify before");
+    ql_county_close(F->c);
+    F->c = NULL;
+    ok(ql_keyfile_read(lkp, NULL, 0, &lk, &d), &d, "log key");
+    ok(ql_store_open(F->db, 0, &s, &d), &d, "store");
+    ok(ql_log_open(s, &log, &d), &d, "log");
+    ql_entry_init(&e);
+    snprintf(e.action, sizeof e.action, "grant");
+    snprintf(e.unit, sizeof e.unit, "SECRET");
+    memset(payload, 7, sizeof payload);
+    payload[0] = 0;
+    payload[1] = 48;
+    ok(ql_time_format(NOW + 60, e.time, sizeof e.time, &d), &d, "time");
+    ok(ql_entry_set_actor(&e, P[REG].name, &d), &d, "actor");
+    ok(ql_entry_add_clear(&e, "epoch", "1", &d), &d, "epoch");
+    ok(ql_entry_add_clear(&e, "fingerprint",
+                          "00000000000000000000000000000000"
+                          "00000000000000000000000000000000",
+                          &d),
+       &d, "fingerprint");
+    ok(ql_entry_add_clear(&e, "recipients", P[LTREG].name, &d), &d,
+       "recipients");
+    ok(ql_entry_set_payload(&e, payload, sizeof payload, &d), &d, "payload");
+    ok(ql_store_begin(s, &d), &d, "begin");
+    ok(ql_log_append(log, &e, signers, 1, &at, NULL, NULL, &d), &d, "append");
+    ok(ql_log_checkpoint(log, lk, NULL, &d), &d, "checkpoint");
+    ok(ql_store_commit(s, &d), &d, "commit");
+    ql_entry_release(&e);
+    ql_log_free(log);
+    ql_store_close(s);
+    ql_key_free(lk);
+    free(lkp);
+    ok(ql_county_open(F->db, 0, &F->c, &d), &d, "reopen");
+    assert_int_not_equal(ql_audit_verify(F->c, K[ADMIN], &res, &d), QL_OK);
+    assert_int_equal(res.bad_index, at);
+    if (strstr(d.msg, "who may not read it") == NULL)
+        fail_msg("verification failed otherwise: %s", d.msg);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -825,6 +888,7 @@ main(void)
         T(test_revoked_member),
         T(test_revoked_supervisor),
         T(test_secret_roles_outside_the_office),
+        T(test_verifier_refuses_the_envelope_outside_the_office),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

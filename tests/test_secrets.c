@@ -350,6 +350,17 @@ test_key_files_never_overwritten(void **state)
         "--admin-key", admin);
     expect_exit(&r, 0, NULL);
     qlt_run_free(&r);
+    /* Nor is the store open to the world, nor any backup of it. */
+    assert_int_equal(mode_of(db) & 0007, 0);
+    {
+        char *b2 = here("b2.db");
+
+        RUN(&r, NULL, NULL, "--db", db, "backup", b2);
+        expect_exit(&r, 0, NULL);
+        qlt_run_free(&r);
+        assert_int_equal(mode_of(b2) & 0007, 0);
+        free(b2);
+    }
     assert_int_equal(symlink(target, backup), 0);
     RUN(&r, NULL, NULL, "--db", db, "backup", backup);
     expect_exit(&r, 4, "already exists");
