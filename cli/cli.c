@@ -179,6 +179,12 @@ read_line(int fd, char *buf, size_t cap, size_t *len)
     return 0;
 }
 
+/*
+ * Asks for a line on the terminal without echo. Echo goes off before the
+ * prompt appears, so that nothing typed once it shows is ever echoed (and
+ * what was typed ahead is discarded); a terminal that keeps echoing is
+ * refused rather than trusted.
+ */
 static int
 prompt_tty(const char *prompt, char *buf, size_t cap, size_t *len)
 {
@@ -188,19 +194,58 @@ prompt_tty(const char *prompt, char *buf, size_t cap, size_t *len)
 
     if (fd < 0)
         return -1;
-    if (write(fd, prompt, strlen(prompt)) < 0 || tcgetattr(fd, &old) != 0) {
+    if (tcgetattr(fd, &old) != 0) {
         close(fd);
         return -1;
     }
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)ECHO;
-    tcsetattr(fd, TCSAFLUSH, &quiet);
+    if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0 ||
+        tcgetattr(fd, &quiet) != 0 || (quiet.c_lflag & ECHO) != 0 ||
+        write(fd, prompt, strlen(prompt)) < 0) {
+        tcsetattr(fd, TCSAFLUSH, &old);
+        close(fd);
+        return -1;
+    }
     rc = read_line(fd, buf, cap, len);
     tcsetattr(fd, TCSAFLUSH, &old);
     if (write(fd, "\n", 1) < 0)
         rc = -1;
     close(fd);
     return rc;
+}
+
+/*
+ * A passphrase file is as secret as the key it opens, and held to the
+ * same rule as a key file: a regular file of this account's own that no
+ * one else may read or write.
+ */
+static int
+passphrase_file_ok(int fd, const char *file)
+{
+    struct stat sb;
+
+    if (fstat(fd, &sb) != 0)
+        return cli_error(EXIT_BADINPUT, "cannot stat the passphrase file "
+                                        "'%s': %s",
+                         file, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return cli_error(EXIT_BADINPUT, "the passphrase file '%s' is not a "
+                                        "regular file",
+                         file);
+    if ((sb.st_mode & (S_IRGRP | S_IROTH)) != 0)
+        return cli_error(EXIT_REFUSED, "the passphrase file '%s' is "
+                                       "readable by others; chmod 600 it",
+                         file);
+    if ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        return cli_error(EXIT_REFUSED, "the passphrase file '%s' is "
+                                       "writable by others; chmod 600 it",
+                         file);
+    if (sb.st_uid != geteuid())
+        return cli_error(EXIT_REFUSED, "the passphrase file '%s' belongs to "
+                                       "another account (uid %lu)",
+                         file, (unsigned long)sb.st_uid);
+    return EXIT_OK;
 }
 
 int
@@ -215,12 +260,19 @@ cli_passphrase(const char *prompt, bool confirm, char **pass, size_t *len)
     if (a == NULL)
         return cli_error(EXIT_ENV, "out of memory");
     if (file != NULL && *file != '\0') {
-        fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        int ex;
+
+        fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0) {
             cli_passphrase_free(a);
             return cli_error(EXIT_BADINPUT,
                              "cannot open QINGLING_PASSPHRASE_FILE '%s': %s",
                              file, strerror(errno));
+        }
+        if ((ex = passphrase_file_ok(fd, file)) != EXIT_OK) {
+            close(fd);
+            cli_passphrase_free(a);
+            return ex;
         }
         if (read_line(fd, a, QL_PASSPHRASE_MAX + 2, &alen) != 0) {
             close(fd);

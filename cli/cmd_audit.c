@@ -247,6 +247,11 @@ run_verify(struct cli *cli, const struct verify_args *a,
     }
     if (rc != QL_OK)
         return cli_fail(&d);
+    /* A refused cosigner changes nothing and reports nothing but why. */
+    if (cosigner != NULL && !res->cosigner_ok)
+        return cli_error(EXIT_REFUSED, "'%s' is not an active auditor of an "
+                                       "audit unit registered in this log",
+                         ql_key_name(cosigner));
     /* Only a verified checkpoint is remembered, and only after it is. */
     if (a->state != NULL &&
         ql_audit_state_write(a->state, &res->latest, &d) != QL_OK)
@@ -305,10 +310,6 @@ audit_cosign(int argc, char **argv, struct cli *cli,
     ex = run_verify(cli, &a, cli->key, true, !cli->json, &res);
     if (ex != EXIT_OK)
         return ex;
-    if (!res.cosigner_ok)
-        return cli_error(EXIT_REFUSED, "'%s' is not an active auditor of an "
-                                       "audit unit registered in this log",
-                         ql_key_name(cli->key));
     now = cli->now_set ? cli->now : (int64_t)time(NULL);
     ql_diag_clear(&d);
     if (ql_audit_cosign(cli->county, cli->key, &res, now, &line, &already,

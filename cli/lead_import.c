@@ -1865,7 +1865,8 @@ out:
 
 struct actor {
     const char *name, *unit;
-    bool found, revoked;
+    const char *vkey; /* the importing key's, to tell it from a namesake */
+    bool found, revoked, same_key;
     char home[QL_ENTRY_WORD_MAX + 1], roles[512];
     char unit_kind[16], home_kind[16];
 };
@@ -1879,6 +1880,7 @@ find_actor(void *ctx, const struct ql_principal_info *p, struct ql_diag *d)
     if (strcmp(p->name, a->name) == 0) {
         a->found = true;
         a->revoked = p->revoked;
+        a->same_key = strcmp(p->vkey, a->vkey) == 0;
         snprintf(a->home, sizeof a->home, "%s", p->unit);
         snprintf(a->roles, sizeof a->roles, "%s", p->roles);
     }
@@ -1910,14 +1912,24 @@ check_actor(struct imp *im)
     struct ql_county *c = im->cli->county;
     struct actor a;
     struct ql_diag d;
+    char *vkey = NULL;
+    int ex;
 
     memset(&a, 0, sizeof a);
     ql_diag_clear(&d);
     a.name = ql_key_name(im->cli->key);
     a.unit = im->unit;
-    if (ql_county_principals(c, NULL, find_actor, &a, &d) != QL_OK ||
-        ql_county_units(c, find_kinds, &a, &d) != QL_OK)
+    if (ql_key_vkey(im->cli->key, 0, &vkey, &d) != QL_OK)
         return cli_fail(&d);
+    a.vkey = vkey;
+    if (ql_county_principals(c, NULL, find_actor, &a, &d) != QL_OK ||
+        ql_county_units(c, find_kinds, &a, &d) != QL_OK) {
+        ex = cli_fail(&d);
+        free(vkey);
+        return ex;
+    }
+    free(vkey);
+    a.vkey = NULL;
     if (a.unit_kind[0] == '\0')
         return cli_error(EXIT_BADINPUT, "unknown unit '%s'", im->unit);
     if (strcmp(a.unit_kind, QL_KIND_AUDIT) == 0)
@@ -1930,6 +1942,11 @@ check_actor(struct imp *im)
             "key '%s' belongs to no registered principal: leads are "
             "registered with a unit member's key",
             a.name);
+    /* A dry run checks no signature: a namesake key is told here. */
+    if (!a.same_key)
+        return cli_error(EXIT_REFUSED,
+                         "key '%s' is not the key registered under that name",
+                         a.name);
     if (a.revoked)
         return cli_error(EXIT_REFUSED, "principal '%s' is revoked", a.name);
     if (strcmp(a.home, im->unit) != 0 &&

@@ -8,6 +8,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "ql_calendar.h"
 #include "ql_county.h"
@@ -162,6 +166,13 @@ global_options(int *argc, char **argv, struct cli *cli)
             cli->json = true;
             continue;
         }
+        /* A passphrase on the command line shows in ps and the shell's
+           history; no option takes one, and the refusal repeats nothing
+           of what was typed. */
+        if (strncmp(a, "--pass", 6) == 0)
+            return cli_usage(NULL, "no option takes a passphrase: type it "
+                                   "at the prompt, or name a file with "
+                                   "QINGLING_PASSPHRASE_FILE");
         if (strncmp(a, "--db", 4) == 0 && (a[4] == '\0' || a[4] == '=')) {
             slot = &cli->db;
             name = "--db";
@@ -207,6 +218,30 @@ read_env(struct cli *cli)
     return EXIT_OK;
 }
 
+/*
+ * Passphrases, secret keys and data keys live in this process's memory:
+ * no core dump may carry them out. The core size limit goes to 0 for good
+ * (the hard limit too, so nothing later raises it) and, on Linux, the
+ * process is made undumpable, which also keeps other processes of the
+ * same account from attaching to it or reading its memory through /proc.
+ * This runs first, before any secret is read.
+ */
+static int
+no_core_dumps(void)
+{
+    const struct rlimit none = {0, 0};
+
+    if (setrlimit(RLIMIT_CORE, &none) != 0)
+        return cli_error(EXIT_ENV, "cannot turn core dumps off: %s",
+                         strerror(errno));
+#ifdef __linux__
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return cli_error(EXIT_ENV, "cannot make the process undumpable: %s",
+                         strerror(errno));
+#endif
+    return EXIT_OK;
+}
+
 static bool
 wants_help(int argc, char **argv)
 {
@@ -227,7 +262,8 @@ main(int argc, char **argv)
     int ex;
 
     memset(&cli, 0, sizeof cli);
-    if ((ex = global_options(&argc, argv, &cli)) != EXIT_OK)
+    if ((ex = no_core_dumps()) != EXIT_OK ||
+        (ex = global_options(&argc, argv, &cli)) != EXIT_OK)
         return ex;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {

@@ -739,11 +739,12 @@ out:
 /*
  * Reads a small regular file without following a symbolic link, into
  * guarded memory when secret. *out is NUL-terminated, cap + 2 bytes; free
- * it with sodium_free (secret) or free. *mode gets the file's mode.
+ * it with sodium_free (secret) or free. *sb gets the file's status, taken
+ * from the open file so that it describes exactly what was read.
  */
 static ql_err
 read_small_file(const char *path, const char *what, size_t cap, bool secret,
-                char **out, size_t *outlen, mode_t *mode, struct ql_diag *d)
+                char **out, size_t *outlen, struct stat *sb, struct ql_diag *d)
 {
     struct stat st;
     char *buf = NULL;
@@ -807,7 +808,7 @@ read_small_file(const char *path, const char *what, size_t cap, bool secret,
     buf[len] = '\0';
     *out = buf;
     *outlen = len;
-    *mode = st.st_mode;
+    *sb = st;
     buf = NULL; /* ownership moved to the caller */
 out:
     if (secret)
@@ -819,21 +820,66 @@ out:
 }
 
 /*
- * Reads the secret key file at path, parses it (*f) and checks its mode.
- * label gets "key file '<path>'" for messages. *text is guarded memory for
- * sodium_free.
+ * Who may have a hand on a secret key file. A person's key is theirs
+ * alone: owned by the account that reads it, and no one else may read or
+ * write it. The log key may in addition be shared with the group that
+ * owns the store (DESIGN.md section 11, docs/decisions.md): readable, not
+ * writable, by exactly that group, and owned by the reading account, by
+ * root or by the store's owner. Nothing is ever open to the world.
+ */
+struct access_rule {
+    bool shared; /* the log key rule */
+    uid_t owner; /* the store file's owner */
+    gid_t group; /* the store file's group */
+};
+
+/* Checks a key file's status against rule; label names it. */
+static ql_err
+check_access(const struct stat *sb, const struct access_rule *rule,
+             const char *label, struct ql_diag *d)
+{
+    mode_t mode = sb->st_mode;
+    uid_t me = geteuid();
+
+    if ((mode & S_IROTH) != 0 || ((mode & S_IRGRP) != 0 && !rule->shared))
+        return ql_fail(d, QL_EDENIED, "%s is readable by others; chmod 600 it",
+                       label);
+    if ((mode & (S_IWGRP | S_IWOTH)) != 0)
+        return ql_fail(d, QL_EDENIED, "%s is writable by others; chmod 600 it",
+                       label);
+    if ((mode & S_IRGRP) != 0 && sb->st_gid != rule->group)
+        return ql_fail(d, QL_EDENIED,
+                       "%s is readable by group %lu, not by the store's "
+                       "group %lu; chgrp it or chmod 600 it",
+                       label, (unsigned long)sb->st_gid,
+                       (unsigned long)rule->group);
+    if (sb->st_uid == me)
+        return QL_OK;
+    if (rule->shared && (sb->st_uid == 0 || sb->st_uid == rule->owner))
+        return QL_OK;
+    return ql_fail(d, QL_EDENIED,
+                   "%s belongs to another account (uid %lu); a key file must "
+                   "be its user's own",
+                   label, (unsigned long)sb->st_uid);
+}
+
+/*
+ * Reads the secret key file at path, parses it (*f) and checks who may
+ * read and write it (rule). label gets "key file '<path>'" for messages.
+ * *text is guarded memory for sodium_free.
  */
 static ql_err
-load_secret_file(const char *path, char *label, size_t label_size,
-                 struct keyfile *f, char **text, size_t *len, struct ql_diag *d)
+load_secret_file(const char *path, const struct access_rule *rule, char *label,
+                 size_t label_size, struct keyfile *f, char **text, size_t *len,
+                 struct ql_diag *d)
 {
+    struct stat sb;
     char *buf = NULL;
     size_t n = 0;
-    mode_t mode = 0;
     ql_err rc;
 
     if ((rc = read_small_file(path, "key file", KEYFILE_MAX, true, &buf, &n,
-                              &mode, d)) != QL_OK)
+                              &sb, d)) != QL_OK)
         return rc;
     /* A long path is cut in the message, as every message may be. */
     snprintf(label, label_size, "key file '%s'", path);
@@ -841,18 +887,9 @@ load_secret_file(const char *path, char *label, size_t label_size,
      * Say what the file is before judging its mode: a public key passed by
      * mistake should be named as such, not chmod-ed.
      */
-    if ((rc = keyfile_parse(buf, n, label, f, d)) != QL_OK)
+    if ((rc = keyfile_parse(buf, n, label, f, d)) != QL_OK ||
+        (rc = check_access(&sb, rule, label, d)) != QL_OK)
         goto out;
-    if ((mode & (S_IRGRP | S_IROTH)) != 0) {
-        rc = ql_fail(d, QL_EDENIED, "%s is readable by others; chmod 600 it",
-                     label);
-        goto out;
-    }
-    if ((mode & (S_IWGRP | S_IWOTH)) != 0) {
-        rc = ql_fail(d, QL_EDENIED, "%s is writable by others; chmod 600 it",
-                     label);
-        goto out;
-    }
     *text = buf;
     *len = n;
     buf = NULL; /* ownership moved to the caller */
@@ -881,13 +918,14 @@ ql_err
 ql_keyfile_read(const char *path, const char *pass, size_t passlen,
                 struct ql_key **out, struct ql_diag *d)
 {
+    static const struct access_rule own = {false, 0, 0};
     char label[QL_DIAG_MSG];
     struct keyfile f;
     char *text = NULL;
     size_t len = 0;
     ql_err rc;
 
-    if ((rc = load_secret_file(path, label, sizeof label, &f, &text, &len,
+    if ((rc = load_secret_file(path, &own, label, sizeof label, &f, &text, &len,
                                d)) != QL_OK)
         return rc;
     rc = keyfile_decode(text, len, pass, passlen, label, out, d);
@@ -896,16 +934,42 @@ ql_keyfile_read(const char *path, const char *pass, size_t passlen,
 }
 
 ql_err
-ql_keyfile_path_is_encrypted(const char *path, bool *encrypted,
-                             struct ql_diag *d)
+ql_keyfile_read_shared(const char *path, uid_t owner, gid_t group,
+                       struct ql_key **out, struct ql_diag *d)
 {
+    const struct access_rule shared = {true, owner, group};
     char label[QL_DIAG_MSG];
     struct keyfile f;
     char *text = NULL;
     size_t len = 0;
     ql_err rc;
 
-    if ((rc = load_secret_file(path, label, sizeof label, &f, &text, &len,
+    if ((rc = load_secret_file(path, &shared, label, sizeof label, &f, &text,
+                               &len, d)) != QL_OK)
+        return rc;
+    /* A key that several accounts read can keep no passphrase among them. */
+    if (f.encrypted)
+        rc = ql_fail(d, QL_EUNSUPPORTED,
+                     "%s is encrypted; a shared key file has no passphrase",
+                     label);
+    else
+        rc = keyfile_decode(text, len, NULL, 0, label, out, d);
+    sodium_free(text);
+    return rc;
+}
+
+ql_err
+ql_keyfile_path_is_encrypted(const char *path, bool *encrypted,
+                             struct ql_diag *d)
+{
+    static const struct access_rule own = {false, 0, 0};
+    char label[QL_DIAG_MSG];
+    struct keyfile f;
+    char *text = NULL;
+    size_t len = 0;
+    ql_err rc;
+
+    if ((rc = load_secret_file(path, &own, label, sizeof label, &f, &text, &len,
                                d)) != QL_OK)
         return rc;
     *encrypted = f.encrypted;
@@ -944,13 +1008,13 @@ ql_err
 ql_keyfile_read_public(const char *path, struct ql_key **out, struct ql_diag *d)
 {
     struct ql_diag inner;
+    struct stat sb; /* anyone may read a public key */
     char *text = NULL;
     size_t len = 0;
-    mode_t mode = 0; /* anyone may read a public key */
     ql_err rc;
 
     if ((rc = read_small_file(path, "public key file", PUBFILE_MAX, false,
-                              &text, &len, &mode, d)) != QL_OK)
+                              &text, &len, &sb, d)) != QL_OK)
         return rc;
     /* One verifier key and at most one newline: nothing else is allowed. */
     if (len > 0 && text[len - 1] == '\n')

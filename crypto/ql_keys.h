@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ql_err.h"
 #include "ql_profile.h"
@@ -160,12 +161,25 @@ ql_err ql_keyfile_write(const char *path, const struct ql_key *k,
                         struct ql_diag *d) QL_MUST_CHECK;
 
 /*
- * Reads a secret key file. Refuses files that others can read or write
- * (QL_EDENIED) and files larger than any key file (QL_EFORMAT). Errors as
- * ql_keyfile_decode, naming the path.
+ * Reads a secret key file. Refuses files that others can read or write,
+ * and files another account owns (QL_EDENIED), and files larger than any
+ * key file (QL_EFORMAT). Errors as ql_keyfile_decode, naming the path.
  */
 ql_err ql_keyfile_read(const char *path, const char *pass, size_t passlen,
                        struct ql_key **out, struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Reads the log key file beside a store (no passphrase), which the
+ * accounts of a deployment share through the store's group (DESIGN.md
+ * section 11): besides what ql_keyfile_read accepts, a file that group
+ * may read (mode 0640 at most) and whose owner is this account, root or
+ * owner (the store file's owner). Refuses (QL_EDENIED) a file any group
+ * may write, that another group or the world may read, or that someone
+ * else owns; QL_EUNSUPPORTED for an encrypted file.
+ */
+ql_err ql_keyfile_read_shared(const char *path, uid_t owner, gid_t group,
+                              struct ql_key **out,
+                              struct ql_diag *d) QL_MUST_CHECK;
 
 /* Reads only whether the secret key file at path needs a passphrase. */
 ql_err ql_keyfile_path_is_encrypted(const char *path, bool *encrypted,

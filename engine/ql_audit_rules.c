@@ -714,16 +714,23 @@ set_holder(struct scope_rec *s, uint32_t who, struct ql_diag *d)
     return QL_OK;
 }
 
-/* May principal i hold the key of scope (a unit code, or SECRET)? */
+/*
+ * May principal i hold the key of scope (a unit code, or SECRET)? The
+ * engine's own roles (admin, auditor) read no content; the secret
+ * envelope, one key for every unit, is held in supervision units only.
+ */
 static bool
 may_hold(const struct audit_rules *r, const char *scope, uint32_t i)
 {
     const struct principal_rec *p = &r->prs[i];
+    bool supervision =
+        strcmp(unit_kind(r, p->unit), QL_KIND_SUPERVISION) == 0;
 
+    if (has_role(p->roles, "admin") || has_role(p->roles, "auditor"))
+        return false;
     if (strcmp(scope, SECRET_SCOPE) == 0)
-        return secret_reader(r, p->roles);
-    return strcmp(unit_code(r, p->unit), scope) == 0 ||
-           strcmp(unit_kind(r, p->unit), QL_KIND_SUPERVISION) == 0;
+        return supervision && secret_reader(r, p->roles);
+    return strcmp(unit_code(r, p->unit), scope) == 0 || supervision;
 }
 
 /*

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,6 +89,10 @@ load_genesis(struct ql_county *c, struct ql_diag *d)
                                        "its administrator");
         goto out;
     }
+    /* The log key it names: writes check the key file against it. */
+    if ((v = ql_entry_get_clear(&e, "log_key")) != NULL &&
+        (rc = ql_key_parse_vkey(v, false, &c->log_pub, d)) != QL_OK)
+        goto out;
     v = ql_entry_get_clear(&e, "zone");
     if ((rc = ql_zone_parse(v != NULL ? v : QL_ZONE_DEFAULT, &c->zone, d)) !=
         QL_OK)
@@ -145,6 +150,7 @@ ql_county_close(struct ql_county *c)
     free(c->wkeys);
     ql_calendar_free(c->calendar);
     ql_key_free(c->log_key);
+    ql_key_free(c->log_pub);
     ql_key_free(c->admin);
     ql_log_free(c->log);
     ql_store_close(c->store);
@@ -358,6 +364,44 @@ batch_actor(struct ql_county *c, struct county_actor *who, struct ql_diag *d)
     return QL_OK;
 }
 
+/*
+ * Reads the log key beside the store. In a deployment where several
+ * accounts share the store through its group (DESIGN.md section 11), the
+ * key file may be readable by that group: the store file's owner and
+ * group say which. The key must be the one the genesis entry names, so a
+ * key file put in its place signs nothing.
+ */
+static ql_err
+read_log_key(struct ql_county *c, struct ql_diag *d)
+{
+    struct stat sb;
+    char why[QL_DIAG_MSG];
+    ql_err rc;
+
+    if (stat(c->path, &sb) != 0)
+        return ql_fail(d, QL_EIO, "cannot stat store '%s': %s", c->path,
+                       strerror(errno));
+    rc = ql_keyfile_read_shared(c->log_key_path, sb.st_uid, sb.st_gid,
+                                &c->log_key, d);
+    if (rc != QL_OK) {
+        snprintf(why, sizeof why, "%s", d != NULL ? d->msg : "");
+        return ql_fail(d, rc == QL_EDENIED ? QL_EDENIED : QL_EIO,
+                       "cannot read the log key: %s", why);
+    }
+    if (c->log_pub == NULL)
+        rc = ql_fail(d, QL_EINTEGRITY, "the genesis entry names no log key");
+    else if (strcmp(ql_key_name(c->log_key), ql_county_origin(c)) != 0 ||
+             !ql_key_same_public(c->log_key, c->log_pub))
+        rc = ql_fail(d, QL_EINTEGRITY, "log key '%s' is not the key this "
+                                       "log's genesis entry names",
+                     c->log_key_path);
+    if (rc != QL_OK) {
+        ql_key_free(c->log_key);
+        c->log_key = NULL;
+    }
+    return rc;
+}
+
 ql_err
 county_begin(struct ql_county *c, struct county_actor *who, struct ql_diag *d)
 {
@@ -368,23 +412,8 @@ county_begin(struct ql_county *c, struct county_actor *who, struct ql_diag *d)
     if (c->actor == NULL || !ql_key_has_secret(c->actor))
         return ql_fail(d, QL_EDENIED, "no acting key: give --key or "
                                       "QINGLING_KEY");
-    if (c->log_key == NULL) {
-        rc = ql_keyfile_read(c->log_key_path, NULL, 0, &c->log_key, d);
-        if (rc != QL_OK) {
-            char why[QL_DIAG_MSG];
-
-            snprintf(why, sizeof why, "%s", d != NULL ? d->msg : "");
-            return ql_fail(d, rc == QL_EDENIED ? QL_EDENIED : QL_EIO,
-                           "cannot read the log key: %s", why);
-        }
-        if (strcmp(ql_key_name(c->log_key), ql_county_origin(c)) != 0) {
-            ql_key_free(c->log_key);
-            c->log_key = NULL;
-            return ql_fail(d, QL_EINTEGRITY, "log key '%s' does not belong "
-                                             "to this log",
-                           c->log_key_path);
-        }
-    }
+    if (c->log_key == NULL && (rc = read_log_key(c, d)) != QL_OK)
+        return rc;
     if (c->batch) {
         if (c->batch_failed)
             return ql_fail(d, QL_EUSAGE, "the batch failed and was rolled "
@@ -524,6 +553,27 @@ append_by_actor(struct ql_county *c, struct ql_entry *e, struct ql_diag *d)
 
 /* ---- creating ---- */
 
+/*
+ * Takes the world's access away from a new store and its side files: the
+ * store is its account's and its group's (DESIGN.md section 11), and
+ * SQLite gives the -wal and -shm files it creates later the store's mode.
+ */
+static void
+no_world(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    struct stat sb;
+    size_t i;
+
+    for (i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        char *p = dup_cat(path, suffix[i]);
+
+        if (p != NULL && stat(p, &sb) == 0)
+            (void)chmod(p, sb.st_mode & 0660);
+        free(p);
+    }
+}
+
 static void
 remove_store_files(const char *path)
 {
@@ -577,6 +627,7 @@ ql_county_create(const char *path, const char *origin,
     if ((rc = ql_store_open(path, QL_STORE_CREATE, &s, d)) != QL_OK)
         goto out;
     files = true;
+    no_world(path);
     if ((rc = ql_key_generate(p, origin, &log_key, d)) != QL_OK ||
         (rc = ql_keyfile_write(key_path, log_key, NULL, 0,
                                QL_KEYFILE_PLAINTEXT, d)) != QL_OK)
@@ -1149,6 +1200,29 @@ cache_key(struct ql_county *c, const char *unit, int64_t epoch,
     return QL_OK;
 }
 
+/* QL_EDENIED unless the actor's key is the one registered under its name. */
+static ql_err
+actor_is_registered(struct ql_county *c, struct ql_diag *d)
+{
+    char *mine = NULL, *theirs = NULL;
+    ql_err rc;
+
+    if ((rc = principal_vkey(c, ql_key_name(c->actor), &theirs, d)) ==
+            QL_OK &&
+        (rc = ql_key_vkey(c->actor, 0, &mine, d)) == QL_OK &&
+        strcmp(mine, theirs) != 0)
+        rc = ql_fail(d, QL_EDENIED, "key '%s' is not the key registered "
+                                    "under that name",
+                     ql_key_name(c->actor));
+    if (rc == QL_ENOTFOUND)
+        rc = ql_fail(d, QL_EDENIED, "key '%s' is not registered in this "
+                                    "county",
+                     ql_key_name(c->actor));
+    free(mine);
+    free(theirs);
+    return rc;
+}
+
 ql_err
 county_read_key(struct ql_county *c, const char *unit, int64_t epoch,
                 const struct ql_datakey **key, struct ql_diag *d)
@@ -1185,6 +1259,10 @@ county_read_key(struct ql_county *c, const char *unit, int64_t epoch,
                      ql_key_name(c->actor), unit);
         goto out;
     }
+    /* A key that merely bears a principal's name holds none of its
+       grants: that is a refusal, not a damaged grant. */
+    if ((rc = actor_is_registered(c, d)) != QL_OK)
+        goto out;
     grant_context(c, unit, epoch, ctx, sizeof ctx);
     sealed = ql_stmt_blob(st, 0, &len);
     if ((rc = ql_datakey_unseal(c->actor, sealed, len, ctx, strlen(ctx), &k,
@@ -1302,8 +1380,11 @@ free_list(char **v, size_t n)
 
 /*
  * The principals who should hold unit's key: its active members and every
- * active supervision principal; with missing_epoch > 0, only those without
- * a grant for that epoch. Sorted by name.
+ * active supervision principal; for a scope with eligible (the secret
+ * envelope), the active supervision principals eligible() accepts. With
+ * missing_epoch > 0, only those without a grant for that epoch. Sorted by
+ * name. The engine's own roles read no content: a principal holding
+ * `admin` or `auditor` holds no data key, whatever else it holds.
  */
 static ql_err
 holders(struct ql_county *c, const char *unit, int64_t missing_epoch,
@@ -1320,7 +1401,8 @@ holders(struct ql_county *c, const char *unit, int64_t missing_epoch,
         "ORDER BY p.name";
     static const char ALL[] =
         "SELECT p.name, p.vkey, p.roles FROM principals p "
-        "WHERE p.revoked_idx IS NULL "
+        "JOIN units u ON u.code = p.unit "
+        "WHERE p.revoked_idx IS NULL AND u.kind = 'supervision' "
         "AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.unit = ?1 "
         "  AND g.epoch = ?2 AND g.principal = p.name) "
         "ORDER BY p.name";
@@ -1338,7 +1420,9 @@ holders(struct ql_county *c, const char *unit, int64_t missing_epoch,
     while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
         char **a;
 
-        if (eligible != NULL && !eligible(ectx, ql_stmt_text(st, 2)))
+        if ((eligible != NULL && !eligible(ectx, ql_stmt_text(st, 2))) ||
+            county_has_role(ql_stmt_text(st, 2), "admin") ||
+            county_has_role(ql_stmt_text(st, 2), "auditor"))
             continue;
         a = realloc(nv, (count + 1) * sizeof *a);
         char **b = a ? realloc(kv, (count + 1) * sizeof *b) : NULL;

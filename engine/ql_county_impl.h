@@ -29,6 +29,7 @@ struct ql_county {
     char *path;
     char *log_key_path;
     struct ql_key *log_key;   /* read on the first write */
+    struct ql_key *log_pub;   /* the log key the genesis entry names */
     struct ql_key *admin;     /* public half, from the genesis entry */
     const struct ql_key *actor; /* borrowed */
     int64_t now;
@@ -134,13 +135,16 @@ ql_err county_write_key(struct ql_county *c, const char *unit,
 
 /*
  * Decides who holds a key scope that is not a unit (the sealed envelope of
- * secret fields): called with each active principal's roles.
+ * secret fields): called with the roles of each active principal of a
+ * supervision unit, the only ones that may hold such a scope (a handling
+ * unit's member reads its own unit's leads, and one envelope key serves
+ * every unit).
  */
 typedef bool (*county_holder_fn)(void *ctx, const char *roles);
 
 /*
  * The key scope "SECRET": like county_write_key, but its holders are the
- * active principals for whom eligible() says yes.
+ * active supervision principals for whom eligible() says yes.
  */
 #define QL_SECRET_SCOPE "SECRET"
 ql_err county_write_key_for(struct ql_county *c, const char *scope,

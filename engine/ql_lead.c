@@ -489,6 +489,20 @@ secret_eligible(void *ctx, const char *roles)
     return secret_reader(ctx, roles);
 }
 
+/*
+ * Whether who opens the secret envelope: a secret role in a supervision
+ * unit (the envelope key serves every unit, so no handling unit's member
+ * holds it), and no engine role, which reads no content.
+ */
+static bool
+secret_holder(const struct ql_workflow *wf, const struct county_actor *who)
+{
+    return strcmp(who->kind, QL_KIND_SUPERVISION) == 0 &&
+           !county_has_role(who->roles, "admin") &&
+           !county_has_role(who->roles, "auditor") &&
+           secret_reader(wf, who->roles);
+}
+
 /* The actor must sit in the lead's unit or in a supervision unit. */
 static ql_err
 check_unit(const struct county_actor *who, const char *unit,
@@ -732,7 +746,7 @@ plan_transition(struct ql_county *c, struct plan *p,
         if (v == NULL)
             v = kvs_get(&p->all_secret, f);
         if (v == NULL && fd != NULL && fd->vis == QL_VIS_SECRET &&
-            !secret_reader(p->wf, who->roles) && kvs_get(&p->secret, f))
+            !secret_holder(p->wf, who) && kvs_get(&p->secret, f))
             v = kvs_get(&p->secret, f);
         if (v == NULL || *v == '\0')
             return ql_fail(d, QL_EFORMAT, "transition '%s' needs field %s "
@@ -1093,9 +1107,8 @@ plan_open(struct ql_county *c, const char *id, const struct county_actor *who,
     p->wf = (struct ql_workflow *)cwf;
     if ((rc = load_clear(c, id, &p->all_clear, d)) != QL_OK)
         return rc;
-    return load_content(c, &p->m, secret_reader(p->wf, who->roles),
-                        &p->all_sealed, &p->all_secret, &p->readable,
-                        &p->since_snapshot, d);
+    return load_content(c, &p->m, secret_holder(p->wf, who), &p->all_sealed,
+                        &p->all_secret, &p->readable, &p->since_snapshot, d);
 }
 
 ql_err
@@ -1473,7 +1486,7 @@ load_lead(struct ql_county *c, const char *id, bool content,
     if (content && c->actor != NULL && ql_key_has_secret(c->actor)) {
         if (county_principal(c, ql_key_name(c->actor), &who, NULL, d) ==
             QL_OK)
-            want_secret = secret_reader(wf, who.roles);
+            want_secret = secret_holder(wf, &who);
         if ((rc = load_content(c, &l->m, want_secret, &sealed, &secret,
                                &l->readable, NULL, d)) != QL_OK)
             goto out;
@@ -1655,7 +1668,7 @@ ql_lead_history(struct ql_county *c, const char *id, ql_lead_event_fn fn,
         return rc;
     if (c->actor != NULL &&
         county_principal(c, ql_key_name(c->actor), &who, NULL, d) == QL_OK)
-        want_secret = secret_reader(wf, who.roles);
+        want_secret = secret_holder(wf, &who);
     if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
         goto out;

@@ -1012,9 +1012,24 @@ ql_store_backup(struct ql_store *s, const char *dest, struct ql_diag *d)
         goto out;
     ql_store_close(copy);
     copy = NULL;
-    if (rename(tmp, dest) != 0)
+    /*
+     * The copy holds what the store holds: those who may read the store
+     * may read it, and never the world. link() puts it in place only if
+     * nothing took the name meanwhile; nothing is ever overwritten.
+     */
+    if (stat(s->path, &sb) == 0)
+        (void)chmod(tmp, sb.st_mode & 0660);
+    if (link(tmp, dest) == 0) {
+        unlink(tmp);
+    } else if (errno == EEXIST) {
+        rc = ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
+    } else if (lstat(dest, &sb) == 0) {
+        rc = ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
+    } else if (rename(tmp, dest) != 0) {
+        /* A file system without hard links (a FAT medium) renames. */
         rc = ql_fail(d, QL_EIO, "cannot rename '%s' to '%s': %s", tmp, dest,
                      strerror(errno));
+    }
 out:
     if (b != NULL)
         sqlite3_backup_finish(b);

@@ -236,6 +236,13 @@ check_enum(const struct ql_wf_field *f, const char *value, size_t len,
         memcpy(list + o, f->values[i], vl + 1);
         o += vl;
     }
+    /* A secret field's value never appears in a message, not even its
+       own writer's: messages end up in terminals' scrollback and logs. */
+    if (f->vis == QL_VIS_SECRET)
+        return wf_fail(d, QL_EFORMAT,
+                       "%s (%s): the value given is not one "
+                       "of: %s",
+                       f->label, f->name, list);
     return wf_fail(d, QL_EFORMAT, "%s (%s): '%s' is not one of: %s", f->label,
                    f->name, wf_quote(q, sizeof q, value, len, 40), list);
 }
@@ -287,17 +294,21 @@ ql_workflow_check_value(const struct ql_workflow *wf,
     case QL_FIELD_DATE:
         if (ql_date_parse(value, len, &day, &sub) != QL_OK)
             return wf_fail(d, QL_EFORMAT, "%s (%s): %s", f->label, f->name,
-                           sub.msg);
+                           f->vis == QL_VIS_SECRET
+                               ? "the value given is not a date (YYYY-MM-DD)"
+                               : sub.msg);
         return QL_OK;
     case QL_FIELD_NUMBER:
         if (!number_ok(value, len))
-            return wf_fail(d, QL_EFORMAT,
-                           "%s (%s): '%s' is not a number (digits, an "
-                           "optional '-' and decimal point, at most %d "
-                           "characters)",
-                           f->label, f->name,
-                           wf_quote(q, sizeof q, value, len, 40),
-                           WF_NUMBER_MAX);
+            return wf_fail(
+                d, QL_EFORMAT,
+                "%s (%s): %s%s%s is not a number (digits, an "
+                "optional '-' and decimal point, at most %d "
+                "characters)",
+                f->label, f->name, f->vis == QL_VIS_SECRET ? "" : "'",
+                f->vis == QL_VIS_SECRET ? "the value given"
+                                        : wf_quote(q, sizeof q, value, len, 40),
+                f->vis == QL_VIS_SECRET ? "" : "'", WF_NUMBER_MAX);
         return QL_OK;
     case QL_FIELD_TEXT:
     case QL_FIELD_LIST:
