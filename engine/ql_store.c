@@ -178,6 +178,17 @@ sql_fail(struct ql_store *s, int rc, struct ql_diag *d, const char *what)
                        what);
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
+        /*
+         * SQLite calls only a short write full; where it kept the system's
+         * error, a file size limit or a quota is a full disk too.
+         */
+        if (s->db != NULL && (sqlite3_system_errno(s->db) == ENOSPC ||
+                              sqlite3_system_errno(s->db) == EDQUOT ||
+                              sqlite3_system_errno(s->db) == EFBIG))
+            return ql_fail(d, QL_EFULL, "store '%s': disk full while %s: "
+                                        "%s",
+                           s->path, what,
+                           strerror(sqlite3_system_errno(s->db)));
         return ql_fail(d, QL_EIO, "store '%s': input/output error while %s: "
                                   "%s",
                        s->path, what, msg);
