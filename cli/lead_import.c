@@ -2087,6 +2087,11 @@ write_rows(struct imp *im)
     if (rc != QL_OK) {
         if (im->tty && done > 0)
             fputc('\n', stderr);
+        /* Every row went in and the commit failed: no line is to blame. */
+        if (done == im->nrows)
+            return cli_error(cli_exit_code(rc),
+                             "%s: %s; nothing was imported", im->label,
+                             d.msg);
         return cli_error(cli_exit_code(rc),
                          "%s: line %zu: %s; nothing was imported", im->label,
                          im->rows[done < im->nrows ? done : 0].line, d.msg);
