@@ -1,35 +1,39 @@
 /*
  * The fault-injection suite: the record must survive failing allocations,
  * failing writes and syncs, and a full disk, without losing or corrupting
- * anything.
+ * anything, and without calling any of it tampering. docs/faults.md is
+ * the long version.
  *
  * Each operation -- registering a lead (in a unit that has its data key,
  * and in one that needs a new key epoch), a move, a proposal and its
- * approval by a second person, a move whose guard runs Lua, a CSV and a
- * JSON import and an export and two verifications through the command's
- * own functions -- runs on a fresh copy of one small county, once cleanly
- * to count what it does, then with the Nth of those failing:
+ * approval by a second person, a move whose guard runs Lua, reading a
+ * lead, a CSV and a JSON import, an export and three verifications
+ * through the command's own functions -- runs on a fresh copy of one
+ * small county, once cleanly to count what it does, then with the Nth of
+ * those failing:
  *
  *   - qingling's own allocations (malloc, calloc, realloc, strdup,
- *     strndup, sodium_malloc, and through them Lua's and jansson's), by
- *     the linker's --wrap (Makefile);
+ *     strndup, sodium_malloc, and through them Lua's, libcsv's and
+ *     jansson's), by the linker's --wrap (Makefile); guarded ones and
+ *     those inside jansson's parser also on their own;
  *   - SQLite's allocations (SQLITE_CONFIG_MALLOC);
- *   - SQLite's writes, syncs and truncations (a VFS over the unix one:
- *     SQLITE_IOERR_WRITE, _FSYNC, _TRUNCATE);
- *   - a disk that is full after a budget of bytes (SQLITE_FULL).
+ *   - writes, syncs and truncations: SQLite's through a VFS over the unix
+ *     one (SQLITE_IOERR_WRITE, _FSYNC, _TRUNCATE), the engine's own files
+ *     through a wrapped write and fsync;
+ *   - a disk that is full after a budget of bytes (SQLITE_FULL, ENOSPC).
  *
- * Every run must end in a clean error of the fault's class (QL_ENOMEM,
- * QL_EIO, QL_EFULL; exit code 6 for the command), with a one-line message,
- * or in success; the store, reopened without the fault, must hold either
- * nothing of the operation or all of it (log size, every lead's state),
- * match a replay of its log, pass the auditor's verification and SQLite's
- * integrity check; the handle that failed must hold no transaction; and
- * the operation must then succeed on that same handle. Under ASan a leak
- * on any of these paths fails the program.
+ * Every run must end in success or in a clean error of the fault's class
+ * (QL_ENOMEM, QL_EIO, QL_EFULL; exit code 6 and one line for a command);
+ * the handle that failed holds no transaction; the store, reopened
+ * without the fault, holds exactly what it held (check_unchanged) or all
+ * of the operation (check_done: log size, every lead and its content, a
+ * replay, the auditor's verification, SQLite's integrity check); and the
+ * operation then succeeds on that same handle. Under ASan a leak on any
+ * of these paths fails the program.
  *
- * Small N are covered densely, larger ones at a stride (see sample());
- * QL_FAULT_SAMPLES=k runs k times as many (default 1; ASan builds run
- * half as many, each costing about three times as much).
+ * Small N are covered densely, larger ones at a stride (fault_op);
+ * QL_FAULT_SAMPLES=k runs k times as many (ASan builds spread half as
+ * many, each run costing about three times as much).
  *
  * Last, the real binary runs with a small RLIMIT_FSIZE, as on a full
  * disk, for lead add, move and approve, import and audit export: exit 6
@@ -81,6 +85,7 @@
 #ifndef SANITIZED
 #define SANITIZED 0
 #endif
+
 #define NOW_TEXT "QINGLING_NOW=2025-09-15T02:00:00Z"
 #define REPORTER "举报人甲，电话 13800000000"
 
@@ -286,7 +291,7 @@ enum lead { L_NEW, L_TRIAGE, L_PROPOSED, L_VERIFYING, NLEADS };
 
 static struct {
     char *dir;
-    char *base;       /* the fixture store, closed */
+    char *base;       /* the fixture store, with entries in its WAL */
     char *work;       /* the copy an operation runs on */
     char *work_key;   /* its log key */
     char *export_dir; /* an export of the fixture, for verify --export */
@@ -353,8 +358,9 @@ remove_store(const char *path)
 }
 
 /*
- * A fresh copy of the fixture store (and its log key) at F.work, no
- * export in F.out_dir and no state file.
+ * A fresh copy of the fixture store (its WAL and log key too) at F.work,
+ * no state file, and in F.out_dir nothing, or for an export the earlier
+ * export it extends.
  */
 static void
 reset_work(enum op op)
@@ -370,7 +376,7 @@ reset_work(enum op op)
     snprintf(to, sizeof to, "%s-wal", F.work);
     copy_file(from, to);
     if (stat(F.out_dir, &sb) == 0)
-        qlt_rmtree(qlt_join(F.out_dir, ""));
+        qlt_rmtree(qlt_join(F.dir, "out"));
     unlink(F.state);
     if (op == OP_EXPORT)
         copy_tree(F.old_export, F.out_dir);
@@ -513,13 +519,10 @@ setup(void **state)
      * auditor's verification after each of some thousand runs is quick.
      */
     ok(ql_county_batch_begin(c, &d), &d, "batch");
-    ok(ql_county_unit_add(c, "SH", "青禾县扫黑办", QL_KIND_SUPERVISION,
-                          &d),
-       &d, "unit");
-    ok(ql_county_unit_add(c, "LT", "鹭汀镇", QL_KIND_TOWNSHIP, &d), &d,
+    ok(ql_county_unit_add(c, "SH", "青禾县扫黑办", QL_KIND_SUPERVISION, &d), &d,
        "unit");
-    ok(ql_county_unit_add(c, "QY", "青云镇", QL_KIND_TOWNSHIP, &d), &d,
-       "unit");
+    ok(ql_county_unit_add(c, "LT", "鹭汀镇", QL_KIND_TOWNSHIP, &d), &d, "unit");
+    ok(ql_county_unit_add(c, "QY", "青云镇", QL_KIND_TOWNSHIP, &d), &d, "unit");
     for (i = 1; i < NKEYS; i++)
         ok(ql_county_principal_add(c, F.k[i], PEOPLE[i].unit, PEOPLE[i].roles,
                                    &d),
@@ -590,19 +593,17 @@ setup(void **state)
     reset_work(OP_ADD);
     F.fingerprint = store_fingerprint(F.work, "the fixture");
     {
-        static const char CSV[] =
-            "source,summary,reporter\n"
-            "群众举报,\"某公司强揽工程，威胁竞标人\","
-            "举报人乙\n"
-            "部门移送,某村干部把持选举,\n"
-            "群众举报,\"某市场欺行霸市, 强收摊位费\","
-            "举报人丙\n";
-        static const char J[] =
-            "[{\"source\": \"群众举报\","
-            " \"summary\": \"某砂场非法采砂\"},\n"
-            " {\"source\": \"部门移送\","
-            " \"summary\": \"某娱乐场所涉黄赌\","
-            " \"reporter\": \"匿名\"}]\n";
+        static const char CSV[] = "source,summary,reporter\n"
+                                  "群众举报,\"某公司强揽工程，威胁竞标人\","
+                                  "举报人乙\n"
+                                  "部门移送,某村干部把持选举,\n"
+                                  "群众举报,\"某市场欺行霸市, 强收摊位费\","
+                                  "举报人丙\n";
+        static const char J[] = "[{\"source\": \"群众举报\","
+                                " \"summary\": \"某砂场非法采砂\"},\n"
+                                " {\"source\": \"部门移送\","
+                                " \"summary\": \"某娱乐场所涉黄赌\","
+                                " \"reporter\": \"匿名\"}]\n";
 
         qlt_write_file(F.csv, CSV, strlen(CSV));
         qlt_write_file(F.json, J, strlen(J));
@@ -704,8 +705,11 @@ run_engine(enum op op, struct ql_county **cp, struct ql_diag *d)
         as(c, TRI);
         rc = ql_lead_move(c, F.id[L_TRIAGE], "assign", asg, 2, NULL, &pending,
                           d);
+        /* Not fail_msg: the fault is still armed here. */
         if (rc == QL_OK && !pending)
-            fail_msg("the proposal took effect without approval");
+            rc = ql_fail(d, QL_EINTEGRITY,
+                         "the proposal took effect "
+                         "without approval");
         return rc;
     case OP_APPROVE:
         as(c, HEAD);
@@ -1184,16 +1188,16 @@ clean_run(enum op op, enum qlf_kind kind, struct measure *m)
         m->grows = size - F.size;
         m->after = lead_summary(c);
         ql_county_close(c);
+        /* The fingerprint must see a change, or check_unchanged is blind. */
+        if (m->grows > 0 &&
+            store_fingerprint(F.work, OP_NAME[op]) == F.fingerprint)
+            fail_msg("%s: the fingerprint missed a change", OP_NAME[op]);
     }
     return n;
 }
 
-/*
- * One run with the fault armed at n, and every check after it. Returns
- * true when the fault struck (false: the operation needs fewer).
- */
-
-static bool
+/* One run with the fault armed at n, and every check after it. */
+static void
 fault_run(enum op op, enum qlf_kind kind, uint64_t n, bool sticky,
           const struct measure *m)
 {
@@ -1201,7 +1205,7 @@ fault_run(enum op op, enum qlf_kind kind, uint64_t n, bool sticky,
     struct cli_result r;
     struct ql_diag d;
     char what[256];
-    bool done, fired;
+    bool done;
     ql_err rc = QL_OK;
 
     snprintf(what, sizeof what, "%s, %s %llu%s", OP_NAME[op], qlf_name(kind),
@@ -1218,9 +1222,8 @@ fault_run(enum op op, enum qlf_kind kind, uint64_t n, bool sticky,
         done = rc == QL_OK;
         qlf_disarm();
     }
-    fired = qlf_fired();
     if (!done) {
-        if (!fired)
+        if (!qlf_fired())
             fail_msg("%s: failed without the fault: %s", what,
                      op_is_cli(op) ? r.err : d.msg);
         if (op_is_cli(op)) {
@@ -1239,10 +1242,7 @@ fault_run(enum op op, enum qlf_kind kind, uint64_t n, bool sticky,
                 fail_msg("%s: the failed handle holds a transaction", what);
         }
     }
-    /*
-     * The auditor's verification runs once per run, on the final log,
-     * which holds everything the failed attempt could have left.
-     */
+    /* Nothing of the operation, to the row, or all of it. */
     check_store(done, m->grows, m->after, what);
     if (op == OP_EXPORT)
         check_export(done, what);
@@ -1271,7 +1271,6 @@ fault_run(enum op op, enum qlf_kind kind, uint64_t n, bool sticky,
         if (op == OP_VERIFY || op == OP_VERIFY_JOBS)
             check_state(true, what);
     }
-    return fired;
 }
 
 /*
@@ -1321,7 +1320,7 @@ fault_op(enum op op)
     size_t nkinds = op == OP_IMPORT_TEXT ? 1 : sizeof KINDS / sizeof KINDS[0];
     struct measure m = {0, NULL};
     uint64_t ns[512];
-    size_t i, k, kk, runs = 0;
+    size_t i, k, kk;
 
     for (k = 0; k < nkinds; k++) {
         enum qlf_kind kind = kinds[k];
@@ -1337,7 +1336,7 @@ fault_op(enum op op)
                 ns[nb++] = i;
             if (total > 0 && nb < 512)
                 ns[nb++] = total - 1;
-            for (i = 0; i < nb; i++, runs++)
+            for (i = 0; i < nb; i++)
                 fault_run(op, kind, ns[i], true, &m);
             print_message("%s: %s: %llu bytes, %zu budgets\n", OP_NAME[op],
                           qlf_name(kind), (unsigned long long)total, nb);
@@ -1362,7 +1361,7 @@ fault_op(enum op op)
             /* Small N stay dense under ASan: the opening paths are there. */
             kk = sample(total, F.scale < 100 ? dense : dense * F.scale / 100,
                         more * F.scale / 100 + 1, ns, 512);
-            for (i = 0; i < kk; i++, runs++)
+            for (i = 0; i < kk; i++)
                 fault_run(op, kind, ns[i], sticky, &m);
             print_message("%s: %s%s: %llu counted, %zu runs\n", OP_NAME[op],
                           qlf_name(kind), sticky ? " (sticky)" : "",
@@ -1372,8 +1371,6 @@ fault_op(enum op op)
         }
     }
     free(m.after);
-
-    (void)runs;
 }
 
 static void
