@@ -1366,9 +1366,9 @@ read_json(struct imp *im)
     json_set_alloc_funcs(json_malloc, json_free);
     root = json_loadb(im->text, im->textlen, JSON_REJECT_DUPLICATES, &err);
     /* Jansson says nothing at all when it runs out of memory early. */
-    if (json_short || (root == NULL &&
-                       (json_error_code(&err) == json_error_out_of_memory ||
-                        err.text[0] == '\0'))) {
+    if (json_short ||
+        (root == NULL && (json_error_code(&err) == json_error_out_of_memory ||
+                          err.text[0] == '\0'))) {
         json_decref(root);
         return cli_error(EXIT_ENV, "out of memory reading %s", im->label);
     }
@@ -2087,11 +2087,13 @@ write_rows(struct imp *im)
     if (rc != QL_OK) {
         if (im->tty && done > 0)
             fputc('\n', stderr);
-        /* Every row went in and the commit failed: no line is to blame. */
+        /*
+         * Every row went in and the commit failed: no line is to blame,
+         * and after an I/O error the store alone knows what it kept.
+         */
         if (done == im->nrows)
-            return cli_error(cli_exit_code(rc),
-                             "%s: %s; nothing was imported", im->label,
-                             d.msg);
+            return cli_error(cli_exit_code(rc), "%s: %s%s", im->label, d.msg,
+                             rc == QL_EIO ? "" : "; nothing was imported");
         return cli_error(cli_exit_code(rc),
                          "%s: line %zu: %s; nothing was imported", im->label,
                          im->rows[done < im->nrows ? done : 0].line, d.msg);

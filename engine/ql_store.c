@@ -179,6 +179,17 @@ sql_fail(struct ql_store *s, int rc, struct ql_diag *d, const char *what)
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
         /*
+         * A failed sync comes after the data was handed to the system: a
+         * commit's frames may be on the disk, and a later open may find
+         * the change. The user must not take it as not done.
+         */
+        if (rc == SQLITE_IOERR_FSYNC)
+            return ql_fail(d, QL_EIO, "store '%s': the disk did not confirm "
+                                      "a write while %s: the change may or "
+                                      "may not have been recorded; check "
+                                      "before repeating it",
+                           s->path, what);
+        /*
          * SQLite calls only a short write full; where it kept the system's
          * error, a file size limit or a quota is a full disk too.
          */
