@@ -346,8 +346,7 @@ county_begin(struct ql_county *c, struct county_actor *who, struct ql_diag *d)
             char why[QL_DIAG_MSG];
 
             snprintf(why, sizeof why, "%s", d != NULL ? d->msg : "");
-            return ql_fail(d, rc == QL_EDENIED || rc == QL_ENOMEM ? rc
-                                                                  : QL_EIO,
+            return ql_fail(d, rc == QL_EDENIED || rc == QL_ENOMEM ? rc : QL_EIO,
                            "cannot read the log key: %s", why);
         }
         if (strcmp(ql_key_name(c->log_key), ql_county_origin(c)) != 0) {
