@@ -932,6 +932,10 @@ read_csv(struct imp *im)
 
     if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
         return cli_error(EXIT_ENV, "cannot start the CSV parser");
+    /* The same functions, named here so that the fault-injection suite's
+       --wrap reaches the parser's allocations too. */
+    csv_set_realloc_func(&p, realloc);
+    csv_set_free_func(&p, free);
     next_row(im, 0);
     while (i < n) {
         bool content = false;
@@ -1320,6 +1324,30 @@ json_row(struct imp *im, size_t ri, json_t *obj, struct sbuf *b)
 }
 
 /*
+ * Jansson's lexer goes on when it cannot store a character (it ignores
+ * strbuffer_append_byte's failure), so a load can succeed with text that
+ * is not the file's. Its allocations come here while a file loads, and
+ * any that fails fails the import.
+ */
+static bool json_short;
+
+static void *
+json_malloc(size_t n)
+{
+    void *p = malloc(n);
+
+    if (p == NULL)
+        json_short = true;
+    return p;
+}
+
+static void
+json_free(void *p)
+{
+    free(p);
+}
+
+/*
  * Parses a JSON array of objects, one lead each. Its keys are the columns;
  * they are matched to fields before the values are read, because a list
  * field also takes an array.
@@ -1334,7 +1362,16 @@ read_json(struct imp *im)
     size_t i, n, *lines = NULL;
     int ex = EXIT_OK;
 
+    json_short = false;
+    json_set_alloc_funcs(json_malloc, json_free);
     root = json_loadb(im->text, im->textlen, JSON_REJECT_DUPLICATES, &err);
+    /* Jansson says nothing at all when it runs out of memory early. */
+    if (json_short ||
+        (root == NULL && (json_error_code(&err) == json_error_out_of_memory ||
+                          err.text[0] == '\0'))) {
+        json_decref(root);
+        return cli_error(EXIT_ENV, "out of memory reading %s", im->label);
+    }
     if (root == NULL)
         return cli_error(EXIT_BADINPUT,
                          "%s: line %d, column %d: not valid JSON: %s",
@@ -2067,6 +2104,13 @@ write_rows(struct imp *im)
     if (rc != QL_OK) {
         if (im->tty && done > 0)
             fputc('\n', stderr);
+        /*
+         * Every row went in and the commit failed: no line is to blame,
+         * and after an I/O error the store alone knows what it kept.
+         */
+        if (done == im->nrows)
+            return cli_error(cli_exit_code(rc), "%s: %s%s", im->label, d.msg,
+                             rc == QL_EIO ? "" : "; nothing was imported");
         return cli_error(cli_exit_code(rc),
                          "%s: line %zu: %s; nothing was imported", im->label,
                          im->rows[done < im->nrows ? done : 0].line, d.msg);

@@ -28,9 +28,13 @@ struct ql_profile {
                         const uint8_t *ad, size_t adlen, const uint8_t *nonce,
                         const uint8_t *key);
     int (*seal)(uint8_t *c, const uint8_t *m, size_t mlen, const uint8_t *pk);
+    /* 0; SEAL_NOT_OPENED; SEAL_NO_MEMORY for its guarded scratch key. */
     int (*seal_open)(uint8_t *m, const uint8_t *c, size_t clen,
                      const uint8_t *pk, const uint8_t *sk);
 };
+
+#define SEAL_NOT_OPENED (-1)
+#define SEAL_NO_MEMORY (-2)
 
 /* ---- "intl": Ed25519, SHA-256, XChaCha20-Poly1305, crypto_box_seal ---- */
 
@@ -122,11 +126,11 @@ intl_seal_open(uint8_t *m, const uint8_t *c, size_t clen, const uint8_t *pk,
 {
     uint8_t xpk[crypto_box_PUBLICKEYBYTES];
     uint8_t *xsk;
-    int rc = -1;
+    int rc = SEAL_NOT_OPENED;
 
     xsk = sodium_malloc(crypto_box_SECRETKEYBYTES);
     if (xsk == NULL)
-        return -1;
+        return SEAL_NO_MEMORY;
     if (crypto_sign_ed25519_pk_to_curve25519(xpk, pk) == 0 &&
         crypto_sign_ed25519_sk_to_curve25519(xsk, sk) == 0)
         rc = crypto_box_seal_open(m, c, clen, xpk, xsk);
@@ -352,7 +356,13 @@ ql_profile_seal_open(const struct ql_profile *p, uint8_t *m, const uint8_t *c,
                      size_t clen, const uint8_t *pk, const uint8_t *sk,
                      struct ql_diag *d)
 {
-    if (clen < p->seal_overhead || p->seal_open(m, c, clen, pk, sk) != 0)
+    int r = clen < p->seal_overhead ? SEAL_NOT_OPENED
+                                    : p->seal_open(m, c, clen, pk, sk);
+
+    /* Short of guarded memory, nothing is known about the data. */
+    if (r == SEAL_NO_MEMORY)
+        return ql_fail(d, QL_ENOMEM, "cannot allocate guarded memory");
+    if (r != 0)
         return ql_fail(d, QL_EVERIFY, "cannot open sealed data: not sealed "
                                       "to this key or altered");
     return QL_OK;

@@ -532,7 +532,11 @@ check_checkpoint(struct run *r, const uint8_t root[QL_HASH_LEN],
     ql_err rc;
 
     ql_diag_clear(&dd);
-    if (ql_note_parse(r->cp_note, r->cp_len, &n, &dd) != QL_OK) {
+    if ((rc = ql_note_parse(r->cp_note, r->cp_len, &n, &dd)) == QL_ENOMEM) {
+        rc = ql_fail(d, rc, NULL);
+        goto out;
+    }
+    if (rc != QL_OK) {
         rc = audit_failf(&r->f, s - 1, PH_CP_FORMAT, QL_EINTEGRITY,
                          "the checkpoint of size %llu is malformed: %s",
                          (unsigned long long)s, dd.msg);
@@ -663,9 +667,7 @@ one_entry(struct run *r, const struct ql_audit_entry *ent, struct ql_diag *d)
                          "the stored leaf hash is not the entry's");
         goto out;
     }
-    if ((rc = ql_note_parse(ent->note, ent->len, &n, &dd)) == QL_ENOMEM)
-        goto out;
-    if (rc != QL_OK ||
+    if ((rc = ql_note_parse(ent->note, ent->len, &n, &dd)) != QL_OK ||
         (text = ql_note_text(n, &tlen),
          (rc = ql_entry_parse(text, tlen, &e, &dd)) != QL_OK)) {
         rc = rc == QL_ENOMEM
@@ -1201,7 +1203,8 @@ ql_audit_state_write(const char *path, const struct ql_audit_state *st,
         off += (size_t)w;
     }
     if (fsync(fd) != 0) {
-        rc = ql_fail(d, QL_EIO, "cannot sync state file '%s': %s", tmp,
+        rc = ql_fail(d, errno == ENOSPC ? QL_EFULL : QL_EIO,
+                     "cannot sync state file '%s': %s", tmp,
                      strerror(errno));
         goto out;
     }

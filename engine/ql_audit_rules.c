@@ -414,16 +414,20 @@ genesis(struct audit_rules *r, const struct ql_entry *e,
     const char *origin = ql_entry_get_clear(e, "origin");
     const char *profile = ql_entry_get_clear(e, "profile");
     struct ql_diag dd;
+    ql_err rc;
 
     if (strcmp(e->action, "genesis") != 0 || admin == NULL || logk == NULL ||
         origin == NULL)
         return audit_failf(f, 0, PH_ENTRY, QL_EINTEGRITY,
                            "the log does not start with a genesis entry");
-    if (ql_key_parse_vkey(admin, false, &r->admin, &dd) != QL_OK ||
-        ql_key_parse_vkey(logk, false, &r->log_key, &dd) != QL_OK)
+    if ((rc = ql_key_parse_vkey(admin, false, &r->admin, &dd)) != QL_OK ||
+        (rc = ql_key_parse_vkey(logk, false, &r->log_key, &dd)) != QL_OK) {
+        if (rc == QL_ENOMEM)
+            return ql_fail(d, rc, NULL);
         return audit_failf(f, 0, PH_ENTRY, QL_EINTEGRITY,
                            "the genesis entry names a malformed key: %s",
                            dd.msg);
+    }
     if (strcmp(e->actor, ql_key_name(r->admin)) != 0)
         return audit_failf(f, 0, PH_ENTRY, QL_EINTEGRITY,
                            "the genesis entry is not signed by the "
@@ -549,7 +553,9 @@ principal_add(struct audit_rules *r, const struct ql_entry *e,
         strlen(roles) > 255)
         return FAIL(QL_EINTEGRITY, "registers a principal without a key "
                                    "and roles");
-    if (ql_key_parse_vkey(vkey, false, &k, &dd) != QL_OK)
+    if ((rc = ql_key_parse_vkey(vkey, false, &k, &dd)) == QL_ENOMEM)
+        return ql_fail(d, rc, NULL);
+    if (rc != QL_OK)
         return FAIL(QL_EINTEGRITY, "registers a malformed key: %s", dd.msg);
     if (strcmp(ql_key_name(k), ql_key_name(r->admin)) == 0 ||
         smap_get(&r->pr_map, ql_key_name(k), &at)) {

@@ -594,10 +594,14 @@ ql_audit_source_export(const char *dir, struct ql_audit_source **out,
                      dir);
     if (rc != QL_OK)
         goto fail;
-    if (strlen((char *)buf) != len ||
-        (rc = ql_note_parse((char *)buf, len, &n, d)) != QL_OK ||
-        (text = ql_note_text(n, &tlen),
-         (rc = ql_checkpoint_parse(text, tlen, &cp, d)) != QL_OK)) {
+    if (strlen((char *)buf) != len)
+        rc = QL_EFORMAT;
+    else if ((rc = ql_note_parse((char *)buf, len, &n, d)) == QL_OK)
+        rc = (text = ql_note_text(n, &tlen),
+              ql_checkpoint_parse(text, tlen, &cp, d));
+    if (rc == QL_ENOMEM)
+        goto fail;
+    if (rc != QL_OK) {
         rc = ql_fail(d, QL_EINTEGRITY, "the checkpoint of export '%s' is "
                                        "malformed",
                      dir);

@@ -385,7 +385,7 @@ read_log_key(struct ql_county *c, struct ql_diag *d)
                                 &c->log_key, d);
     if (rc != QL_OK) {
         snprintf(why, sizeof why, "%s", d != NULL ? d->msg : "");
-        return ql_fail(d, rc == QL_EDENIED ? QL_EDENIED : QL_EIO,
+        return ql_fail(d, rc == QL_EDENIED || rc == QL_ENOMEM ? rc : QL_EIO,
                        "cannot read the log key: %s", why);
     }
     if (c->log_pub == NULL)

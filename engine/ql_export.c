@@ -324,10 +324,14 @@ check_previous(struct exporter *x, const struct ql_checkpoint *now,
     }
     len = fread(buf, 1, (size_t)sb.st_size, f);
     buf[len] = '\0';
-    if (len != (size_t)sb.st_size || strlen(buf) != len ||
-        ql_note_parse(buf, len, &n, d) != QL_OK ||
-        (text = ql_note_text(n, &tlen),
-         ql_checkpoint_parse(text, tlen, &old, d) != QL_OK)) {
+    if (len != (size_t)sb.st_size || strlen(buf) != len)
+        rc = QL_EFORMAT;
+    else if ((rc = ql_note_parse(buf, len, &n, d)) == QL_OK)
+        rc = (text = ql_note_text(n, &tlen),
+              ql_checkpoint_parse(text, tlen, &old, d));
+    if (rc == QL_ENOMEM)
+        goto out;
+    if (rc != QL_OK) {
         rc = ql_fail(d, QL_EFORMAT, "'%s' is not a checkpoint: is '%s' "
                                     "another program's folder?",
                      x->path, x->dir);

@@ -806,8 +806,11 @@ plan_transition(struct ql_county *c, struct plan *p,
     } else if (strcmp(p->to, p->m.state) == 0) {
         snprintf(p->due, sizeof p->due, "%s", p->m.due);
     } else if (s != NULL) {
-        if (ql_county_calendar(c, &cal, d) != QL_OK)
+        /* Only a county without a calendar counts plain weekdays. */
+        if ((rc = ql_county_calendar(c, &cal, d)) == QL_ENOTFOUND)
             cal = NULL;
+        else if (rc != QL_OK)
+            return rc;
         if ((rc = today(c, &day, p->due, d)) != QL_OK ||
             (rc = ql_workflow_due(p->wf, s, cal, day, &due, &has, NULL, d)) !=
                 QL_OK)
@@ -1060,8 +1063,10 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
         goto fail;
     p.to = ql_workflow_initial(p.wf);
     s = ql_workflow_state(p.wf, p.to);
-    if (ql_county_calendar(c, &cal, d) != QL_OK)
+    if ((rc = ql_county_calendar(c, &cal, d)) == QL_ENOTFOUND)
         cal = NULL;
+    else if (rc != QL_OK)
+        goto fail;
     if ((rc = today(c, &day, p.due, d)) != QL_OK ||
         (rc = ql_workflow_due(p.wf, s, cal, day, &due, &has, NULL, d)) !=
             QL_OK)
@@ -1484,9 +1489,12 @@ load_lead(struct ql_county *c, const char *id, bool content,
         goto out;
     l->readable = false;
     if (content && c->actor != NULL && ql_key_has_secret(c->actor)) {
-        if (county_principal(c, ql_key_name(c->actor), &who, NULL, d) ==
-            QL_OK)
+        /* A failed lookup must not pass for "no secret role". */
+        rc = county_principal(c, ql_key_name(c->actor), &who, NULL, d);
+        if (rc == QL_OK)
             want_secret = secret_holder(wf, &who);
+        else if (rc != QL_ENOTFOUND)
+            goto out;
         if ((rc = load_content(c, &l->m, want_secret, &sealed, &secret,
                                &l->readable, NULL, d)) != QL_OK)
             goto out;

@@ -594,11 +594,14 @@ ql_log_read(struct ql_log *l, uint64_t idx, char **note, size_t *note_len,
     if ((rc = ql_store_entry_get(l->store, idx, &buf, &len, d)) != QL_OK)
         return rc;
     if (e != NULL) {
-        if (ql_note_parse(buf, len, &n, d) != QL_OK ||
+        if ((rc = ql_note_parse(buf, len, &n, d)) != QL_OK ||
             (text = ql_note_text(n, &text_len),
-             ql_entry_parse(text, text_len, &tmp, d) != QL_OK)) {
+             (rc = ql_entry_parse(text, text_len, &tmp, d)) != QL_OK)) {
             char why[QL_DIAG_MSG];
 
+            /* Running out of memory says nothing about the entry. */
+            if (rc == QL_ENOMEM)
+                goto out;
             snprintf(why, sizeof why, "%s", d != NULL ? d->msg : "");
             rc = ql_fail(d, QL_EINTEGRITY, "entry %llu is damaged: %s",
                          (unsigned long long)idx, why);

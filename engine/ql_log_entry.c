@@ -422,6 +422,7 @@ parse_fixed(struct ql_entry *e, enum line_key k, const char *v, size_t n,
 {
     char tmp[QL_KEY_NAME_MAX + 1];
     size_t i;
+    ql_err rc;
 
     switch (k) {
     case L_INDEX:
@@ -450,7 +451,9 @@ parse_fixed(struct ql_entry *e, enum line_key k, const char *v, size_t n,
             return ql_fail(d, QL_EFORMAT, "entry line %u: bad actor", lineno);
         memcpy(tmp, v, n);
         tmp[n] = '\0';
-        if (ql_entry_set_actor(e, tmp, d) != QL_OK)
+        if ((rc = ql_entry_set_actor(e, tmp, d)) == QL_ENOMEM)
+            return rc; /* a fact about this process, not the entry */
+        if (rc != QL_OK)
             return ql_fail(d, QL_EFORMAT, "entry line %u: bad actor", lineno);
         return QL_OK;
     case L_UNIT:
@@ -508,7 +511,8 @@ parse_clear(struct ql_entry *e, const char *v, size_t n, unsigned lineno,
         return ql_fail(d, QL_ENOMEM, NULL);
     if (strlen(value) != n - nlen - 1)
         rc = ql_fail(d, QL_EFORMAT, "entry line %u: NUL byte", lineno);
-    else if ((rc = ql_entry_add_clear(e, name, value, d)) != QL_OK)
+    else if ((rc = ql_entry_add_clear(e, name, value, d)) != QL_OK &&
+             rc != QL_ENOMEM)
         rc = ql_fail(d, QL_EFORMAT, "entry line %u: bad clear field",
                      lineno);
     free(value);
@@ -582,9 +586,12 @@ ql_entry_parse(const char *text, size_t len, struct ql_entry *out,
     v = line + 8;
     n -= 8;
     if (!(n == 1 && v[0] == '-')) {
-        if (n == 0 || (e.payload = malloc(n / 4 * 3 + 3)) == NULL) {
-            rc = ql_fail(d, n == 0 ? QL_EFORMAT : QL_ENOMEM,
-                         "entry line %u: bad payload", lineno);
+        if (n == 0) {
+            rc = ql_fail(d, QL_EFORMAT, "entry line %u: bad payload", lineno);
+            goto fail;
+        }
+        if ((e.payload = malloc(n / 4 * 3 + 3)) == NULL) {
+            rc = ql_fail(d, QL_ENOMEM, NULL);
             goto fail;
         }
         if (ql_base64_decode(e.payload, n / 4 * 3 + 3, &e.payload_len, v, n,

@@ -26,6 +26,7 @@ struct ql_store {
     struct ql_stmt cache[STMT_CACHE];
     size_t ncache;
     size_t evict; /* where the next eviction starts looking */
+    sqlite3_stmt *rollback; /* prepared at open, see ql_store_rollback */
 };
 
 /*
@@ -177,6 +178,28 @@ sql_fail(struct ql_store *s, int rc, struct ql_diag *d, const char *what)
                        what);
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
+        /*
+         * A failed sync comes after the data was handed to the system: a
+         * commit's frames may be on the disk, and a later open may find
+         * the change. The user must not take it as not done.
+         */
+        if (rc == SQLITE_IOERR_FSYNC)
+            return ql_fail(d, QL_EIO, "store '%s': the disk did not confirm "
+                                      "a write while %s: the change may or "
+                                      "may not have been recorded; check "
+                                      "before repeating it",
+                           s->path, what);
+        /*
+         * SQLite calls only a short write full; where it kept the system's
+         * error, a file size limit or a quota is a full disk too.
+         */
+        if (s->db != NULL && (sqlite3_system_errno(s->db) == ENOSPC ||
+                              sqlite3_system_errno(s->db) == EDQUOT ||
+                              sqlite3_system_errno(s->db) == EFBIG))
+            return ql_fail(d, QL_EFULL, "store '%s': disk full while %s: "
+                                        "%s",
+                           s->path, what,
+                           strerror(sqlite3_system_errno(s->db)));
         return ql_fail(d, QL_EIO, "store '%s': input/output error while %s: "
                                   "%s",
                        s->path, what, msg);
@@ -348,7 +371,8 @@ ql_store_open(const char *path, unsigned flags, struct ql_store **out,
              QL_OK) ||
         (rc = exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", d,
                    "setting up")) != QL_OK ||
-        (rc = migrate(s, create, d)) != QL_OK)
+        (rc = migrate(s, create, d)) != QL_OK ||
+        (rc = prepare(s, &s->rollback, "ROLLBACK", d)) != QL_OK)
         goto fail;
     *out = s;
     return QL_OK;
@@ -364,8 +388,8 @@ ql_store_close(struct ql_store *s)
 {
     if (s == NULL)
         return;
-    if (s->db != NULL && !sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    ql_store_rollback(s);
+    sqlite3_finalize(s->rollback);
     for (size_t i = 0; i < s->ncache; i++)
         sqlite3_finalize(s->cache[i].st);
     sqlite3_close_v2(s->db);
@@ -412,10 +436,21 @@ ql_store_commit(struct ql_store *s, struct ql_diag *d)
     return rc;
 }
 
+/*
+ * The statement is prepared when the store opens: preparing it here could
+ * fail for want of memory, which is when a rollback is needed most, and
+ * would leave the handle inside the failed transaction.
+ */
 void
 ql_store_rollback(struct ql_store *s)
 {
-    if (s != NULL && s->db != NULL && !sqlite3_get_autocommit(s->db))
+    if (s == NULL || s->db == NULL || sqlite3_get_autocommit(s->db))
+        return;
+    if (s->rollback != NULL) {
+        sqlite3_step(s->rollback);
+        sqlite3_reset(s->rollback);
+    }
+    if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 

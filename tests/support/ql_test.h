@@ -53,6 +53,16 @@ void qlt_exec(struct qlt_run *r, const char *const *argv,
               const char *const *env, const char *stdin_text);
 void qlt_run_free(struct qlt_run *r);
 
+/*
+ * Like qlt_exec, with the child's RLIMIT_FSIZE set to fsize bytes and
+ * SIGXFSZ ignored, as on a disk that fills up: a write past fsize fails
+ * with EFBIG. Its standard output and error are pipes, so the limit does
+ * not cut what it prints.
+ */
+void qlt_exec_fsize(struct qlt_run *r, const char *const *argv,
+                    const char *const *env, const char *stdin_text,
+                    long long fsize);
+
 /* SHA-256-free fingerprint of a file's bytes, to compare stores. */
 uint64_t qlt_file_hash(const char *path);
 
