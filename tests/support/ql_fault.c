@@ -1,7 +1,6 @@
 #include "ql_fault.h"
 
 #include <errno.h>
-#include <execinfo.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -9,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <execinfo.h>
+#endif
 
 #include <sqlite3.h>
 
@@ -28,6 +30,7 @@ static _Atomic int in_parser;
 static void
 trace(void)
 {
+#ifdef __GLIBC__
     const char *path = getenv("QL_FAULT_TRACE");
     void *frames[32];
     int n, fd;
@@ -41,6 +44,7 @@ trace(void)
     /* Not write(): in the suite that is the faulting wrapper. */
     dprintf(fd, "--\n");
     close(fd);
+#endif
 }
 
 /* Counts one call of kind (amount for QLF_FULL); true when it must fail. */
