@@ -726,15 +726,16 @@ out:
 
 /* ---- transitions ---- */
 
-/* Loads lead id and its workflow version (borrowed from the county). */
+/* Loads lead id (with its content when content) and its workflow version. */
 static int
-load_lead(struct cli *cli, const char *id, struct ql_lead **lead,
-          const struct ql_workflow **wf)
+load_lead(struct cli *cli, const char *id, bool content,
+          struct ql_lead **lead, const struct ql_workflow **wf)
 {
     struct ql_diag d;
 
     ql_diag_clear(&d);
-    if (ql_lead_load(cli->county, id, lead, &d) != QL_OK)
+    if ((content ? ql_lead_load(cli->county, id, lead, &d)
+                 : ql_lead_load_clear(cli->county, id, lead, &d)) != QL_OK)
         return cli_fail(&d);
     if (ql_county_workflow(cli->county, NULL, ql_lead_workflow(*lead), wf,
                            &d) != QL_OK) {
@@ -756,7 +757,7 @@ report_moved(struct cli *cli, const struct ql_workflow *wf, const char *id,
     bool first = true;
 
     ql_diag_clear(&d);
-    if (ql_lead_load(cli->county, id, &after, &d) != QL_OK)
+    if (ql_lead_load_clear(cli->county, id, &after, &d) != QL_OK)
         return cli_fail(&d);
     if (cli->json) {
         fputc('{', stdout);
@@ -861,7 +862,7 @@ lead_move(int argc, char **argv, struct cli *cli)
         (o.note != NULL && (ex = arg_value(o.note, QL_NOTE_TEXT_MAX, "--note",
                                            &note)) != EXIT_OK) ||
         (ex = open_write(cli)) != EXIT_OK ||
-        (ex = load_lead(cli, o.pos[0], &lead, &wf)) != EXIT_OK)
+        (ex = load_lead(cli, o.pos[0], false, &lead, &wf)) != EXIT_OK)
         goto out;
     if ((t = find_transition(wf, o.pos[1])) == NULL) {
         ex = cli_error(EXIT_REFUSED, "workflow '%s' has no transition '%s'",
@@ -966,7 +967,7 @@ lead_assign(int argc, char **argv, struct cli *cli)
         (o.note != NULL && (ex = arg_value(o.note, QL_NOTE_TEXT_MAX, "--note",
                                            &note)) != EXIT_OK) ||
         (ex = open_write(cli)) != EXIT_OK ||
-        (ex = load_lead(cli, o.pos[0], &lead, &wf)) != EXIT_OK ||
+        (ex = load_lead(cli, o.pos[0], false, &lead, &wf)) != EXIT_OK ||
         (ex = special_transition(wf, lead, true, &t)) != EXIT_OK ||
         (ex = fields_from_opts(wf, &o, &fs)) != EXIT_OK ||
         (ex = fields_put_copy(&fs, wf, t->assign_field, o.pos[1])) != EXIT_OK)
@@ -1009,7 +1010,7 @@ lead_merge(int argc, char **argv, struct cli *cli)
         (o.note != NULL && (ex = arg_value(o.note, QL_NOTE_TEXT_MAX, "--note",
                                            &note)) != EXIT_OK) ||
         (ex = open_write(cli)) != EXIT_OK ||
-        (ex = load_lead(cli, o.pos[0], &lead, &wf)) != EXIT_OK ||
+        (ex = load_lead(cli, o.pos[0], false, &lead, &wf)) != EXIT_OK ||
         (ex = special_transition(wf, lead, false, &t)) != EXIT_OK ||
         (ex = fields_put_copy(&fs, wf, t->merge_field, o.pos[1])) != EXIT_OK)
         goto out;
@@ -1037,7 +1038,7 @@ lead_approve(int argc, char **argv, struct cli *cli)
     if ((ex = parse_opts(argc, argv, sub, 0, 1, "give one lead ID", &o)) !=
             EXIT_OK ||
         (ex = open_write(cli)) != EXIT_OK ||
-        (ex = load_lead(cli, o.pos[0], &lead, &wf)) != EXIT_OK)
+        (ex = load_lead(cli, o.pos[0], false, &lead, &wf)) != EXIT_OK)
         goto out;
     if (ql_lead_approve(cli->county, o.pos[0], &d) != QL_OK) {
         ex = cli_fail(&d);
@@ -1077,7 +1078,7 @@ lead_reject(int argc, char **argv, struct cli *cli)
         (o.note != NULL && (ex = arg_value(o.note, QL_NOTE_TEXT_MAX, "--note",
                                            &note)) != EXIT_OK) ||
         (ex = open_write(cli)) != EXIT_OK ||
-        (ex = load_lead(cli, o.pos[0], &lead, &wf)) != EXIT_OK)
+        (ex = load_lead(cli, o.pos[0], false, &lead, &wf)) != EXIT_OK)
         goto out;
     if (ql_lead_reject(cli->county, o.pos[0], note, &d) != QL_OK) {
         ex = cli_fail(&d);
@@ -1594,7 +1595,7 @@ lead_show(int argc, char **argv, struct cli *cli)
     if ((ex = parse_opts(argc, argv, sub, 0, 1, "give one lead ID", &o)) !=
             EXIT_OK ||
         (ex = open_read(cli)) != EXIT_OK ||
-        (ex = load_lead(cli, o.pos[0], &lead, &wf)) != EXIT_OK ||
+        (ex = load_lead(cli, o.pos[0], true, &lead, &wf)) != EXIT_OK ||
         (ex = today(cli, day, sizeof day)) != EXIT_OK)
         goto out;
     unit.want = ql_lead_unit(lead);
@@ -1829,7 +1830,7 @@ lead_history(int argc, char **argv, struct cli *cli)
     if ((ex = parse_opts(argc, argv, sub, 0, 1, "give one lead ID", &o)) !=
             EXIT_OK ||
         (ex = open_read(cli)) != EXIT_OK ||
-        (ex = load_lead(cli, o.pos[0], &lead, &h.wf)) != EXIT_OK)
+        (ex = load_lead(cli, o.pos[0], true, &lead, &h.wf)) != EXIT_OK)
         goto out;
     if (ql_lead_history(cli->county, o.pos[0], history_event, &h, &d) != QL_OK)
         ex = cli_fail(&d);

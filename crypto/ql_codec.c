@@ -18,51 +18,63 @@ ql_base64_encode(char *out, const uint8_t *in, size_t len)
                       sodium_base64_VARIANT_ORIGINAL);
 }
 
+/* The value of each base64 character (RFC 4648 section 4); 64: none. */
+static uint8_t
+b64_value(unsigned char ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return (uint8_t)(ch - 'A');
+    if (ch >= 'a' && ch <= 'z')
+        return (uint8_t)(ch - 'a' + 26);
+    if (ch >= '0' && ch <= '9')
+        return (uint8_t)(ch - '0' + 52);
+    if (ch == '+')
+        return 62;
+    if (ch == '/')
+        return 63;
+    return 64;
+}
+
+/*
+ * One pass, no table: entries, notes and workflow payloads are decoded on
+ * every read and audit, where libsodium's constant-time decoder (made for
+ * secrets; nothing decoded here is secret) was a tenth of the work.
+ */
 ql_err
 ql_base64_decode(uint8_t *out, size_t cap, size_t *outlen, const char *s,
                  size_t slen, struct ql_diag *d)
 {
-    const char *end = NULL;
-    size_t n = 0;
+    size_t i, n = 0, pad = 0;
 
     if (slen % 4 != 0)
         return ql_fail(d, QL_EFORMAT, "invalid base64: length is not a "
                                       "multiple of 4");
-    /*
-     * libsodium 1.0.18 reads bytes from 0x80 up as '/', so check the
-     * alphabet here: A-Z a-z 0-9 + /, and '=' only as the last one or two.
-     */
-    for (size_t i = 0; i < slen; i++) {
-        char ch = s[i];
-        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                  (ch >= '0' && ch <= '9') || ch == '+' || ch == '/' ||
-                  (ch == '=' && i + 2 >= slen &&
-                   (i + 1 == slen || s[i + 1] == '='));
-
-        if (!ok)
-            return ql_fail(d, QL_EFORMAT, "invalid base64 character");
-    }
-    if (slen / 4 * 3 > cap + 2)
+    if (slen > 0 && s[slen - 1] == '=')
+        pad = slen > 1 && s[slen - 2] == '=' ? 2 : 1;
+    if (slen / 4 * 3 - pad > cap)
         return ql_fail(d, QL_ETOOBIG, "base64 value too long");
-    if (sodium_base642bin(out, cap, s, slen, NULL, &n, &end,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        end != s + slen)
-        return ql_fail(d, QL_EFORMAT, "invalid base64");
-    /*
-     * libsodium accepts non-zero bits in the last character's unused part;
-     * re-encoding and comparing refuses such non-canonical forms, so one
-     * value has exactly one text.
-     */
-    if (n > 0) {
-        char tail[5];
-        bool ok;
-        size_t last = (n - 1) / 3 * 3;
+    for (i = 0; i < slen; i += 4) {
+        uint8_t v[4];
+        size_t k, real = i + 4 == slen ? 4 - pad : 4;
+        uint32_t w;
 
-        ql_base64_encode(tail, out + last, n - last);
-        ok = memcmp(tail, s + slen - 4, 4) == 0;
-        sodium_memzero(tail, sizeof tail);
-        if (!ok)
+        for (k = 0; k < 4; k++) {
+            v[k] = k < real ? b64_value((unsigned char)s[i + k]) : 0;
+            if (v[k] == 64 || (k >= real && s[i + k] != '='))
+                return ql_fail(d, QL_EFORMAT, "invalid base64 character");
+        }
+        if (real < 2)
+            return ql_fail(d, QL_EFORMAT, "invalid base64");
+        w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+            v[3];
+        /* Bits past the last byte must be zero: one value, one text. */
+        if ((real == 2 && (w & 0xffff) != 0) || (real == 3 && (w & 0xff) != 0))
             return ql_fail(d, QL_EFORMAT, "invalid base64: not canonical");
+        out[n++] = (uint8_t)(w >> 16);
+        if (real > 2)
+            out[n++] = (uint8_t)(w >> 8);
+        if (real > 3)
+            out[n++] = (uint8_t)w;
     }
     *outlen = n;
     return QL_OK;

@@ -73,71 +73,151 @@ struct batch {
     size_t bytes;
 };
 
-struct worker {
-    struct batch *b;
-    size_t first, step;
-};
-
-static void *
-work(void *arg)
+/* Checks one signature job, writing only into it. */
+static void
+verify_job(struct job *j)
 {
-    struct worker *w = arg;
-    size_t i;
+    struct ql_note_key nk;
+    struct ql_diag dd;
+    ql_err rc;
 
-    for (i = w->first; i < w->b->n; i += w->step) {
-        struct job *j = &w->b->jobs[i];
-        struct ql_note_key nk;
-        struct ql_diag dd;
-
-        ql_err rc;
-
-        memset(&nk, 0, sizeof nk);
-        nk.key = j->key;
-        ql_diag_clear(&dd);
-        rc = ql_note_verify(j->note, j->len, &nk, 1, NULL, &dd);
-        if (rc == QL_ENOMEM) {
-            j->oom = true;
-        } else if (rc != QL_OK || !nk.verified) {
-            j->bad = true;
-            snprintf(j->why, sizeof j->why, "%s",
-                     dd.msg[0] ? dd.msg : "not signed");
-        }
+    memset(&nk, 0, sizeof nk);
+    nk.key = j->key;
+    ql_diag_clear(&dd);
+    rc = ql_note_verify(j->note, j->len, &nk, 1, NULL, &dd);
+    if (rc == QL_ENOMEM) {
+        j->oom = true;
+    } else if (rc != QL_OK || !nk.verified) {
+        j->bad = true;
+        snprintf(j->why, sizeof j->why, "%s",
+                 dd.msg[0] ? dd.msg : "not signed");
     }
-    return NULL;
 }
 
 /*
- * Checks every job of the batch on up to jobs threads. Each thread takes
- * every jobs-th job and writes only into those, so the threads share
- * nothing mutable. If a thread cannot be started its share runs here.
+ * With more than one job the signatures of one batch are checked by a
+ * pool of threads while the stream reads and judges the next batch; when
+ * the stream has filled it, its thread joins in on what is left of the
+ * batch before, settles it, and hands the pool the new one. Jobs are taken
+ * one at a time under the mutex, so the work balances itself; each job is
+ * written only by the thread that took it.
  */
-static void
-run_jobs(struct batch *b, unsigned jobs)
-{
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* the threads wait for a batch or the stop */
+    pthread_cond_t done; /* the stream waits for the batch's last job */
+    struct batch *b;     /* the batch in hand, or NULL */
+    size_t next;         /* its first job nobody has taken */
+    size_t ndone;
+    bool stop;
     pthread_t th[QL_AUDIT_JOBS_MAX];
-    struct worker w[QL_AUDIT_JOBS_MAX];
-    bool started[QL_AUDIT_JOBS_MAX];
-    size_t n = jobs < 1 ? 1 : jobs, i;
+    size_t nth;
+};
 
-    if (n > QL_AUDIT_JOBS_MAX)
-        n = QL_AUDIT_JOBS_MAX;
-    if (n > b->n)
-        n = b->n > 0 ? b->n : 1;
-    for (i = 0; i < n; i++) {
-        w[i].b = b;
-        w[i].first = i;
-        w[i].step = n;
-        started[i] = false;
+static void *
+pool_main(void *arg)
+{
+    struct pool *p = arg;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        struct batch *b;
+        size_t i;
+
+        while (!p->stop && (p->b == NULL || p->next >= p->b->n))
+            pthread_cond_wait(&p->work, &p->mu);
+        if (p->stop)
+            break;
+        b = p->b;
+        i = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        verify_job(&b->jobs[i]);
+        pthread_mutex_lock(&p->mu);
+        if (++p->ndone == b->n)
+            pthread_cond_signal(&p->done);
     }
-    for (i = 1; i < n; i++)
-        started[i] = pthread_create(&th[i], NULL, work, &w[i]) == 0;
-    work(&w[0]);
-    for (i = 1; i < n; i++) {
-        if (started[i])
-            pthread_join(th[i], NULL);
-        else
-            work(&w[i]);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Starts threads - 1 helpers; false when none could be started. */
+static bool
+pool_start(struct pool *p, unsigned threads)
+{
+    size_t want = threads > QL_AUDIT_JOBS_MAX ? QL_AUDIT_JOBS_MAX : threads;
+
+    p->b = NULL;
+    p->next = p->ndone = 0;
+    p->stop = false;
+    p->nth = 0;
+    if (pthread_mutex_init(&p->mu, NULL) != 0)
+        return false;
+    if (pthread_cond_init(&p->work, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        return false;
     }
+    if (pthread_cond_init(&p->done, NULL) != 0) {
+        pthread_cond_destroy(&p->work);
+        pthread_mutex_destroy(&p->mu);
+        return false;
+    }
+    while (p->nth + 1 < want &&
+           pthread_create(&p->th[p->nth], NULL, pool_main, p) == 0)
+        p->nth++;
+    if (p->nth > 0)
+        return true;
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->work);
+    pthread_mutex_destroy(&p->mu);
+    return false;
+}
+
+static void
+pool_stop(struct pool *p)
+{
+    size_t i;
+
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < p->nth; i++)
+        pthread_join(p->th[i], NULL);
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->work);
+    pthread_mutex_destroy(&p->mu);
+}
+
+/* Hands the pool a batch; it must not change until pool_finish. */
+static void
+pool_submit(struct pool *p, struct batch *b)
+{
+    pthread_mutex_lock(&p->mu);
+    p->b = b;
+    p->next = 0;
+    p->ndone = 0;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Checks what is left of the batch in hand here, then waits for the rest. */
+static void
+pool_finish(struct pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->b != NULL && p->next < p->b->n) {
+        struct batch *b = p->b;
+        size_t i = p->next++;
+
+        pthread_mutex_unlock(&p->mu);
+        verify_job(&b->jobs[i]);
+        pthread_mutex_lock(&p->mu);
+        ++p->ndone;
+    }
+    while (p->b != NULL && p->ndone < p->b->n)
+        pthread_cond_wait(&p->done, &p->mu);
+    p->b = NULL;
+    pthread_mutex_unlock(&p->mu);
 }
 
 static void
@@ -192,7 +272,10 @@ struct run {
     struct ql_audit_result *res;
     struct audit_rules *rules;
     struct audit_fail f;
-    struct batch b;
+    struct batch b;       /* the batch the stream is filling */
+    struct batch inflight; /* the batch the pool is checking */
+    bool pooled;           /* a pool runs: r->pool is set up */
+    struct pool pool;
     unsigned jobs;
 
     /* The roots of the complete subtrees of the entries seen so far. */
@@ -493,6 +576,10 @@ at_size(struct run *r, struct ql_diag *d)
     uint8_t root[QL_HASH_LEN];
     ql_err rc;
 
+    /* Most sizes have nothing to compare a root with: fold only if one does. */
+    if (!(r->cp_have && r->cp_size <= s) && !(r->cs_have && r->cs_size <= s) &&
+        !(r->o->state != NULL && r->o->state->size == s))
+        return QL_OK;
     prefix_root(r, root);
     while (r->cp_have && r->cp_size <= s) {
         if (r->cp_size < s)
@@ -676,19 +763,19 @@ end_checks(struct run *r, struct ql_diag *d)
  * first failing job, unless the sequential checks failed earlier in log
  * order. Returns QL_ENOMEM when a job could not be judged, else QL_OK.
  */
+/* Turns a checked batch's verdicts into the run's failure, in log order. */
 static ql_err
-flush(struct run *r, struct ql_diag *d)
+settle(struct run *r, struct batch *b, struct ql_diag *d)
 {
     size_t i;
 
-    run_jobs(&r->b, r->jobs);
-    for (i = 0; i < r->b.n; i++)
-        if (r->b.jobs[i].oom) {
-            batch_clear(&r->b);
+    for (i = 0; i < b->n; i++)
+        if (b->jobs[i].oom) {
+            batch_clear(b);
             return ql_fail(d, QL_ENOMEM, NULL);
         }
-    for (i = 0; i < r->b.n; i++) {
-        const struct job *j = &r->b.jobs[i];
+    for (i = 0; i < b->n; i++) {
+        const struct job *j = &b->jobs[i];
 
         if (!j->bad)
             continue;
@@ -709,10 +796,44 @@ flush(struct run *r, struct ql_diag *d)
         }
         break; /* jobs are in log order: the first bad one is the one */
     }
-    batch_clear(&r->b);
-    if (r->o->progress != NULL)
-        r->o->progress(r->o->progress_ctx, r->size, r->src->size);
+    batch_clear(b);
     return QL_OK;
+}
+
+/*
+ * Checks the signatures gathered so far. Without a pool, here and now.
+ * With one, settles the batch the pool was checking (helping it finish)
+ * and hands it the new one, which the next flush settles; the last flush
+ * (last) settles that one too.
+ */
+static ql_err
+flush(struct run *r, bool last, struct ql_diag *d)
+{
+    struct batch t;
+    size_t i;
+    ql_err rc = QL_OK;
+
+    if (!r->pooled) {
+        for (i = 0; i < r->b.n; i++)
+            verify_job(&r->b.jobs[i]);
+        rc = settle(r, &r->b, d);
+    } else {
+        pool_finish(&r->pool);
+        if ((rc = settle(r, &r->inflight, d)) != QL_OK)
+            return rc;
+        t = r->inflight;
+        r->inflight = r->b;
+        r->b = t;
+        if (r->inflight.n > 0)
+            pool_submit(&r->pool, &r->inflight);
+        if (last) {
+            pool_finish(&r->pool);
+            rc = settle(r, &r->inflight, d);
+        }
+    }
+    if (rc == QL_OK && r->o->progress != NULL)
+        r->o->progress(r->o->progress_ctx, r->size, r->src->size);
+    return rc;
 }
 
 ql_err
@@ -745,6 +866,7 @@ ql_audit_run(const struct ql_audit_source *src,
     r->o = opts;
     r->res = res;
     r->jobs = opts->jobs;
+    r->pooled = r->jobs > 1 && pool_start(&r->pool, r->jobs);
     if (src->next_entry == NULL) {
         rc = ql_fail(d, QL_EUSAGE, "the source has no entries to give");
         goto out;
@@ -777,12 +899,12 @@ ql_audit_run(const struct ql_audit_source *src,
         if ((rc = one_entry(r, &ent, d)) != QL_OK && !r->f.set)
             goto out;
         if ((r->b.n >= QL_AUDIT_BATCH || r->b.bytes >= BATCH_BYTES) &&
-            (rc = flush(r, d)) != QL_OK)
+            (rc = flush(r, false, d)) != QL_OK)
             goto out;
     }
     if (!r->f.set && (rc = end_checks(r, d)) != QL_OK && !r->f.set)
         goto out;
-    if ((rc = flush(r, d)) != QL_OK)
+    if ((rc = flush(r, true, d)) != QL_OK)
         goto out;
     res->leads = audit_rules_leads(r->rules);
     res->declarations = audit_rules_declarations(r->rules);
@@ -806,8 +928,15 @@ ql_audit_run(const struct ql_audit_source *src,
     }
     rc = QL_OK;
 out:
+    if (r->pooled) {
+        /* No thread may still hold a job of a batch about to be freed. */
+        pool_finish(&r->pool);
+        pool_stop(&r->pool);
+    }
     batch_clear(&r->b);
     free(r->b.jobs);
+    batch_clear(&r->inflight);
+    free(r->inflight.jobs);
     audit_rules_free(r->rules);
     free(r);
     return rc;

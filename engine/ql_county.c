@@ -141,6 +141,8 @@ ql_county_close(struct ql_county *c)
         ql_key_free(c->dks[i].opener);
     }
     free(c->dks);
+    free(c->whos);
+    free(c->wkeys);
     ql_calendar_free(c->calendar);
     ql_key_free(c->log_key);
     ql_key_free(c->admin);
@@ -330,6 +332,32 @@ out:
 
 /* ---- the write path ---- */
 
+/* Resolves the actor inside a batch, once per key and registry state. */
+static ql_err
+batch_actor(struct ql_county *c, struct county_actor *who, struct ql_diag *d)
+{
+    size_t i;
+    ql_err rc;
+
+    for (i = 0; i < c->nwhos; i++) {
+        if (c->whos[i].key == c->actor) {
+            *who = c->whos[i].who;
+            return QL_OK;
+        }
+    }
+    if ((rc = resolve_actor(c, who, d)) != QL_OK) {
+        county_abort(c);
+        return rc;
+    }
+    if (c->whos == NULL &&
+        (c->whos = calloc(COUNTY_WHOS, sizeof *c->whos)) == NULL)
+        return QL_OK; /* only the shortcut is lost */
+    i = c->nwhos < COUNTY_WHOS ? c->nwhos++ : c->nwhos - 1;
+    c->whos[i].key = c->actor;
+    c->whos[i].who = *who;
+    return QL_OK;
+}
+
 ql_err
 county_begin(struct ql_county *c, struct county_actor *who, struct ql_diag *d)
 {
@@ -363,9 +391,7 @@ county_begin(struct ql_county *c, struct county_actor *who, struct ql_diag *d)
                                          "back");
         /* A refusal inside a batch must not undo the batch's earlier
            writes, so resolve before anything is written. */
-        if ((rc = resolve_actor(c, who, d)) != QL_OK)
-            county_abort(c);
-        return rc;
+        return batch_actor(c, who, d);
     }
     if ((rc = ql_store_begin(c->store, d)) != QL_OK)
         return rc;
@@ -382,8 +408,14 @@ ql_county_batch_begin(struct ql_county *c, struct ql_diag *d)
 
     if (c->batch)
         return ql_fail(d, QL_EUSAGE, "a batch is already open");
+    c->nwhos = 0;
+    c->nwkeys = 0;
     if ((rc = county_begin(c, &who, d)) != QL_OK)
         return rc;
+    if ((rc = ql_log_defer_begin(c->log, d)) != QL_OK) {
+        county_abort(c);
+        return rc;
+    }
     c->batch = true;
     c->batch_failed = false;
     return QL_OK;
@@ -392,6 +424,8 @@ ql_county_batch_begin(struct ql_county *c, struct ql_diag *d)
 ql_err
 ql_county_batch_commit(struct ql_county *c, struct ql_diag *d)
 {
+    ql_err rc;
+
     if (!c->batch)
         return ql_fail(d, QL_EUSAGE, "no batch is open");
     if (c->batch_failed) {
@@ -399,7 +433,11 @@ ql_county_batch_commit(struct ql_county *c, struct ql_diag *d)
         return ql_fail(d, QL_EUSAGE, "the batch failed and was rolled back");
     }
     c->batch = false;
-    return county_finish(c, d);
+    rc = county_finish(c, d);
+    ql_log_defer_end(c->log);
+    c->nwhos = 0;
+    c->nwkeys = 0;
+    return rc;
 }
 
 void
@@ -446,8 +484,11 @@ county_abort(struct ql_county *c)
 {
     if (c->batch)
         c->batch_failed = true;
+    ql_log_defer_end(c->log);
     ql_store_rollback(c->store);
     drop_key_cache(c);
+    c->nwhos = 0;
+    c->nwkeys = 0;
 }
 
 static ql_err apply(struct ql_county *c, const struct ql_entry *e,
@@ -1339,6 +1380,25 @@ county_write_key(struct ql_county *c, const char *unit,
     return county_write_key_for(c, unit, NULL, NULL, key, epoch, d);
 }
 
+/* Remembers a settled write key for the rest of the batch. */
+static void
+remember_wkey(struct ql_county *c, const char *scope, county_holder_fn eligible,
+              void *ectx, const struct ql_datakey *k, int64_t epoch)
+{
+    struct county_wkey *w;
+
+    if (c->wkeys == NULL &&
+        (c->wkeys = calloc(COUNTY_WKEYS, sizeof *c->wkeys)) == NULL)
+        return; /* only the shortcut is lost */
+    w = &c->wkeys[c->nwkeys < COUNTY_WKEYS ? c->nwkeys++ : c->nwkeys - 1];
+    w->actor = c->actor;
+    snprintf(w->scope, sizeof w->scope, "%s", scope);
+    w->eligible = eligible;
+    w->ectx = ectx;
+    w->key = k;
+    w->epoch = epoch;
+}
+
 ql_err
 county_write_key_for(struct ql_county *c, const char *unit,
                      county_holder_fn eligible, void *ectx,
@@ -1357,6 +1417,18 @@ county_write_key_for(struct ql_county *c, const char *unit,
     bool row = false, stale = false, mine = false;
     ql_err rc;
 
+    if (c->batch) {
+        for (i = 0; i < c->nwkeys; i++) {
+            struct county_wkey *w = &c->wkeys[i];
+
+            if (w->actor == c->actor && w->eligible == eligible &&
+                w->ectx == ectx && strcmp(w->scope, unit) == 0) {
+                *key = w->key;
+                *epoch = w->epoch;
+                return QL_OK;
+            }
+        }
+    }
     if ((rc = ql_store_prepare(c->store, LATEST, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, unit, d)) != QL_OK ||
         (rc = ql_stmt_step(st, &row, d)) != QL_OK)
@@ -1404,6 +1476,8 @@ county_write_key_for(struct ql_county *c, const char *unit,
     }
     *key = k;
     *epoch = ep;
+    if (c->batch && strlen(unit) < sizeof c->wkeys[0].scope)
+        remember_wkey(c, unit, eligible, ectx, k, ep);
 out:
     ql_stmt_done(st);
     ql_datakey_free(fresh);
@@ -1655,6 +1729,13 @@ out:
 static ql_err
 apply(struct ql_county *c, const struct ql_entry *e, struct ql_diag *d)
 {
+    if (strncmp(e->action, "lead.", 5) != 0 &&
+        strncmp(e->action, "commit.", 7) != 0)
+    {
+        /* The registry may change: resolve actors and keys anew. */
+        c->nwhos = 0;
+        c->nwkeys = 0;
+    }
     if (strcmp(e->action, "genesis") == 0)
         return e->index == 0
                    ? QL_OK

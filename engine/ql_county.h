@@ -93,7 +93,10 @@ ql_err ql_county_set_log_key_path(struct ql_county *c, const char *path,
  * write joins one transaction, with one checkpoint at the end, so an import
  * is all-or-nothing and bulk work pays for one durable commit. A write that
  * fails inside a batch rolls the whole batch back (the caller still calls
- * ql_county_batch_abort, which is then harmless).
+ * ql_county_batch_abort, which is then harmless). Inside a batch, entries
+ * are signed on a second thread while the caller goes on (ql_log.h,
+ * deferred signing), so every key set with ql_county_set_actor during the
+ * batch must stay alive until the batch commits or aborts.
  */
 ql_err ql_county_batch_begin(struct ql_county *c,
                              struct ql_diag *d) QL_MUST_CHECK;

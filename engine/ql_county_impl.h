@@ -42,6 +42,15 @@ struct ql_county {
     uint64_t calendar_idx; /* entry the cached calendar came from */
     struct county_dk *dks;
     size_t ndks;
+    /*
+     * Inside a batch the registry cannot change under us but through
+     * apply(), which empties this; so actors resolved once are reused.
+     */
+    struct county_who *whos;
+    size_t nwhos;
+    /* Write keys settled in this batch (emptied with whos). */
+    struct county_wkey *wkeys;
+    size_t nwkeys;
 };
 
 /* Who the actor is, resolved against the registry. */
@@ -52,6 +61,31 @@ struct county_actor {
     char kind[16];         /* the unit's kind */
     char roles[256];       /* comma-separated */
 };
+
+/* An actor's key (borrowed: alive for the batch) and who it resolved to. */
+struct county_who {
+    const struct ql_key *key;
+    struct county_actor who;
+};
+
+/* Actors remembered per batch. */
+#define COUNTY_WHOS 8
+
+/*
+ * A write key settled in a batch: the current epoch, opened by this actor,
+ * its holders all granted. Only a registry entry or a rollback changes
+ * that, and both empty the list.
+ */
+struct county_wkey {
+    const struct ql_key *actor;
+    char scope[QL_ENTRY_WORD_MAX + 1];
+    bool (*eligible)(void *ctx, const char *roles); /* county_holder_fn */
+    void *ectx;
+    const struct ql_datakey *key;
+    int64_t epoch;
+};
+
+#define COUNTY_WKEYS 16
 
 /*
  * Starts a write: checks that an actor is set and resolves it (QL_EDENIED

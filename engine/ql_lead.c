@@ -375,7 +375,7 @@ clear_int(const struct ql_entry *e, const char *name)
 static ql_err
 load_content(struct ql_county *c, const struct meta *m, bool want_secret,
              struct kvs *sealed, struct kvs *secret, bool *readable,
-             struct ql_diag *d)
+             size_t *since, struct ql_diag *d)
 {
     /*
      * Sealed fields restart at the last snapshot; the envelope has a key
@@ -411,6 +411,9 @@ load_content(struct ql_county *c, const struct meta *m, bool want_secret,
     st = NULL;
     if (rc != QL_OK)
         goto out;
+    if (since != NULL)
+        for (*since = 0, i = 0; i < n; i++)
+            *since += idxs[i] >= m->snapshot_idx;
     for (i = 0; i < n; i++) {
         struct ql_entry e;
 
@@ -603,6 +606,7 @@ struct plan {
     struct kvs clear, sealed, secret; /* the changes */
     struct kvs all_sealed, all_secret, all_clear; /* the lead after */
     bool readable;
+    size_t since_snapshot; /* sealed parts a reader folds now */
     char due[16];
     const char *note;
 };
@@ -802,6 +806,9 @@ plan_transition(struct ql_county *c, struct plan *p,
     return QL_OK;
 }
 
+/* Sealed parts after which a writer who can read the lead snapshots it. */
+#define SNAPSHOT_EVERY 16
+
 /*
  * Seals the plan's changes (or, on a unit or epoch change, the whole lead)
  * into an entry payload for the entry about to be appended.
@@ -827,8 +834,13 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
         (rc = county_write_key_for(c, SECRET_SCOPE, secret_eligible, p->wf,
                                    &sk, &sepoch, d)) != QL_OK)
         return rc;
+    /*
+     * A fresh snapshot now and then keeps what every later read must
+     * decrypt short, however long a lead's history grows.
+     */
     snapshot = force_snapshot || strcmp(p->unit, p->m.unit) != 0 ||
-               epoch != p->m.epoch;
+               epoch != p->m.epoch ||
+               (p->readable && p->since_snapshot >= SNAPSHOT_EVERY);
     if (snapshot && !p->readable)
         return ql_fail(d, QL_EDENIED, "moving this lead re-encrypts it, and "
                                       "'%s' cannot read it",
@@ -1081,7 +1093,8 @@ plan_open(struct ql_county *c, const char *id, const struct county_actor *who,
     if ((rc = load_clear(c, id, &p->all_clear, d)) != QL_OK)
         return rc;
     return load_content(c, &p->m, secret_reader(p->wf, who->roles),
-                        &p->all_sealed, &p->all_secret, &p->readable, d);
+                        &p->all_sealed, &p->all_secret, &p->readable,
+                        &p->since_snapshot, d);
 }
 
 ql_err
@@ -1434,9 +1447,10 @@ struct ql_lead {
     bool readable;
 };
 
-ql_err
-ql_lead_load(struct ql_county *c, const char *id, struct ql_lead **out,
-             struct ql_diag *d)
+/* Loads a lead, with the content the actor can read when content. */
+static ql_err
+load_lead(struct ql_county *c, const char *id, bool content,
+          struct ql_lead **out, struct ql_diag *d)
 {
     struct ql_lead *l = calloc(1, sizeof *l);
     struct kvs sealed = {NULL, 0}, secret = {NULL, 0};
@@ -1455,12 +1469,12 @@ ql_lead_load(struct ql_county *c, const char *id, struct ql_lead **out,
         (rc = load_clear(c, id, &l->fields, d)) != QL_OK)
         goto out;
     l->readable = false;
-    if (c->actor != NULL && ql_key_has_secret(c->actor)) {
+    if (content && c->actor != NULL && ql_key_has_secret(c->actor)) {
         if (county_principal(c, ql_key_name(c->actor), &who, NULL, d) ==
             QL_OK)
             want_secret = secret_reader(wf, who.roles);
         if ((rc = load_content(c, &l->m, want_secret, &sealed, &secret,
-                               &l->readable, d)) != QL_OK)
+                               &l->readable, NULL, d)) != QL_OK)
             goto out;
     }
     if ((rc = merge_into(&l->fields, &sealed, d)) != QL_OK ||
@@ -1475,6 +1489,20 @@ out:
     kvs_free(&secret);
     ql_lead_free(l);
     return rc;
+}
+
+ql_err
+ql_lead_load(struct ql_county *c, const char *id, struct ql_lead **out,
+             struct ql_diag *d)
+{
+    return load_lead(c, id, true, out, d);
+}
+
+ql_err
+ql_lead_load_clear(struct ql_county *c, const char *id, struct ql_lead **out,
+                   struct ql_diag *d)
+{
+    return load_lead(c, id, false, out, d);
 }
 
 void

@@ -88,6 +88,14 @@ struct ql_lead;
  */
 ql_err ql_lead_load(struct ql_county *c, const char *id, struct ql_lead **out,
                     struct ql_diag *d) QL_MUST_CHECK;
+/*
+ * The clear part only (metadata and clear fields), as an auditor sees it,
+ * whoever the actor: for callers that need a lead's state, unit and
+ * workflow and should not pay for opening its content.
+ */
+ql_err ql_lead_load_clear(struct ql_county *c, const char *id,
+                          struct ql_lead **out,
+                          struct ql_diag *d) QL_MUST_CHECK;
 void ql_lead_free(struct ql_lead *l);
 
 const char *ql_lead_id(const struct ql_lead *l);

@@ -1,6 +1,8 @@
 /* The log over a store: appending, checkpoints, proofs (ql_log.h). */
 #include "ql_log.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +13,50 @@
 #include "ql_profile.h"
 #include "ql_store.h"
 
+/* Entries with more signers than this are signed at once. */
+#define PENDING_SIGNERS 4
+
+/* An entry formatted and numbered, waiting for its signatures. */
+struct pending {
+    uint64_t idx;
+    char *text;
+    size_t text_len;
+    const struct ql_key *signers[PENDING_SIGNERS];
+    size_t nsigners;
+    const struct ql_profile *profile;
+    char *note; /* set by whichever thread signs it, with its leaf hash */
+    size_t note_len;
+    uint8_t leaf[QL_HASH_LEN];
+    ql_err rc;
+};
+
+/*
+ * Deferred signing (ql_log_defer_begin): appended entries wait here while
+ * a second thread signs them, and reach the store, in order, at the next
+ * ql_log_sync. Only the owning thread appends, reads and syncs; the mutex
+ * guards the list and the two counters against the signing thread.
+ */
+struct signq {
+    pthread_mutex_t mu;
+    pthread_cond_t more;   /* the signer waits for work or the stop */
+    pthread_cond_t done;   /* the owner waits for the last signatures */
+    struct pending **q;
+    size_t n, cap;
+    size_t next;  /* the first entry nobody has taken to sign */
+    size_t ndone; /* entries signed, whoever signed them */
+    bool stop;
+    bool thread;  /* a signing thread is running */
+    pthread_t tid;
+};
+
 struct ql_log {
     struct ql_store *store;
     const struct ql_profile *profile;
     char *origin;
     struct ql_merkle_store tree;
+    bool deferring;
+    uint64_t stored; /* while deferring: entries already in the store */
+    struct signq sq;
 };
 
 static ql_err
@@ -96,6 +137,7 @@ ql_log_free(struct ql_log *l)
 {
     if (l == NULL)
         return;
+    ql_log_defer_end(l);
     free(l->origin);
     free(l);
 }
@@ -115,13 +157,20 @@ ql_log_profile(const struct ql_log *l)
 ql_err
 ql_log_size(struct ql_log *l, uint64_t *size, struct ql_diag *d)
 {
+    if (l->deferring) {
+        *size = l->stored + l->sq.n;
+        return QL_OK;
+    }
     return ql_store_log_size(l->store, size, d);
 }
 
-/* Stores a signed entry note at index idx with its leaf and tree hashes. */
+/*
+ * Stores a signed entry note at index idx with its leaf and tree hashes;
+ * known (NULL allowed) is its leaf hash when already computed.
+ */
 static ql_err
 store_note(struct ql_log *l, uint64_t idx, const char *note, size_t len,
-           struct ql_diag *d)
+           const uint8_t *known, struct ql_diag *d)
 {
     uint8_t leaf[QL_HASH_LEN];
     ql_err rc;
@@ -130,7 +179,10 @@ store_note(struct ql_log *l, uint64_t idx, const char *note, size_t len,
         return ql_fail(d, QL_ETOOBIG,
                        "signed entry is %zu bytes, more than %d", len,
                        QL_ENTRY_MAX);
-    ql_merkle_leaf_hash(l->profile, leaf, note, len);
+    if (known != NULL)
+        memcpy(leaf, known, sizeof leaf);
+    else
+        ql_merkle_leaf_hash(l->profile, leaf, note, len);
     if ((rc = ql_store_entry_append(l->store, idx, note, len, leaf, d)) !=
             QL_OK ||
         (rc = ql_merkle_append(l->profile, &l->tree, idx, leaf, d)) != QL_OK)
@@ -138,25 +190,238 @@ store_note(struct ql_log *l, uint64_t idx, const char *note, size_t len,
     return QL_OK;
 }
 
+/* ---- deferred signing ---- */
+
+static void
+pending_free(struct pending *p)
+{
+    if (p == NULL)
+        return;
+    free(p->text);
+    free(p->note);
+    free(p);
+}
+
+static void
+sign_pending(struct pending *p)
+{
+    p->rc = ql_note_sign(p->text, p->text_len, p->signers, p->nsigners,
+                         &p->note, &p->note_len, NULL);
+    if (p->rc == QL_OK)
+        ql_merkle_leaf_hash(p->profile, p->leaf, p->note, p->note_len);
+}
+
+/*
+ * Takes the next unsigned entry, or NULL when none is left. Called with
+ * the mutex held.
+ */
+static struct pending *
+take(struct signq *q)
+{
+    return q->next < q->n ? q->q[q->next++] : NULL;
+}
+
+static void *
+signer_main(void *arg)
+{
+    struct signq *q = arg;
+    struct pending *p;
+
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (q->next == q->n && !q->stop)
+            pthread_cond_wait(&q->more, &q->mu);
+        if ((p = take(q)) == NULL)
+            break;
+        pthread_mutex_unlock(&q->mu);
+        sign_pending(p);
+        pthread_mutex_lock(&q->mu);
+        q->ndone++;
+        pthread_cond_signal(&q->done);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+ql_err
+ql_log_defer_begin(struct ql_log *l, struct ql_diag *d)
+{
+    struct signq *q = &l->sq;
+    ql_err rc;
+
+    if (l->deferring)
+        return QL_OK;
+    if ((rc = ql_store_log_size(l->store, &l->stored, d)) != QL_OK)
+        return rc;
+    memset(q, 0, sizeof *q);
+    if (pthread_mutex_init(&q->mu, NULL) != 0)
+        return ql_fail(d, QL_ENOMEM, "cannot set up the signing queue");
+    if (pthread_cond_init(&q->more, NULL) != 0) {
+        pthread_mutex_destroy(&q->mu);
+        return ql_fail(d, QL_ENOMEM, "cannot set up the signing queue");
+    }
+    if (pthread_cond_init(&q->done, NULL) != 0) {
+        pthread_cond_destroy(&q->more);
+        pthread_mutex_destroy(&q->mu);
+        return ql_fail(d, QL_ENOMEM, "cannot set up the signing queue");
+    }
+    /* Without a second thread the owner signs everything at the sync. */
+    q->thread = pthread_create(&q->tid, NULL, signer_main, q) == 0;
+    l->deferring = true;
+    return QL_OK;
+}
+
+/* Drops every queued entry; the list itself stays for reuse. */
+static void
+drop_queue(struct signq *q)
+{
+    size_t i;
+
+    for (i = 0; i < q->n; i++)
+        pending_free(q->q[i]);
+    q->n = q->next = q->ndone = 0;
+}
+
+void
+ql_log_defer_end(struct ql_log *l)
+{
+    struct signq *q = &l->sq;
+
+    if (!l->deferring)
+        return;
+    pthread_mutex_lock(&q->mu);
+    q->next = q->n; /* nothing more to take */
+    q->stop = true;
+    pthread_cond_signal(&q->more);
+    pthread_mutex_unlock(&q->mu);
+    if (q->thread)
+        pthread_join(q->tid, NULL);
+    drop_queue(q);
+    free(q->q);
+    pthread_cond_destroy(&q->done);
+    pthread_cond_destroy(&q->more);
+    pthread_mutex_destroy(&q->mu);
+    memset(q, 0, sizeof *q);
+    l->deferring = false;
+}
+
+ql_err
+ql_log_sync(struct ql_log *l, struct ql_diag *d)
+{
+    struct signq *q = &l->sq;
+    struct pending *p;
+    ql_err rc = QL_OK;
+    size_t i, n;
+
+    if (!l->deferring || q->n == 0)
+        return QL_OK;
+    /* Sign beside the signing thread, then wait for its last one. */
+    pthread_mutex_lock(&q->mu);
+    while ((p = take(q)) != NULL) {
+        pthread_mutex_unlock(&q->mu);
+        sign_pending(p);
+        pthread_mutex_lock(&q->mu);
+        q->ndone++;
+    }
+    while (q->ndone < q->n)
+        pthread_cond_wait(&q->done, &q->mu);
+    n = q->n;
+    pthread_mutex_unlock(&q->mu);
+    for (i = 0; i < n && rc == QL_OK; i++) {
+        p = q->q[i];
+        if (p->rc != QL_OK)
+            rc = ql_fail(d, p->rc, "cannot sign entry %llu",
+                         (unsigned long long)p->idx);
+        else
+            rc = store_note(l, p->idx, p->note, p->note_len, p->leaf, d);
+    }
+    pthread_mutex_lock(&q->mu);
+    drop_queue(q);
+    pthread_mutex_unlock(&q->mu);
+    /* After a failure the caller rolls back; the count is read anew. */
+    if (rc == QL_OK)
+        l->stored += n;
+    else if (ql_store_log_size(l->store, &l->stored, NULL) != QL_OK)
+        l->stored = 0;
+    return rc;
+}
+
+/* Queues an entry's text for signing; takes text on success. */
+static ql_err
+defer(struct ql_log *l, uint64_t idx, char *text, size_t text_len,
+      const struct ql_key *const *signers, size_t nsigners,
+      struct ql_diag *d)
+{
+    struct signq *q = &l->sq;
+    struct pending *p, **grown;
+
+    if ((p = calloc(1, sizeof *p)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    p->idx = idx;
+    p->profile = l->profile;
+    p->text = text;
+    p->text_len = text_len;
+    memcpy(p->signers, signers, nsigners * sizeof *signers);
+    p->nsigners = nsigners;
+    pthread_mutex_lock(&q->mu);
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+
+        if ((grown = realloc(q->q, cap * sizeof *grown)) == NULL) {
+            pthread_mutex_unlock(&q->mu);
+            p->text = NULL;
+            pending_free(p);
+            return ql_fail(d, QL_ENOMEM, NULL);
+        }
+        q->q = grown;
+        q->cap = cap;
+    }
+    q->q[q->n++] = p;
+    pthread_cond_signal(&q->more);
+    pthread_mutex_unlock(&q->mu);
+    return QL_OK;
+}
+
+/* ---- appending ---- */
+
 ql_err
 ql_log_append(struct ql_log *l, struct ql_entry *e,
               const struct ql_key *const *signers, size_t nsigners,
               uint64_t *idx, char **note, size_t *note_len, struct ql_diag *d)
 {
     char *text = NULL, *signed_note = NULL;
-    size_t text_len = 0, signed_len = 0;
+    size_t text_len = 0, signed_len = 0, i;
     uint64_t size;
     ql_err rc;
 
     if (!ql_store_in_transaction(l->store))
         return ql_fail(d, QL_EUSAGE, "appending outside a transaction");
-    if ((rc = ql_store_log_size(l->store, &size, d)) != QL_OK)
+    if (signers == NULL || nsigners == 0)
+        return ql_fail(d, QL_EUSAGE, "an entry needs a signing key");
+    for (i = 0; i < nsigners; i++)
+        if (signers[i] == NULL || !ql_key_has_secret(signers[i]))
+            return ql_fail(d, QL_EUSAGE, "key '%s' has no secret half",
+                           signers[i] ? ql_key_name(signers[i]) : "(none)");
+    /* A caller that wants the signed note now gets it signed now. */
+    if (l->deferring && (note != NULL || nsigners > PENDING_SIGNERS) &&
+        (rc = ql_log_sync(l, d)) != QL_OK)
+        return rc;
+    if ((rc = ql_log_size(l, &size, d)) != QL_OK)
         return rc;
     e->index = size;
-    if ((rc = ql_entry_format(e, &text, &text_len, d)) != QL_OK ||
-        (rc = ql_note_sign(text, text_len, signers, nsigners, &signed_note,
-                           &signed_len, d)) != QL_OK ||
-        (rc = store_note(l, size, signed_note, signed_len, d)) != QL_OK)
+    if ((rc = ql_entry_format(e, &text, &text_len, d)) != QL_OK)
+        goto out;
+    if (l->deferring && note == NULL && nsigners <= PENDING_SIGNERS) {
+        if ((rc = defer(l, size, text, text_len, signers, nsigners, d)) ==
+            QL_OK)
+            text = NULL;
+    } else if ((rc = ql_note_sign(text, text_len, signers, nsigners,
+                                  &signed_note, &signed_len, d)) == QL_OK &&
+               (rc = store_note(l, size, signed_note, signed_len, NULL, d)) ==
+                   QL_OK && l->deferring) {
+        l->stored++;
+    }
+    if (rc != QL_OK)
         goto out;
     if (idx != NULL)
         *idx = size;
@@ -186,7 +451,8 @@ ql_log_append_note(struct ql_log *l, const char *note, size_t len,
     ql_entry_init(&e);
     if (!ql_store_in_transaction(l->store))
         return ql_fail(d, QL_EUSAGE, "appending outside a transaction");
-    if ((rc = ql_store_log_size(l->store, &size, d)) != QL_OK ||
+    if ((rc = ql_log_sync(l, d)) != QL_OK ||
+        (rc = ql_store_log_size(l->store, &size, d)) != QL_OK ||
         (rc = ql_note_parse(note, len, &n, d)) != QL_OK)
         goto out;
     text = ql_note_text(n, &text_len);
@@ -198,7 +464,8 @@ ql_log_append_note(struct ql_log *l, const char *note, size_t len,
                      (unsigned long long)e.index, (unsigned long long)size);
         goto out;
     }
-    rc = store_note(l, size, note, len, d);
+    if ((rc = store_note(l, size, note, len, NULL, d)) == QL_OK && l->deferring)
+        l->stored++;
 out:
     ql_entry_release(&e);
     ql_note_free(n);
@@ -221,7 +488,8 @@ ql_log_checkpoint(struct ql_log *l, const struct ql_key *log_key, char **note,
         return ql_fail(d, QL_EUSAGE, "log key '%s' does not belong to log "
                                      "'%s'",
                        ql_key_name(log_key), l->origin);
-    if ((rc = ql_store_log_size(l->store, &size, d)) != QL_OK)
+    if ((rc = ql_log_sync(l, d)) != QL_OK ||
+        (rc = ql_store_log_size(l->store, &size, d)) != QL_OK)
         return rc;
     rc = ql_store_checkpoint_get(l->store, size, &got, &have, d);
     if (rc == QL_OK) {
@@ -256,6 +524,10 @@ ql_err
 ql_log_root(struct ql_log *l, uint64_t size, uint8_t root[32],
             struct ql_diag *d)
 {
+    ql_err rc;
+
+    if ((rc = ql_log_sync(l, d)) != QL_OK)
+        return rc;
     return ql_merkle_root(l->profile, &l->tree, size, root, d);
 }
 
@@ -263,6 +535,10 @@ ql_err
 ql_log_prove_inclusion(struct ql_log *l, uint64_t index, uint64_t size,
                        struct ql_merkle_proof *out, struct ql_diag *d)
 {
+    ql_err rc;
+
+    if ((rc = ql_log_sync(l, d)) != QL_OK)
+        return rc;
     return ql_merkle_prove_inclusion(l->profile, &l->tree, index, size, out,
                                      d);
 }
@@ -271,7 +547,29 @@ ql_err
 ql_log_prove_consistency(struct ql_log *l, uint64_t m, uint64_t n,
                          struct ql_merkle_proof *out, struct ql_diag *d)
 {
+    ql_err rc;
+
+    if ((rc = ql_log_sync(l, d)) != QL_OK)
+        return rc;
     return ql_merkle_prove_consistency(l->profile, &l->tree, m, n, out, d);
+}
+
+/* Parses a queued entry's text (it was formatted by ql_entry_format). */
+static ql_err
+read_pending(const struct pending *p, struct ql_entry *e, struct ql_diag *d)
+{
+    struct ql_entry tmp;
+    ql_err rc;
+
+    if (e == NULL)
+        return QL_OK;
+    ql_entry_init(&tmp);
+    if ((rc = ql_entry_parse(p->text, p->text_len, &tmp, d)) != QL_OK) {
+        ql_entry_release(&tmp);
+        return rc;
+    }
+    *e = tmp;
+    return QL_OK;
 }
 
 ql_err
@@ -286,6 +584,13 @@ ql_log_read(struct ql_log *l, uint64_t idx, char **note, size_t *note_len,
     ql_err rc;
 
     ql_entry_init(&tmp);
+    if (l->deferring && idx >= l->stored) {
+        /* Not signed yet: the text is all there is to read. */
+        if (note == NULL && idx - l->stored < l->sq.n)
+            return read_pending(l->sq.q[idx - l->stored], e, d);
+        if ((rc = ql_log_sync(l, d)) != QL_OK)
+            return rc;
+    }
     if ((rc = ql_store_entry_get(l->store, idx, &buf, &len, d)) != QL_OK)
         return rc;
     if (e != NULL) {

@@ -169,6 +169,23 @@ ql_err ql_log_append(struct ql_log *l, struct ql_entry *e,
                      struct ql_diag *d) QL_MUST_CHECK;
 
 /*
+ * Deferred signing, for batches: after ql_log_defer_begin (inside a write
+ * transaction), ql_log_append numbers and formats each entry and hands it
+ * to a second thread to sign, so signing runs beside the caller's other
+ * work on another core. Queued entries count in ql_log_size and read back
+ * through ql_log_read at once; they reach the store, signed, in order, at
+ * ql_log_sync, which the checkpoint, root, proofs and any request for a
+ * signed note run first. Every entry is still signed by its own actors:
+ * only the moment changes. The keys given to ql_log_append must stay alive
+ * until the sync. ql_log_defer_end drops whatever was not synced (after a
+ * rollback, or once the batch committed) and stops the thread; a failed
+ * sync leaves the transaction for the caller to roll back.
+ */
+ql_err ql_log_defer_begin(struct ql_log *l, struct ql_diag *d) QL_MUST_CHECK;
+ql_err ql_log_sync(struct ql_log *l, struct ql_diag *d) QL_MUST_CHECK;
+void ql_log_defer_end(struct ql_log *l);
+
+/*
  * Appends an already signed entry note whose text has the next index (for
  * tools that copy logs, and for tests that forge entries). Checks only the
  * note's format and index; signatures are the verifier's business.

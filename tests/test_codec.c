@@ -6,9 +6,11 @@
 
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "ql_codec.h"
+#include "ql_test.h"
 
 static void
 test_base64_known(void **state)
@@ -78,6 +80,89 @@ test_hex(void **state)
     assert_int_equal(ql_hex_decode(out, 3, "00 bff", &d), QL_EFORMAT);
 }
 
+/*
+ * The reference, written the obvious way from RFC 4648: padding only at
+ * the end, every other character from the alphabet, six bits each; and
+ * canonical means that encoding the result gives the text back.
+ */
+static bool
+reference_decode(const char *s, size_t slen, uint8_t *out, size_t cap,
+                 size_t *n)
+{
+    static const char ALPHABET[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char again[100];
+    size_t i, body = slen, bits = 0;
+    uint32_t acc = 0;
+
+    if (slen % 4 != 0 || slen >= sizeof again)
+        return false;
+    while (body > 0 && slen - body < 2 && s[body - 1] == '=')
+        body--;
+    *n = 0;
+    for (i = 0; i < body; i++) {
+        const char *at = s[i] != '\0' ? strchr(ALPHABET, s[i]) : NULL;
+
+        if (at == NULL)
+            return false;
+        acc = acc << 6 | (uint32_t)(at - ALPHABET);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (*n == cap)
+                return false;
+            out[(*n)++] = (uint8_t)(acc >> bits);
+        }
+    }
+    ql_base64_encode(again, out, *n);
+    return strlen(again) == slen && memcmp(again, s, slen) == 0;
+}
+
+/* Random texts, near-valid ones most of all: same answer, same bytes. */
+static void
+test_base64_differential(void **state)
+{
+    static const char ALPHA[] = "AQgw+/z09=\x80-";
+    uint8_t want[64], got[64], raw[40];
+    char text[80];
+    uint64_t rng = 0x9e3779b97f4a7c15u;
+    size_t wn, gn, len, i;
+    int round, accepted = 0;
+    struct ql_diag d;
+
+    (void)state;
+    for (round = 0; round < 20000; round++) {
+        if (round % 2 == 0) {
+            /* A valid encoding, then perhaps one byte changed. */
+            len = qlt_rand(&rng) % 40;
+            for (i = 0; i < len; i++)
+                raw[i] = (uint8_t)qlt_rand(&rng);
+            ql_base64_encode(text, raw, len);
+            len = strlen(text);
+            if (len > 0 && qlt_rand(&rng) % 2)
+                text[qlt_rand(&rng) % len] =
+                    ALPHA[qlt_rand(&rng) % (sizeof ALPHA - 1)];
+        } else {
+            len = qlt_rand(&rng) % 13;
+            for (i = 0; i < len; i++)
+                text[i] = ALPHA[qlt_rand(&rng) % (sizeof ALPHA - 1)];
+            text[len] = '\0';
+        }
+        bool ref = reference_decode(text, len, want, sizeof want, &wn);
+        bool ours = ql_base64_decode(got, sizeof got, &gn, text, len, &d) ==
+                    QL_OK;
+
+        if (ref != ours)
+            fail_msg("'%s': reference %d, ours %d", text, ref, ours);
+        if (ref) {
+            accepted++;
+            assert_int_equal(wn, gn);
+            assert_memory_equal(want, got, wn);
+        }
+    }
+    assert_true(accepted > 5000);
+}
+
 int
 main(void)
 {
@@ -85,6 +170,7 @@ main(void)
         cmocka_unit_test(test_base64_known),
         cmocka_unit_test(test_base64_rejects),
         cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_base64_differential),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

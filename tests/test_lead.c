@@ -19,8 +19,10 @@
 #include "ql_calendar.h"
 #include "ql_county.h"
 #include "ql_keys.h"
+#include "ql_audit.h"
 #include "ql_lead.h"
 #include "ql_log.h"
+#include "ql_note.h"
 #include "ql_profile.h"
 #include "ql_store.h"
 #include "ql_test.h"
@@ -752,6 +754,157 @@ test_batch_all_or_nothing(void **state)
     assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
 }
 
+
+/*
+ * Inside a batch entries are signed on a second thread: they count and
+ * read back at once, a caller asking for a signed note gets one that
+ * verifies, a registry change mid-batch takes effect at once, and what
+ * commits verifies entry by entry; a rollback leaves nothing behind.
+ */
+static void
+test_batch_signs_aside(void **state)
+{
+    struct ql_audit_result res;
+    struct ql_note_key nk;
+    struct ql_entry e;
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char id[80], first[80], *note = NULL;
+    size_t len = 0, nok = 0;
+    uint64_t n, at;
+    int i;
+
+    (void)state;
+    n = log_size();
+    as(REG);
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    for (i = 0; i < 150; i++) {
+        add_lead(id, "批量登记");
+        if (i == 0)
+            snprintf(first, sizeof first, "%s", id);
+        as(TRI);
+        assert_int_equal(
+            ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d), QL_OK);
+    }
+    /* 300 entries and the grants of the keys the batch created. */
+    at = log_size();
+    assert_true(at >= n + 300 && at <= n + 310);
+    /* A queued entry reads back as written, before any signature. */
+    ql_entry_init(&e);
+    assert_int_equal(ql_log_read(ql_county_log(F->c), at - 1, NULL, NULL,
+                                 &e, &d),
+                     QL_OK);
+    assert_int_equal(e.index, at - 1);
+    assert_string_equal(e.actor, PEOPLE[TRI].name);
+    assert_string_equal(e.lead, id);
+    ql_entry_release(&e);
+    /* Asking for the note signs what is queued: it verifies. */
+    assert_int_equal(ql_log_read(ql_county_log(F->c), at - 1, &note, &len,
+                                 NULL, &d),
+                     QL_OK);
+    memset(&nk, 0, sizeof nk);
+    nk.key = F->k[TRI];
+    assert_int_equal(ql_note_verify(note, len, &nk, 1, &nok, &d), QL_OK);
+    assert_true(nk.verified);
+    free(note);
+    /* Revoked mid-batch: the next write by that key is refused. */
+    as(ADMIN);
+    assert_int_equal(ql_county_principal_revoke(F->c, PEOPLE[REG].name, &d),
+                     QL_OK);
+    assert_int_equal(log_size(), at + 1);
+    as(REG);
+    assert_int_equal(ql_lead_add(F->c, "test_flow", NULL, NULL, 0, id, &d),
+                     QL_EDENIED);
+    /* The refusal rolled the whole batch back and stopped its signing. */
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EUSAGE);
+    ql_county_batch_abort(F->c);
+    assert_int_equal(log_size(), n);
+    assert_int_equal(ql_lead_load(F->c, first, &l, &d), QL_ENOTFOUND);
+    /* A fresh batch signs and commits; every entry verifies. */
+    as(REG);
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    for (i = 0; i < 150; i++) {
+        add_lead(id, "批量登记");
+        as(TRI);
+        assert_int_equal(
+            ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d), QL_OK);
+    }
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_OK);
+    assert_int_equal(log_size(), at);
+    assert_int_equal(ql_lead_load(F->c, first, &l, &d), QL_OK);
+    assert_true(ql_lead_readable(l));
+    assert_string_equal(ql_lead_get(l, "summary"), "批量登记");
+    assert_string_equal(ql_lead_state(l), "TRIAGE");
+    ql_lead_free(l);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+    if (ql_audit_verify(F->c, F->k[ADMIN], &res, &d) != QL_OK)
+        fail_msg("audit: %s", d.msg);
+}
+
+/*
+ * A lead with a long history is snapshotted now and then, so a read
+ * decrypts a bounded number of parts; its content stays whole.
+ */
+static void
+test_long_history_snapshots(void **state)
+{
+    struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
+                                {"due_at", "2025-10-15"}};
+    struct ql_lead *l = NULL;
+    struct ql_entry e;
+    struct ql_diag d;
+    char id[80], note[32];
+    uint64_t from, to, i;
+    int k, since = 0, longest = 0, snapshots = 0;
+
+    (void)state;
+    add_lead(id, "长期核查");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    as(DIR);
+    assert_int_equal(ql_lead_approve(F->c, id, &d), QL_OK);
+    as(LT_LLY);
+    assert_int_equal(ql_lead_move(F->c, id, "accept", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    as(LT_HC);
+    from = log_size();
+    for (k = 0; k < 40; k++) {
+        snprintf(note, sizeof note, "回告%d", k);
+        assert_int_equal(
+            ql_lead_move(F->c, id, "progress", NULL, 0, note, NULL, &d),
+            QL_OK);
+    }
+    to = log_size();
+    for (i = from; i < to; i++) {
+        ql_entry_init(&e);
+        assert_int_equal(ql_log_read(ql_county_log(F->c), i, NULL, NULL, &e,
+                                     &d),
+                         QL_OK);
+        if (strcmp(e.lead, id) == 0) {
+            if (ql_entry_get_clear(&e, "_snapshot") != NULL) {
+                snapshots++;
+                since = 0;
+            }
+            since++;
+            if (since > longest)
+                longest = since;
+        }
+        ql_entry_release(&e);
+    }
+    assert_true(snapshots >= 2);
+    assert_true(longest <= 17);
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    assert_true(ql_lead_readable(l));
+    assert_string_equal(ql_lead_get(l, "summary"), "长期核查");
+    assert_string_equal(ql_lead_state(l), "VERIFYING");
+    ql_lead_free(l);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -773,6 +926,8 @@ main(void)
         T(test_migrate),
         T(test_replay_detects_tampered_tables),
         T(test_batch_all_or_nothing),
+        T(test_batch_signs_aside),
+        T(test_long_history_snapshots),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
