@@ -244,14 +244,21 @@ row3(const struct bench_store *small, const struct bench_store *s,
      struct verify_out *o)
 {
     double mean = query(s->path, "SELECT avg(length(note)) FROM entries");
-    double secs = quick ? 0.5 : 2.0, lim1, lim2, r1, r2, rx;
+    double secs = quick ? 0.5 : 2.0, lim1, lim2, again, r1, r2, rx;
     char what[80], target[48], dir[600];
     struct bench_proc p1, p2, px;
 
+    /* Before and after the runs, the better of each: the limit is the
+       best the raw operations reach while the machine's other load
+       comes and goes. */
     lim1 = ed25519_rate((size_t)mean, 1, secs);
     lim2 = ed25519_rate((size_t)mean, 2, secs);
     verify(s, NULL, 1, &p1);
     verify(s, NULL, 2, &p2);
+    again = ed25519_rate((size_t)mean, 1, secs);
+    lim1 = again > lim1 ? again : lim1;
+    again = ed25519_rate((size_t)mean, 2, secs);
+    lim2 = again > lim2 ? again : lim2;
     if (s == small) {
         o->small1 = p1;
         o->have_small1 = true;

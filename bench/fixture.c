@@ -248,8 +248,9 @@ inputs_hash(char hex[65])
     size_t len;
 
     crypto_hash_sha256_init(&h);
-    bench_fmt(params, sizeof params, "%s units=%d full_every=%d batch=%d\n",
-             GENERATOR, BENCH_UNITS, BENCH_FULL_EVERY, BENCH_BATCH);
+    bench_fmt(params, sizeof params,
+              "%s units=%d full_every=%d batch=%d run=%d\n", GENERATOR,
+              BENCH_UNITS, BENCH_FULL_EVERY, BENCH_BATCH, BENCH_RUN);
     crypto_hash_sha256_update(&h, (const unsigned char *)params,
                               strlen(params));
     if (env == NULL || *env == '\0')
@@ -475,7 +476,10 @@ bench_stores(struct bench_store *st, size_t n)
         bench_batch_begin(&k);
         for (b = 0; b < BENCH_BATCH && !reached(order[next], entries, leads);
              b++) {
-            size_t u = (size_t)(leads % BENCH_UNITS);
+            /* Runs of BENCH_RUN leads a unit, as each unit imports its
+               own list: the units fill evenly, and consecutive writes by
+               one liaison are what an import is. */
+            size_t u = (size_t)(leads / BENCH_RUN % BENCH_UNITS);
             bool full;
 
             /* A unit's first sealed write adds its data key's grant
@@ -539,8 +543,11 @@ bench_stores(struct bench_store *st, size_t n)
     }
     remove_store(chain);
     bench_county_free(&k);
-    bench_note("stores %s: made in this run in %.0f s (%d units, one lead "
-               "in %d along row 1's path, the rest registered by units)",
-               what, bench_now() - t0, BENCH_UNITS, BENCH_FULL_EVERY);
+    t0 = bench_now() - t0;
+    bench_note("stores %s: made in this run, %.0f s, %.0f entries/s (%d "
+               "units, runs of %d leads a unit, 1 in %d along row 1's "
+               "path, the rest registered by the unit)",
+               what, t0, (double)entries / t0, BENCH_UNITS, BENCH_RUN,
+               BENCH_FULL_EVERY);
     free(order);
 }

@@ -83,12 +83,13 @@ uint64_t bench_log_size(struct bench_county *k);
 /*
  * One store the generator makes: count entries, or with by_leads count
  * leads, in a county of BENCH_UNITS units whose heads all committed.
- * Leads are spread over the units in turn; one in BENCH_FULL_EVERY goes
- * along row 1's path (bench_lead_full), the others are registered by
- * their unit (bench_lead_local); batches of BENCH_BATCH leads, one
- * checkpoint each. Sizes are exact.
+ * Leads go to the units in turn, BENCH_RUN at a time; one in
+ * BENCH_FULL_EVERY goes along row 1's path (bench_lead_full), the others
+ * are registered by their unit (bench_lead_local); batches of BENCH_BATCH
+ * leads, one checkpoint each. Sizes are exact.
  */
 #define BENCH_UNITS 100
+#define BENCH_RUN 100
 #define BENCH_FULL_EVERY 16
 #define BENCH_BATCH 1000
 
