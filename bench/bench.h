@@ -83,6 +83,15 @@ void bench_ok(int rc, const struct ql_diag *d, const char *what);
 /* Monotonic seconds. */
 double bench_now(void);
 
+/*
+ * CPU seconds (user and system) used so far by this process, its threads
+ * included; and those a finished child used (from its rusage). On a
+ * shared machine CPU time moves far less with the other load than wall
+ * time, so the notes give it beside the table's wall-clock figures.
+ */
+double bench_cpu_self(void);
+double bench_cpu_of(const struct rusage *ru);
+
 /* The p-quantile (0..1, nearest rank) of v[0..n); sorts v. */
 double bench_quantile(double *v, size_t n, double p);
 

@@ -118,8 +118,18 @@ struct ver {
     size_t len;
     double seconds;
     unsigned long long done;
+    double cpu; /* the thread's CPU seconds */
     pthread_barrier_t *start;
 };
+
+static double
+thread_cpu(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void *
 ver_run(void *arg)
@@ -136,6 +146,7 @@ ver_run(void *arg)
     crypto_sign_keypair(pk, sk);
     crypto_sign_detached(sig, NULL, m, v->len, sk);
     pthread_barrier_wait(v->start);
+    v->cpu = thread_cpu();
     t0 = bench_now();
     stop = t0 + v->seconds;
     do {
@@ -146,14 +157,20 @@ ver_run(void *arg)
     } while (bench_now() < stop);
     v->done = n;
     v->seconds = bench_now() - t0;
+    v->cpu = thread_cpu() - v->cpu;
     free(m);
     return NULL;
 }
+
+/* Verifications per CPU second, from the last ed25519_rate. */
+static double ed25519_per_cpu;
 
 /* Verifications per second of len-byte texts on threads threads. */
 static double
 ed25519_rate(size_t len, unsigned threads, double seconds)
 {
+    unsigned long long all = 0;
+    double cpu = 0;
     pthread_t tid[8];
     struct ver v[8];
     pthread_barrier_t start;
@@ -171,7 +188,10 @@ ed25519_rate(size_t len, unsigned threads, double seconds)
     for (i = 0; i < threads; i++) {
         pthread_join(tid[i], NULL);
         rate += (double)v[i].done / v[i].seconds;
+        all += v[i].done;
+        cpu += v[i].cpu;
     }
+    ed25519_per_cpu = cpu > 0 ? (double)all / cpu : 0;
     pthread_barrier_destroy(&start);
     return rate;
 }
@@ -245,6 +265,7 @@ row3(const struct bench_store *small, const struct bench_store *s,
 {
     double mean = query(s->path, "SELECT avg(length(note)) FROM entries");
     double secs = quick ? 0.5 : 2.0, lim1, lim2, again, r1, r2, rx;
+    double per_cpu;
     char what[80], target[48], dir[600];
     struct bench_proc p1, p2, px;
 
@@ -252,11 +273,13 @@ row3(const struct bench_store *small, const struct bench_store *s,
        best the raw operations reach while the machine's other load
        comes and goes. */
     lim1 = ed25519_rate((size_t)mean, 1, secs);
+    per_cpu = ed25519_per_cpu;
     lim2 = ed25519_rate((size_t)mean, 2, secs);
     verify(s, NULL, 1, &p1);
     verify(s, NULL, 2, &p2);
     again = ed25519_rate((size_t)mean, 1, secs);
     lim1 = again > lim1 ? again : lim1;
+    per_cpu = ed25519_per_cpu > per_cpu ? ed25519_per_cpu : per_cpu;
     again = ed25519_rate((size_t)mean, 2, secs);
     lim2 = again > lim2 ? again : lim2;
     if (s == small) {
@@ -290,6 +313,11 @@ row3(const struct bench_store *small, const struct bench_store *s,
     bench_note("row 3: Ed25519 limits over texts of %.0f bytes, the mean "
                "entry; %.0f and %.0f verifications/s on 1 and 2 threads",
                mean, lim1, lim2);
+    bench_note("row 3 in CPU time: %.0f entries a CPU second with --jobs "
+               "1 (%.2f of Ed25519's %.0f), %.0f with --jobs 2",
+               (double)s->entries / bench_cpu_of(&p1.ru),
+               (double)s->entries / bench_cpu_of(&p1.ru) / per_cpu, per_cpu,
+               (double)s->entries / bench_cpu_of(&p2.ru));
     rm_tree(dir);
 }
 
@@ -501,9 +529,9 @@ row5(const struct bench_store *s)
               count(s->leads));
     bench_row(&(struct bench_row){"5", what, q * 1e3, l * 1e3, "ms",
                                   BENCH_LOWER, "<200 ms", q < 0.2});
-    bench_note("row 5: the store has %llu entries; median of 3; peak memory "
-               "of status %.0f MiB",
-               (unsigned long long)s->entries, mib(&p));
+    bench_note("row 5: the store has %llu entries; median of 3; status "
+               "used %.2f s of CPU and peaked at %.0f MiB",
+               (unsigned long long)s->entries, bench_cpu_of(&p.ru), mib(&p));
 }
 
 /* ---- Row 6 ---- */
