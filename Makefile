@@ -144,11 +144,14 @@ bench: $(BENCH_PROGS) $(BENCH_LIMITS) $(BIN)
 	$(firstword $(BENCH_PROGS)) --header && \
 	for b in $(BENCH_PROGS); do $$b || exit 1; done
 
-# Processes killed with SIGKILL mid-write, hundreds of times over.
-CRASH_ROUNDS ?= 300
-crashtest: $(BUILD)/tests/test_concurrency
-	@QL_CRASH_ROUNDS=$(CRASH_ROUNDS) BUILD=$(BUILD) sh tests/run.sh \
-	    $(BUILD)/tests/test_concurrency
+# Processes killed with SIGKILL mid-write, hundreds of times over:
+# CRASH_ROUNDS rounds of each kind (add, move, import) on one store.
+# Each run draws a fresh seed and prints it; CRASH_SEED=N replays one.
+CRASH_ROUNDS ?= 200
+CRASH_SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+crashtest: $(BUILD)/tests/test_concurrency $(BIN)
+	@QL_CRASH_ROUNDS=$(CRASH_ROUNDS) QL_CRASH_SEED=$(CRASH_SEED) \
+	    BUILD=$(BUILD) sh tests/run.sh $(BUILD)/tests/test_concurrency
 
 format:
 	clang-format -i $(CRYPTO_SRC) $(ENGINE_SRC) $(CLI_SRC) $(TEST_SRC) \

@@ -841,10 +841,11 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
     snapshot = force_snapshot || strcmp(p->unit, p->m.unit) != 0 ||
                epoch != p->m.epoch ||
                (p->readable && p->since_snapshot >= SNAPSHOT_EVERY);
+    /* e->actor is set when the entry is appended, after this. */
     if (snapshot && !p->readable)
         return ql_fail(d, QL_EDENIED, "moving this lead re-encrypts it, and "
                                       "'%s' cannot read it",
-                       e->actor ? e->actor : "the actor");
+                       ql_key_name(c->actor));
     fields = snapshot ? &p->all_sealed : &p->sealed;
     sfields = force_snapshot ? &p->all_secret : &p->secret;
     if ((rc = merge_into(&with_note, fields, d)) != QL_OK ||
