@@ -1,0 +1,398 @@
+/*
+ * The table, clocks, statistics and processes every benchmark shares
+ * (bench.h).
+ */
+/* wait4, which reports a child's peak memory, is a BSD call. */
+#define _DEFAULT_SOURCE
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ql_err.h"
+#include "ql_profile.h"
+
+/* Column widths of the table. */
+#define W_ID 4
+#define W_WHAT 46
+#define W_NUM 11
+#define W_UNIT 9
+#define W_RATIO 6
+#define W_TARGET 24
+
+static void
+header(void)
+{
+    printf("%-*s %-*s %*s %*s %-*s %*s  %-*s %s\n", W_ID, "row", W_WHAT,
+           "measure", W_NUM, "qingling", W_NUM, "limit", W_UNIT, "unit",
+           W_RATIO, "ratio", W_TARGET, "target", "met");
+}
+
+void
+bench_init(int argc, char **argv)
+{
+    struct ql_diag d;
+
+    if (argc > 1 && strcmp(argv[1], "--header") == 0) {
+        header();
+        exit(0);
+    }
+    if (argc > 1)
+        bench_die("usage: %s [--header]", argv[0]);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (sodium_init() < 0)
+        bench_die("libsodium does not initialise");
+    bench_ok(ql_crypto_init(&d), &d, "crypto");
+}
+
+bool
+bench_quick(void)
+{
+    const char *q = getenv("QUICK");
+
+    return q != NULL && *q != '\0' && strcmp(q, "0") != 0;
+}
+
+const char *
+bench_dir(void)
+{
+    const char *dir = getenv("BENCH_DIR");
+
+    if (dir == NULL || *dir == '\0')
+        dir = "build/bench";
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        bench_die("cannot make '%s': %s", dir, strerror(errno));
+    return dir;
+}
+
+const char *
+bench_bin(void)
+{
+    const char *bin = getenv("QINGLING_BIN");
+
+    if (bin == NULL || *bin == '\0')
+        bin = "build/qingling";
+    if (access(bin, X_OK) != 0)
+        bench_die("no qingling binary at '%s' (set QINGLING_BIN)", bin);
+    return bin;
+}
+
+/* A figure with three or four significant digits. */
+static void
+num(char *buf, size_t len, double v)
+{
+    double a = v < 0 ? -v : v;
+
+    if (a >= 1000 || a == 0)
+        snprintf(buf, len, "%.0f", v);
+    else if (a >= 100)
+        snprintf(buf, len, "%.1f", v);
+    else if (a >= 1)
+        snprintf(buf, len, "%.2f", v);
+    else
+        snprintf(buf, len, "%.3f", v);
+}
+
+void
+bench_row(const struct bench_row *r)
+{
+    char v[32], l[32], ratio[16];
+
+    num(v, sizeof v, r->value);
+    if (r->limit > 0) {
+        num(l, sizeof l, r->limit);
+        snprintf(ratio, sizeof ratio, "%.2f",
+                 r->dir == BENCH_HIGHER ? r->value / r->limit
+                                        : r->limit / r->value);
+    } else {
+        snprintf(l, sizeof l, "-");
+        snprintf(ratio, sizeof ratio, "-");
+    }
+    printf("%-*s %-*s %*s %*s %-*s %*s  %-*s %s\n", W_ID, r->id, W_WHAT,
+           r->what, W_NUM, v, W_NUM, l, W_UNIT, r->unit, W_RATIO, ratio,
+           W_TARGET, r->target ? r->target : "-",
+           r->met < 0 ? "-" : r->met ? "yes" : "NO");
+}
+
+void
+bench_note(const char *fmt, ...)
+{
+    va_list ap;
+
+    printf("%-*s ", W_ID, "*");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+}
+
+void
+bench_load_note(void)
+{
+    double l1 = 0, l5 = 0, l15 = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+
+    if (f == NULL || fscanf(f, "%lf %lf %lf", &l1, &l5, &l15) != 3) {
+        if (f != NULL)
+            fclose(f);
+        return;
+    }
+    fclose(f);
+    bench_note("load average %.2f %.2f %.2f on %ld cores", l1, l5, l15,
+               sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+void
+bench_die(const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fputs("bench: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+void
+bench_ok(int rc, const struct ql_diag *d, const char *what)
+{
+    if (rc != QL_OK)
+        bench_die("%s: %s", what, d != NULL ? d->msg : ql_strerror(rc));
+}
+
+double
+bench_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double
+bench_cpu_of(const struct rusage *ru)
+{
+    return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+           (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+}
+
+double
+bench_cpu_self(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return bench_cpu_of(&ru);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+double
+bench_quantile(double *v, size_t n, double p)
+{
+    size_t rank;
+
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_double);
+    /* Nearest rank: the smallest value with at least p of them at or
+       below it. */
+    rank = (size_t)(p * (double)n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return v[rank - 1];
+}
+
+void
+bench_spawn(const char *path, const char *const *argv,
+            const char *const *env, const char *out, const char *err,
+            struct bench_proc *p)
+{
+    int fi, fo, fe, status = 0;
+    double t0;
+    pid_t pid;
+
+    /* Files are opened before the clock starts: the child only execs. */
+    fi = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    fo = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+              0644);
+    fe = open(err ? err : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+              0644);
+    if (fi < 0 || fo < 0 || fe < 0)
+        bench_die("cannot open the files for '%s': %s", path,
+                  strerror(errno));
+    fflush(NULL);
+    t0 = bench_now();
+    pid = fork();
+    if (pid < 0)
+        bench_die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        if (dup2(fi, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
+            _exit(127);
+        execve(path, (char *const *)argv, (char *const *)env);
+        _exit(127);
+    }
+    memset(&p->ru, 0, sizeof p->ru);
+    while (wait4(pid, &status, 0, &p->ru) < 0) {
+        if (errno != EINTR)
+            bench_die("wait4: %s", strerror(errno));
+    }
+    p->wall = bench_now() - t0;
+    p->status = WIFEXITED(status) ? WEXITSTATUS(status)
+                                  : 128 + WTERMSIG(status);
+    close(fi);
+    close(fo);
+    close(fe);
+}
+
+void
+bench_spawn_ok(const char *path, const char *const *argv,
+               const char *const *env, struct bench_proc *p)
+{
+    char err[600];
+
+    snprintf(err, sizeof err, "%s/last.stderr", bench_dir());
+    bench_spawn(path, argv, env, NULL, err, p);
+    if (p->status != 0) {
+        char *text = bench_read_file(err, NULL);
+
+        bench_die("'%s %s' exited %d: %s", path, argv[1] ? argv[1] : "",
+                  p->status, text);
+    }
+}
+
+void
+bench_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= len)
+        bench_die("text too long for its buffer: %.40s...", buf);
+}
+
+const char *
+bench_path(const char *a, const char *b)
+{
+    static char buf[1024];
+
+    if ((size_t)snprintf(buf, sizeof buf, "%s/%s", a, b) >= sizeof buf)
+        bench_die("path too long: %s/%s", a, b);
+    return buf;
+}
+
+int64_t
+bench_file_size(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return -1;
+    return (int64_t)st.st_size;
+}
+
+char *
+bench_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    size_t cap = 4096, n = 0, got;
+    char *buf = malloc(cap + 1);
+
+    if (f == NULL || buf == NULL)
+        bench_die("cannot read '%s': %s", path, strerror(errno));
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *b = realloc(buf, cap * 2 + 1);
+
+            if (b == NULL)
+                bench_die("out of memory reading '%s'", path);
+            buf = b;
+            cap *= 2;
+        }
+    }
+    if (ferror(f))
+        bench_die("cannot read '%s': %s", path, strerror(errno));
+    fclose(f);
+    buf[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return buf;
+}
+
+void
+bench_copy_file(const char *from, const char *to)
+{
+    static char buf[1 << 20];
+    int in, out;
+    ssize_t n;
+
+    in = open(from, O_RDONLY | O_CLOEXEC);
+    out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (in < 0 || out < 0)
+        bench_die("cannot copy '%s' to '%s': %s", from, to, strerror(errno));
+    while ((n = read(in, buf, sizeof buf)) > 0) {
+        char *p = buf;
+
+        while (n > 0) {
+            ssize_t w = write(out, p, (size_t)n);
+
+            if (w < 0)
+                bench_die("cannot write '%s': %s", to, strerror(errno));
+            p += w;
+            n -= w;
+        }
+    }
+    if (n < 0 || close(out) != 0)
+        bench_die("cannot copy '%s': %s", from, strerror(errno));
+    close(in);
+}
+
+void
+bench_unlink(const char *path)
+{
+    if (unlink(path) != 0 && errno != ENOENT)
+        bench_die("cannot remove '%s': %s", path, strerror(errno));
+}
+
+const char *
+bench_count(uint64_t n, char *buf, size_t len)
+{
+    uint64_t p = 10;
+    int k = 1;
+
+    for (; p <= n && k < 19; p *= 10, k++) {
+        if (p == n) {
+            snprintf(buf, len, "10^%d", k);
+            return buf;
+        }
+    }
+    snprintf(buf, len, "%llu", (unsigned long long)n);
+    return buf;
+}
