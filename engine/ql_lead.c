@@ -30,9 +30,12 @@ kvs_free(struct kvs *l)
 {
     size_t i;
 
+    /* Values are lead content: wiped in a way no compiler removes. */
     for (i = 0; i < l->n; i++) {
         free((char *)l->v[i].name);
-        free((char *)l->v[i].value);
+        if (l->v[i].value != NULL)
+            ql_datakey_plain_free((uint8_t *)l->v[i].value,
+                                  strlen(l->v[i].value));
     }
     free(l->v);
     l->v = NULL;
@@ -878,7 +881,7 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
         (rc = ql_datakey_encrypt(k, plain, plen, (const uint8_t *)ad,
                                  strlen(ad), &ct, &ctlen, d)) != QL_OK)
         goto out;
-    free(plain);
+    ql_datakey_plain_free(plain, plen);
     plain = NULL;
     if (sk != NULL && sfields->n > 0) {
         payload_ad(c, lead, idx, "secret", ad, sizeof ad);
@@ -899,10 +902,7 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
         (rc = ql_entry_set_payload(e, packed, packlen, d)) != QL_OK)
         goto out;
 out:
-    if (plain != NULL) {
-        memset(plain, 0, plen);
-        free(plain);
-    }
+    ql_datakey_plain_free(plain, plen);
     free(ct);
     free(sct);
     free(packed);
