@@ -23,7 +23,7 @@ ql_base64_decode(uint8_t *out, size_t cap, size_t *outlen, const char *s,
                  size_t slen, struct ql_diag *d)
 {
     const char *end = NULL;
-    size_t n = 0;
+    size_t n = 0, want;
 
     if (slen % 4 != 0)
         return ql_fail(d, QL_EFORMAT, "invalid base64: length is not a "
@@ -42,7 +42,15 @@ ql_base64_decode(uint8_t *out, size_t cap, size_t *outlen, const char *s,
         if (!ok)
             return ql_fail(d, QL_EFORMAT, "invalid base64 character");
     }
-    if (slen / 4 * 3 > cap + 2)
+    /*
+     * The exact size, so that a value one or two bytes too long is not
+     * called malformed: three bytes per four characters, less one per '='
+     * (the loop above allowed two at most, at the end).
+     */
+    want = slen / 4 * 3;
+    if (slen > 0 && s[slen - 1] == '=')
+        want -= s[slen - 2] == '=' ? 2 : 1;
+    if (want > cap)
         return ql_fail(d, QL_ETOOBIG, "base64 value too long");
     if (sodium_base642bin(out, cap, s, slen, NULL, &n, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
