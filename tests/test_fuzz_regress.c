@@ -42,6 +42,7 @@
 #include "fuzz/fuzz_merkle.c"
 #include "fuzz/fuzz_note.c"
 #include "fuzz/fuzz_proof.c"
+#include "fuzz/fuzz_seal.c"
 #include "fuzz/fuzz_state.c"
 #include "fuzz/fuzz_vkey.c"
 #include "fuzz/fuzz_workflow.c"
@@ -59,13 +60,21 @@ struct target {
 };
 
 static const struct target targets[] = {
-    {"audit", qlf_audit},       {"calendar", qlf_calendar},
-    {"checkpoint", qlf_checkpoint}, {"codec", qlf_codec},
-    {"cosig", qlf_cosig},       {"entry", qlf_entry},
-    {"export", qlf_export},     {"import", qlf_import},
-    {"keyfile", qlf_keyfile},   {"merkle", qlf_merkle},
-    {"note", qlf_note},         {"proof", qlf_proof},
-    {"state", qlf_state},       {"vkey", qlf_vkey},
+    {"audit", qlf_audit},
+    {"calendar", qlf_calendar},
+    {"checkpoint", qlf_checkpoint},
+    {"codec", qlf_codec},
+    {"cosig", qlf_cosig},
+    {"entry", qlf_entry},
+    {"export", qlf_export},
+    {"import", qlf_import},
+    {"keyfile", qlf_keyfile},
+    {"merkle", qlf_merkle},
+    {"note", qlf_note},
+    {"proof", qlf_proof},
+    {"seal", qlf_seal},
+    {"state", qlf_state},
+    {"vkey", qlf_vkey},
     {"workflow", qlf_workflow},
 };
 
@@ -106,6 +115,8 @@ static const struct expect expects[] = {
     {"import", "corpus", "leads_utf8_bom.csv", 0},
     {"import", "corpus", "leads.json", 0},
     {"entry", "corpus", "gen-17-lead.add", QL_OK},
+    {"seal", "corpus", "example-grant", QL_OK},
+    {"seal", "corpus", "example-payload", QL_OK},
 };
 
 #define NEXPECTS (sizeof expects / sizeof expects[0])
@@ -245,9 +256,9 @@ test_tables(void **state)
             continue;
         found = false;
         for (j = 0; j < NTARGETS; j++)
-            found = found ||
-                    (strlen(targets[j].name) == len - 7 &&
-                     strncmp(targets[j].name, names[i] + 5, len - 7) == 0);
+            found =
+                found || (strlen(targets[j].name) == len - 7 &&
+                          strncmp(targets[j].name, names[i] + 5, len - 7) == 0);
         if (!found)
             fail_msg("tests/fuzz/%s has no entry in the targets table",
                      names[i]);

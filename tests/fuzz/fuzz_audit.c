@@ -19,8 +19,9 @@
  * tests/fuzz/mkcorpus.sh turns a real county's log into this form.
  *
  * Invariants: the verdict, the failing entry and the message are the same
- * with one thread and with three (ql_audit.h promises it); a log that
- * verifies has every entry counted and the root of its entries.
+ * with one thread and with three (ql_audit.h promises it; checked for one
+ * input in four, whose length is a multiple of four); a log that verifies
+ * has every entry counted and the root of its entries.
  */
 #include "qlf.h"
 
@@ -128,8 +129,7 @@ au_placeholder(struct au_log *lg, struct au_buf *b, const char *s, size_t len)
         return n;
     }
     if (n == 5 && memcmp(s, "{cal}", 5) == 0) {
-        if ((file = qlf_tree_file("workflows/calendars/cn.cal", &flen)) ==
-            NULL)
+        if ((file = qlf_tree_file("workflows/calendars/cn.cal", &flen)) == NULL)
             return 0;
         au_put_b64(b, file, flen);
         return n;
@@ -207,13 +207,12 @@ au_add(struct au_log *lg, const char *text, size_t len)
         b.p = NULL;
     }
     free(b.p);
-    if (lg->n == 0 && !au_line(note, "clear origin", lg->origin,
-                               sizeof lg->origin))
+    if (lg->n == 0 &&
+        !au_line(note, "clear origin", lg->origin, sizeof lg->origin))
         snprintf(lg->origin, sizeof lg->origin, "fuzz.example/log");
     lg->note[lg->n] = note;
     lg->len[lg->n] = note_len;
-    ql_merkle_leaf_hash(ql_profile_default(), lg->leaf[lg->n], note,
-                        note_len);
+    ql_merkle_leaf_hash(ql_profile_default(), lg->leaf[lg->n], note, note_len);
     lg->n++;
 }
 
@@ -227,9 +226,8 @@ au_build(struct au_log *lg, const char *in, size_t size)
         /* The part runs to the next line "%%", if any. */
         end = size;
         next = size;
-        for (sep = in + pos; (sep = memchr(sep, '%', (size_t)(in + size - sep)))
-                             != NULL;
-             sep++)
+        for (sep = in + pos;
+             (sep = memchr(sep, '%', (size_t)(in + size - sep))) != NULL; sep++)
             if ((sep == in + pos || sep[-1] == '\n') &&
                 (size_t)(in + size - sep) >= 3 && memcmp(sep, "%%\n", 3) == 0) {
                 end = (size_t)(sep - in);
@@ -273,8 +271,7 @@ au_sign_checkpoint(struct au_log *lg)
     ql_merkle_root_of_leaves(ql_profile_default(), cp.root, &lg->leaf[0][0],
                              lg->n);
     QLF_CHECK(k != NULL);
-    QLF_CHECK(ql_checkpoint_sign(k, &cp, &lg->cp, &lg->cp_len, NULL) ==
-              QL_OK);
+    QLF_CHECK(ql_checkpoint_sign(k, &cp, &lg->cp, &lg->cp_len, NULL) == QL_OK);
     if (lg->cosigner[0] == '\0' || (c = qlf_named_key(lg->cosigner)) == NULL)
         return;
     QLF_CHECK(ql_checkpoint_format(&cp, &text, &tlen, NULL) == QL_OK);
@@ -388,11 +385,14 @@ qlf_audit(const uint8_t *data, size_t size)
     au_build(&lg, (const char *)data, size);
     au_sign_checkpoint(&lg);
     rc1 = au_run(&lg, 1, &r1, &d1);
-    rc3 = au_run(&lg, 3, &r3, &d3);
     qlf_last = rc1;
-    QLF_CHECK(rc1 == rc3 && r1.bad_index == r3.bad_index);
-    if (rc1 != QL_OK)
-        QLF_CHECK(strcmp(d1.msg, d3.msg) == 0);
+    /* Threads cost time: one input in four is verified on three too. */
+    if (size % 4 == 0) {
+        rc3 = au_run(&lg, 3, &r3, &d3);
+        QLF_CHECK(rc1 == rc3 && r1.bad_index == r3.bad_index);
+        if (rc1 != QL_OK)
+            QLF_CHECK(strcmp(d1.msg, d3.msg) == 0);
+    }
     QLF_CHECK(rc1 == QL_OK || rc1 == QL_EINTEGRITY || rc1 == QL_EVERIFY);
     if (rc1 == QL_OK) {
         QLF_CHECK(r1.entries == lg.n && r1.latest.size == lg.n);

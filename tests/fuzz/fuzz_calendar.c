@@ -104,8 +104,7 @@ cal_texts(const char *in, size_t len)
     s[len] = '\0';
     if (ql_zone_parse(s, &off, NULL) == QL_OK) {
         QLF_CHECK(off > -86400 && off < 86400 && off % 60 == 0);
-        QLF_CHECK(ql_time_format_local(0, off, buf, sizeof buf, NULL) ==
-                  QL_OK);
+        QLF_CHECK(ql_time_format_local(0, off, buf, sizeof buf, NULL) == QL_OK);
         QLF_CHECK(ql_time_parse(buf, strlen(buf), &t2, NULL) == QL_OK &&
                   t2 == 0);
     }

@@ -37,8 +37,7 @@ cp_roundtrip(const char *in, size_t len, const struct ql_checkpoint *cp)
     QLF_CHECK(ql_checkpoint_format(cp, &text, &tlen, NULL) == QL_OK);
     QLF_CHECK(tlen == len && memcmp(text, in, len) == 0);
     QLF_CHECK(ql_checkpoint_parse(text, tlen, &again, NULL) == QL_OK);
-    QLF_CHECK(again.size == cp->size &&
-              strcmp(again.origin, cp->origin) == 0 &&
+    QLF_CHECK(again.size == cp->size && strcmp(again.origin, cp->origin) == 0 &&
               memcmp(again.root, cp->root, QL_HASH_LEN) == 0);
     free(text);
 }
@@ -68,8 +67,8 @@ qlf_checkpoint(const uint8_t *data, size_t size)
         QLF_CHECK(size > sizeof cp_text - 1 &&
                   memcmp(in, cp_text, sizeof cp_text - 1) == 0 &&
                   in[sizeof cp_text - 1] == '\n');
-        QLF_CHECK(ql_base64_decode(root, sizeof root, &got,
-                                   cp_text + 28, 44, NULL) == QL_OK);
+        QLF_CHECK(ql_base64_decode(root, sizeof root, &got, cp_text + 28, 44,
+                                   NULL) == QL_OK);
         QLF_CHECK(strcmp(cp.origin, "qingling.example/county-a") == 0 &&
                   cp.size == 1 && memcmp(cp.root, root, sizeof root) == 0 &&
                   cp.ext == NULL);

@@ -37,8 +37,8 @@ codec_base64(const char *in, size_t len)
             /* One byte short: refused as too big, nothing written past. */
             tiny = malloc(got - 1 > 0 ? got - 1 : 1);
             QLF_CHECK(tiny != NULL);
-            QLF_CHECK(ql_base64_decode(tiny, got - 1, &small, in, len,
-                                       NULL) == QL_ETOOBIG);
+            QLF_CHECK(ql_base64_decode(tiny, got - 1, &small, in, len, NULL) ==
+                      QL_ETOOBIG);
             free(tiny);
         }
     } else {

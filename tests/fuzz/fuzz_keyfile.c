@@ -126,8 +126,8 @@ kf_try(const char *text, size_t len)
         QLF_CHECK(rc == erc);
     }
     if (erc == QL_OK && enc && kf_cheap(text, len)) {
-        ql_err prc = ql_keyfile_decode(text, len, KF_PASS, strlen(KF_PASS),
-                                       &p, NULL);
+        ql_err prc =
+            ql_keyfile_decode(text, len, KF_PASS, strlen(KF_PASS), &p, NULL);
 
         if (prc == QL_OK)
             kf_key_works(p);

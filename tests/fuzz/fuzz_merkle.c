@@ -67,8 +67,8 @@ mk_ref_incl(uint64_t index, uint64_t n, const uint8_t leaf[QL_HASH_LEN],
 }
 
 static bool
-mk_ref_verify_incl(const uint8_t leaf[QL_HASH_LEN], uint64_t index,
-                   uint64_t n, const struct ql_merkle_proof *proof,
+mk_ref_verify_incl(const uint8_t leaf[QL_HASH_LEN], uint64_t index, uint64_t n,
+                   const struct ql_merkle_proof *proof,
                    const uint8_t root[QL_HASH_LEN])
 {
     uint8_t got[QL_HASH_LEN];
@@ -137,8 +137,7 @@ mk_ref_verify_cons(uint64_t m, uint64_t n, const struct ql_merkle_proof *proof,
         proof->len > QL_MERKLE_PROOF_MAX)
         return false;
     if (m == n)
-        return proof->len == 0 &&
-               memcmp(old_root, new_root, QL_HASH_LEN) == 0;
+        return proof->len == 0 && memcmp(old_root, new_root, QL_HASH_LEN) == 0;
     return mk_ref_cons(m, n, proof, proof->len, true, old_root, o, nw) &&
            memcmp(o, old_root, QL_HASH_LEN) == 0 &&
            memcmp(nw, new_root, QL_HASH_LEN) == 0;
@@ -217,8 +216,8 @@ mk_raw(const uint8_t *data, size_t size)
               QL_OK;
         ref = mk_ref_verify_cons(a, n, &proof, h1, h2);
     } else {
-        lib = ql_merkle_verify_inclusion(p, h1, a, n, &proof, h2, NULL) ==
-              QL_OK;
+        lib =
+            ql_merkle_verify_inclusion(p, h1, a, n, &proof, h2, NULL) == QL_OK;
         ref = mk_ref_verify_incl(h1, a, n, &proof, h2);
     }
     qlf_last = lib ? QL_OK : QL_EVERIFY;
@@ -324,8 +323,8 @@ mk_tree(const uint8_t *data, size_t size)
         QLF_CHECK(ql_merkle_prove_inclusion(p, &s, idx, n, &proof, NULL) ==
                   QL_OK);
         mk_mutate(data[7], data[8], &proof, &idx, &n, leaf, root);
-        lib = ql_merkle_verify_inclusion(p, leaf, idx, n, &proof, root,
-                                         NULL) == QL_OK;
+        lib = ql_merkle_verify_inclusion(p, leaf, idx, n, &proof, root, NULL) ==
+              QL_OK;
         ref = mk_ref_verify_incl(leaf, idx, n, &proof, root);
     }
     qlf_last = lib ? QL_OK : QL_EVERIFY;

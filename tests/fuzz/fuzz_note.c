@@ -100,7 +100,8 @@ note_roundtrip(const struct ql_note *n, const char *in, size_t len)
         QLF_CHECK(len - pos >= 4 + nlen + 1 + blen + 1);
         QLF_CHECK(memcmp(in + pos, "\xe2\x80\x94 ", 4) == 0);
         pos += 4;
-        QLF_CHECK(memcmp(in + pos, s->name, nlen) == 0 && in[pos + nlen] == ' ');
+        QLF_CHECK(memcmp(in + pos, s->name, nlen) == 0 &&
+                  in[pos + nlen] == ' ');
         pos += nlen + 1;
         QLF_CHECK(memcmp(in + pos, b64, blen) == 0 && in[pos + blen] == '\n');
         pos += blen + 1;

@@ -35,8 +35,8 @@ static bool
 wf_cheap(const char *src, size_t len)
 {
     static const char *const limits[] = {
-        "budget exhausted", "time limit", "memory limit", "string too large",
-        "pattern too complex", "not enough memory"};
+        "budget exhausted", "time limit",          "memory limit",
+        "string too large", "pattern too complex", "not enough memory"};
     struct ql_lua_limits lim;
     struct ql_lua *lua = NULL;
     struct ql_lval *v = NULL;
@@ -98,8 +98,8 @@ wf_sample(const struct ql_wf_field *f)
 static void
 wf_fields(const struct ql_workflow *wf, struct ql_wf_kv *kv, size_t *nkv)
 {
-    static const char *const probes[] = {"", "x", "2025-02-29", "-1.5e3",
-                                         "a\nb", "\xe2\x80\x94"};
+    static const char *const probes[] = {"",       "x",    "2025-02-29",
+                                         "-1.5e3", "a\nb", "\xe2\x80\x94"};
     size_t i, j, n = ql_workflow_field_count(wf);
 
     *nkv = 0;
@@ -143,8 +143,8 @@ wf_structure(const struct ql_workflow *wf)
         const struct ql_wf_state *s = ql_workflow_state_at(wf, i);
 
         QLF_CHECK(ql_workflow_state(wf, s->name) == s);
-        rc = ql_workflow_due(wf, s, wf_calendar(), 20345, &due, &has,
-                             &covered, NULL);
+        rc = ql_workflow_due(wf, s, wf_calendar(), 20345, &due, &has, &covered,
+                             NULL);
         QLF_CHECK(rc == QL_OK || rc == QL_EUSAGE);
         if (rc == QL_OK && has)
             QLF_CHECK(due >= 20345);

@@ -100,6 +100,7 @@ int qlf_keyfile(const uint8_t *data, size_t size);
 int qlf_merkle(const uint8_t *data, size_t size);
 int qlf_note(const uint8_t *data, size_t size);
 int qlf_proof(const uint8_t *data, size_t size);
+int qlf_seal(const uint8_t *data, size_t size);
 int qlf_state(const uint8_t *data, size_t size);
 int qlf_vkey(const uint8_t *data, size_t size);
 int qlf_workflow(const uint8_t *data, size_t size);
