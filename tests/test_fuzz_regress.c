@@ -93,6 +93,10 @@ struct expect {
 static const struct expect expects[] = {
     /* Regressions. */
     {"codec", "regress", "base64-cap-one-short", QL_OK},
+    {"export", "regress", "cosignature-size-negative", QL_EINTEGRITY},
+    {"export", "regress", "cosignature-size-plus", QL_EINTEGRITY},
+    {"proof", "regress", "first-line-form-feed", 4},
+    {"proof", "regress", "first-line-trailing-words", 4},
     /* Seeds that must be accepted whole. */
     {"audit", "corpus", "gen-county", QL_OK},
     {"audit", "corpus", "gen-registry", QL_OK},

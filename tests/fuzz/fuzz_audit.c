@@ -21,7 +21,8 @@
  * Invariants: the verdict, the failing entry and the message are the same
  * with one thread and with three (ql_audit.h promises it; checked for one
  * input in four, whose length is a multiple of four); a log that verifies
- * has every entry counted and the root of its entries.
+ * has every entry counted and the root of its entries, and passes the
+ * harness's own check of who may sign what (au_recheck).
  */
 #include "qlf.h"
 
@@ -370,6 +371,107 @@ au_run(struct au_log *lg, unsigned jobs, struct ql_audit_result *res,
     return ql_audit_run(&src, NULL, &opts, res, d);
 }
 
+/* True when the comma-separated roles hold role exactly. */
+static bool
+au_has_role(const char *roles, const char *role)
+{
+    size_t n = strlen(role);
+    const char *p = roles, *comma;
+
+    for (;;) {
+        comma = strchr(p, ',');
+        if ((comma != NULL ? (size_t)(comma - p) : strlen(p)) == n &&
+            strncmp(p, role, n) == 0)
+            return true;
+        if (comma == NULL)
+            return false;
+        p = comma + 1;
+    }
+}
+
+/*
+ * Rechecks a log the verifier accepted with rules of its own, written from
+ * docs/auditing.md rather than from the verifier: entry 0 is the genesis,
+ * signed by the administrator it names; every later entry is signed by
+ * the administrator or by a principal registered before it and not
+ * revoked; registry entries come from the administrator or a principal
+ * with role admin; and nobody approves a proposal of their own.
+ */
+static void
+au_recheck(const struct au_log *lg)
+{
+    static struct {
+        char name[QL_KEY_NAME_MAX + 1];
+        bool admin, revoked;
+    } prs[AU_ENTRIES_MAX];
+    static char actors[AU_ENTRIES_MAX][QL_KEY_NAME_MAX + 1];
+    char admin[QL_KEY_NAME_MAX + 1] = "";
+    size_t npr = 0, i, j, tlen = 0;
+
+    for (i = 0; i < lg->n; i++) {
+        struct ql_note *n = NULL;
+        struct ql_entry e;
+        const char *text, *v;
+        bool registry;
+        size_t who = SIZE_MAX;
+
+        ql_entry_init(&e);
+        QLF_CHECK(ql_note_parse(lg->note[i], lg->len[i], &n, NULL) == QL_OK);
+        text = ql_note_text(n, &tlen);
+        QLF_CHECK(ql_entry_parse(text, tlen, &e, NULL) == QL_OK);
+        QLF_CHECK(e.index == i);
+        snprintf(actors[i], sizeof actors[i], "%s", e.actor);
+        if (i == 0) {
+            QLF_CHECK(strcmp(e.action, "genesis") == 0);
+            v = ql_entry_get_clear(&e, "admin_key");
+            QLF_CHECK(v != NULL && strchr(v, '+') != NULL);
+            snprintf(admin, sizeof admin, "%.*s", (int)(strchr(v, '+') - v), v);
+            QLF_CHECK(strcmp(e.actor, admin) == 0);
+        } else if (strcmp(e.actor, admin) != 0) {
+            for (j = 0; j < npr && who == SIZE_MAX; j++)
+                if (strcmp(prs[j].name, e.actor) == 0)
+                    who = j;
+            QLF_CHECK(who != SIZE_MAX && !prs[who].revoked);
+        }
+        registry = strcmp(e.action, "unit.add") == 0 ||
+                   strcmp(e.action, "principal.add") == 0 ||
+                   strcmp(e.action, "principal.revoke") == 0 ||
+                   strcmp(e.action, "workflow.add") == 0 ||
+                   strcmp(e.action, "calendar.set") == 0;
+        if (i > 0 && registry)
+            QLF_CHECK(who == SIZE_MAX || prs[who].admin);
+        if (strcmp(e.action, "principal.add") == 0 && npr < AU_ENTRIES_MAX) {
+            const char *roles = ql_entry_get_clear(&e, "roles");
+
+            v = ql_entry_get_clear(&e, "key");
+            QLF_CHECK(v != NULL && strchr(v, '+') != NULL && roles != NULL);
+            snprintf(prs[npr].name, sizeof prs[npr].name, "%.*s",
+                     (int)(strchr(v, '+') - v), v);
+            prs[npr].admin = au_has_role(roles, "admin");
+            prs[npr].revoked = false;
+            npr++;
+        }
+        if (strcmp(e.action, "principal.revoke") == 0) {
+            v = ql_entry_get_clear(&e, "principal");
+            for (j = 0; v != NULL && j < npr; j++)
+                if (strcmp(prs[j].name, v) == 0)
+                    prs[j].revoked = true;
+        }
+        if (strcmp(e.action, "lead.approve") == 0) {
+            unsigned long long p;
+            char *end = NULL;
+
+            v = ql_entry_get_clear(&e, "_proposal");
+            QLF_CHECK(v != NULL);
+            p = strtoull(v, &end, 10);
+            QLF_CHECK(*end == '\0' && p < i);
+            QLF_CHECK(strcmp(actors[p], e.actor) != 0);
+        }
+        ql_entry_release(&e);
+        ql_note_free(n);
+    }
+}
+
 int
 qlf_audit(const uint8_t *data, size_t size)
 {
@@ -400,6 +502,7 @@ qlf_audit(const uint8_t *data, size_t size)
                                  lg.n);
         QLF_CHECK(memcmp(root, r1.latest.root, QL_HASH_LEN) == 0);
         QLF_CHECK(r1.cosignatures == (lg.cosig != NULL ? 1u : 0u));
+        au_recheck(&lg);
     }
     for (i = 0; i < lg.n; i++)
         free(lg.note[i]);

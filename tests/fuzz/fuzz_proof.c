@@ -2,10 +2,13 @@
  * Proof files (cli/cmd_audit.c): `qingling audit verify-proof FILE` on any
  * file, through the command's own code, as text and with --json.
  *
- * Invariant: the command answers with one of its documented exit codes
+ * Invariants: the command answers with one of its documented exit codes
  * for a proof file (0 verified, 4 malformed, 5 does not verify), and the
- * same one with --json. The Merkle arithmetic behind it has its own
- * harness, fuzz_merkle.
+ * same one with --json; a file it verifies starts with the line
+ * "inclusion INDEX SIZE" or "consistency OLD NEW" exactly as
+ * docs/auditing.md writes it (single spaces, decimals without sign or
+ * leading zeros, nothing after). The Merkle arithmetic behind it has its
+ * own harness, fuzz_merkle.
  */
 #include "qlf.h"
 
@@ -25,6 +28,38 @@ cli_find(const char *name)
         "audit", cmd_audit, "qingling audit verify-proof FILE", "", 0};
 
     return strcmp(name, "audit") == 0 ? &audit : NULL;
+}
+
+/* Reads a decimal without sign or leading zero at *p, up to stop. */
+static bool
+pf_number(const char **p, const char *end, char stop)
+{
+    const char *s = *p;
+
+    if (s >= end || *s < '0' || *s > '9' ||
+        (*s == '0' && s + 1 < end && s[1] != stop))
+        return false;
+    while (s < end && *s >= '0' && *s <= '9')
+        s++;
+    if (s >= end || *s != stop)
+        return false;
+    *p = s + 1;
+    return true;
+}
+
+/* True when the first line is exactly "<type> <number> <number>". */
+static bool
+pf_first_line(const uint8_t *data, size_t size)
+{
+    const char *p = (const char *)data, *end = p + size;
+
+    if (size > 10 && memcmp(p, "inclusion ", 10) == 0)
+        p += 10;
+    else if (size > 12 && memcmp(p, "consistency ", 12) == 0)
+        p += 12;
+    else
+        return false;
+    return pf_number(&p, end, ' ') && pf_number(&p, end, '\n');
 }
 
 static int
@@ -57,6 +92,8 @@ qlf_proof(const uint8_t *data, size_t size)
     qlf_last = ex;
     QLF_CHECK(ex == EXIT_OK || ex == EXIT_BADINPUT || ex == EXIT_INTEGRITY);
     QLF_CHECK(pf_run(path, true) == ex);
+    if (ex == EXIT_OK)
+        QLF_CHECK(pf_first_line(data, size));
     return 0;
 }
 
