@@ -188,7 +188,7 @@ $(FUZZ_DIR)/clang.ok: scripts/fuzz.sh scripts/deps.sh
 	@touch $@
 
 $(FUZZ_DIR)/obj/tests/fuzz/%.o: FUZZ_CFLAGS += -DQLF_LIBFUZZER
-$(FUZZ_DIR)/obj/%.o: %.c $(BUILD)/config.mk $(FUZZ_DIR)/clang.ok
+$(FUZZ_DIR)/obj/%.o: %.c $(BUILD)/config.mk | $(FUZZ_DIR)/clang.ok
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZCC  $<")
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@

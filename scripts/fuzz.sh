@@ -87,9 +87,11 @@ summary() {
         echo "fuzz: $name: ok, ${runs:-?} inputs, ${secs:-?}/s, $last"
         return 0
     fi
-    what=$(grep -oE 'ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer)[^(]*' \
-        "$log" | head -n 1)
-    [ -z "$what" ] && what=$(grep -m 1 -E 'invariant broken|runtime error' "$log")
+    # The most telling line: a broken invariant, UBSan's, or the first
+    # sanitizer or libFuzzer error.
+    what=$(grep -m 1 -E 'invariant broken|runtime error' "$log")
+    [ -z "$what" ] && what=$(grep -m 1 -oE \
+        'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)[^(]*' "$log")
     input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
     echo "fuzz: $name: FAILED (exit $rc): ${what:-see the log}"
     echo "fuzz: $name: log: $log"
