@@ -71,7 +71,8 @@ ifneq ($(CLI_SRC),)
 ALL_TARGETS += $(CLI_LIB) $(BIN)
 endif
 
-.PHONY: all test asan bench demo format lint install clean help crashtest
+.PHONY: all test asan bench demo format lint install clean help crashtest \
+        fuzz
 
 all: $(ALL_TARGETS)
 
@@ -183,3 +184,50 @@ help:
 # The demo county of 青禾县, played into demo/ with the real binary.
 demo: $(BIN)
 	@QINGLING_BIN=$(BIN) bash scripts/demo.sh
+
+# ---- Fuzzing (docs/fuzzing.md) ----
+# One libFuzzer program per reader of outside data (tests/fuzz/fuzz_*.c),
+# built with clang over the project's sources compiled again with clang,
+# ASan and UBSan in $(BUILD)/fuzz (the normal build stays as it is), then
+# each run for FUZZ_TIME seconds from a scratch copy of its corpus,
+# FUZZ_JOBS at a time. FUZZ_TARGETS="note entry" picks some. The first
+# run installs clang and libFuzzer's runtime when they are missing.
+FUZZ_TIME    ?= 60
+FUZZ_JOBS    ?= 1
+FUZZ_CC      ?= clang
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_ALL     := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer
+FUZZ_CFLAGS   = $(CSTD) $(WARN) -O1 -g $(FUZZ_SAN) -pthread -MMD -MP \
+                -Icrypto -Iengine -Icli -Itests/fuzz $(PKG_CFLAGS)
+FUZZ_LIB     := $(FUZZ_DIR)/libqlfuzz.a
+fuzzobj       = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(1))
+
+$(FUZZ_DIR)/clang.ok: scripts/fuzz.sh scripts/deps.sh
+	@mkdir -p $(dir $@)
+	$(Q)FUZZ_CC=$(FUZZ_CC) sh scripts/fuzz.sh deps
+	@touch $@
+
+$(FUZZ_DIR)/obj/tests/fuzz/%.o: FUZZ_CFLAGS += -DQLF_LIBFUZZER
+$(FUZZ_DIR)/obj/%.o: %.c $(BUILD)/config.mk | $(FUZZ_DIR)/clang.ok
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_LIB): $(call fuzzobj,$(CRYPTO_SRC) $(ENGINE_SRC) $(CLI_LIB_SRC))
+	@rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o \
+                    $(FUZZ_DIR)/obj/tests/fuzz/qlf.o $(FUZZ_LIB)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ \
+	    $(PKG_LIBS)
+
+fuzz: $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+	@FUZZ_TIME=$(FUZZ_TIME) FUZZ_JOBS=$(FUZZ_JOBS) \
+	    sh scripts/fuzz.sh run $(FUZZ_DIR) $(FUZZ_TARGETS)
+
+-include $(shell find $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)

@@ -550,7 +550,7 @@ audit_verify_proof(int argc, char **argv, struct cli *cli,
     const struct ql_profile *prof = ql_profile_default();
     struct ql_merkle_proof proof;
     uint8_t h1[QL_HASH_LEN], root[QL_HASH_LEN];
-    char type[16], num1[24], num2[24], s[64];
+    char type[16], num1[24], num2[24], s[64], line1[64];
     const char *p, *nl;
     struct ql_diag d;
     uint64_t a = 0, b = 0;
@@ -565,10 +565,17 @@ audit_verify_proof(int argc, char **argv, struct cli *cli,
     if ((ex = cli_read_file(argv[1], PROOF_FILE_MAX, &buf, &len)) != EXIT_OK)
         return ex;
     p = buf;
-    /* Line 1: "inclusion INDEX SIZE" or "consistency OLD NEW". */
+    /*
+     * Line 1: "inclusion INDEX SIZE" or "consistency OLD NEW". sscanf's
+     * spaces match any white space, across lines too, and it ignores what
+     * follows: the line written back from what it read must be the line.
+     */
     if (strlen(buf) != len || (nl = strchr(p, '\n')) == NULL ||
         nl - p >= 64 ||
         sscanf(p, "%15s %23s %23s", type, num1, num2) != 3 ||
+        snprintf(line1, sizeof line1, "%s %s %s", type, num1, num2) !=
+            nl - p ||
+        memcmp(line1, p, (size_t)(nl - p)) != 0 ||
         (strcmp(type, "inclusion") != 0 &&
          strcmp(type, "consistency") != 0) ||
         !parse_num(num1, INT64_MAX, &a) || !parse_num(num2, INT64_MAX, &b)) {

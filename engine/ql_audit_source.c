@@ -460,7 +460,12 @@ export_next_cosignature(void *ctx, uint64_t *size, const char **cosigner,
     *sp = '\0';
     errno = 0;
     v = strtoull(x->line, &end, 10);
-    if (end == x->line || *end != '\0' || errno != 0 || x->line[0] == '0')
+    /*
+     * strtoull also takes white space and a sign ("-18446744073709551613"
+     * is 3 to it): a size starts with a digit other than 0.
+     */
+    if (end == x->line || *end != '\0' || errno != 0 || x->line[0] < '1' ||
+        x->line[0] > '9')
         return ql_fail(d, QL_EINTEGRITY, "qingling/cosignatures line %lu has "
                                          "a bad size",
                        x->lineno);

@@ -1,0 +1,6 @@
+-- a missing closing brace
+return {
+  name = "mini",
+  initial = "OPEN"
+  states = {},
+}
