@@ -117,7 +117,11 @@ wf_fields(const struct ql_workflow *wf, struct ql_wf_kv *kv, size_t *nkv)
         }
         if (s == NULL)
             continue;
-        /* Text fields may be capped below one byte only by mistake. */
+        /*
+         * A choice of its own and a real date always pass; text and
+         * numbers may have limits of the file's own that "x" and "12"
+         * break.
+         */
         if (f->type == QL_FIELD_ENUM || f->type == QL_FIELD_DATE)
             QLF_CHECK(ql_workflow_check_value(wf, f, s, NULL) == QL_OK);
         if (*nkv < 64) {

@@ -18,7 +18,10 @@
  * leaks and timeouts are the sanitizers' and libFuzzer's to report.
  *
  * Harnesses run from the top of the source tree (or $QLF_ROOT), where
- * they find the default workflow and calendar.
+ * they find the default workflow and calendar. Their file-local names
+ * carry a short prefix of their own (au_, kf_, ...) although STYLE.md
+ * leaves static helpers unprefixed: the regression program compiles every
+ * harness into one translation unit.
  */
 #ifndef QLF_H
 #define QLF_H
