@@ -750,7 +750,10 @@ call(struct ql_lua *q, const struct ql_lval *fn,
     j.nargs = nargs;
     j.nres = nresults;
     start(q, q->lim.call_steps, q->lim.call_ms);
-    if ((rc = run(q, call_main, &j, d)) != QL_OK)
+    rc = run(q, call_main, &j, d);
+    /* The arguments' trees die with the call (see lazy_index). */
+    q->calls++;
+    if (rc != QL_OK)
         goto out;
     for (i = 0; i < nresults; i++) {
         results[i] = j.res[i];

@@ -40,6 +40,8 @@ ql_lua_is_proxy(lua_State *L, int idx)
     return r;
 }
 
+static void lazy_fill(lua_State *L, int h);
+
 void
 ql_lua_push_raw(lua_State *L, int idx)
 {
@@ -52,6 +54,8 @@ ql_lua_push_raw(lua_State *L, int idx)
     lua_pushliteral(L, "__index");
     lua_rawget(L, -2);
     lua_remove(L, -2);
+    /* Whoever looks at the hidden table directly sees all of it. */
+    lazy_fill(L, lua_gettop(L));
 }
 
 /*
@@ -541,11 +545,160 @@ ql_lua_to_lval(lua_State *L, int idx, struct ql_lua_conv *c,
     to_lval(L, lua_absindex(L, idx), c, out);
 }
 
+/*
+ * Tables handed to a call are filled on first use. A guard reads a few of
+ * a lead's fields, and converting every field for every call cost more
+ * than running the guard. The hidden table of such a proxy starts empty,
+ * with a metatable of its own whose __index (lazy_index) converts the
+ * value under the key from the caller's tree and keeps it, so the next
+ * read finds it and a table read twice is the same table. Whatever looks
+ * at the hidden table directly (pairs, next, rawget, #, the table library,
+ * conversion back to a tree) goes through ql_lua_push_raw, which fills it
+ * first (lazy_fill) and drops that metatable. No script reaches the hidden
+ * table or its metatable.
+ *
+ * The tree is the caller's and lives for the call only. Each loader
+ * carries the number of the call it was made for (ql_lua.calls); one that
+ * runs later, from a table that escaped the call, which the sandbox's
+ * rules should make impossible, raises an error instead of reading freed
+ * memory.
+ *
+ * Upvalues of lazy_index: 1 the tree (light userdata), 2 the call's
+ * number, 3 the label.
+ */
+
+/* The value under the Lua key at k in table t, or NULL. */
+static const struct ql_lval *
+lval_lookup(const struct ql_lval *t, lua_State *L, int k)
+{
+    struct ql_lval key;
+    lua_Integer i = 0;
+    size_t lo = t->u.table.array_len, hi = t->u.table.count, mid;
+    int isnum = 0, c;
+
+    memset(&key, 0, sizeof key);
+    switch (lua_type(L, k)) {
+    case LUA_TSTRING:
+        key.type = QL_LVAL_STRING;
+        key.u.string.bytes = (char *)lua_tolstring(L, k, &key.u.string.len);
+        break;
+    case LUA_TNUMBER:
+        /* 2.0 and 2 are the same key, as in any table. */
+        i = lua_tointegerx(L, k, &isnum);
+        if (!isnum)
+            return NULL;
+        if (i >= 1 && (uint64_t)i <= t->u.table.array_len)
+            return &t->u.table.entries[i - 1].value;
+        key.type = QL_LVAL_INTEGER;
+        key.u.integer = (int64_t)i;
+        break;
+    default:
+        return NULL;
+    }
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        c = ql_lval_key_cmp(&t->u.table.entries[mid].key, &key);
+        if (c == 0)
+            return &t->u.table.entries[mid].value;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* True when the loader at fn still belongs to the running call. */
+static bool
+lazy_current(lua_State *L, int fn)
+{
+    bool yes;
+
+    lua_getupvalue(L, fn, 2);
+    yes = (uint64_t)lua_tointeger(L, -1) == ql_lua_of(L)->calls;
+    lua_pop(L, 1);
+    return yes;
+}
+
+/* __index of a lazy hidden table: (hidden, key) -> value. */
+static int
+lazy_index(lua_State *L)
+{
+    const struct ql_lval *t = lua_touserdata(L, lua_upvalueindex(1));
+    const struct ql_lval *v;
+
+    if ((uint64_t)lua_tointeger(L, lua_upvalueindex(2)) !=
+        ql_lua_of(L)->calls)
+        return luaL_error(L, "argument '%s' is no longer available",
+                          lua_tostring(L, lua_upvalueindex(3)));
+    lua_settop(L, 2);
+    if ((v = lval_lookup(t, L, 2)) == NULL) {
+        lua_pushnil(L);
+        return 1;
+    }
+    ql_lua_push_lval(L, v, lua_tostring(L, lua_upvalueindex(3)));
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+/*
+ * Fills the lazy hidden table at h with every entry not read yet and makes
+ * it a plain table. Other tables are left alone.
+ */
+static void
+lazy_fill(lua_State *L, int h)
+{
+    const struct ql_lval *t;
+    const struct ql_lval_entry *e;
+    const char *label;
+    size_t i;
+    int fn;
+
+    if (lua_type(L, h) != LUA_TTABLE || !lua_getmetatable(L, h))
+        return;
+    luaL_checkstack(L, 8, NULL);
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, -2);
+    fn = lua_gettop(L);
+    if (lua_tocfunction(L, fn) != lazy_index) {
+        lua_pop(L, 2);
+        return;
+    }
+    if (lazy_current(L, fn)) {
+        lua_getupvalue(L, fn, 1);
+        t = lua_touserdata(L, -1);
+        lua_getupvalue(L, fn, 3);
+        label = lua_tostring(L, -1);
+        for (i = 0; i < t->u.table.count; i++) {
+            e = &t->u.table.entries[i];
+            if (e->key.type == QL_LVAL_INTEGER)
+                lua_pushinteger(L, (lua_Integer)e->key.u.integer);
+            else
+                lua_pushlstring(
+                    L, e->key.u.string.len > 0 ? e->key.u.string.bytes : "",
+                    e->key.u.string.len);
+            lua_pushvalue(L, -1);
+            if (lua_rawget(L, h) != LUA_TNIL) {
+                lua_pop(L, 2);
+                continue;
+            }
+            lua_pop(L, 1);
+            ql_lua_push_lval(L, &e->value, label);
+            lua_rawset(L, h);
+        }
+    }
+    /* Stale or filled: from now on a plain table. */
+    lua_settop(L, fn - 2);
+    lua_pushnil(L);
+    lua_setmetatable(L, h);
+}
+
 void
 ql_lua_push_lval(lua_State *L, const struct ql_lval *v, const char *label)
 {
-    const struct ql_lval_entry *e;
-    size_t i, n;
+    size_t n;
     int hidden;
 
     luaL_checkstack(L, 6, NULL);
@@ -578,16 +731,15 @@ ql_lua_push_lval(lua_State *L, const struct ql_lval *v, const char *label)
             n - v->u.table.array_len < INT_MAX ? (int)(n - v->u.table.array_len)
                                                : 0);
         hidden = lua_gettop(L);
-        for (i = 0; i < n; i++) {
-            e = &v->u.table.entries[i];
-            if (e->key.type == QL_LVAL_INTEGER)
-                lua_pushinteger(L, (lua_Integer)e->key.u.integer);
-            else
-                lua_pushlstring(
-                    L, e->key.u.string.len > 0 ? e->key.u.string.bytes : "",
-                    e->key.u.string.len);
-            ql_lua_push_lval(L, &e->value, label);
-            lua_rawset(L, hidden);
+        if (n > 0) {
+            /* Filled on first use (see lazy_index). */
+            lua_createtable(L, 0, 1);
+            lua_pushlightuserdata(L, (void *)v);
+            lua_pushinteger(L, (lua_Integer)ql_lua_of(L)->calls);
+            lua_pushstring(L, label);
+            lua_pushcclosure(L, lazy_index, 3);
+            lua_setfield(L, -2, "__index");
+            lua_setmetatable(L, hidden);
         }
         lua_newtable(L);
         make_proxy(L, lua_gettop(L), hidden, label);

@@ -65,6 +65,10 @@ struct ql_lua {
     enum ql_lua_fatal fatal;
     char fatal_msg[QL_DIAG_MSG];
 
+    /* Calls finished: tables handed to a call are filled from the
+       caller's tree only while this is the number they carry. */
+    uint64_t calls;
+
     /* Where the last error escaping to the host was raised (msgh). */
     int err_line;
     int trace[QL_LUA_TRACE_MAX];
