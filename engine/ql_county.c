@@ -148,6 +148,8 @@ ql_county_close(struct ql_county *c)
     free(c->dks);
     free(c->whos);
     free(c->wkeys);
+    free(c->settled);
+    ql_lead_cache_drop(c);
     ql_calendar_free(c->calendar);
     ql_key_free(c->log_key);
     ql_key_free(c->log_pub);
@@ -402,6 +404,20 @@ read_log_key(struct ql_county *c, struct ql_diag *d)
     return rc;
 }
 
+/*
+ * Forgets what the batch learned from the registry: resolved actors,
+ * settled write keys and settled holders. Any registry entry and any
+ * rollback can change all three.
+ */
+static void
+forget_registry(struct ql_county *c)
+{
+    c->nwhos = 0;
+    c->nwkeys = 0;
+    c->nsettled = 0;
+    c->named_wf = NULL;
+}
+
 ql_err
 county_begin(struct ql_county *c, struct county_actor *who, struct ql_diag *d)
 {
@@ -437,8 +453,8 @@ ql_county_batch_begin(struct ql_county *c, struct ql_diag *d)
 
     if (c->batch)
         return ql_fail(d, QL_EUSAGE, "a batch is already open");
-    c->nwhos = 0;
-    c->nwkeys = 0;
+    forget_registry(c);
+    ql_lead_cache_drop(c);
     if ((rc = county_begin(c, &who, d)) != QL_OK)
         return rc;
     if ((rc = ql_log_defer_begin(c->log, d)) != QL_OK) {
@@ -464,8 +480,8 @@ ql_county_batch_commit(struct ql_county *c, struct ql_diag *d)
     c->batch = false;
     rc = county_finish(c, d);
     ql_log_defer_end(c->log);
-    c->nwhos = 0;
-    c->nwkeys = 0;
+    forget_registry(c);
+    ql_lead_cache_drop(c);
     return rc;
 }
 
@@ -516,8 +532,8 @@ county_abort(struct ql_county *c)
     ql_log_defer_end(c->log);
     ql_store_rollback(c->store);
     drop_key_cache(c);
-    c->nwhos = 0;
-    c->nwkeys = 0;
+    forget_registry(c);
+    ql_lead_cache_drop(c);
 }
 
 static ql_err apply(struct ql_county *c, const struct ql_entry *e,
@@ -1026,6 +1042,18 @@ entry_payload(struct ql_county *c, uint64_t idx, struct ql_entry *e,
     return ql_log_read(c->log, idx, NULL, NULL, e, d);
 }
 
+/* Remembers, for the rest of the batch, what name found. */
+static void
+remember_named(struct ql_county *c, const char *name, const char *hash,
+               const struct ql_workflow *wf)
+{
+    if (!c->batch || hash != NULL || name == NULL ||
+        strlen(name) >= sizeof c->named_wf_name)
+        return;
+    memcpy(c->named_wf_name, name, strlen(name) + 1);
+    c->named_wf = wf;
+}
+
 ql_err
 ql_county_workflow(struct ql_county *c, const char *name, const char *hash,
                    const struct ql_workflow **out, struct ql_diag *d)
@@ -1046,6 +1074,16 @@ ql_county_workflow(struct ql_county *c, const char *name, const char *hash,
     ql_err rc;
 
     ql_entry_init(&e);
+    /*
+     * A batch registering leads asks for the same name each time; the
+     * answer only changes with a workflow entry, a registry entry that
+     * forgets it.
+     */
+    if (c->batch && hash == NULL && name != NULL && c->named_wf != NULL &&
+        strcmp(c->named_wf_name, name) == 0) {
+        *out = c->named_wf;
+        return QL_OK;
+    }
     if ((rc = ql_store_prepare(c->store, hash ? BY_HASH : BY_NAME, &st, d)) !=
             QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, hash ? hash : name, d)) != QL_OK ||
@@ -1064,6 +1102,7 @@ ql_county_workflow(struct ql_county *c, const char *name, const char *hash,
     for (i = 0; i < c->nwfs; i++) {
         if (strcmp(c->wfs[i].hash, h) == 0) {
             *out = c->wfs[i].wf;
+            remember_named(c, name, hash, *out);
             goto out;
         }
     }
@@ -1090,6 +1129,7 @@ ql_county_workflow(struct ql_county *c, const char *name, const char *hash,
     snprintf(c->wfs[c->nwfs].hash, sizeof c->wfs[c->nwfs].hash, "%s", h);
     c->wfs[c->nwfs].wf = wf;
     c->nwfs++;
+    remember_named(c, name, hash, wf);
     *out = wf;
     wf = NULL;
 out:
@@ -1483,6 +1523,61 @@ remember_wkey(struct ql_county *c, const char *scope, county_holder_fn eligible,
     w->epoch = epoch;
 }
 
+/*
+ * A key scope whose holders, as the registry stands in this batch, all hold
+ * a grant for epoch. eligible and ectx are part of the scope: the envelope's
+ * holders depend on the workflow that asks.
+ */
+struct county_settled {
+    char scope[QL_ENTRY_WORD_MAX + 1];
+    county_holder_fn eligible;
+    void *ectx;
+    int64_t epoch;
+};
+
+static bool
+is_settled(const struct ql_county *c, const char *scope,
+           county_holder_fn eligible, void *ectx, int64_t epoch)
+{
+    size_t i;
+
+    for (i = 0; i < c->nsettled; i++)
+        if (c->settled[i].epoch == epoch &&
+            c->settled[i].eligible == eligible &&
+            c->settled[i].ectx == ectx &&
+            strcmp(c->settled[i].scope, scope) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Remembers that every holder of scope holds epoch's grant. Failing to
+ * remember only costs the query next time, so it reports nothing.
+ */
+static void
+remember_settled(struct ql_county *c, const char *scope,
+                 county_holder_fn eligible, void *ectx, int64_t epoch)
+{
+    struct county_settled *s;
+
+    if (strlen(scope) >= sizeof s->scope ||
+        is_settled(c, scope, eligible, ectx, epoch))
+        return;
+    if (c->nsettled == c->csettled) {
+        size_t cap = c->csettled ? 2 * c->csettled : 16;
+
+        if ((s = realloc(c->settled, cap * sizeof *s)) == NULL)
+            return;
+        c->settled = s;
+        c->csettled = cap;
+    }
+    s = &c->settled[c->nsettled++];
+    snprintf(s->scope, sizeof s->scope, "%s", scope);
+    s->eligible = eligible;
+    s->ectx = ectx;
+    s->epoch = epoch;
+}
+
 ql_err
 county_write_key_for(struct ql_county *c, const char *unit,
                      county_holder_fn eligible, void *ectx,
@@ -1524,10 +1619,16 @@ county_write_key_for(struct ql_county *c, const char *unit,
     ql_stmt_done(st);
     st = NULL;
     if (row && !stale) {
-        /* The current epoch: open it, and hand it to holders that lack it. */
+        /*
+         * The current epoch: open it, and hand it to holders that lack it.
+         * Once a write in this batch found none lacking, none can until a
+         * registry entry, which forgets that; so the query over every
+         * principal runs once per scope and epoch, not once per actor.
+         */
         if ((rc = county_read_key(c, unit, ep, &k, d)) != QL_OK ||
-            (rc = holders(c, unit, ep, eligible, ectx, &names, &vkeys, &n,
-                          d)) != QL_OK)
+            (!(c->batch && is_settled(c, unit, eligible, ectx, ep)) &&
+             (rc = holders(c, unit, ep, eligible, ectx, &names, &vkeys, &n,
+                           d)) != QL_OK))
             goto out;
         if (n > 0 &&
             (rc = append_grants(c, unit, ep, k, names, vkeys, n, d)) != QL_OK)
@@ -1562,6 +1663,9 @@ county_write_key_for(struct ql_county *c, const char *unit,
     *epoch = ep;
     if (c->batch && strlen(unit) < sizeof c->wkeys[0].scope)
         remember_wkey(c, unit, eligible, ectx, k, ep);
+    /* The grants just appended emptied the list; this write settled it. */
+    if (c->batch)
+        remember_settled(c, unit, eligible, ectx, ep);
 out:
     ql_stmt_done(st);
     ql_datakey_free(fresh);
@@ -1817,8 +1921,7 @@ apply(struct ql_county *c, const struct ql_entry *e, struct ql_diag *d)
         strncmp(e->action, "commit.", 7) != 0)
     {
         /* The registry may change: resolve actors and keys anew. */
-        c->nwhos = 0;
-        c->nwkeys = 0;
+        forget_registry(c);
     }
     if (strcmp(e->action, "genesis") == 0)
         return e->index == 0

@@ -52,6 +52,19 @@ struct ql_county {
     /* Write keys settled in this batch (emptied with whos). */
     struct county_wkey *wkeys;
     size_t nwkeys;
+    /*
+     * Key scopes whose holders all hold the current epoch's grant, learned
+     * in this batch whoever the actor was (emptied with whos): a write by
+     * another actor then skips the query over every principal.
+     */
+    struct county_settled *settled;
+    size_t nsettled, csettled;
+    /* The content of leads written in this batch (ql_lead.c). */
+    struct lead_cache *leads;
+    /* The latest workflow of a name, found in this batch (emptied with
+       whos: only a registry entry registers a workflow). */
+    const struct ql_workflow *named_wf;
+    char named_wf_name[64];
 };
 
 /* Who the actor is, resolved against the registry. */
@@ -158,6 +171,12 @@ ql_err county_write_key_for(struct ql_county *c, const char *scope,
  */
 ql_err county_read_key(struct ql_county *c, const char *unit, int64_t epoch,
                        const struct ql_datakey **key, struct ql_diag *d);
+
+/*
+ * Forgets the content of leads kept for the batch (ql_lead.c), wiping it:
+ * at the batch's start and end and on every rollback. NULL-safe.
+ */
+void ql_lead_cache_drop(struct ql_county *c);
 
 /* Applies a lead entry (ql_lead.c); called by the county's apply. */
 ql_err ql_lead_apply(struct ql_county *c, const struct ql_entry *e,

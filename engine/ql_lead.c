@@ -11,6 +11,7 @@
 #include "ql_keys.h"
 #include "ql_log.h"
 #include "ql_note.h"
+#include "ql_profile.h"
 #include "ql_seal.h"
 #include "ql_store.h"
 #include "ql_workflow.h"
@@ -86,22 +87,28 @@ kvs_set(struct kvs *l, const char *name, const char *value, size_t vlen,
     return QL_OK;
 }
 
-/*
- * The plaintext of a sealed payload: "name=value\n" lines, with '\\' and
- * newline in values escaped as "\\\\" and "\\n". Names starting with '_'
- * are the engine's (the note is "_note").
- */
-static ql_err
-kvs_encode(const struct kvs *l, uint8_t **out, size_t *len, struct ql_diag *d)
+/* Bytes kvs_encode_into writes for l. */
+static size_t
+kvs_encoded_len(const struct kvs *l)
 {
-    size_t cap = 1, i, at = 0;
+    size_t n = 0, i;
     const char *p;
-    uint8_t *buf;
 
-    for (i = 0; i < l->n; i++)
-        cap += strlen(l->v[i].name) + 2 + 2 * strlen(l->v[i].value);
-    if ((buf = malloc(cap)) == NULL)
-        return ql_fail(d, QL_ENOMEM, NULL);
+    for (i = 0; i < l->n; i++) {
+        n += strlen(l->v[i].name) + 2;
+        for (p = l->v[i].value; *p != '\0'; p++)
+            n += *p == '\\' || *p == '\n' ? 2 : 1;
+    }
+    return n;
+}
+
+/* Writes l's encoding into buf, which has kvs_encoded_len(l) bytes. */
+static size_t
+kvs_encode_into(const struct kvs *l, uint8_t *buf)
+{
+    size_t i, at = 0;
+    const char *p;
+
     for (i = 0; i < l->n; i++) {
         size_t n = strlen(l->v[i].name);
 
@@ -118,8 +125,24 @@ kvs_encode(const struct kvs *l, uint8_t **out, size_t *len, struct ql_diag *d)
         }
         buf[at++] = '\n';
     }
+    return at;
+}
+
+/*
+ * The plaintext of a sealed payload: "name=value\n" lines, with '\\' and
+ * newline in values escaped as "\\\\" and "\\n". Names starting with '_'
+ * are the engine's (the note is "_note").
+ */
+static ql_err
+kvs_encode(const struct kvs *l, uint8_t **out, size_t *len, struct ql_diag *d)
+{
+    uint8_t *buf;
+
+    /* One byte more, so that an empty list is not a zero-byte malloc. */
+    if ((buf = malloc(kvs_encoded_len(l) + 1)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    *len = kvs_encode_into(l, buf);
     *out = buf;
-    *len = at;
     return QL_OK;
 }
 
@@ -187,11 +210,24 @@ struct meta {
     char due[16];
     int64_t epoch;
     uint64_t snapshot_idx;
+    uint64_t last_idx; /* the lead's last entry but proposals */
     bool pending;
     uint64_t pending_idx;
     char pending_transition[QL_ENTRY_WORD_MAX + 1];
     char proposer[QL_KEY_NAME_MAX + 1];
 };
+
+/* Copies src into dst of size bytes, cut short if it must be. */
+static void
+copy_text(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
 
 static ql_err
 load_meta(struct ql_county *c, const char *id, struct meta *m,
@@ -200,7 +236,8 @@ load_meta(struct ql_county *c, const char *id, struct meta *m,
     static const char SQL[] =
         "SELECT l.unit, l.workflow, l.state, l.registered, "
         "COALESCE(l.due, ''), l.epoch, l.snapshot_idx, p.idx, p.transition, "
-        "p.proposer FROM leads l LEFT JOIN pending p ON p.lead = l.id "
+        "p.proposer, l.last_idx FROM leads l "
+        "LEFT JOIN pending p ON p.lead = l.id "
         "WHERE l.id = ?1";
     struct ql_stmt *st = NULL;
     bool row = false;
@@ -217,20 +254,21 @@ load_meta(struct ql_county *c, const char *id, struct meta *m,
         rc = ql_fail(d, QL_ENOTFOUND, "no lead '%s'", id);
         goto out;
     }
-    snprintf(m->id, sizeof m->id, "%s", id);
-    snprintf(m->unit, sizeof m->unit, "%s", ql_stmt_text(st, 0));
-    snprintf(m->workflow, sizeof m->workflow, "%s", ql_stmt_text(st, 1));
-    snprintf(m->state, sizeof m->state, "%s", ql_stmt_text(st, 2));
-    snprintf(m->registered, sizeof m->registered, "%s", ql_stmt_text(st, 3));
-    snprintf(m->due, sizeof m->due, "%s", ql_stmt_text(st, 4));
+    copy_text(m->id, sizeof m->id, id);
+    copy_text(m->unit, sizeof m->unit, ql_stmt_text(st, 0));
+    copy_text(m->workflow, sizeof m->workflow, ql_stmt_text(st, 1));
+    copy_text(m->state, sizeof m->state, ql_stmt_text(st, 2));
+    copy_text(m->registered, sizeof m->registered, ql_stmt_text(st, 3));
+    copy_text(m->due, sizeof m->due, ql_stmt_text(st, 4));
     m->epoch = ql_stmt_int(st, 5);
     m->snapshot_idx = (uint64_t)ql_stmt_int(st, 6);
+    m->last_idx = (uint64_t)ql_stmt_int(st, 10);
     m->pending = !ql_stmt_null(st, 7);
     if (m->pending) {
         m->pending_idx = (uint64_t)ql_stmt_int(st, 7);
-        snprintf(m->pending_transition, sizeof m->pending_transition, "%s",
-                 ql_stmt_text(st, 8));
-        snprintf(m->proposer, sizeof m->proposer, "%s", ql_stmt_text(st, 9));
+        copy_text(m->pending_transition, sizeof m->pending_transition,
+                  ql_stmt_text(st, 8));
+        copy_text(m->proposer, sizeof m->proposer, ql_stmt_text(st, 9));
     }
 out:
     ql_stmt_done(st);
@@ -370,15 +408,41 @@ clear_int(const struct ql_entry *e, const char *name)
     return v != NULL ? strtoll(v, NULL, 10) : 0;
 }
 
+/* Envelope epochs a lead's entries were sealed under, in log order. */
+struct epochs {
+    int64_t *v;
+    size_t n;
+};
+
+/* Adds epoch to l unless it is there. */
+static ql_err
+epochs_add(struct epochs *l, int64_t epoch, struct ql_diag *d)
+{
+    int64_t *grown;
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if (l->v[i] == epoch)
+            return QL_OK;
+    if ((grown = realloc(l->v, (l->n + 1) * sizeof *grown)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    l->v = grown;
+    l->v[l->n++] = epoch;
+    return QL_OK;
+}
+
 /*
  * The lead's sealed (and, for secret readers, secret) fields: the last
  * snapshot, then every later change, in log order. *readable is false when
- * the actor holds no key for them; the content is then left empty.
+ * the actor holds no key for them; the content is then left empty. When
+ * secret_all is not NULL it says whether secret holds the whole envelope,
+ * and sepochs gets the envelope epochs of the lead's entries.
  */
 static ql_err
 load_content(struct ql_county *c, const struct meta *m, bool want_secret,
              struct kvs *sealed, struct kvs *secret, bool *readable,
-             size_t *since, struct ql_diag *d)
+             size_t *since, bool *secret_all, struct epochs *sepochs,
+             struct ql_diag *d)
 {
     /*
      * Sealed fields restart at the last snapshot; the envelope has a key
@@ -440,6 +504,9 @@ load_content(struct ql_county *c, const struct meta *m, bool want_secret,
             }
         }
         drop_engine_names(sealed);
+        if (rc == QL_OK && want_secret && sepochs != NULL &&
+            ql_entry_get_clear(&e, "_secret_epoch") != NULL)
+            rc = epochs_add(sepochs, clear_int(&e, "_secret_epoch"), d);
         if (rc == QL_OK && want_secret) {
             rc = open_part(c, &e, 1, SECRET_SCOPE,
                            clear_int(&e, "_secret_epoch"), secret, d);
@@ -455,6 +522,8 @@ load_content(struct ql_county *c, const struct meta *m, bool want_secret,
             goto out;
     }
 out:
+    if (secret_all != NULL)
+        *secret_all = rc == QL_OK && want_secret;
     ql_stmt_done(st);
     free(idxs);
     return rc;
@@ -626,11 +695,20 @@ struct plan {
     size_t since_snapshot; /* sealed parts a reader folds now */
     char due[16];
     const char *note;
+    /* What the batch's lead cache needs (see struct lead_memo). */
+    bool memo_hit;    /* the content came from the cache */
+    bool secret_all;  /* all_secret is the whole envelope */
+    struct epochs sepochs; /* with secret_all: the envelope's epochs */
+    bool snapshot;    /* the entry written is a snapshot */
+    int64_t sepoch;   /* the envelope epoch it was sealed under, or 0 */
 };
 
 static void
 plan_release(struct plan *p)
 {
+    free(p->sepochs.v);
+    p->sepochs.v = NULL;
+    p->sepochs.n = 0;
     kvs_free(&p->clear);
     kvs_free(&p->sealed);
     kvs_free(&p->secret);
@@ -645,21 +723,33 @@ run_guard(struct ql_county *c, struct plan *p, const struct county_actor *who,
           struct ql_diag *d)
 {
     struct ql_wf_guard_input in;
-    struct kvs all = {NULL, 0};
+    struct ql_wf_kv *all = NULL;
+    const struct kvs *parts[3] = {&p->all_clear, &p->all_sealed,
+                                  &p->all_secret};
     const char *roles[QL_ROLES_MAX];
     char buf[256], *save = NULL, *r, now[QL_TIME_BUF], day_s[16];
     char reason[256];
     int32_t day;
     bool ok = false;
-    size_t nroles = 0;
+    size_t nroles = 0, nall = 0, i, k;
     ql_err rc;
 
     if (!p->t->has_guard)
         return QL_OK;
-    if ((rc = merge_into(&all, &p->all_clear, d)) != QL_OK ||
-        (rc = merge_into(&all, &p->all_sealed, d)) != QL_OK ||
-        (rc = merge_into(&all, &p->all_secret, d)) != QL_OK ||
-        (rc = ql_time_format(ql_county_now(c), now, sizeof now, d)) != QL_OK ||
+    /*
+     * The fields side by side, borrowed: a name has one visibility, and
+     * were one in two lists the guard's table would still keep the later
+     * value, as a merged copy did.
+     */
+    if ((all = malloc((p->all_clear.n + p->all_sealed.n + p->all_secret.n +
+                       1) * sizeof *all)) == NULL) {
+        rc = ql_fail(d, QL_ENOMEM, NULL);
+        goto out;
+    }
+    for (k = 0; k < 3; k++)
+        for (i = 0; i < parts[k]->n; i++)
+            all[nall++] = parts[k]->v[i];
+    if ((rc = ql_time_format(ql_county_now(c), now, sizeof now, d)) != QL_OK ||
         (rc = today(c, &day, day_s, d)) != QL_OK)
         goto out;
     snprintf(buf, sizeof buf, "%s", who->roles);
@@ -670,8 +760,8 @@ run_guard(struct ql_county *c, struct plan *p, const struct county_actor *who,
     in.lead_id = p->m.id;
     in.state = p->m.state;
     in.unit = p->m.unit;
-    in.fields = all.v;
-    in.nfields = all.n;
+    in.fields = all;
+    in.nfields = nall;
     in.actor = who->name;
     in.actor_unit = who->unit;
     in.roles = roles;
@@ -686,7 +776,7 @@ run_guard(struct ql_county *c, struct plan *p, const struct county_actor *who,
         rc = ql_fail(d, QL_ERULE, "transition '%s' refused by its guard: %s",
                      p->t->name, reason[0] ? reason : "no reason given");
 out:
-    kvs_free(&all);
+    free(all); /* the values are the plan's */
     return rc;
 }
 
@@ -868,6 +958,8 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
                        ql_key_name(c->actor));
     fields = snapshot ? &p->all_sealed : &p->sealed;
     sfields = force_snapshot ? &p->all_secret : &p->secret;
+    p->snapshot = snapshot;
+    p->sepoch = 0;
     if ((rc = merge_into(&with_note, fields, d)) != QL_OK ||
         (p->note != NULL && *p->note != '\0' &&
          (rc = kvs_set(&with_note, "_note", p->note, strlen(p->note), d)) !=
@@ -892,6 +984,7 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
         snprintf(num, sizeof num, "%lld", (long long)sepoch);
         if ((rc = ql_entry_add_clear(e, "_secret_epoch", num, d)) != QL_OK)
             goto out;
+        p->sepoch = sepoch;
     }
     snprintf(num, sizeof num, "%lld", (long long)epoch);
     if ((rc = ql_entry_add_clear(e, "_epoch", num, d)) != QL_OK ||
@@ -922,6 +1015,297 @@ add_clear(struct ql_entry *e, const struct plan *p, struct ql_diag *d)
                                      p->clear.v[i].value, d)) != QL_OK)
             return rc;
     return ql_entry_add_clear(e, "_due", p->due, d);
+}
+
+/* ---- the batch's lead cache ---- */
+
+/*
+ * Inside a batch a lead is often moved right after it was written: an
+ * import registers it and takes it through its first transitions. Reading
+ * it back would query lead_entries and decrypt every part since the last
+ * snapshot, so the batch keeps what it wrote, folded as a reader folds it.
+ *
+ * A memo is current while the lead's last_idx is the entry it was made
+ * from. Every entry that changes a lead's content moves last_idx (a
+ * proposal changes neither), so a write that does not update the memo (a
+ * rejection, a migration) makes it stale by itself. Who may read the
+ * content is still asked on each use (county_read_key), as the read-back
+ * asks it. Sealed and secret values are kept encoded in guarded memory,
+ * wiped when replaced or dropped; the cache lives until the batch commits
+ * or rolls back (ql_lead_cache_drop).
+ */
+struct lead_memo {
+    char id[QL_ENTRY_WORD_MAX + 1];
+    bool valid;        /* false: the slot names the lead, holds nothing */
+    uint64_t last_idx; /* the entry the content is as of */
+    char workflow[65];
+    struct ql_workflow *wf; /* borrowed from the county, alive till close */
+    struct kvs clear;       /* lead_clear's rows, ordered by name */
+    size_t since_snapshot;
+    bool secret_ok;         /* the whole envelope is known */
+    struct epochs sepochs;  /* its epochs, with secret_ok */
+    uint8_t *buf;           /* guarded: the sealed encoding, then secret */
+    size_t cap, sealed_len, secret_len;
+    int next; /* the next memo in its bucket, or -1 */
+};
+
+/* Leads a batch keeps; past that the oldest memo makes room. */
+#define MEMO_MAX 1024
+#define MEMO_BUCKETS 2048
+/* A memo's first guarded buffer: one page whatever is asked below it. */
+#define MEMO_BUF_MIN 2048
+
+struct lead_cache {
+    struct lead_memo memo[MEMO_MAX];
+    int bucket[MEMO_BUCKETS];
+    size_t n, oldest;
+};
+
+static size_t
+memo_hash(const char *id)
+{
+    uint32_t h = 2166136261u;
+
+    while (*id != '\0')
+        h = (h ^ (uint8_t)*id++) * 16777619u;
+    return h % MEMO_BUCKETS;
+}
+
+/* Empties a memo's content, wiping what was sealed. */
+static void
+memo_clear(struct lead_memo *m)
+{
+    kvs_free(&m->clear);
+    free(m->sepochs.v);
+    m->sepochs.v = NULL;
+    m->sepochs.n = 0;
+    ql_secret_free(m->buf); /* wipes */
+    m->buf = NULL;
+    m->cap = m->sealed_len = m->secret_len = 0;
+    m->valid = false;
+}
+
+void
+ql_lead_cache_drop(struct ql_county *c)
+{
+    size_t i;
+
+    if (c == NULL || c->leads == NULL)
+        return;
+    for (i = 0; i < c->leads->n; i++)
+        memo_clear(&c->leads->memo[i]);
+    free(c->leads);
+    c->leads = NULL;
+}
+
+static struct lead_memo *
+memo_find(struct ql_county *c, const char *id)
+{
+    int i;
+
+    if (!c->batch || c->leads == NULL)
+        return NULL;
+    for (i = c->leads->bucket[memo_hash(id)]; i >= 0;
+         i = c->leads->memo[i].next)
+        if (strcmp(c->leads->memo[i].id, id) == 0)
+            return &c->leads->memo[i];
+    return NULL;
+}
+
+/* The memo of lead id, made (empty) when there is none; NULL without memory. */
+static struct lead_memo *
+memo_get(struct ql_county *c, const char *id)
+{
+    struct lead_cache *lc;
+    struct lead_memo *m = memo_find(c, id);
+    size_t i, h;
+    int *at;
+
+    if (m != NULL)
+        return m;
+    if (c->leads == NULL) {
+        if ((c->leads = calloc(1, sizeof *c->leads)) == NULL)
+            return NULL;
+        for (i = 0; i < MEMO_BUCKETS; i++)
+            c->leads->bucket[i] = -1;
+    }
+    lc = c->leads;
+    if (lc->n < MEMO_MAX) {
+        i = lc->n++;
+    } else {
+        i = lc->oldest;
+        lc->oldest = (lc->oldest + 1) % MEMO_MAX;
+        for (at = &lc->bucket[memo_hash(lc->memo[i].id)]; *at != (int)i;
+             at = &lc->memo[*at].next)
+            ;
+        *at = lc->memo[i].next;
+        memo_clear(&lc->memo[i]);
+    }
+    m = &lc->memo[i];
+    snprintf(m->id, sizeof m->id, "%s", id);
+    h = memo_hash(id);
+    m->next = lc->bucket[h];
+    lc->bucket[h] = (int)i;
+    return m;
+}
+
+/*
+ * Fills p's content from its lead's memo when the memo is current: what
+ * load_clear and load_content would give who. *hit is false when there is
+ * none; the caller then reads the store.
+ */
+static ql_err
+memo_open(struct ql_county *c, struct plan *p,
+          const struct county_actor *who, bool *hit, struct ql_diag *d)
+{
+    struct lead_memo *m = memo_find(c, p->m.id);
+    const struct ql_datakey *k = NULL;
+    bool readable = true, want_secret;
+    size_t i;
+    ql_err rc;
+
+    *hit = false;
+    if (m == NULL || !m->valid || m->last_idx != p->m.last_idx ||
+        strcmp(m->workflow, p->m.workflow) != 0)
+        return QL_OK;
+    want_secret = secret_holder(m->wf, who);
+    if (want_secret && !m->secret_ok)
+        return QL_OK;
+    /*
+     * The read-back opens each sealed part since the snapshot, and they
+     * all share the lead's unit and epoch (a change of either starts a
+     * snapshot); the envelope's parts are opened epoch by epoch, and one
+     * refusal shuts all of it.
+     */
+    if ((rc = county_read_key(c, p->m.unit, p->m.epoch, &k, d)) ==
+        QL_EDENIED)
+        readable = false;
+    else if (rc != QL_OK)
+        return rc;
+    for (i = 0; want_secret && i < m->sepochs.n; i++) {
+        if ((rc = county_read_key(c, SECRET_SCOPE, m->sepochs.v[i], &k, d)) ==
+            QL_EDENIED)
+            want_secret = false;
+        else if (rc != QL_OK)
+            return rc;
+    }
+    p->wf = m->wf;
+    if ((rc = merge_into(&p->all_clear, &m->clear, d)) != QL_OK ||
+        (readable &&
+         (rc = kvs_decode(m->buf, m->sealed_len, &p->all_sealed, d)) !=
+             QL_OK) ||
+        (want_secret &&
+         (rc = kvs_decode(m->buf + m->sealed_len, m->secret_len,
+                          &p->all_secret, d)) != QL_OK))
+        return rc;
+    for (i = 0; want_secret && i < m->sepochs.n; i++)
+        if ((rc = epochs_add(&p->sepochs, m->sepochs.v[i], d)) != QL_OK)
+            return rc;
+    p->readable = readable;
+    p->since_snapshot = m->since_snapshot;
+    p->secret_all = want_secret;
+    p->memo_hit = true;
+    *hit = true;
+    return QL_OK;
+}
+
+/* Orders a field list by name, as lead_clear's query returns it. */
+static void
+kvs_sort(struct kvs *l)
+{
+    size_t i, j;
+
+    for (i = 1; i < l->n; i++) {
+        struct ql_wf_kv v = l->v[i];
+
+        for (j = i; j > 0 && strcmp(l->v[j - 1].name, v.name) > 0; j--)
+            l->v[j] = l->v[j - 1];
+        l->v[j] = v;
+    }
+}
+
+/*
+ * Records the lead as entry idx, just written from p, left it: clear is
+ * its clear fields after the entry. Only entries that change content
+ * (lead.add, lead.move, lead.approve) come here. The cache only saves
+ * work, so whatever goes wrong here drops the memo instead of failing.
+ */
+static void
+memo_update(struct ql_county *c, const struct plan *p,
+            const struct kvs *clear, uint64_t idx)
+{
+    struct lead_memo *m;
+    struct kvs secret = {NULL, 0};
+    struct epochs ep = {NULL, 0};
+    const struct kvs *sp = &secret;
+    bool current, secret_ok = false;
+    size_t slen, xlen, used, i;
+    struct ql_diag d;
+    ql_err rc = QL_OK;
+
+    if (!c->batch || (m = memo_get(c, p->m.id)) == NULL)
+        return;
+    current = m->valid && m->last_idx == p->m.last_idx;
+    if (!p->readable) {
+        memo_clear(m); /* the plan never saw the sealed fields */
+        return;
+    }
+    /* The envelope: what the plan read, or the memo's plus the changes. */
+    if (p->secret_all) {
+        sp = &p->all_secret;
+        secret_ok = true;
+        for (i = 0; i < p->sepochs.n && rc == QL_OK; i++)
+            rc = epochs_add(&ep, p->sepochs.v[i], &d);
+    } else if (current && m->secret_ok) {
+        secret_ok = true;
+        rc = kvs_decode(m->buf + m->sealed_len, m->secret_len, &secret, &d);
+        if (rc == QL_OK)
+            rc = merge_into(&secret, &p->secret, &d);
+        for (i = 0; i < m->sepochs.n && rc == QL_OK; i++)
+            rc = epochs_add(&ep, m->sepochs.v[i], &d);
+    }
+    if (secret_ok && p->sepoch > 0 && rc == QL_OK)
+        rc = epochs_add(&ep, p->sepoch, &d);
+    slen = kvs_encoded_len(&p->all_sealed);
+    xlen = kvs_encoded_len(sp);
+    used = m->sealed_len + m->secret_len;
+    if (rc == QL_OK && (slen + xlen > m->cap || m->buf == NULL)) {
+        size_t cap = slen + xlen > MEMO_BUF_MIN ? slen + xlen : MEMO_BUF_MIN;
+        uint8_t *buf = ql_secret_alloc(cap);
+
+        if (buf == NULL) {
+            rc = QL_ENOMEM;
+        } else {
+            ql_secret_free(m->buf); /* wipes */
+            m->buf = buf;
+            m->cap = cap;
+            used = 0;
+        }
+    }
+    kvs_free(&m->clear);
+    free(m->sepochs.v);
+    m->sepochs = ep;
+    ep.v = NULL;
+    if (rc != QL_OK || (rc = merge_into(&m->clear, clear, &d)) != QL_OK) {
+        memo_clear(m);
+        goto out;
+    }
+    kvs_sort(&m->clear);
+    m->sealed_len = kvs_encode_into(&p->all_sealed, m->buf);
+    m->secret_len = kvs_encode_into(sp, m->buf + m->sealed_len);
+    /* Nothing of the content before may stay behind the new one. */
+    if (used > m->sealed_len + m->secret_len)
+        memset(m->buf + m->sealed_len + m->secret_len, 0,
+               used - m->sealed_len - m->secret_len);
+    m->secret_ok = secret_ok;
+    m->last_idx = idx;
+    m->since_snapshot = p->snapshot ? 1 : p->since_snapshot + 1;
+    snprintf(m->workflow, sizeof m->workflow, "%s", ql_workflow_hash(p->wf));
+    m->wf = p->wf;
+    m->valid = true;
+out:
+    free(ep.v);
+    kvs_free(&secret);
 }
 
 /* ---- registration ---- */
@@ -1009,6 +1393,7 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
     int32_t day, due;
     bool has = false;
     size_t i;
+    uint64_t idx = 0;
     ql_err rc;
 
     memset(&p, 0, sizeof p);
@@ -1080,11 +1465,14 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
     snprintf(e.to, sizeof e.to, "%s", p.to);
     snprintf(e.workflow, sizeof e.workflow, "%s", ql_workflow_hash(p.wf));
     signers[0] = c->actor;
+    /* A new lead's envelope is the fields given, all of it. */
+    p.secret_all = true;
     if ((rc = add_clear(&e, &p, d)) != QL_OK ||
         (rc = seal_payload(c, &p, p.m.id, &e, true, d)) != QL_OK ||
-        (rc = county_append(c, &e, signers, 1, NULL, d)) != QL_OK ||
+        (rc = county_append(c, &e, signers, 1, &idx, d)) != QL_OK ||
         (rc = county_finish(c, d)) != QL_OK)
         goto fail;
+    memo_update(c, &p, &p.clear, idx);
     snprintf(id, QL_ENTRY_WORD_MAX + 1, "%s", p.m.id);
     plan_release(&p);
     ql_entry_release(&e);
@@ -1104,16 +1492,20 @@ plan_open(struct ql_county *c, const char *id, const struct county_actor *who,
           struct plan *p, struct ql_diag *d)
 {
     const struct ql_workflow *cwf = NULL;
+    bool hit = false;
     ql_err rc;
 
     if ((rc = load_meta(c, id, &p->m, d)) != QL_OK ||
-        (rc = ql_county_workflow(c, NULL, p->m.workflow, &cwf, d)) != QL_OK)
+        (rc = memo_open(c, p, who, &hit, d)) != QL_OK || hit)
+        return rc;
+    if ((rc = ql_county_workflow(c, NULL, p->m.workflow, &cwf, d)) != QL_OK)
         return rc;
     p->wf = (struct ql_workflow *)cwf;
     if ((rc = load_clear(c, id, &p->all_clear, d)) != QL_OK)
         return rc;
     return load_content(c, &p->m, secret_holder(p->wf, who), &p->all_sealed,
-                        &p->all_secret, &p->readable, &p->since_snapshot, d);
+                        &p->all_secret, &p->readable, &p->since_snapshot,
+                        &p->secret_all, &p->sepochs, d);
 }
 
 ql_err
@@ -1126,6 +1518,7 @@ ql_lead_move(struct ql_county *c, const char *id, const char *transition,
     struct plan p;
     struct ql_entry e;
     bool propose;
+    uint64_t idx = 0;
     ql_err rc;
 
     memset(&p, 0, sizeof p);
@@ -1177,9 +1570,12 @@ ql_lead_move(struct ql_county *c, const char *id, const char *transition,
          (rc = ql_entry_add_clear(&e, "_approval", p.t->approval, d)) !=
              QL_OK) ||
         (rc = seal_payload(c, &p, id, &e, false, d)) != QL_OK ||
-        (rc = county_append(c, &e, signers, 1, NULL, d)) != QL_OK ||
+        (rc = county_append(c, &e, signers, 1, &idx, d)) != QL_OK ||
         (rc = county_finish(c, d)) != QL_OK)
         goto fail;
+    /* A proposal changes no content: the memo stays as it is. */
+    if (!propose)
+        memo_update(c, &p, &p.all_clear, idx);
     if (pending != NULL)
         *pending = propose;
     plan_release(&p);
@@ -1201,6 +1597,7 @@ ql_lead_approve(struct ql_county *c, const char *id, struct ql_diag *d)
     struct plan p;
     size_t i;
     char num[24];
+    uint64_t idx = 0;
     ql_err rc;
 
     memset(&p, 0, sizeof p);
@@ -1271,9 +1668,10 @@ ql_lead_approve(struct ql_county *c, const char *id, struct ql_diag *d)
     if ((rc = add_clear(&e, &p, d)) != QL_OK ||
         (rc = ql_entry_add_clear(&e, "_proposal", num, d)) != QL_OK ||
         (rc = seal_payload(c, &p, id, &e, false, d)) != QL_OK ||
-        (rc = county_append(c, &e, signers, 1, NULL, d)) != QL_OK ||
+        (rc = county_append(c, &e, signers, 1, &idx, d)) != QL_OK ||
         (rc = county_finish(c, d)) != QL_OK)
         goto fail;
+    memo_update(c, &p, &p.all_clear, idx);
     plan_release(&p);
     ql_entry_release(&prop);
     ql_entry_release(&e);
@@ -1496,7 +1894,7 @@ load_lead(struct ql_county *c, const char *id, bool content,
         else if (rc != QL_ENOTFOUND)
             goto out;
         if ((rc = load_content(c, &l->m, want_secret, &sealed, &secret,
-                               &l->readable, NULL, d)) != QL_OK)
+                               &l->readable, NULL, NULL, NULL, d)) != QL_OK)
             goto out;
     }
     if ((rc = merge_into(&l->fields, &sealed, d)) != QL_OK ||

@@ -905,6 +905,468 @@ test_long_history_snapshots(void **state)
     assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
 }
 
+/* ---- the batch's caches: the same entries as one write at a time ---- */
+
+/* One lead's walk through the workflow, touching every kind of write. */
+static void
+walk_lead(struct ql_key *tmp, char *id)
+{
+    struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
+                                {"due_at", "2025-10-15"}};
+    struct ql_wf_kv report[] = {{"finding", "查实"},
+                                {"detail", "经走访核实\n另见附件"},
+                                {"amount", "120000"}};
+    struct ql_wf_kv secret[] = {{"reporter", "举报人乙, 111-1111-1111"},
+                                {"detail", "退回: 补充\\证据"}};
+    struct ql_wf_kv report2[] = {{"finding", "部分查实"}};
+    struct ql_diag d;
+    char note[32];
+    int k;
+
+    add_lead(id, "缓存比对");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, "交办",
+                                  NULL, &d),
+                     QL_OK);
+    as(DIR);
+    assert_int_equal(ql_lead_approve(F->c, id, &d), QL_OK);
+    as(LT_LLY);
+    assert_int_equal(ql_lead_move(F->c, id, "accept", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    /* Past SNAPSHOT_EVERY parts: the writer snapshots the lead. */
+    as(LT_HC);
+    for (k = 0; k < 18; k++) {
+        snprintf(note, sizeof note, "回告%d", k);
+        assert_int_equal(
+            ql_lead_move(F->c, id, "progress", NULL, 0, note, NULL, &d),
+            QL_OK);
+    }
+    /* A new member is granted the key; once revoked, the key renews. */
+    as(ADMIN);
+    assert_int_equal(ql_county_principal_add(F->c, tmp, "LT", "verifier", &d),
+                     QL_OK);
+    as(LT_HC);
+    assert_int_equal(
+        ql_lead_move(F->c, id, "progress", NULL, 0, "新成员", NULL, &d),
+        QL_OK);
+    as(ADMIN);
+    assert_int_equal(ql_county_principal_revoke(F->c, ql_key_name(tmp), &d),
+                     QL_OK);
+    as(LT_HC);
+    assert_int_equal(
+        ql_lead_move(F->c, id, "progress", NULL, 0, "换钥后", NULL, &d),
+        QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "report", report, 3, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    /* The envelope changes by a secret reader, and a sealed change. */
+    as(DIR);
+    assert_int_equal(ql_lead_move(F->c, id, "return_report", secret, 2,
+                                  "退回", NULL, &d),
+                     QL_OK);
+    as(LT_HC);
+    assert_int_equal(ql_lead_move(F->c, id, "report", report2, 1, NULL, NULL,
+                                  &d),
+                     QL_OK);
+}
+
+/* Appends one line per history event: what a reader folds. */
+static ql_err
+history_line(void *ctx, const struct ql_lead_event *ev, struct ql_diag *d)
+{
+    char **out = ctx, *grown;
+    size_t i, len = *out ? strlen(*out) : 0, add = 256;
+
+    (void)d;
+    for (i = 0; i < ev->nsealed; i++)
+        add += strlen(ev->sealed[i].name) + strlen(ev->sealed[i].value) + 4;
+    for (i = 0; i < ev->nclear; i++)
+        add += strlen(ev->clear[i].name) + strlen(ev->clear[i].value) + 4;
+    add += ev->note ? strlen(ev->note) : 0;
+    grown = realloc(*out, len + add);
+    assert_non_null(grown);
+    *out = grown;
+    len += (size_t)snprintf(grown + len, add, "%s %s %s>%s %s r%d [%s]",
+                            ev->actor, ev->action, ev->from, ev->to, ev->unit,
+                            ev->readable, ev->note ? ev->note : "-");
+    for (i = 0; i < ev->nclear; i++)
+        if (strcmp(ev->clear[i].name, "_proposal") != 0 &&
+            strcmp(ev->clear[i].name, "_epoch") != 0 &&
+            strcmp(ev->clear[i].name, "_secret_epoch") != 0)
+            len += (size_t)snprintf(grown + len, add, " %s=%s",
+                                    ev->clear[i].name, ev->clear[i].value);
+    for (i = 0; i < ev->nsealed; i++)
+        len += (size_t)snprintf(grown + len, add, " {%s=%s}",
+                                ev->sealed[i].name, ev->sealed[i].value);
+    snprintf(grown + len, add, "\n");
+    return QL_OK;
+}
+
+static char *
+history_of(const char *id)
+{
+    struct ql_diag d;
+    char *out = NULL;
+
+    assert_int_equal(ql_lead_history(F->c, id, history_line, &out, &d),
+                     QL_OK);
+    return out;
+}
+
+/* The lead's fields as a reader sees them, in order, one string. */
+static char *
+fields_of(const char *id, char *buf, size_t size)
+{
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    size_t i, at = 0;
+
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    at += (size_t)snprintf(buf, size, "%s %s %s %s r%d", ql_lead_state(l),
+                           ql_lead_unit(l), ql_lead_due(l),
+                           ql_lead_registered(l), ql_lead_readable(l));
+    for (i = 0; i < ql_lead_field_count(l) && at < size; i++) {
+        const struct ql_wf_kv *f = ql_lead_field_at(l, i);
+
+        at += (size_t)snprintf(buf + at, size - at, " %s=%s", f->name,
+                               f->value);
+    }
+    assert_true(at < size);
+    ql_lead_free(l);
+    return buf;
+}
+
+/* The shape of entries [from, to): the lead-independent lines of each. */
+static char *
+entries_of(uint64_t from, uint64_t to)
+{
+    struct ql_entry e;
+    struct ql_diag d;
+    char *out = NULL, *grown;
+    size_t len = 0, i;
+    uint64_t k;
+
+    for (k = from; k < to; k++) {
+        size_t add = 512;
+
+        ql_entry_init(&e);
+        assert_int_equal(ql_log_read(ql_county_log(F->c), k, NULL, NULL, &e,
+                                     &d),
+                         QL_OK);
+        for (i = 0; i < e.nclear; i++)
+            add += strlen(e.clear[i].name) + strlen(e.clear[i].value) + 4;
+        grown = realloc(out, len + add);
+        assert_non_null(grown);
+        out = grown;
+        len += (size_t)snprintf(out + len, add, "%s %s %s %s>%s %s p%d",
+                                e.actor, e.action, e.transition, e.from, e.to,
+                                e.unit, e.payload_len > 0);
+        for (i = 0; i < e.nclear; i++) {
+            const char *n = e.clear[i].name;
+
+            /* Indexes, epochs and names differ from run to run. */
+            if (strcmp(n, "_proposal") == 0 || strcmp(n, "_epoch") == 0 ||
+                strcmp(n, "_secret_epoch") == 0 ||
+                strcmp(n, "recipients") == 0 || strcmp(n, "epoch") == 0 ||
+                strcmp(n, "fingerprint") == 0 || strcmp(n, "key") == 0 ||
+                strcmp(n, "principal") == 0)
+                len += (size_t)snprintf(out + len, add, " %s", n);
+            else
+                len += (size_t)snprintf(out + len, add, " %s=%s", n,
+                                        e.clear[i].value);
+        }
+        len += (size_t)snprintf(out + len, add, "\n");
+        ql_entry_release(&e);
+    }
+    return out;
+}
+
+/*
+ * A batch keeps the leads it wrote, the holders it settled and the keys it
+ * opened; none of that may change a single entry. The same walk, once a
+ * write at a time and once in one batch, gives the same entries (snapshots,
+ * grants, key renewals included), the same history and the same lead.
+ */
+static void
+test_batch_caches_change_nothing(void **state)
+{
+    static const char *const names[3] = {"LT-tmp-01", "LT-tmp-02",
+                                         "LT-tmp-03"};
+    struct ql_key *tmp[3];
+    struct ql_diag d;
+    char id[3][80], f0[2048], f1[2048], *h0, *h1, *e0, *e1;
+    uint64_t at[4];
+    int run;
+
+    (void)state;
+    for (run = 0; run < 3; run++)
+        assert_int_equal(ql_key_generate(ql_profile_default(), names[run],
+                                         &tmp[run], &d),
+                         QL_OK);
+    /*
+     * The first walk makes the keys the others find (LT's, the envelope's),
+     * so the second (a write at a time) and the third (one batch) start
+     * alike.
+     */
+    at[0] = log_size();
+    for (run = 0; run < 3; run++) {
+        if (run == 2)
+            assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+        walk_lead(tmp[run], id[run]);
+        if (run == 2)
+            assert_int_equal(ql_county_batch_commit(F->c, &d), QL_OK);
+        at[run + 1] = log_size();
+    }
+    e0 = entries_of(at[1], at[2]);
+    e1 = entries_of(at[2], at[3]);
+    assert_string_equal(e0, e1);
+    assert_int_equal(at[2] - at[1], at[3] - at[2]);
+    as(DIR);
+    h0 = history_of(id[1]);
+    h1 = history_of(id[2]);
+    assert_string_equal(h0, h1);
+    assert_string_equal(fields_of(id[1], f0, sizeof f0),
+                        fields_of(id[2], f1, sizeof f1));
+    assert_non_null(strstr(f1, "reporter=举报人乙"));
+    as(LT_HC);
+    assert_string_equal(fields_of(id[1], f0, sizeof f0),
+                        fields_of(id[2], f1, sizeof f1));
+    assert_null(strstr(f1, "reporter="));
+    free(e0);
+    free(e1);
+    free(h0);
+    free(h1);
+    for (run = 0; run < 3; run++)
+        ql_key_free(tmp[run]);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
+/*
+ * Inside a batch a lead read back after a rollback is read from the store:
+ * the cache went with the rollback. And a lead moved outside the cache's
+ * path (a rejection) is read back whole.
+ */
+static void
+test_batch_cache_rollback_and_reject(void **state)
+{
+    struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
+                                {"due_at", "2025-10-15"}};
+    struct ql_wf_kv bad[] = {{"handling_unit", "NOPE"},
+                             {"due_at", "2025-10-15"}};
+    struct ql_diag d;
+    char id[80], f0[2048];
+
+    (void)state;
+    add_lead(id, "回滚");
+    as(TRI);
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "assign", bad, 2, NULL, NULL, &d),
+                     QL_EFORMAT);
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EUSAGE);
+    ql_county_batch_abort(F->c);
+    /* The triage is gone, and so is what the batch knew of the lead. */
+    as(TRI);
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, NULL, NULL,
+                                  &d),
+                     QL_ERULE);
+    ql_county_batch_abort(F->c);
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_reject(F->c, id, "重新研判", &d), QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, "再交办",
+                                  NULL, &d),
+                     QL_OK);
+    as(DIR);
+    assert_int_equal(ql_lead_approve(F->c, id, &d), QL_OK);
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_OK);
+    fields_of(id, f0, sizeof f0);
+    assert_non_null(strstr(f0, "ASSIGNED LT 2025-10-15"));
+    assert_non_null(strstr(f0, "summary=回滚"));
+    assert_non_null(strstr(f0, "reporter=举报人甲"));
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
+/* ---- many principals: who holds each key ---- */
+
+#define HU 12 /* townships */
+#define HM 6  /* members each */
+#define HS 8  /* supervision registrars */
+
+/* The one integer query's answer, on a connection of its own. */
+static long long
+sql_int(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+
+    assert_int_equal(sqlite3_open_v2(F->path, &db, SQLITE_OPEN_READONLY, NULL),
+                     SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/*
+ * Grants of each key's latest epoch that should not be there, plus holders
+ * without one: zero when every key went to exactly its holders (active
+ * members of the unit and of supervision, engine roles aside; for the
+ * envelope, supervision's secret readers).
+ */
+static long long
+misgranted(void)
+{
+    static const char SQL[] =
+        "WITH latest AS (SELECT unit, max(epoch) AS epoch FROM datakeys "
+        "  GROUP BY unit), "
+        "holder AS (SELECT l.unit, l.epoch, p.name FROM latest l "
+        "  JOIN principals p JOIN units u ON u.code = p.unit "
+        "  WHERE p.revoked_idx IS NULL "
+        "  AND ',' || p.roles || ',' NOT LIKE '%,admin,%' "
+        "  AND ',' || p.roles || ',' NOT LIKE '%,auditor,%' "
+        "  AND ((l.unit <> 'SECRET' AND (p.unit = l.unit "
+        "        OR u.kind = 'supervision')) "
+        "    OR (l.unit = 'SECRET' AND u.kind = 'supervision' "
+        "        AND (',' || p.roles || ',' LIKE '%,registrar,%' "
+        "          OR ',' || p.roles || ',' LIKE '%,director,%')))), "
+        "granted AS (SELECT g.unit, g.epoch, g.principal AS name "
+        "  FROM grants g JOIN latest l ON l.unit = g.unit "
+        "  AND l.epoch = g.epoch) "
+        "SELECT (SELECT count(*) FROM (SELECT * FROM holder EXCEPT "
+        "  SELECT * FROM granted)) + (SELECT count(*) FROM (SELECT * FROM "
+        "  granted EXCEPT SELECT * FROM holder))";
+
+    return sql_int(SQL);
+}
+
+/*
+ * With many principals a batch settles each key's holders once and skips
+ * the query over all of them afterwards; a registry entry mid-batch (a new
+ * member, a new supervisor, a revocation) must still reach exactly the
+ * right holders, and a revocation must still renew the unit's key.
+ */
+static void
+test_many_principals_holders(void **state)
+{
+    struct ql_wf_kv reg[] = {{"source", "群众举报"},
+                             {"summary", "多单位"},
+                             {"reporter", "甲"}};
+    struct ql_wf_kv own[] = {{"source", "部门移送"}, {"summary", "本单位"}};
+    struct ql_key *mem[HU][HM], *sup[HS], *late = NULL, *boss = NULL;
+    struct ql_diag d;
+    char name[64], unit[8], id[80];
+    int u, m, round;
+
+    (void)state;
+    as(ADMIN);
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    for (u = 0; u < HU; u++) {
+        snprintf(unit, sizeof unit, "U%02d", u);
+        assert_int_equal(ql_county_unit_add(F->c, unit, "乡镇",
+                                            QL_KIND_TOWNSHIP, &d),
+                         QL_OK);
+        for (m = 0; m < HM; m++) {
+            snprintf(name, sizeof name, "%s-m%02d", unit, m);
+            assert_int_equal(ql_key_generate(ql_profile_default(), name,
+                                             &mem[u][m], &d),
+                             QL_OK);
+            assert_int_equal(ql_county_principal_add(
+                                 F->c, mem[u][m], unit,
+                                 m == HM - 1 ? "liaison,auditor"
+                                             : "liaison,verifier",
+                                 &d),
+                             QL_OK);
+        }
+    }
+    for (m = 0; m < HS; m++) {
+        snprintf(name, sizeof name, "sh-reg-%02d", m);
+        assert_int_equal(ql_key_generate(ql_profile_default(), name, &sup[m],
+                                         &d),
+                         QL_OK);
+        assert_int_equal(ql_county_principal_add(F->c, sup[m], "SH",
+                                                 m % 2 ? "registrar,triage"
+                                                       : "registrar",
+                                                 &d),
+                         QL_OK);
+    }
+    assert_int_equal(ql_key_generate(ql_profile_default(), "U03-late", &late,
+                                     &d),
+                     QL_OK);
+    assert_int_equal(ql_key_generate(ql_profile_default(), "sh-boss", &boss,
+                                     &d),
+                     QL_OK);
+    /* Leads go to the units in turn, each written by someone else. */
+    for (round = 0; round < 3; round++) {
+        if (round == 2) {
+            /* Mid-batch: a member joins, a supervisor joins, one leaves. */
+            as(ADMIN);
+            assert_int_equal(ql_county_principal_add(F->c, late, "U03",
+                                                     "liaison", &d),
+                             QL_OK);
+            assert_int_equal(ql_county_principal_add(F->c, boss, "SH",
+                                                     "director", &d),
+                             QL_OK);
+            assert_int_equal(
+                ql_county_principal_revoke(F->c, "U05-m01", &d), QL_OK);
+        }
+        for (u = 0; u < HU; u++) {
+            snprintf(unit, sizeof unit, "U%02d", u);
+            ql_county_set_actor(F->c, sup[(u + round) % HS]);
+            assert_int_equal(ql_lead_add(F->c, "test_flow", unit, reg, 3, id,
+                                         &d),
+                             QL_OK);
+            ql_county_set_actor(F->c, mem[u][(u + round) % (HM - 1)]);
+            assert_int_equal(ql_lead_add(F->c, "test_flow", NULL, own, 2, id,
+                                         &d),
+                             QL_OK);
+        }
+    }
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_OK);
+    assert_int_equal(misgranted(), 0);
+    /* The revocation renewed U05's key and no other township's. */
+    assert_int_equal(sql_int("SELECT count(*) FROM datakeys WHERE unit = "
+                             "'U05'"),
+                     2);
+    assert_int_equal(sql_int("SELECT count(*) FROM datakeys WHERE unit "
+                             "LIKE 'U%'"),
+                     HU + 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM grants WHERE principal = "
+                             "'U05-m01' AND unit = 'U05' AND epoch = 2"),
+                     0);
+    /* Who joined mid-batch holds what is theirs, and nothing else. */
+    assert_int_equal(sql_int("SELECT count(*) FROM grants WHERE principal = "
+                             "'U03-late'"),
+                     1);
+    assert_int_equal(sql_int("SELECT count(*) FROM grants WHERE principal = "
+                             "'sh-boss'"),
+                     HU + 1);
+    /* The engine's roles hold no content key. */
+    assert_int_equal(sql_int("SELECT count(*) FROM grants WHERE principal "
+                             "LIKE 'U%-m05'"),
+                     0);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+    for (u = 0; u < HU; u++)
+        for (m = 0; m < HM; m++)
+            ql_key_free(mem[u][m]);
+    for (m = 0; m < HS; m++)
+        ql_key_free(sup[m]);
+    ql_key_free(late);
+    ql_key_free(boss);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -928,6 +1390,9 @@ main(void)
         T(test_batch_all_or_nothing),
         T(test_batch_signs_aside),
         T(test_long_history_snapshots),
+        T(test_batch_caches_change_nothing),
+        T(test_batch_cache_rollback_and_reject),
+        T(test_many_principals_holders),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
