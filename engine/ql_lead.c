@@ -24,6 +24,7 @@
 struct kvs {
     struct ql_wf_kv *v;
     size_t n;
+    size_t cap; /* entries v has room for */
 };
 
 static void
@@ -41,6 +42,7 @@ kvs_free(struct kvs *l)
     free(l->v);
     l->v = NULL;
     l->n = 0;
+    l->cap = 0;
 }
 
 static const char *
@@ -69,19 +71,27 @@ kvs_set(struct kvs *l, const char *name, const char *value, size_t vlen,
     v[vlen] = '\0';
     for (i = 0; i < l->n; i++) {
         if (strcmp(l->v[i].name, name) == 0) {
-            free((char *)l->v[i].value);
+            /* The value replaced is lead content too: wiped. */
+            ql_datakey_plain_free((uint8_t *)l->v[i].value,
+                                  strlen(l->v[i].value));
             l->v[i].value = v;
             return QL_OK;
         }
     }
-    grown = realloc(l->v, (l->n + 1) * sizeof *grown);
-    if (grown == NULL || (grown[l->n].name = strdup(name)) == NULL) {
-        if (grown != NULL)
-            l->v = grown;
-        free(v);
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+
+        if ((grown = realloc(l->v, cap * sizeof *grown)) == NULL) {
+            ql_datakey_plain_free((uint8_t *)v, vlen);
+            return ql_fail(d, QL_ENOMEM, NULL);
+        }
+        l->v = grown;
+        l->cap = cap;
+    }
+    if ((l->v[l->n].name = strdup(name)) == NULL) {
+        ql_datakey_plain_free((uint8_t *)v, vlen);
         return ql_fail(d, QL_ENOMEM, NULL);
     }
-    l->v = grown;
     l->v[l->n].value = v;
     l->n++;
     return QL_OK;
@@ -176,7 +186,7 @@ kvs_decode(const uint8_t *buf, size_t len, struct kvs *l, struct ql_diag *d)
             }
         }
         rc = kvs_set(l, name, v, vn, d);
-        free(v);
+        ql_datakey_plain_free((uint8_t *)v, (size_t)(nl - eq));
         s = nl + 1;
     }
     return rc;
@@ -191,7 +201,9 @@ drop_engine_names(struct kvs *l)
     for (i = 0; i < l->n; i++) {
         if (l->v[i].name[0] == '_') {
             free((char *)l->v[i].name);
-            free((char *)l->v[i].value);
+            /* A note is sealed content like any field: wiped. */
+            ql_datakey_plain_free((uint8_t *)l->v[i].value,
+                                  strlen(l->v[i].value));
             continue;
         }
         l->v[j++] = l->v[i];
@@ -932,7 +944,7 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
     size_t plen = 0, ctlen = 0, sctlen = 0, packlen = 0;
     int64_t epoch = 0, sepoch = 0;
     struct kvs *fields, *sfields;
-    struct kvs with_note = {NULL, 0};
+    struct kvs with_note = {NULL, 0, 0};
     bool snapshot;
     uint64_t idx;
     char ad[512], num[24];
@@ -1226,16 +1238,17 @@ kvs_sort(struct kvs *l)
 
 /*
  * Records the lead as entry idx, just written from p, left it: clear is
- * its clear fields after the entry. Only entries that change content
- * (lead.add, lead.move, lead.approve) come here. The cache only saves
- * work, so whatever goes wrong here drops the memo instead of failing.
+ * its clear fields after the entry, taken from the plan (which is about
+ * to be released). Only entries that change content (lead.add, lead.move,
+ * lead.approve) come here. The cache only saves work, so whatever goes
+ * wrong here drops the memo instead of failing.
  */
 static void
-memo_update(struct ql_county *c, const struct plan *p,
-            const struct kvs *clear, uint64_t idx)
+memo_update(struct ql_county *c, const struct plan *p, struct kvs *clear,
+            uint64_t idx)
 {
     struct lead_memo *m;
-    struct kvs secret = {NULL, 0};
+    struct kvs secret = {NULL, 0, 0};
     struct epochs ep = {NULL, 0};
     const struct kvs *sp = &secret;
     bool current, secret_ok = false;
@@ -1286,10 +1299,14 @@ memo_update(struct ql_county *c, const struct plan *p,
     free(m->sepochs.v);
     m->sepochs = ep;
     ep.v = NULL;
-    if (rc != QL_OK || (rc = merge_into(&m->clear, clear, &d)) != QL_OK) {
+    if (rc != QL_OK) {
         memo_clear(m);
         goto out;
     }
+    m->clear = *clear;
+    clear->v = NULL;
+    clear->n = 0;
+    clear->cap = 0;
     kvs_sort(&m->clear);
     m->sealed_len = kvs_encode_into(&p->all_sealed, m->buf);
     m->secret_len = kvs_encode_into(sp, m->buf + m->sealed_len);
@@ -1640,7 +1657,7 @@ ql_lead_approve(struct ql_county *c, const char *id, struct ql_diag *d)
 
         /* The proposer's note stays with the proposal entry. */
         if (note != NULL) {
-            struct kvs rest = {NULL, 0};
+            struct kvs rest = {NULL, 0, 0};
 
             for (i = 0; i < p.sealed.n; i++)
                 if (strcmp(p.sealed.v[i].name, "_note") != 0 &&
@@ -1870,7 +1887,7 @@ load_lead(struct ql_county *c, const char *id, bool content,
           struct ql_lead **out, struct ql_diag *d)
 {
     struct ql_lead *l = calloc(1, sizeof *l);
-    struct kvs sealed = {NULL, 0}, secret = {NULL, 0};
+    struct kvs sealed = {NULL, 0, 0}, secret = {NULL, 0, 0};
     const struct ql_workflow *wf = NULL;
     struct county_actor who;
     bool want_secret = false, began = false;
@@ -2089,7 +2106,7 @@ ql_lead_history(struct ql_county *c, const char *id, ql_lead_event_fn fn,
     ql_stmt_done(st);
     st = NULL;
     for (i = 0; i < n && rc == QL_OK; i++) {
-        struct kvs sealed = {NULL, 0};
+        struct kvs sealed = {NULL, 0, 0};
         struct ql_lead_event ev;
         struct ql_entry e;
         ql_err orc = QL_OK;
