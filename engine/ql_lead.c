@@ -1045,6 +1045,11 @@ add_clear(struct ql_entry *e, const struct plan *p, struct ql_diag *d)
  * asks it. Sealed and secret values are kept encoded in guarded memory,
  * wiped when replaced or dropped; the cache lives until the batch commits
  * or rolls back (ql_lead_cache_drop).
+ *
+ * The guarded memory is one block for the batch, a slot per memo, and a
+ * block of its own only for a lead too large for its slot: a guarded
+ * block per lead (mmap, mprotect, mlock and their undoing) cost the store
+ * generator more system time than the read-backs it saved.
  */
 struct lead_memo {
     char id[QL_ENTRY_WORD_MAX + 1];
@@ -1056,21 +1061,23 @@ struct lead_memo {
     size_t since_snapshot;
     bool secret_ok;         /* the whole envelope is known */
     struct epochs sepochs;  /* its epochs, with secret_ok */
-    uint8_t *buf;           /* guarded: the sealed encoding, then secret */
-    size_t cap, sealed_len, secret_len;
+    uint8_t *slot;          /* its part of the batch's guarded block */
+    uint8_t *buf;           /* the slot, or a guarded block of its own */
+    size_t cap, sealed_len, secret_len; /* buf: the sealed, then secret */
     int next; /* the next memo in its bucket, or -1 */
 };
 
 /* Leads a batch keeps; past that the oldest memo makes room. */
 #define MEMO_MAX 1024
 #define MEMO_BUCKETS 2048
-/* A memo's first guarded buffer: one page whatever is asked below it. */
-#define MEMO_BUF_MIN 2048
+/* Bytes of a memo's slot: a lead's encoded fields mostly fit. */
+#define MEMO_SLOT 1024
 
 struct lead_cache {
     struct lead_memo memo[MEMO_MAX];
     int bucket[MEMO_BUCKETS];
     size_t n, oldest;
+    uint8_t *arena; /* guarded, MEMO_MAX slots */
 };
 
 static size_t
@@ -1091,9 +1098,13 @@ memo_clear(struct lead_memo *m)
     free(m->sepochs.v);
     m->sepochs.v = NULL;
     m->sepochs.n = 0;
-    ql_secret_free(m->buf); /* wipes */
-    m->buf = NULL;
-    m->cap = m->sealed_len = m->secret_len = 0;
+    if (m->buf != m->slot)
+        ql_secret_free(m->buf); /* wipes */
+    else if (m->buf != NULL)
+        memset(m->buf, 0, m->sealed_len + m->secret_len);
+    m->buf = m->slot;
+    m->cap = m->slot != NULL ? MEMO_SLOT : 0;
+    m->sealed_len = m->secret_len = 0;
     m->valid = false;
 }
 
@@ -1106,6 +1117,7 @@ ql_lead_cache_drop(struct ql_county *c)
         return;
     for (i = 0; i < c->leads->n; i++)
         memo_clear(&c->leads->memo[i]);
+    ql_secret_free(c->leads->arena); /* wipes */
     free(c->leads);
     c->leads = NULL;
 }
@@ -1138,6 +1150,12 @@ memo_get(struct ql_county *c, const char *id)
     if (c->leads == NULL) {
         if ((c->leads = calloc(1, sizeof *c->leads)) == NULL)
             return NULL;
+        if ((c->leads->arena = ql_secret_alloc(MEMO_MAX * MEMO_SLOT)) ==
+            NULL) {
+            free(c->leads);
+            c->leads = NULL;
+            return NULL;
+        }
         for (i = 0; i < MEMO_BUCKETS; i++)
             c->leads->bucket[i] = -1;
     }
@@ -1154,6 +1172,8 @@ memo_get(struct ql_county *c, const char *id)
         memo_clear(&lc->memo[i]);
     }
     m = &lc->memo[i];
+    m->slot = m->buf = lc->arena + i * MEMO_SLOT;
+    m->cap = MEMO_SLOT;
     snprintf(m->id, sizeof m->id, "%s", id);
     h = memo_hash(id);
     m->next = lc->bucket[h];
@@ -1282,16 +1302,18 @@ memo_update(struct ql_county *c, const struct plan *p, struct kvs *clear,
     slen = kvs_encoded_len(&p->all_sealed);
     xlen = kvs_encoded_len(sp);
     used = m->sealed_len + m->secret_len;
-    if (rc == QL_OK && (slen + xlen > m->cap || m->buf == NULL)) {
-        size_t cap = slen + xlen > MEMO_BUF_MIN ? slen + xlen : MEMO_BUF_MIN;
-        uint8_t *buf = ql_secret_alloc(cap);
+    if (rc == QL_OK && slen + xlen > m->cap) {
+        uint8_t *buf = ql_secret_alloc(2 * (slen + xlen));
 
         if (buf == NULL) {
             rc = QL_ENOMEM;
         } else {
-            ql_secret_free(m->buf); /* wipes */
+            if (m->buf != m->slot)
+                ql_secret_free(m->buf); /* wipes */
+            else
+                memset(m->buf, 0, used);
             m->buf = buf;
-            m->cap = cap;
+            m->cap = 2 * (slen + xlen);
             used = 0;
         }
     }
