@@ -1195,6 +1195,73 @@ test_batch_cache_rollback_and_reject(void **state)
     assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
 }
 
+/*
+ * A lead larger than a memo's slot keeps its own guarded block, and past
+ * the cache's 1,024 leads the oldest make room: either way a move in the
+ * batch reads the lead it would have read back.
+ */
+static void
+test_batch_cache_large_and_many(void **state)
+{
+    struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
+                                {"due_at", "2025-10-15"}};
+    struct ql_wf_kv detail[] = {{"detail", NULL}};
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char first[80], id[80], *big;
+    size_t i;
+
+    (void)state;
+    big = malloc(3001);
+    assert_non_null(big);
+    for (i = 0; i < 3000; i++)
+        big[i] = (char)('a' + i % 26);
+    big[3000] = '\0';
+    detail[0].value = big;
+    as(REG);
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    add_lead(first, big);
+    for (i = 0; i < 1030; i++)
+        add_lead(id, "填满缓存");
+    as(TRI);
+    /* The first lead's memo made room long ago; the last one's is kept. */
+    assert_int_equal(
+        ql_lead_move(F->c, first, "triage", NULL, 0, NULL, NULL, &d), QL_OK);
+    assert_int_equal(ql_lead_move(F->c, first, "assign", assign, 2, NULL,
+                                  NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    as(DIR);
+    assert_int_equal(ql_lead_approve(F->c, first, &d), QL_OK);
+    as(LT_LLY);
+    assert_int_equal(
+        ql_lead_move(F->c, first, "accept", NULL, 0, NULL, NULL, &d), QL_OK);
+    as(LT_HC);
+    big[0] = 'Z';
+    assert_int_equal(ql_lead_move(F->c, first, "progress", detail, 1, "长",
+                                  NULL, &d),
+                     QL_OK);
+    assert_int_equal(
+        ql_lead_move(F->c, first, "progress", NULL, 0, "再", NULL, &d), QL_OK);
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_OK);
+    as(DIR);
+    assert_int_equal(ql_lead_load(F->c, first, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_state(l), "VERIFYING");
+    assert_string_equal(ql_lead_get(l, "detail"), big);
+    big[0] = 'a';
+    assert_string_equal(ql_lead_get(l, "summary"), big);
+    assert_string_equal(ql_lead_get(l, "reporter"),
+                        "举报人甲, 000-0000-0000");
+    ql_lead_free(l);
+    assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_state(l), "TRIAGE");
+    assert_string_equal(ql_lead_get(l, "summary"), "填满缓存");
+    ql_lead_free(l);
+    free(big);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
 /* ---- many principals: who holds each key ---- */
 
 #define HU 12 /* townships */
@@ -1392,6 +1459,7 @@ main(void)
         T(test_long_history_snapshots),
         T(test_batch_caches_change_nothing),
         T(test_batch_cache_rollback_and_reject),
+        T(test_batch_cache_large_and_many),
         T(test_many_principals_holders),
     };
 
