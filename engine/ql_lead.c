@@ -708,11 +708,11 @@ struct plan {
     char due[16];
     const char *note;
     /* What the batch's lead cache needs (see struct lead_memo). */
-    bool memo_hit;    /* the content came from the cache */
-    bool secret_all;  /* all_secret is the whole envelope */
+    bool memo_hit;         /* the content came from the cache */
+    bool secret_all;       /* all_secret is the whole envelope */
     struct epochs sepochs; /* with secret_all: the envelope's epochs */
-    bool snapshot;    /* the entry written is a snapshot */
-    int64_t sepoch;   /* the envelope epoch it was sealed under, or 0 */
+    bool snapshot;         /* the entry written is a snapshot */
+    int64_t sepoch;        /* the envelope epoch it was sealed under, or 0 */
 };
 
 static void
