@@ -1334,7 +1334,7 @@ test_many_principals_holders(void **state)
     struct ql_wf_kv own[] = {{"source", "部门移送"}, {"summary", "本单位"}};
     struct ql_key *mem[HU][HM], *sup[HS], *late = NULL, *boss = NULL;
     struct ql_diag d;
-    char name[64], unit[8], id[80];
+    char name[64], unit[16], id[80];
     int u, m, round;
 
     (void)state;
