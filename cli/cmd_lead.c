@@ -20,6 +20,7 @@
 #include "ql_county.h"
 #include "ql_keys.h"
 #include "ql_lead.h"
+#include "ql_store.h"
 #include "ql_workflow.h"
 
 /* The workflow a lead is registered on when --workflow is not given. */
@@ -861,8 +862,16 @@ lead_move(int argc, char **argv, struct cli *cli)
             EXIT_OK ||
         (o.note != NULL && (ex = arg_value(o.note, QL_NOTE_TEXT_MAX, "--note",
                                            &note)) != EXIT_OK) ||
-        (ex = open_write(cli)) != EXIT_OK ||
-        (ex = load_lead(cli, o.pos[0], false, &lead, &wf)) != EXIT_OK)
+        (ex = open_write(cli)) != EXIT_OK)
+        goto out;
+    /*
+     * One entry and exit: the commit is durable in the -wal file, and
+     * folding that into the store file is left to SQLite's automatic
+     * checkpoint or the next command that closes with one (decisions.md
+     * section 23).
+     */
+    ql_store_set_checkpoint_on_close(ql_county_store(cli->county), false);
+    if ((ex = load_lead(cli, o.pos[0], false, &lead, &wf)) != EXIT_OK)
         goto out;
     if ((t = find_transition(wf, o.pos[1])) == NULL) {
         ex = cli_error(EXIT_REFUSED, "workflow '%s' has no transition '%s'",

@@ -51,6 +51,21 @@ void ql_store_close(struct ql_store *s);
 void ql_store_set_busy_timeout(struct ql_store *s, int ms);
 
 /*
+ * Whether closing s may fold the write-ahead log into the store file
+ * (default true). The last connection to close a store normally copies
+ * the -wal file's pages into the .db file, syncs it and deletes the -wal
+ * file. With false, s leaves the -wal file as it is when it closes, unless
+ * the file has grown past 256 KiB (every process that opens the store
+ * reads all of it): every commit was already durable in it, SQLite folds
+ * it in at the commit that takes it past wal_autocheckpoint pages, and the
+ * next connection closed with true folds it in. Until then the .db file
+ * alone lacks the latest commits: copies are made with ql_store_backup,
+ * never of the file alone (docs/guide-admin.md section 5). Meant for
+ * processes that make one small write and exit.
+ */
+void ql_store_set_checkpoint_on_close(struct ql_store *s, bool on);
+
+/*
  * Transactions. ql_store_begin takes the write lock (BEGIN IMMEDIATE);
  * ql_store_begin_read opens a read snapshot. Nothing is durable before
  * ql_store_commit returns QL_OK. ql_store_rollback never fails and is

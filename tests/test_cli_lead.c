@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -217,12 +218,21 @@ struct snap {
     uint64_t size, hash;
 };
 
+/*
+ * The log size and the hash of the store file. `lead move` leaves its
+ * commit in the -wal file, which the next command to close the store
+ * folds in: a close here folds it first, so that the file's hash changes
+ * only with what is committed.
+ */
 static void
 snap(struct snap *s)
 {
     struct ql_county *c = NULL;
+    struct ql_store *st = NULL;
     struct ql_diag d;
 
+    assert_int_equal(ql_store_open(F->db, 0, &st, &d), QL_OK);
+    ql_store_close(st);
     assert_int_equal(ql_county_open(F->db, QL_COUNTY_READONLY, &c, &d), QL_OK);
     assert_int_equal(ql_log_size(ql_county_log(c), &s->size, &d), QL_OK);
     ql_county_close(c);
@@ -1500,6 +1510,81 @@ test_prompt_end_of_input(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* ---- the -wal file a move leaves ---- */
+
+/* The log size of the store at path; UINT64_MAX when it does not open. */
+static uint64_t
+log_size_at(const char *path)
+{
+    struct ql_store *s = NULL;
+    struct ql_diag d;
+    uint64_t n = UINT64_MAX;
+
+    if (ql_store_open(path, QL_STORE_READONLY, &s, &d) != QL_OK)
+        return UINT64_MAX;
+    assert_int_equal(ql_store_log_size(s, &n, &d), QL_OK);
+    ql_store_close(s);
+    return n;
+}
+
+/* Copies the store file alone into the test's folder as name. */
+static char *
+copy_db_alone(const char *name)
+{
+    char *to = qlt_join(F->dir, name), *buf;
+    size_t len;
+
+    buf = qlt_read_file(F->db, &len);
+    qlt_write_file(to, buf, len);
+    free(buf);
+    return to;
+}
+
+/*
+ * A move closes the store without a checkpoint: its entry stays in the
+ * -wal file, where readers, `backup` and `audit verify` find it, and the
+ * next command that closes with a checkpoint folds it into the store file.
+ */
+static void
+test_move_keeps_the_wal(void **state)
+{
+    struct qlt_run r;
+    struct stat sb;
+    char *wal = qlt_join(F->dir, "county.db-wal"), *alone, *bak;
+    uint64_t size;
+
+    (void)state;
+    add_lead("T-2025-0001", "张某某非法采砂");
+    assert_int_equal(stat(wal, &sb), -1); /* lead add checkpointed */
+    size = log_size_at(F->db);
+    STEP(TRI, "lead", "move", "T-2025-0001", "triage");
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_true(sb.st_size > 0);
+    assert_int_equal(log_size_at(F->db), size + 1);
+    alone = copy_db_alone("alone.db");
+    assert_true(log_size_at(alone) <= size);
+    /* Read-only commands see the move. */
+    QL(&r, TRI, "lead", "show", "T-2025-0001");
+    expect_ok(&r);
+    expect_out(&r, "TRIAGE");
+    qlt_run_free(&r);
+    /* So does the online backup. */
+    bak = qlt_join(F->dir, "bak.db");
+    QL(&r, ADMIN, "backup", bak);
+    must(&r);
+    assert_int_equal(log_size_at(bak), size + 1);
+    /* A command that checkpoints folds it in; the file alone has it. */
+    add_lead("T-2025-0002", "王某某");
+    assert_int_equal(stat(wal, &sb), -1);
+    unlink(alone);
+    free(alone);
+    alone = copy_db_alone("alone.db");
+    assert_int_equal(log_size_at(alone), size + 2);
+    free(alone);
+    free(bak);
+    free(wal);
+}
+
 int
 main(void)
 {
@@ -1525,6 +1610,7 @@ main(void)
         T(test_history),
         T(test_prompts_on_terminal),
         T(test_prompt_end_of_input),
+        T(test_move_keeps_the_wal),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -396,6 +397,145 @@ test_statement_cache_eviction(void **state)
     append_n(f->s, 3);
 }
 
+/* ---- Closing without a checkpoint ---- */
+
+/* The size of path, or -1 when it does not exist. */
+static long long
+file_size(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/*
+ * The log size of the store at path, opened read-only; UINT64_MAX when it
+ * does not open (a copy that lacks the commit that made its schema).
+ */
+static uint64_t
+size_of(const char *path)
+{
+    struct ql_store *s = NULL;
+    struct ql_diag d;
+    uint64_t n = UINT64_MAX;
+
+    if (ql_store_open(path, QL_STORE_READONLY, &s, &d) != QL_OK)
+        return UINT64_MAX;
+    assert_int_equal(ql_store_log_size(s, &n, &d), QL_OK);
+    ql_store_close(s);
+    return n;
+}
+
+/* Copies the .db file alone, as a careless hand copy would. */
+static char *
+copy_db_only(struct fx *f, const char *name)
+{
+    char *to = qlt_join(f->dir, name), *buf;
+    size_t len;
+
+    buf = qlt_read_file(f->path, &len);
+    qlt_write_file(to, buf, len);
+    free(buf);
+    return to;
+}
+
+/*
+ * A store closed without a checkpoint keeps its commits in the -wal file:
+ * readers and backups see them, a copy of the .db file alone does not,
+ * and the next close with a checkpoint folds them into the .db file.
+ */
+static void
+test_lazy_close_keeps_commits_in_wal(void **state)
+{
+    struct fx *f = *state;
+    struct ql_store *s = NULL;
+    struct ql_diag d;
+    char *wal = qlt_join(f->dir, "county.db-wal");
+    char *bak = qlt_join(f->dir, "backup.db"), *lost, *whole;
+
+    append_n(f->s, 3);
+    ql_store_set_checkpoint_on_close(f->s, false);
+    ql_store_close(f->s);
+    f->s = NULL;
+    assert_true(file_size(wal) > 0);
+    /* Read-only openings, as an auditor's, read through the -wal file. */
+    assert_int_equal(size_of(f->path), 3);
+    lost = copy_db_only(f, "lost.db");
+    assert_true(size_of(lost) != 3);
+    /* The online backup copies what is committed, -wal file included. */
+    assert_int_equal(ql_store_open(f->path, 0, &s, &d), QL_OK);
+    ql_store_set_checkpoint_on_close(s, false);
+    assert_int_equal(ql_store_backup(s, bak, &d), QL_OK);
+    ql_store_close(s);
+    assert_int_equal(size_of(bak), 3);
+    assert_true(file_size(wal) > 0);
+    /* A close with the default folds the -wal file in and removes it. */
+    assert_int_equal(ql_store_open(f->path, 0, &s, &d), QL_OK);
+    append_n(s, 1);
+    ql_store_close(s);
+    assert_int_equal(file_size(wal), -1);
+    whole = copy_db_only(f, "whole.db");
+    assert_int_equal(size_of(whole), 4);
+    assert_int_equal(ql_store_open(f->path, 0, &f->s, &d), QL_OK);
+    free(whole);
+    free(lost);
+    free(bak);
+    free(wal);
+}
+
+/*
+ * Every new process rebuilds the -shm index from the whole -wal file, so
+ * a lazy close still checkpoints once the file is large.
+ */
+static void
+test_lazy_close_folds_a_large_wal(void **state)
+{
+    static const struct {
+        const char *name;
+        uint64_t entries; /* of 4 KiB each */
+        bool folded;
+    } t[] = {
+        {"small -wal file stays", 4, false},
+        {"large -wal file is folded in", 100, true},
+    };
+    struct fx *f = *state;
+    struct ql_diag d;
+    char *wal = qlt_join(f->dir, "county.db-wal"), *copy;
+    char note[4096];
+    uint8_t h[32];
+    uint64_t size, i, total = 0;
+    size_t k;
+
+    memset(note, 'x', sizeof note);
+    for (k = 0; k < sizeof t / sizeof t[0]; k++) {
+        print_message("%s\n", t[k].name);
+        assert_int_equal(ql_store_log_size(f->s, &size, &d), QL_OK);
+        assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
+        for (i = size; i < size + t[k].entries; i++) {
+            leaf_of(i, h);
+            assert_int_equal(
+                ql_store_entry_append(f->s, i, note, sizeof note, h, &d),
+                QL_OK);
+        }
+        assert_int_equal(ql_store_commit(f->s, &d), QL_OK);
+        total += t[k].entries;
+        ql_store_set_checkpoint_on_close(f->s, false);
+        ql_store_close(f->s);
+        f->s = NULL;
+        assert_int_equal(file_size(wal) < 0, t[k].folded);
+        copy = copy_db_only(f, "copy.db");
+        if (t[k].folded)
+            assert_int_equal(size_of(copy), total);
+        else
+            assert_true(size_of(copy) != total);
+        unlink(copy);
+        free(copy);
+        assert_int_equal(size_of(f->path), total);
+        assert_int_equal(ql_store_open(f->path, 0, &f->s, &d), QL_OK);
+    }
+    free(wal);
+}
+
 int
 main(void)
 {
@@ -418,6 +558,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache_eviction, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_lazy_close_keeps_commits_in_wal,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lazy_close_folds_a_large_wal,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

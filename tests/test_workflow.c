@@ -1413,6 +1413,55 @@ test_bad_workflows(void **state)
     }
 }
 
+/*
+ * The places errors name, for indexes of several digits and for names:
+ * the loader writes them without snprintf, and they must read the same.
+ */
+static void
+test_error_places(void **state)
+{
+    static const struct {
+        const char *name;
+        const char *values;      /* the enum's values */
+        const char *field_label; /* the field's label */
+        const char *fragment;
+    } t[] = {
+        {"value 12 of an enum", "\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\","
+                                "\"h\",\"i\",\"j\",\"k\",12",
+         "字段", "field 'x': values[12] must be a string, not an integer"},
+        {"value 1", "1", "字段",
+         "field 'x': values[1] must be a string, not an integer"},
+        {"a label on two lines", "\"a\"", "两\\n行",
+         "field 'x': 'label' must be one line without control characters"},
+    };
+    char src[1024], msg[QL_DIAG_MSG];
+    struct ql_workflow *wf = NULL;
+    struct ql_diag d;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+        print_message("%s\n", t[i].name);
+        snprintf(src, sizeof src,
+                 "return { name = \"mini\", initial = \"OPEN\","
+                 " roles = { { name = \"clerk\", label = \"办事员\" } },"
+                 " fields = { { name = \"x\", label = \"%s\","
+                 " type = \"enum\", values = { %s } } },"
+                 " states = { { name = \"OPEN\", label = \"开\" },"
+                 " { name = \"DONE\", label = \"完\", terminal = true } },"
+                 " transitions = { { name = \"go\", label = \"办结\","
+                 " from = \"OPEN\", to = \"DONE\", roles = { \"clerk\" } } } }",
+                 t[i].field_label, t[i].values);
+        assert_int_equal(ql_workflow_load("mini.lua", src, strlen(src), &wf,
+                                          &d),
+                         QL_EFORMAT);
+        snprintf(msg, sizeof msg, "%s", d.msg);
+        if (strstr(msg, t[i].fragment) == NULL)
+            fail_msg("'%s' lacks '%s'", msg, t[i].fragment);
+        assert_null(wf);
+    }
+}
+
 int
 main(void)
 {
@@ -1435,6 +1484,7 @@ main(void)
         cmocka_unit_test(test_docs_example),
         cmocka_unit_test(test_long_chunk_name),
         cmocka_unit_test(test_bad_workflows),
+        cmocka_unit_test(test_error_places),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
