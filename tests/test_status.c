@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "ql_calendar.h"
 #include "ql_commit.h"
 #include "ql_county.h"
@@ -777,16 +779,23 @@ assign_to(const char *date, const char *id, const char *t, const char *unit,
     ok(ql_lead_move(F->c, id, t, f, due ? 2 : 1, NULL, NULL, &d), &d);
 }
 
-static void
-test_summary_matches_definition(void **state)
-{
-    char a[12][72], m[6][72], q[4][72], sampled[12][72];
-    const struct ql_status_unit *u;
-    struct ql_status *st = NULL;
-    struct ql_diag d;
-    size_t i, n;
+/* Leads of the varied county, by what happened to them. */
+struct varied {
+    char a[12][72], m[6][72], q[4][72];
+};
 
-    (void)state;
+/*
+ * LT signed, with leads in every state, registration and due dates spread
+ * around the cut-off, merges, returns, urges, extensions, spot-checks
+ * passed and returned; QY without a commitment; the office holding a
+ * parked lead; leads of a second workflow moved between units.
+ */
+static void
+varied_county(struct varied *v)
+{
+    char(*a)[72] = v->a, (*m)[72] = v->m, (*q)[72] = v->q;
+    struct ql_diag d;
+
     on("2025-06-30");
     as(ADMIN);
     ok(ql_county_workflow_add(F->c, "move_flow.lua", MOVE_WF, strlen(MOVE_WF),
@@ -838,6 +847,20 @@ test_summary_matches_definition(void **state)
     add_moving(m[2], "2025-09-03");
     assign_to("2025-09-04", m[2], "assign", "LT", "2025-10-08");
     add_moving(m[3], "2025-07-01"); /* stays at the office */
+}
+
+static void
+test_summary_matches_definition(void **state)
+{
+    struct varied v;
+    char(*a)[72] = v.a, (*m)[72] = v.m, sampled[12][72];
+    const struct ql_status_unit *u;
+    struct ql_status *st = NULL;
+    struct ql_diag d;
+    size_t i, n;
+
+    (void)state;
+    varied_county(&v);
     print_message("a county with every state\n");
     assert_same_everywhere();
     ok(ql_county_replay_check(F->c, &d), &d);
@@ -920,6 +943,115 @@ test_summary_matches_definition(void **state)
     ok(ql_county_replay_check(F->c, &d), &d);
 }
 
+/* ---- the status counts as stored: upgrade and tampering ---- */
+
+/* Runs SQL on the store's file directly, as an upgrade script or an
+   intruder would. */
+static void
+raw_sql(const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *err = NULL;
+
+    assert_int_equal(sqlite3_open(F->db, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", sql, err ? err : "?");
+    sqlite3_close(db);
+}
+
+/* Every row of status_counts, in key order, as one caller-owned string. */
+static char *
+counts_dump(void)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char *out;
+
+    assert_int_equal(sqlite3_open(F->db, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT group_concat(unit || ' ' || workflow || ' "
+                           "' || state || ' ' || registered || ' ' || due || "
+                           "' ' || pending || ' ' || facts || ' ' || n, "
+                           "char(10)) FROM (SELECT * FROM status_counts "
+                           "ORDER BY unit, workflow, state, registered, due, "
+                           "pending, facts)",
+                           -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    out = strdup((const char *)sqlite3_column_text(st, 0));
+    assert_non_null(out);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+/*
+ * A store written before the status counts existed (schema version 1)
+ * gets them on its first writable open, the same rows the writes made,
+ * and the same verdicts and figures; read-only, it asks for that open.
+ */
+static void
+test_upgrade_fills_counts(void **state)
+{
+    struct varied v;
+    struct ql_county *ro = NULL;
+    struct ql_diag d;
+    char *before, *after;
+
+    (void)state;
+    varied_county(&v);
+    before = counts_dump();
+    assert_non_null(strstr(before, "LT "));
+    ql_county_close(F->c);
+    F->c = NULL;
+    raw_sql("DROP TABLE status_counts; DROP INDEX leads_unit_last; "
+            "PRAGMA user_version = 1");
+    assert_int_equal(ql_county_open(F->db, QL_COUNTY_READONLY, &ro, &d),
+                     QL_EDENIED);
+    assert_non_null(strstr(d.msg, "needs a schema upgrade"));
+    ok(ql_county_open(F->db, 0, &F->c, &d), &d);
+    after = counts_dump();
+    assert_string_equal(before, after);
+    assert_same_everywhere();
+    ok(ql_county_replay_check(F->c, &d), &d);
+    free(before);
+    free(after);
+}
+
+/*
+ * The replay check rebuilds the status counts and names the table when
+ * the stored rows differ; a write that would take a lead out of a row that
+ * is not there refuses instead of counting below zero.
+ */
+static void
+test_tampered_counts(void **state)
+{
+    struct varied v;
+    struct ql_diag d;
+
+    (void)state;
+    varied_county(&v);
+    ok(ql_county_replay_check(F->c, &d), &d);
+    raw_sql("UPDATE status_counts SET n = n + 1 WHERE unit = 'LT' AND "
+            "state = 'CLOSED'");
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_EINTEGRITY);
+    assert_non_null(strstr(d.msg, "table 'status_counts' differs"));
+    raw_sql("UPDATE status_counts SET n = n - 1 WHERE unit = 'LT' AND "
+            "state = 'CLOSED'");
+    ok(ql_county_replay_check(F->c, &d), &d);
+    raw_sql("DELETE FROM status_counts WHERE unit = 'LT' AND "
+            "state = 'VERIFYING'");
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_EINTEGRITY);
+    on("2025-09-03");
+    as(DIR);
+    assert_int_equal(ql_lead_move(F->c, v.a[6], "urge", NULL, 0, NULL, NULL,
+                                  &d),
+                     QL_EINTEGRITY);
+    assert_non_null(strstr(d.msg, "the status counts lack lead"));
+    assert_non_null(strstr(d.msg, v.a[6]));
+}
+
 static void
 test_names(void **state)
 {
@@ -953,6 +1085,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_no_key_needed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary_matches_definition, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_fills_counts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_tampered_counts, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
