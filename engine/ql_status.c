@@ -1108,58 +1108,90 @@ figures(struct ql_status *s)
 #define F_SATISFIED 0x400u
 
 /* clang-format off */
-/* One lead's row of the status counts, before its facts are folded. */
+/*
+ * One lead's row of the status counts: its key columns here, its facts
+ * from its clear fields and its effective entries. Three plain ranges by
+ * primary key, filtered here: aggregates, or an IN list, make SQLite build
+ * and drop a scratch table on every call, which costs several times more.
+ */
 static const char FACTS_SQL[] =
     "SELECT l.unit, l.workflow, l.state, l.registered, COALESCE(l.due, ''), "
-    "COALESCE(p.transition, ''), l.state_since, "
-    CLEAR_FIELD(QL_FIELD_FINDING) ", "
-    CLEAR_FIELD(QL_FIELD_FEEDBACK) ", "
-    CLEAR_FIELD(QL_FIELD_NAMED) ", "
-    CLEAR_FIELD(QL_FIELD_DUE_AT) ", "
-    CLEAR_FIELD(QL_FIELD_EXTENDED_DUE) ", "
-    CLEAR_FIELD(QL_FIELD_REDO_DUE) ", "
-    "COALESCE(e.urg, 0), COALESCE(e.rep, 0), COALESCE(e.ret, 0), "
-    "COALESCE(e.spot, 0), COALESCE(e.sret, 0) "
-    "FROM (SELECT "
-    "max(transition IN ('" QL_T_URGE "', '" QL_T_SUPERVISE "')) AS urg, "
-    "max(transition = '" QL_T_REPORT "') AS rep, "
-    "max(transition = '" QL_T_RETURN "') AS ret, "
-    "max(transition IN ('" QL_SPOT_PASS "', '" QL_SPOT_RETURN "')) AS spot, "
-    "max(transition = '" QL_SPOT_RETURN "') AS sret "
-    "FROM lead_entries WHERE lead = ?1 AND " EFFECTIVE ") e, "
-    "leads l LEFT JOIN pending p ON p.lead = l.id WHERE l.id = ?1";
+    "COALESCE(p.transition, ''), l.state_since "
+    "FROM leads l LEFT JOIN pending p ON p.lead = l.id WHERE l.id = ?1";
+static const char FACT_FIELDS_SQL[] =
+    "SELECT name, value FROM lead_clear WHERE lead = ?1";
+static const char FACT_TOOK_SQL[] =
+    "SELECT action, transition FROM lead_entries WHERE lead = ?1";
 /* clang-format on */
 
 #define KEY_WHERE                                                              \
     "unit = ?1 AND workflow = ?2 AND state = ?3 AND registered = ?4 AND "     \
     "due = ?5 AND pending = ?6 AND facts = ?7"
 
-/* The facts bits of the lead at FACTS_SQL's current row. */
+/* The facts bits of lead id, whose state_since FACTS_SQL read. */
 static ql_err
-lead_facts(struct ql_county *c, struct ql_stmt *st, int64_t *out,
-           struct ql_diag *d)
+lead_facts(struct ql_county *c, const char *id, const char *state_since,
+           int64_t *out, struct ql_diag *d)
 {
-    const char *finding = ql_stmt_text(st, 7), *feedback = ql_stmt_text(st, 8);
-    const char *deadline;
-    char since[16];
+    struct ql_store *store = ql_county_store(c);
+    struct ql_stmt *st = NULL;
+    char finding[64] = "", feedback[64] = "", deadline[128] = "", since[16];
+    bool row = false;
     unsigned f = 0;
     ql_err rc;
 
-    deadline = later_date(later_date(ql_stmt_text(st, 10),
-                                     ql_stmt_text(st, 11)),
-                          ql_stmt_text(st, 12));
-    f |= ql_stmt_int(st, 13) ? F_URGED : 0;
-    f |= ql_stmt_int(st, 14) ? F_REPORTED : 0;
-    f |= ql_stmt_int(st, 15) ? F_RETURNED : 0;
-    f |= ql_stmt_int(st, 16) ? F_SPOT : 0;
-    f |= ql_stmt_int(st, 17) ? F_SPOT_RETURNED : 0;
+    if ((rc = ql_store_prepare(store, FACT_FIELDS_SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
+        goto out;
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
+        const char *name = ql_stmt_text(st, 0), *v = ql_stmt_text(st, 1);
+
+        /* A value cut to fit is none of the values counted, and being set
+           is all that counts of it; a date cut after 127 bytes compares
+           with a 10-byte date as the whole would. */
+        if (is(name, QL_FIELD_FINDING))
+            snprintf(finding, sizeof finding, "%s", *v ? v : "");
+        else if (is(name, QL_FIELD_FEEDBACK))
+            snprintf(feedback, sizeof feedback, "%s", *v ? v : "");
+        else if (is(name, QL_FIELD_NAMED))
+            f |= is(v, QL_NAMED_REAL) ? F_NAMED : 0;
+        else if ((is(name, QL_FIELD_DUE_AT) ||
+                  is(name, QL_FIELD_EXTENDED_DUE) ||
+                  is(name, QL_FIELD_REDO_DUE)) &&
+                 strcmp(v, deadline) > 0)
+            snprintf(deadline, sizeof deadline, "%s", v);
+    }
+    ql_stmt_done(st);
+    st = NULL;
+    if (rc != QL_OK ||
+        (rc = ql_store_prepare(store, FACT_TOOK_SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
+        goto out;
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
+        const char *a = ql_stmt_text(st, 0), *t = ql_stmt_text(st, 1);
+
+        if (!is(a, "lead.move") && !is(a, "lead.approve"))
+            continue; /* only effective entries are "took" */
+        if (is(t, QL_T_URGE) || is(t, QL_T_SUPERVISE))
+            f |= F_URGED;
+        else if (is(t, QL_T_REPORT))
+            f |= F_REPORTED;
+        else if (is(t, QL_T_RETURN))
+            f |= F_RETURNED;
+        else if (is(t, QL_SPOT_PASS))
+            f |= F_SPOT;
+        else if (is(t, QL_SPOT_RETURN))
+            f |= F_SPOT | F_SPOT_RETURNED;
+    }
+    if (rc != QL_OK)
+        goto out;
     /* Whether it is closed depends on the workflow; the date does not. */
     if (*deadline == '\0') {
         f |= F_ON_TIME;
     } else {
-        if ((rc = local_date_of(ql_stmt_text(st, 6), ql_county_zone(c), since,
-                                d)) != QL_OK)
-            return rc;
+        if ((rc = local_date_of(state_since, ql_county_zone(c), since, d)) !=
+            QL_OK)
+            goto out;
         if (strcmp(since, deadline) <= 0)
             f |= F_ON_TIME;
     }
@@ -1167,14 +1199,14 @@ lead_facts(struct ql_county *c, struct ql_stmt *st, int64_t *out,
         f |= F_FINDING;
     if (is(finding, QL_FINDING_CONFIRMED) || is(finding, QL_FINDING_PARTLY))
         f |= F_SUBSTANTIATED;
-    if (is(ql_stmt_text(st, 9), QL_NAMED_REAL))
-        f |= F_NAMED;
     if (*feedback != '\0')
         f |= F_FEEDBACK;
     if (is(feedback, QL_FEEDBACK_SATISFIED) || is(feedback, QL_FEEDBACK_MOSTLY))
         f |= F_SATISFIED;
     *out = (int64_t)f;
-    return QL_OK;
+out:
+    ql_stmt_done(st);
+    return rc;
 }
 
 /* Runs sql with the key of the lead at FACTS_SQL's current row bound. */
@@ -1182,7 +1214,6 @@ static ql_err
 run_key(struct ql_store *store, const char *sql, struct ql_stmt *facts,
         int64_t bits, struct ql_diag *d)
 {
-    static const int col[6] = {0, 1, 2, 3, 4, 5};
     struct ql_stmt *st = NULL;
     ql_err rc = QL_OK;
     int i;
@@ -1190,7 +1221,7 @@ run_key(struct ql_store *store, const char *sql, struct ql_stmt *facts,
     if ((rc = ql_store_prepare(store, sql, &st, d)) != QL_OK)
         return rc;
     for (i = 0; i < 6 && rc == QL_OK; i++)
-        rc = ql_stmt_bind_text(st, i + 1, ql_stmt_text(facts, col[i]), d);
+        rc = ql_stmt_bind_text(st, i + 1, ql_stmt_text(facts, i), d);
     if (rc == QL_OK)
         rc = ql_stmt_bind_int(st, 7, bits, d);
     if (rc == QL_OK)
@@ -1221,13 +1252,18 @@ ql_status_count_lead(struct ql_county *c, const char *id, int delta,
     if ((rc = ql_store_prepare(store, FACTS_SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK ||
         (rc = ql_stmt_step(st, &row, d)) != QL_OK || !row ||
-        (rc = lead_facts(c, st, &bits, d)) != QL_OK)
+        (rc = lead_facts(c, id, ql_stmt_text(st, 6), &bits, d)) != QL_OK)
         goto out;
     if (delta > 0) {
         rc = run_key(store, ADD, st, bits, d);
         goto out;
     }
-    /* A row at zero is deleted, so that replay and upgrade agree. */
+    /*
+     * A row at zero is deleted, so that replay and upgrade agree. (An
+     * UPDATE ... RETURNING would say which in one statement, but SQLite
+     * keeps the returned rows in a scratch table, which costs more than
+     * the second statement.)
+     */
     if ((rc = run_key(store, DROP, st, bits, d)) != QL_OK ||
         ql_store_changes(store) == 1 ||
         (rc = run_key(store, LESS, st, bits, d)) != QL_OK)

@@ -151,11 +151,16 @@ struct ql_status_unit {
     /* Counts of the unit's leads. */
     size_t leads; /* every lead it holds */
     size_t in_scope, open, cleared, overdue, at_risk, out_of_scope;
-    char scope_hash[65]; /* of its in-scope leads now (hex) */
+    char scope_hash[65]; /* of its in-scope leads now (hex); from
+                            ql_status_summary only for a verified unit,
+                            else "" */
 
-    const struct ql_status_count *states; /* in scope, by workflow order */
+    /* In scope, by their state's place in the workflow (a state several
+       workflows share: its earliest place), then by name. */
+    const struct ql_status_count *states;
     size_t nstates;
-    const struct ql_status_lead *lead; /* every lead it holds, by id */
+    const struct ql_status_lead *lead; /* every lead it holds, by id;
+                                          NULL from ql_status_summary */
     size_t nlead;
 };
 
