@@ -362,7 +362,7 @@ pragma_int(struct ql_store *s, const char *sql, int64_t *out,
 }
 
 /*
- * Brings the schema to QL_STORE_SCHEMA inside one write transaction, so a
+ * Brings the schema to SCHEMA_NOW inside one write transaction, so a
  * crash during a migration leaves the old schema intact.
  */
 static ql_err
