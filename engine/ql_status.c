@@ -1304,9 +1304,6 @@ static const char SAMPLED_SQL[] =
     "')), -1) FROM leads l LEFT JOIN pending p ON p.lead = l.id "
     "WHERE l.id = ?1";
 
-static const char TOUCHED_SQL[] =
-    "SELECT COALESCE(max(last_idx), -1) FROM leads WHERE unit = ?1";
-
 static const char SCOPE_SQL[] =
     "SELECT id, last_idx FROM leads WHERE unit = ?1 "
     "AND (?2 IS NULL OR registered <= ?2) ORDER BY id";
@@ -1520,36 +1517,39 @@ out:
 }
 /*
  * Whether a verified unit's scope hash still equals the verified one. The
- * hash covers the in-scope leads' ids and last entries; when no lead the
- * unit holds has an entry after the verification and its in-scope count
- * is the one verified, no lead entered (entering is an entry on the lead),
- * none changed, and none left (the count would be smaller): the hash is
- * the one the verification recorded, which was the unit's hash at that
- * entry. Otherwise it is computed from the unit's leads.
+ * hash covers the in-scope leads' ids and last entries. When no in-scope
+ * lead the unit holds has an entry after the verification, every one of
+ * them was in scope there already, with the same last entry (moving in is
+ * an entry on the lead); when their number is also the one verified, none
+ * left either: the hash is the one the verification recorded, which was
+ * the unit's hash at that entry. Otherwise it is computed from the unit's
+ * leads, a cost in proportion to the unit's leads. Entries on leads out
+ * of scope, which keep coming after a verification, cost only their
+ * number (the index on leads(unit, last_idx)).
  */
 static ql_err
-verified_scope(struct ql_county *c, struct ql_status *s, struct urow *r,
-               struct tally *t, struct ql_diag *d)
+verified_scope(struct ql_county *c, struct urow *r, struct tally *t,
+               struct ql_diag *d)
 {
     struct ql_store *store = ql_county_store(c);
     struct ql_status_unit *u = &r->pub;
     struct ql_stmt *st = NULL;
     uint8_t h[QL_HASH_LEN];
     char *buf = NULL, *grown;
-    size_t cap = 0, at = 0;
-    int64_t touched;
+    size_t cap = 0, at = 0, touched;
     bool row = false;
     ql_err rc;
 
-    if ((rc = ql_store_prepare(store, TOUCHED_SQL, &st, d)) != QL_OK ||
+    if ((rc = ql_store_prepare(store, CHANGED_SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, u->code, d)) != QL_OK ||
+        (rc = ql_stmt_bind_int(st, 2, (int64_t)u->verify_idx, d)) != QL_OK ||
+        (rc = bind_cutoff(st, 3, u->cutoff, d)) != QL_OK ||
         (rc = ql_stmt_step(st, &row, d)) != QL_OK)
         goto out;
-    touched = row ? ql_stmt_int(st, 0) : -1;
+    touched = row ? (size_t)ql_stmt_int(st, 0) : 0;
     ql_stmt_done(st);
     st = NULL;
-    if ((touched < 0 || (uint64_t)touched <= u->verify_idx) &&
-        r->verified_leads == (int64_t)u->in_scope &&
+    if (touched == 0 && r->verified_leads == (int64_t)u->in_scope &&
         strlen(u->verified_hash) == 2 * QL_HASH_LEN) {
         memcpy(u->scope_hash, u->verified_hash, 2 * QL_HASH_LEN + 1);
         goto out;
@@ -1581,22 +1581,13 @@ verified_scope(struct ql_county *c, struct ql_status *s, struct urow *r,
     }
     if (rc != QL_OK)
         goto out;
-    ql_stmt_done(st);
-    st = NULL;
     ql_hash(ql_log_profile(ql_county_log(c)), h, buf ? buf : "", at);
     ql_hex_encode(u->scope_hash, h, sizeof h);
-    if (strcmp(u->scope_hash, u->verified_hash) == 0)
-        goto out;
-    t->changed = true;
-    if ((rc = ql_store_prepare(store, CHANGED_SQL, &st, d)) != QL_OK ||
-        (rc = ql_stmt_bind_text(st, 1, u->code, d)) != QL_OK ||
-        (rc = ql_stmt_bind_int(st, 2, (int64_t)u->verify_idx, d)) != QL_OK ||
-        (rc = bind_cutoff(st, 3, u->cutoff, d)) != QL_OK ||
-        (rc = ql_stmt_step(st, &row, d)) != QL_OK)
-        goto out;
-    t->changed_n = row ? (size_t)ql_stmt_int(st, 0) : 0;
+    if (strcmp(u->scope_hash, u->verified_hash) != 0) {
+        t->changed = true;
+        t->changed_n = touched;
+    }
 out:
-    (void)s;
     ql_stmt_done(st);
     free(buf);
     return rc;
@@ -1691,7 +1682,7 @@ finish_unit(struct ql_county *c, struct ql_status *s, struct urow *r,
         st = NULL;
     }
     u->sample_size = u->sampled ? r->nsample : 0;
-    if (u->verified && (rc = verified_scope(c, s, r, t, d)) != QL_OK)
+    if (u->verified && (rc = verified_scope(c, r, t, d)) != QL_OK)
         goto out;
     if (r->has_decl && t->returned == 0 && u->open > 0 &&
         (rc = first_open(c, s, r, t, d)) != QL_OK)
