@@ -674,8 +674,8 @@ scope_hash(struct ql_county *c, const struct ql_status_lead *leads, size_t n,
  * first.
  */
 static ql_err
-count_state(struct urow *r, const char *state, const char *label,
-            bool cleared, size_t order, size_t n, struct ql_diag *d)
+count_state(struct urow *r, const char *state, const char *label, bool cleared,
+            size_t order, size_t n, struct ql_diag *d)
 {
     struct ql_status_count *grown;
     size_t *ogrown, i;
@@ -877,8 +877,8 @@ verdict(struct ql_status *s, struct urow *r, const struct tally *t)
         if (t->n_late > 0)
             reason_add(r, "%zu due after the deadline", t->n_late);
         if (t->n_near > 0)
-            reason_add(r, "%zu open within %d days of the deadline",
-                       t->n_near, QL_COMMIT_NEAR_DAYS);
+            reason_add(r, "%zu open within %d days of the deadline", t->n_near,
+                       QL_COMMIT_NEAR_DAYS);
         return;
     }
     u->verdict = QL_VERDICT_ON_TRACK;
@@ -921,8 +921,8 @@ judge(struct ql_county *c, struct ql_status *s, struct urow *r,
             continue;
         }
         u->in_scope++;
-        if ((rc = count_state(r, l->state, l->state_label, l->cleared,
-                              x->order, 1, d)) != QL_OK)
+        if ((rc = count_state(r, l->state, l->state_label, l->cleared, x->order,
+                              1, d)) != QL_OK)
             return rc;
         if (l->cleared) {
             u->cleared++;
@@ -1125,7 +1125,7 @@ static const char FACT_TOOK_SQL[] =
 /* clang-format on */
 
 #define KEY_WHERE                                                              \
-    "unit = ?1 AND workflow = ?2 AND state = ?3 AND registered = ?4 AND "     \
+    "unit = ?1 AND workflow = ?2 AND state = ?3 AND registered = ?4 AND "      \
     "due = ?5 AND pending = ?6 AND facts = ?7"
 
 /* The facts bits of lead id, whose state_since FACTS_SQL read. */
@@ -1299,8 +1299,8 @@ static const char RETURNED_SQL[] =
 /* A sampled lead: its unit, registration, proposal and last spot-check. */
 static const char SAMPLED_SQL[] =
     "SELECT l.unit, l.registered, COALESCE(p.transition, ''), "
-    "COALESCE((SELECT max(idx) FROM lead_entries WHERE lead = l.id AND "
-    EFFECTIVE " AND transition IN ('" QL_SPOT_PASS "', '" QL_SPOT_RETURN
+    "COALESCE((SELECT max(idx) FROM lead_entries WHERE lead = l.id "
+    "AND " EFFECTIVE " AND transition IN ('" QL_SPOT_PASS "', '" QL_SPOT_RETURN
     "')), -1) FROM leads l LEFT JOIN pending p ON p.lead = l.id "
     "WHERE l.id = ?1";
 
@@ -1325,14 +1325,14 @@ bind_cutoff(struct ql_stmt *st, int i, const char *cutoff, struct ql_diag *d)
 
 /* Remembers an open state of the unit (strings in the arena). */
 static ql_err
-note_open(struct urow *r, const char *wf, const char *state,
-          struct ql_diag *d)
+note_open(struct urow *r, const char *wf, const char *state, struct ql_diag *d)
 {
     const char **gw, **gs;
     size_t i;
 
     for (i = 0; i < r->nopen; i++)
-        if (strcmp(r->open_wf[i], wf) == 0 && strcmp(r->open_state[i], state) == 0)
+        if (strcmp(r->open_wf[i], wf) == 0 &&
+            strcmp(r->open_state[i], state) == 0)
             return QL_OK;
     if ((gw = realloc(r->open_wf, (r->nopen + 1) * sizeof *gw)) == NULL)
         return ql_fail(d, QL_ENOMEM, NULL);
@@ -1350,7 +1350,7 @@ note_open(struct urow *r, const char *wf, const char *state,
 struct group {
     const struct ql_workflow *wf;
     const struct ql_wf_state *ws;
-    const char *wf_hash, *state, *label; /* in the arena */
+    const char *wf_hash, *state, *label;    /* in the arena */
     const char *registered, *due, *pending; /* borrowed from the row */
     unsigned facts;
     size_t n;
@@ -1673,7 +1673,8 @@ finish_unit(struct ql_county *c, struct ql_status *s, struct urow *r,
             goto out;
         /* Pending by the sample, and not already counted as a proposal. */
         if (row && is(ql_stmt_text(st, 0), u->code) &&
-            (u->cutoff == NULL || strcmp(ql_stmt_text(st, 1), u->cutoff) <= 0) &&
+            (u->cutoff == NULL ||
+             strcmp(ql_stmt_text(st, 1), u->cutoff) <= 0) &&
             !is(ql_stmt_text(st, 2), QL_SPOT_RETURN) &&
             !(ql_stmt_int(st, 3) >= 0 &&
               (uint64_t)ql_stmt_int(st, 3) > u->sample_idx))

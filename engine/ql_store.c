@@ -209,7 +209,7 @@ static const char FILL_V2_STATUS[] =
     "  + ((COALESCE(c.nm, '') = '实名') << 8)"
     "  + ((COALESCE(c.fb, '') <> '') << 9)"
     "  + ((COALESCE(c.fb, '') IN ('满意', '基本满意')) << 10)"
-"  FROM leads l CROSS JOIN o LEFT JOIN pending p ON p.lead = l.id"
+    "  FROM leads l CROSS JOIN o LEFT JOIN pending p ON p.lead = l.id"
     "  LEFT JOIN e ON e.lead = l.id LEFT JOIN c ON c.lead = l.id)"
     "INSERT INTO status_counts SELECT unit, workflow, state, registered, due,"
     "  pending, facts, count(*) FROM f"

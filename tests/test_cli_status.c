@@ -472,8 +472,8 @@ static void
 test_table_matches_json(void **state)
 {
     static const char *const clocks[] = {
-        "2025-09-15T02:00:00Z", "2025-09-20T02:00:00Z",
-        "2025-09-30T16:00:00Z", "2026-01-05T02:00:00Z"};
+        "2025-09-15T02:00:00Z", "2025-09-20T02:00:00Z", "2025-09-30T16:00:00Z",
+        "2026-01-05T02:00:00Z"};
     static const char *const cycles[] = {"2025Q3", "2025Q4"};
     size_t i, k, n;
 

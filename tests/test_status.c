@@ -38,15 +38,15 @@ same_text(const char *what, const char *unit, const char *a, const char *b)
     if (a == NULL && b == NULL)
         return;
     if (a == NULL || b == NULL || strcmp(a, b) != 0)
-        fail_msg("unit %s: %s is '%s' lead by lead, '%s' from the counts",
-                 unit, what, a ? a : "(null)", b ? b : "(null)");
+        fail_msg("unit %s: %s is '%s' lead by lead, '%s' from the counts", unit,
+                 what, a ? a : "(null)", b ? b : "(null)");
 }
 
 #define SAME_N(what, a, b)                                                     \
     do {                                                                       \
         if ((a) != (b))                                                        \
-            fail_msg("%s: %s is %zu lead by lead, %zu from the counts",       \
-                     where, what, (size_t)(a), (size_t)(b));                   \
+            fail_msg("%s: %s is %zu lead by lead, %zu from the counts", where, \
+                     what, (size_t)(a), (size_t)(b));                          \
     } while (0)
 
 static void
@@ -106,8 +106,7 @@ assert_same_status(const char *cycle, const char *unit)
             same_text("state", where, x->states[j].state, y->states[j].state);
             same_text("label", where, x->states[j].label, y->states[j].label);
             SAME_N(x->states[j].state, x->states[j].n, y->states[j].n);
-            SAME_N("cleared state", x->states[j].cleared,
-                   y->states[j].cleared);
+            SAME_N("cleared state", x->states[j].cleared, y->states[j].cleared);
         }
         if (x->verified)
             same_text("scope hash", where, x->scope_hash, y->scope_hash);
@@ -1045,9 +1044,9 @@ test_tampered_counts(void **state)
     assert_int_equal(ql_county_replay_check(F->c, &d), QL_EINTEGRITY);
     on("2025-09-03");
     as(DIR);
-    assert_int_equal(ql_lead_move(F->c, v.a[6], "urge", NULL, 0, NULL, NULL,
-                                  &d),
-                     QL_EINTEGRITY);
+    assert_int_equal(
+        ql_lead_move(F->c, v.a[6], "urge", NULL, 0, NULL, NULL, &d),
+        QL_EINTEGRITY);
     assert_non_null(strstr(d.msg, "the status counts lack lead"));
     assert_non_null(strstr(d.msg, v.a[6]));
 }

@@ -435,11 +435,11 @@ test_upgrade_fills_status_counts(void **state)
         const char *zone_line; /* in the genesis entry, or "" */
         int64_t on_time;       /* 0x20 when closed on time */
     } cases[] = {
-        {"clear zone UTC\n", 0x20},           /* 08-01 20:00 */
-        {"clear zone Asia/Shanghai\n", 0},    /* 08-02 04:00 */
-        {"clear zone -05:00\n", 0x20},        /* 08-01 15:00 */
-        {"clear zone +04:00\n", 0},           /* 08-02 00:00 */
-        {"", 0},                              /* Asia/Shanghai */
+        {"clear zone UTC\n", 0x20},        /* 08-01 20:00 */
+        {"clear zone Asia/Shanghai\n", 0}, /* 08-02 04:00 */
+        {"clear zone -05:00\n", 0x20},     /* 08-01 15:00 */
+        {"clear zone +04:00\n", 0},        /* 08-02 00:00 */
+        {"", 0},                           /* Asia/Shanghai */
     };
     static const char ROWS[] =
         "INSERT INTO leads VALUES ('X-1', 'LT', 'wfhash', 'CLOSED', 1, 1, 9,"
@@ -544,8 +544,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_statement_cache_eviction, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_upgrade_fills_status_counts,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_fills_status_counts, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
