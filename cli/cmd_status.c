@@ -569,8 +569,13 @@ cmd_status(int argc, char **argv, struct cli *cli)
     if ((ex = cli_open_county(cli, true)) != EXIT_OK)
         return ex;
     ql_diag_clear(&d);
-    if (ql_status_compute(cli->county, cycle, why ? why : unit, &st, &d) !=
-        QL_OK)
+    /*
+     * The table and --check need no lead one by one: the summary's cost
+     * does not grow with the county. --why and --json list leads.
+     */
+    if ((why != NULL || cli->json
+             ? ql_status_compute(cli->county, cycle, why ? why : unit, &st, &d)
+             : ql_status_summary(cli->county, cycle, unit, &st, &d)) != QL_OK)
         return cli_fail(&d);
     if (why != NULL) {
         const struct ql_status_unit *u = ql_status_unit(st, why);

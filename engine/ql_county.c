@@ -1958,7 +1958,7 @@ apply(struct ql_county *c, const struct ql_entry *e, struct ql_diag *d)
 static const char *const DERIVED[] = {
     "units",    "principals", "workflows",    "calendars", "datakeys",
     "grants",   "leads",      "lead_clear",   "lead_entries", "pending",
-    "counters", "commitments", "commit_events",
+    "counters", "commitments", "commit_events", "status_counts",
 };
 
 #define DIFF_SQL(t)                                                            \
@@ -1972,6 +1972,7 @@ static const char *const DIFF[] = {
     DIFF_SQL("leads"),    DIFF_SQL("lead_clear"), DIFF_SQL("lead_entries"),
     DIFF_SQL("pending"),  DIFF_SQL("counters"),
     DIFF_SQL("commitments"), DIFF_SQL("commit_events"),
+    DIFF_SQL("status_counts"),
 };
 
 static ql_err

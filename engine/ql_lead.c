@@ -13,6 +13,7 @@
 #include "ql_note.h"
 #include "ql_profile.h"
 #include "ql_seal.h"
+#include "ql_status.h"
 #include "ql_store.h"
 #include "ql_workflow.h"
 
@@ -2245,9 +2246,8 @@ set_clear_fields(struct ql_county *c, const struct ql_entry *e,
     return QL_OK;
 }
 
-ql_err
-ql_lead_apply(struct ql_county *c, const struct ql_entry *e,
-              struct ql_diag *d)
+static ql_err
+apply_rows(struct ql_county *c, const struct ql_entry *e, struct ql_diag *d)
 {
     static const char ADD[] =
         "INSERT INTO leads(id, unit, workflow, state, due, registered, "
@@ -2356,4 +2356,25 @@ ql_lead_apply(struct ql_county *c, const struct ql_entry *e,
     }
     return ql_fail(d, QL_EINTEGRITY, "entry %llu has unknown action '%s'",
                    (unsigned long long)e->index, e->action);
+}
+
+/*
+ * The lead's row of the status counts leaves before the entry changes the
+ * lead and comes back after, on the same path for writing and replaying.
+ */
+ql_err
+ql_lead_apply(struct ql_county *c, const struct ql_entry *e,
+              struct ql_diag *d)
+{
+    ql_err rc;
+
+    if (!ql_entry_word_valid(e->lead))
+        return ql_fail(d, QL_EINTEGRITY, "entry %llu (%s) names no lead",
+                       (unsigned long long)e->index, e->action);
+    if (strcmp(e->action, "lead.add") != 0 &&
+        (rc = ql_status_count_lead(c, e->lead, -1, d)) != QL_OK)
+        return rc;
+    if ((rc = apply_rows(c, e, d)) != QL_OK)
+        return rc;
+    return ql_status_count_lead(c, e->lead, 1, d);
 }

@@ -150,6 +150,10 @@ struct urow {
     const char **sample;
     bool *sample_mandatory;
     size_t nsample;
+    int64_t verified_leads; /* scope_leads of the verification */
+    /* summarize: the workflows and states of its open in-scope leads */
+    const char **open_wf, **open_state;
+    size_t nopen;
 };
 
 struct ql_status {
@@ -169,6 +173,17 @@ struct ql_status {
     struct ql_status_figures fig;
 };
 
+static void
+urow_release(struct urow *r)
+{
+    free(r->counts);
+    free(r->count_order);
+    free(r->sample);
+    free(r->sample_mandatory);
+    free(r->open_wf);
+    free(r->open_state);
+}
+
 void
 ql_status_free(struct ql_status *s)
 {
@@ -176,12 +191,8 @@ ql_status_free(struct ql_status *s)
 
     if (s == NULL)
         return;
-    for (i = 0; i < s->nrows; i++) {
-        free(s->rows[i].counts);
-        free(s->rows[i].count_order);
-        free(s->rows[i].sample);
-        free(s->rows[i].sample_mandatory);
-    }
+    for (i = 0; i < s->nrows; i++)
+        urow_release(&s->rows[i]);
     free(s->rows);
     free(s->leads);
     free(s->lx);
@@ -371,6 +382,7 @@ on_event(void *ctx, const struct ql_commit_event *ev, struct ql_diag *d)
     } else if (strcmp(ev->kind, "verify") == 0) {
         r->pub.verified = true;
         r->pub.verify_idx = ev->idx;
+        r->verified_leads = ev->scope_leads;
         DUP(r->pub.verified_at, ev->time);
         DUP(r->pub.verified_by, ev->actor);
         DUP(r->pub.verified_hash, ev->scope_hash ? ev->scope_hash : "");
@@ -655,16 +667,29 @@ scope_hash(struct ql_county *c, const struct ql_status_lead *leads, size_t n,
     return QL_OK;
 }
 
+/*
+ * Adds n in-scope leads in state to the unit's state counts. A state name
+ * that several workflows share takes its earliest place among them (and
+ * that workflow's label), so that neither depends on which lead is read
+ * first.
+ */
 static ql_err
-count_state(struct urow *r, const struct ql_status_lead *l, size_t order,
-            struct ql_diag *d)
+count_state(struct urow *r, const char *state, const char *label, bool cleared,
+            size_t order, size_t n, struct ql_diag *d)
 {
     struct ql_status_count *grown;
     size_t *ogrown, i;
 
     for (i = 0; i < r->ncounts; i++) {
-        if (strcmp(r->counts[i].state, l->state) == 0) {
-            r->counts[i].n++;
+        if (strcmp(r->counts[i].state, state) == 0) {
+            r->counts[i].n += n;
+            if (order < r->count_order[i] ||
+                (order == r->count_order[i] &&
+                 strcmp(label, r->counts[i].label) < 0)) {
+                r->count_order[i] = order;
+                r->counts[i].label = label;
+                r->counts[i].cleared = cleared;
+            }
             return QL_OK;
         }
     }
@@ -676,13 +701,27 @@ count_state(struct urow *r, const struct ql_status_lead *l, size_t order,
     if (ogrown == NULL)
         return ql_fail(d, QL_ENOMEM, NULL);
     r->count_order = ogrown;
-    r->counts[r->ncounts].state = l->state;
-    r->counts[r->ncounts].label = l->state_label;
-    r->counts[r->ncounts].cleared = l->cleared;
-    r->counts[r->ncounts].n = 1;
+    r->counts[r->ncounts].state = state;
+    r->counts[r->ncounts].label = label;
+    r->counts[r->ncounts].cleared = cleared;
+    r->counts[r->ncounts].n = n;
     r->count_order[r->ncounts] = order;
     r->ncounts++;
     return QL_OK;
+}
+
+/*
+ * True when taking transition name would move a lead out of the cleared
+ * states (or the workflow does not know it): a proposal that blocks a
+ * declaration.
+ */
+static bool
+reopens(const struct ql_workflow *wf, const char *name)
+{
+    const struct ql_wf_transition *t = ql_workflow_transition(wf, name);
+    const struct ql_wf_state *to = t ? ql_workflow_state(wf, t->to) : NULL;
+
+    return to == NULL || !to->cleared;
 }
 
 /* Appends ", " and text to the reason. */
@@ -714,29 +753,159 @@ date_part(const char *time, char buf[16], int32_t zone)
 }
 
 /*
- * The verdict of one unit, in the order of docs/commitments.md: breach,
- * missed deadline, a declaration that holds, then risk.
+ * What a unit's verdict reads beyond the counts in its ql_status_unit,
+ * gathered lead by lead (judge) or from the status counts (summarize).
+ */
+struct tally {
+    int64_t deadline_t;
+    int32_t deadline_day;
+    bool past, changed;
+    size_t returned, blocking, changed_n, n_overdue, n_late, n_near;
+    const char *first_returned, *first_open;
+};
+
+/* The unit's scope (cut-off) and deadline, before its leads are counted. */
+static ql_err
+unit_begin(struct ql_status *s, struct urow *r, struct tally *t,
+           struct ql_diag *d)
+{
+    struct ql_status_unit *u = &r->pub;
+    ql_err rc;
+
+    memset(t, 0, sizeof *t);
+    if (!u->committed)
+        u->cutoff = s->cycle_cutoff;
+    if (u->committed && (rc = day_last(u->deadline, s->zone, &t->deadline_t,
+                                       &t->deadline_day, d)) != QL_OK)
+        return rc;
+    t->past = u->committed && s->now > t->deadline_t;
+    return QL_OK;
+}
+
+/*
+ * The declaration, verdict and reason of a unit whose counts and tally are
+ * complete, in the order of docs/commitments.md: breach, missed deadline,
+ * a declaration that holds, then risk.
+ */
+static void
+verdict(struct ql_status *s, struct urow *r, const struct tally *t)
+{
+    struct ql_status_unit *u = &r->pub;
+    char day1[16], day2[16];
+
+    if (!r->has_decl)
+        u->declaration = QL_DECL_NONE;
+    else if (t->returned > 0)
+        u->declaration = QL_DECL_BREACHED;
+    else if (u->open > 0)
+        u->declaration = QL_DECL_LAPSED;
+    else
+        u->declaration = QL_DECL_HOLDS;
+
+    r->reason[0] = '\0';
+    if (r->office) {
+        u->verdict = QL_VERDICT_NONE;
+        reason_add(r, "held by the supervision office: %zu open", u->open);
+        return;
+    }
+    if (!u->committed) {
+        u->verdict = QL_VERDICT_UNCOMMITTED;
+        reason_add(r, "no commitment signed for cycle %s",
+                   s->cycle ? s->cycle : "-");
+        return;
+    }
+    if (u->declaration == QL_DECL_BREACHED) {
+        u->verdict = QL_VERDICT_FAILED;
+        reason_add(r,
+                   "declaration of %s (entry %llu) breached: a "
+                   "spot-check sent %s back",
+                   date_part(u->declared_at, day1, s->zone),
+                   (unsigned long long)u->declare_idx, t->first_returned);
+        if (t->returned > 1)
+            reason_add(r, "%zu leads in all", t->returned);
+        return;
+    }
+    if (t->past &&
+        !(u->declaration == QL_DECL_HOLDS && r->decl_time <= t->deadline_t)) {
+        u->verdict = QL_VERDICT_FAILED;
+        if (u->open > 0)
+            reason_add(r, "deadline %s passed with %zu in-scope lead%s open",
+                       u->deadline, u->open, u->open == 1 ? "" : "s");
+        else if (u->declaration == QL_DECL_HOLDS)
+            reason_add(r, "declared on %s, after the deadline %s",
+                       date_part(u->declared_at, day1, s->zone), u->deadline);
+        else
+            reason_add(r, "deadline %s passed without a declaration",
+                       u->deadline);
+        return;
+    }
+    if (u->declaration == QL_DECL_HOLDS) {
+        date_part(u->declared_at, day1, s->zone);
+        if (u->verified && !t->changed && u->spot_pending == 0) {
+            u->verdict = QL_VERDICT_CLEARED;
+            reason_add(r, "declared %s, verified %s by %s", day1,
+                       date_part(u->verified_at, day2, s->zone),
+                       u->verified_by);
+            return;
+        }
+        u->verdict = QL_VERDICT_DECLARED;
+        if (u->spot_pending > 0)
+            reason_add(r, "declared %s; %zu spot-check%s pending", day1,
+                       u->spot_pending, u->spot_pending == 1 ? "" : "s");
+        else if (u->verified)
+            reason_add(r,
+                       "declared %s; %zu lead%s changed since the "
+                       "verification of %s: verify again",
+                       day1, t->changed_n, t->changed_n == 1 ? "" : "s",
+                       date_part(u->verified_at, day2, s->zone));
+        else if (!u->sampled)
+            reason_add(r, "declared %s; no sample drawn yet", day1);
+        else
+            reason_add(r,
+                       "declared %s; sample checked, verification "
+                       "pending",
+                       day1);
+        return;
+    }
+    if (u->declaration == QL_DECL_LAPSED)
+        reason_add(r, "declaration of %s lapsed (%s is open)",
+                   date_part(u->declared_at, day1, s->zone), t->first_open);
+    if (u->at_risk > 0) {
+        u->verdict = QL_VERDICT_AT_RISK;
+        if (t->n_overdue > 0)
+            reason_add(r, "%zu overdue", t->n_overdue);
+        if (t->n_late > 0)
+            reason_add(r, "%zu due after the deadline", t->n_late);
+        if (t->n_near > 0)
+            reason_add(r, "%zu open within %d days of the deadline", t->n_near,
+                       QL_COMMIT_NEAR_DAYS);
+        return;
+    }
+    u->verdict = QL_VERDICT_ON_TRACK;
+    if (u->open > 0)
+        reason_add(r, "%zu open, none at risk", u->open);
+    else if (t->blocking > 0)
+        reason_add(r, "nothing open; %zu proposal%s waiting", t->blocking,
+                   t->blocking == 1 ? "" : "s");
+    else
+        reason_add(r, "nothing open; not yet declared");
+}
+
+/*
+ * The verdict of one unit from every one of its leads: the definition that
+ * summarize() must agree with (tests/test_status.c compares them).
  */
 static ql_err
 judge(struct ql_county *c, struct ql_status *s, struct urow *r,
       struct ql_status_lead *leads, struct lx *lx, size_t n, struct ql_diag *d)
 {
     struct ql_status_unit *u = &r->pub;
-    int64_t deadline_t = 0;
-    int32_t deadline_day = 0;
-    bool past = false, changed = false;
-    size_t i, returned = 0, blocking = 0, changed_n = 0;
-    size_t n_overdue = 0, n_late = 0, n_near = 0;
-    const char *first_returned = NULL, *first_open = NULL;
-    char day1[16], day2[16];
+    struct tally t;
+    size_t i;
     ql_err rc;
 
-    if (!u->committed)
-        u->cutoff = s->cycle_cutoff;
-    if (u->committed && (rc = day_last(u->deadline, s->zone, &deadline_t,
-                                       &deadline_day, d)) != QL_OK)
+    if ((rc = unit_begin(s, r, &t, d)) != QL_OK)
         return rc;
-    past = u->committed && s->now > deadline_t;
     for (i = 0; i < n; i++) {
         struct ql_status_lead *l = &leads[i];
         struct lx *x = &lx[i];
@@ -752,57 +921,51 @@ judge(struct ql_county *c, struct ql_status *s, struct urow *r,
             continue;
         }
         u->in_scope++;
-        if ((rc = count_state(r, l, x->order, d)) != QL_OK)
+        if ((rc = count_state(r, l->state, l->state_label, l->cleared, x->order,
+                              1, d)) != QL_OK)
             return rc;
         if (l->cleared) {
             u->cleared++;
         } else {
             u->open++;
             l->why |= QL_WHY_OPEN;
-            if (first_open == NULL)
-                first_open = l->id;
+            if (t.first_open == NULL)
+                t.first_open = l->id;
             if (*l->due != '\0') {
                 if ((rc = day_last(l->due, s->zone, &due_t, &due_day, d)) !=
                     QL_OK)
                     return rc;
                 if (s->now > due_t)
                     l->why |= QL_WHY_OVERDUE;
-                if (u->committed && due_day > deadline_day)
+                if (u->committed && due_day > t.deadline_day)
                     l->why |= QL_WHY_DUE_LATE;
             }
-            if (u->committed && !past &&
-                s->today >= deadline_day - QL_COMMIT_NEAR_DAYS)
+            if (u->committed && !t.past &&
+                s->today >= t.deadline_day - QL_COMMIT_NEAR_DAYS)
                 l->why |= QL_WHY_NEAR;
             if (l->why & QL_WHY_OVERDUE) {
                 u->overdue++;
-                n_overdue++;
+                t.n_overdue++;
             }
             if (l->why & QL_WHY_DUE_LATE)
-                n_late++;
+                t.n_late++;
             if (l->why & QL_WHY_NEAR)
-                n_near++;
+                t.n_near++;
             if (u->committed && (l->why & QL_WHY_AT_RISK))
                 u->at_risk++;
         }
-        if (l->cleared && l->pending != NULL) {
-            const struct ql_wf_transition *t =
-                ql_workflow_transition(x->wf, l->pending);
-            const struct ql_wf_state *to =
-                t ? ql_workflow_state(x->wf, t->to) : NULL;
-
-            if (to == NULL || !to->cleared) {
-                l->why |= QL_WHY_BLOCKING;
-                blocking++;
-            }
+        if (l->cleared && l->pending != NULL && reopens(x->wf, l->pending)) {
+            l->why |= QL_WHY_BLOCKING;
+            t.blocking++;
         }
         if (l->pending != NULL && strcmp(l->pending, QL_SPOT_RETURN) == 0)
             l->why |= QL_WHY_PENDING;
         if (r->has_decl && x->spot_return_idx >= 0 &&
             (uint64_t)x->spot_return_idx > u->declare_idx) {
             l->why |= QL_WHY_RETURNED;
-            if (first_returned == NULL)
-                first_returned = l->id;
-            returned++;
+            if (t.first_returned == NULL)
+                t.first_returned = l->id;
+            t.returned++;
         }
         if (u->sampled && in_sample(r, l->id)) {
             l->why |= QL_WHY_SAMPLED;
@@ -823,110 +986,15 @@ judge(struct ql_county *c, struct ql_status *s, struct urow *r,
     if ((rc = scope_hash(c, leads, n, u->scope_hash, d)) != QL_OK)
         return rc;
     if (u->verified && strcmp(u->scope_hash, u->verified_hash) != 0) {
-        changed = true;
+        t.changed = true;
         for (i = 0; i < n; i++)
             if (leads[i].why & QL_WHY_CHANGED)
-                changed_n++;
+                t.changed_n++;
     }
-    if (!changed)
+    if (!t.changed)
         for (i = 0; i < n; i++)
             leads[i].why &= ~QL_WHY_CHANGED;
-    if (!r->has_decl)
-        u->declaration = QL_DECL_NONE;
-    else if (returned > 0)
-        u->declaration = QL_DECL_BREACHED;
-    else if (u->open > 0)
-        u->declaration = QL_DECL_LAPSED;
-    else
-        u->declaration = QL_DECL_HOLDS;
-
-    r->reason[0] = '\0';
-    if (r->office) {
-        u->verdict = QL_VERDICT_NONE;
-        reason_add(r, "held by the supervision office: %zu open", u->open);
-        return QL_OK;
-    }
-    if (!u->committed) {
-        u->verdict = QL_VERDICT_UNCOMMITTED;
-        reason_add(r, "no commitment signed for cycle %s",
-                   s->cycle ? s->cycle : "-");
-        return QL_OK;
-    }
-    if (u->declaration == QL_DECL_BREACHED) {
-        u->verdict = QL_VERDICT_FAILED;
-        reason_add(r,
-                   "declaration of %s (entry %llu) breached: a "
-                   "spot-check sent %s back",
-                   date_part(u->declared_at, day1, s->zone),
-                   (unsigned long long)u->declare_idx, first_returned);
-        if (returned > 1)
-            reason_add(r, "%zu leads in all", returned);
-        return QL_OK;
-    }
-    if (past &&
-        !(u->declaration == QL_DECL_HOLDS && r->decl_time <= deadline_t)) {
-        u->verdict = QL_VERDICT_FAILED;
-        if (u->open > 0)
-            reason_add(r, "deadline %s passed with %zu in-scope lead%s open",
-                       u->deadline, u->open, u->open == 1 ? "" : "s");
-        else if (u->declaration == QL_DECL_HOLDS)
-            reason_add(r, "declared on %s, after the deadline %s",
-                       date_part(u->declared_at, day1, s->zone), u->deadline);
-        else
-            reason_add(r, "deadline %s passed without a declaration",
-                       u->deadline);
-        return QL_OK;
-    }
-    if (u->declaration == QL_DECL_HOLDS) {
-        date_part(u->declared_at, day1, s->zone);
-        if (u->verified && !changed && u->spot_pending == 0) {
-            u->verdict = QL_VERDICT_CLEARED;
-            reason_add(r, "declared %s, verified %s by %s", day1,
-                       date_part(u->verified_at, day2, s->zone),
-                       u->verified_by);
-            return QL_OK;
-        }
-        u->verdict = QL_VERDICT_DECLARED;
-        if (u->spot_pending > 0)
-            reason_add(r, "declared %s; %zu spot-check%s pending", day1,
-                       u->spot_pending, u->spot_pending == 1 ? "" : "s");
-        else if (u->verified)
-            reason_add(r,
-                       "declared %s; %zu lead%s changed since the "
-                       "verification of %s: verify again",
-                       day1, changed_n, changed_n == 1 ? "" : "s",
-                       date_part(u->verified_at, day2, s->zone));
-        else if (!u->sampled)
-            reason_add(r, "declared %s; no sample drawn yet", day1);
-        else
-            reason_add(r,
-                       "declared %s; sample checked, verification "
-                       "pending",
-                       day1);
-        return QL_OK;
-    }
-    if (u->declaration == QL_DECL_LAPSED)
-        reason_add(r, "declaration of %s lapsed (%s is open)",
-                   date_part(u->declared_at, day1, s->zone), first_open);
-    if (u->at_risk > 0) {
-        u->verdict = QL_VERDICT_AT_RISK;
-        if (n_overdue > 0)
-            reason_add(r, "%zu overdue", n_overdue);
-        if (n_late > 0)
-            reason_add(r, "%zu due after the deadline", n_late);
-        if (n_near > 0)
-            reason_add(r, "%zu open within %d days of the deadline", n_near,
-                       QL_COMMIT_NEAR_DAYS);
-        return QL_OK;
-    }
-    u->verdict = QL_VERDICT_ON_TRACK;
-    if (u->open > 0)
-        reason_add(r, "%zu open, none at risk", u->open);
-    else if (blocking > 0)
-        reason_add(r, "nothing open; %zu proposal%s waiting", blocking,
-                   blocking == 1 ? "" : "s");
-    else
-        reason_add(r, "nothing open; not yet declared");
+    verdict(s, r, &t);
     return QL_OK;
 }
 
@@ -1024,11 +1092,645 @@ figures(struct ql_status *s)
     f->completion.den = f->leads;
 }
 
+/* ---- the status counts (schema version 2, engine/ql_store.c) ---- */
+
+/* The facts bits of status_counts; ql_store.c's upgrade writes the same. */
+#define F_URGED 0x001u
+#define F_REPORTED 0x002u
+#define F_RETURNED 0x004u
+#define F_SPOT 0x008u
+#define F_SPOT_RETURNED 0x010u
+#define F_ON_TIME 0x020u
+#define F_FINDING 0x040u
+#define F_SUBSTANTIATED 0x080u
+#define F_NAMED 0x100u
+#define F_FEEDBACK 0x200u
+#define F_SATISFIED 0x400u
+
+/* clang-format off */
+/*
+ * One lead's row of the status counts: its key columns here, its facts
+ * from its clear fields and its effective entries. Three plain ranges by
+ * primary key, filtered here: aggregates, or an IN list, make SQLite build
+ * and drop a scratch table on every call, which costs several times more.
+ */
+static const char FACTS_SQL[] =
+    "SELECT l.unit, l.workflow, l.state, l.registered, COALESCE(l.due, ''), "
+    "COALESCE(p.transition, ''), l.state_since "
+    "FROM leads l LEFT JOIN pending p ON p.lead = l.id WHERE l.id = ?1";
+static const char FACT_FIELDS_SQL[] =
+    "SELECT name, value FROM lead_clear WHERE lead = ?1";
+static const char FACT_TOOK_SQL[] =
+    "SELECT action, transition FROM lead_entries WHERE lead = ?1";
+/* clang-format on */
+
+#define KEY_WHERE                                                              \
+    "unit = ?1 AND workflow = ?2 AND state = ?3 AND registered = ?4 AND "      \
+    "due = ?5 AND pending = ?6 AND facts = ?7"
+
+/* The facts bits of lead id, whose state_since FACTS_SQL read. */
+static ql_err
+lead_facts(struct ql_county *c, const char *id, const char *state_since,
+           int64_t *out, struct ql_diag *d)
+{
+    struct ql_store *store = ql_county_store(c);
+    struct ql_stmt *st = NULL;
+    char finding[64] = "", feedback[64] = "", deadline[128] = "", since[16];
+    bool row = false;
+    unsigned f = 0;
+    ql_err rc;
+
+    if ((rc = ql_store_prepare(store, FACT_FIELDS_SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
+        goto out;
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
+        const char *name = ql_stmt_text(st, 0), *v = ql_stmt_text(st, 1);
+
+        /* A value cut to fit is none of the values counted, and being set
+           is all that counts of it; a date cut after 127 bytes compares
+           with a 10-byte date as the whole would. */
+        if (is(name, QL_FIELD_FINDING))
+            snprintf(finding, sizeof finding, "%s", *v ? v : "");
+        else if (is(name, QL_FIELD_FEEDBACK))
+            snprintf(feedback, sizeof feedback, "%s", *v ? v : "");
+        else if (is(name, QL_FIELD_NAMED))
+            f |= is(v, QL_NAMED_REAL) ? F_NAMED : 0;
+        else if ((is(name, QL_FIELD_DUE_AT) ||
+                  is(name, QL_FIELD_EXTENDED_DUE) ||
+                  is(name, QL_FIELD_REDO_DUE)) &&
+                 strcmp(v, deadline) > 0)
+            snprintf(deadline, sizeof deadline, "%s", v);
+    }
+    ql_stmt_done(st);
+    st = NULL;
+    if (rc != QL_OK ||
+        (rc = ql_store_prepare(store, FACT_TOOK_SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
+        goto out;
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
+        const char *a = ql_stmt_text(st, 0), *t = ql_stmt_text(st, 1);
+
+        if (!is(a, "lead.move") && !is(a, "lead.approve"))
+            continue; /* only effective entries are "took" */
+        if (is(t, QL_T_URGE) || is(t, QL_T_SUPERVISE))
+            f |= F_URGED;
+        else if (is(t, QL_T_REPORT))
+            f |= F_REPORTED;
+        else if (is(t, QL_T_RETURN))
+            f |= F_RETURNED;
+        else if (is(t, QL_SPOT_PASS))
+            f |= F_SPOT;
+        else if (is(t, QL_SPOT_RETURN))
+            f |= F_SPOT | F_SPOT_RETURNED;
+    }
+    if (rc != QL_OK)
+        goto out;
+    /* Whether it is closed depends on the workflow; the date does not. */
+    if (*deadline == '\0') {
+        f |= F_ON_TIME;
+    } else {
+        if ((rc = local_date_of(state_since, ql_county_zone(c), since, d)) !=
+            QL_OK)
+            goto out;
+        if (strcmp(since, deadline) <= 0)
+            f |= F_ON_TIME;
+    }
+    if (*finding != '\0')
+        f |= F_FINDING;
+    if (is(finding, QL_FINDING_CONFIRMED) || is(finding, QL_FINDING_PARTLY))
+        f |= F_SUBSTANTIATED;
+    if (*feedback != '\0')
+        f |= F_FEEDBACK;
+    if (is(feedback, QL_FEEDBACK_SATISFIED) || is(feedback, QL_FEEDBACK_MOSTLY))
+        f |= F_SATISFIED;
+    *out = (int64_t)f;
+out:
+    ql_stmt_done(st);
+    return rc;
+}
+
+/* Runs sql with the key of the lead at FACTS_SQL's current row bound. */
+static ql_err
+run_key(struct ql_store *store, const char *sql, struct ql_stmt *facts,
+        int64_t bits, struct ql_diag *d)
+{
+    struct ql_stmt *st = NULL;
+    ql_err rc = QL_OK;
+    int i;
+
+    if ((rc = ql_store_prepare(store, sql, &st, d)) != QL_OK)
+        return rc;
+    for (i = 0; i < 6 && rc == QL_OK; i++)
+        rc = ql_stmt_bind_text(st, i + 1, ql_stmt_text(facts, i), d);
+    if (rc == QL_OK)
+        rc = ql_stmt_bind_int(st, 7, bits, d);
+    if (rc == QL_OK)
+        rc = ql_stmt_run(st, d);
+    ql_stmt_done(st);
+    return rc;
+}
+
+ql_err
+ql_status_count_lead(struct ql_county *c, const char *id, int delta,
+                     struct ql_diag *d)
+{
+    static const char ADD[] =
+        "INSERT INTO status_counts(unit, workflow, state, registered, due, "
+        "pending, facts, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1) "
+        "ON CONFLICT(unit, workflow, state, registered, due, pending, facts) "
+        "DO UPDATE SET n = n + 1";
+    static const char DROP[] =
+        "DELETE FROM status_counts WHERE " KEY_WHERE " AND n = 1";
+    static const char LESS[] =
+        "UPDATE status_counts SET n = n - 1 WHERE " KEY_WHERE " AND n > 1";
+    struct ql_store *store = ql_county_store(c);
+    struct ql_stmt *st = NULL;
+    bool row = false;
+    int64_t bits;
+    ql_err rc;
+
+    if ((rc = ql_store_prepare(store, FACTS_SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK ||
+        (rc = ql_stmt_step(st, &row, d)) != QL_OK || !row ||
+        (rc = lead_facts(c, id, ql_stmt_text(st, 6), &bits, d)) != QL_OK)
+        goto out;
+    if (delta > 0) {
+        rc = run_key(store, ADD, st, bits, d);
+        goto out;
+    }
+    /*
+     * A row at zero is deleted, so that replay and upgrade agree. (An
+     * UPDATE ... RETURNING would say which in one statement, but SQLite
+     * keeps the returned rows in a scratch table, which costs more than
+     * the second statement.)
+     */
+    if ((rc = run_key(store, DROP, st, bits, d)) != QL_OK ||
+        ql_store_changes(store) == 1 ||
+        (rc = run_key(store, LESS, st, bits, d)) != QL_OK)
+        goto out;
+    if (ql_store_changes(store) != 1)
+        rc = ql_fail(d, QL_EINTEGRITY,
+                     "the status counts lack lead %s: the table "
+                     "'status_counts' differs from the log",
+                     id);
+out:
+    ql_stmt_done(st);
+    return rc;
+}
+
+/* ---- the summary: verdicts from the status counts ---- */
+
+/* A unit's leads by id whose state is one of its open states. */
+static const char FIRST_OPEN_SQL[] =
+    "SELECT min(id) FROM leads WHERE unit = ?1 AND state = ?2 "
+    "AND workflow = ?3 AND (?4 IS NULL OR registered <= ?4)";
+
+/*
+ * In-scope leads of a unit that a spot_return sent back after entry ?2.
+ * Such a lead's last entry is that one or later, so the index on (unit,
+ * last_idx) narrows the search to the leads touched since.
+ */
+static const char RETURNED_SQL[] =
+    "SELECT l.id FROM leads l WHERE l.unit = ?1 AND l.last_idx > ?2 "
+    "AND (?3 IS NULL OR l.registered <= ?3) AND EXISTS (SELECT 1 FROM "
+    "lead_entries e WHERE e.lead = l.id AND e.idx > ?2 AND " EFFECTIVE
+    " AND e.transition = '" QL_SPOT_RETURN "') ORDER BY l.id";
+
+/* A sampled lead: its unit, registration, proposal and last spot-check. */
+static const char SAMPLED_SQL[] =
+    "SELECT l.unit, l.registered, COALESCE(p.transition, ''), "
+    "COALESCE((SELECT max(idx) FROM lead_entries WHERE lead = l.id "
+    "AND " EFFECTIVE " AND transition IN ('" QL_SPOT_PASS "', '" QL_SPOT_RETURN
+    "')), -1) FROM leads l LEFT JOIN pending p ON p.lead = l.id "
+    "WHERE l.id = ?1";
+
+static const char SCOPE_SQL[] =
+    "SELECT id, last_idx FROM leads WHERE unit = ?1 "
+    "AND (?2 IS NULL OR registered <= ?2) ORDER BY id";
+
+static const char CHANGED_SQL[] =
+    "SELECT count(*) FROM leads WHERE unit = ?1 AND last_idx > ?2 "
+    "AND (?3 IS NULL OR registered <= ?3)";
+
+static const char COUNTS_SQL[] =
+    "SELECT unit, workflow, state, registered, due, pending, facts, n "
+    "FROM status_counts WHERE ?1 IS NULL OR unit = ?1";
+
+static ql_err
+bind_cutoff(struct ql_stmt *st, int i, const char *cutoff, struct ql_diag *d)
+{
+    return cutoff ? ql_stmt_bind_text(st, i, cutoff, d)
+                  : ql_stmt_bind_null(st, i, d);
+}
+
+/* Remembers an open state of the unit (strings in the arena). */
+static ql_err
+note_open(struct urow *r, const char *wf, const char *state, struct ql_diag *d)
+{
+    const char **gw, **gs;
+    size_t i;
+
+    for (i = 0; i < r->nopen; i++)
+        if (strcmp(r->open_wf[i], wf) == 0 &&
+            strcmp(r->open_state[i], state) == 0)
+            return QL_OK;
+    if ((gw = realloc(r->open_wf, (r->nopen + 1) * sizeof *gw)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    r->open_wf = gw;
+    if ((gs = realloc(r->open_state, (r->nopen + 1) * sizeof *gs)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    r->open_state = gs;
+    r->open_wf[r->nopen] = wf;
+    r->open_state[r->nopen] = state;
+    r->nopen++;
+    return QL_OK;
+}
+
+/* The status counts' current row, read. */
+struct group {
+    const struct ql_workflow *wf;
+    const struct ql_wf_state *ws;
+    const char *wf_hash, *state, *label;    /* in the arena */
+    const char *registered, *due, *pending; /* borrowed from the row */
+    unsigned facts;
+    size_t n;
+};
+
+/*
+ * Adds n leads of one group of the status counts to unit r, to its tally
+ * and to the county's figures: judge() and figures() for n alike leads.
+ */
+static ql_err
+tally_group(struct ql_status *s, struct urow *r, struct tally *t,
+            const struct group *g, struct ql_diag *d)
+{
+    struct ql_status_unit *u = &r->pub;
+    struct ql_status_figures *f = &s->fig;
+    bool merged, closed, overdue = false, late = false, near = false;
+    int64_t due_t;
+    int32_t due_day;
+    size_t n = g->n;
+    ql_err rc;
+
+    u->leads += n;
+    if (u->cutoff != NULL && strcmp(g->registered, u->cutoff) > 0) {
+        u->out_of_scope += n;
+        return QL_OK;
+    }
+    u->in_scope += n;
+    if ((rc = count_state(r, g->state, g->label, g->ws->cleared,
+                          state_order(g->wf, g->state), n, d)) != QL_OK)
+        return rc;
+    merged = merge_target(g->wf, g->state);
+    closed = g->ws->terminal && g->ws->cleared && !merged;
+    if (g->ws->cleared) {
+        u->cleared += n;
+    } else {
+        u->open += n;
+        if ((rc = note_open(r, g->wf_hash, g->state, d)) != QL_OK)
+            return rc;
+        if (*g->due != '\0') {
+            if ((rc = day_last(g->due, s->zone, &due_t, &due_day, d)) != QL_OK)
+                return rc;
+            overdue = s->now > due_t;
+            late = u->committed && due_day > t->deadline_day;
+        }
+        near = u->committed && !t->past &&
+               s->today >= t->deadline_day - QL_COMMIT_NEAR_DAYS;
+        if (overdue) {
+            u->overdue += n;
+            t->n_overdue += n;
+        }
+        if (late)
+            t->n_late += n;
+        if (near)
+            t->n_near += n;
+        if (u->committed && (overdue || late || near))
+            u->at_risk += n;
+    }
+    if (g->ws->cleared && *g->pending != '\0' && reopens(g->wf, g->pending))
+        t->blocking += n;
+    if (is(g->pending, QL_SPOT_RETURN))
+        u->spot_pending += n;
+
+    if (merged) {
+        f->merged += n;
+        return QL_OK;
+    }
+    f->leads += n;
+    if (!g->ws->cleared)
+        f->open += n;
+    if (overdue)
+        f->overdue += n;
+    if (g->facts & F_URGED)
+        f->urged += n;
+    if (g->facts & F_REPORTED) {
+        f->returned.den += n;
+        if (g->facts & F_RETURNED)
+            f->returned.num += n;
+    }
+    if (g->facts & F_SPOT) {
+        f->spot_returned.den += n;
+        if (g->facts & F_SPOT_RETURNED)
+            f->spot_returned.num += n;
+    }
+    if (!closed)
+        return QL_OK;
+    f->closed += n;
+    f->on_time.den += n;
+    if (g->facts & F_ON_TIME)
+        f->on_time.num += n;
+    if (g->facts & F_FINDING) {
+        f->substantiated.den += n;
+        if (g->facts & F_SUBSTANTIATED)
+            f->substantiated.num += n;
+    }
+    if (g->facts & F_NAMED) {
+        f->feedback.den += n;
+        if (g->facts & F_FEEDBACK)
+            f->feedback.num += n;
+    }
+    if (g->facts & F_FEEDBACK) {
+        f->satisfied.den += n;
+        if (g->facts & F_SATISFIED)
+            f->satisfied.num += n;
+    }
+    return QL_OK;
+}
+
+/* Reads the status counts of the units shown into their rows. */
+static ql_err
+read_counts(struct ql_county *c, struct ql_status *s, struct tally *tl,
+            const char *only, struct ql_diag *d)
+{
+    struct ql_stmt *st = NULL;
+    struct urow *r = NULL;
+    struct group g;
+    bool row = false;
+    ql_err rc;
+
+    memset(&g, 0, sizeof g);
+    if ((rc = ql_store_prepare(ql_county_store(c), COUNTS_SQL, &st, d)) !=
+            QL_OK ||
+        (rc = only ? ql_stmt_bind_text(st, 1, only, d)
+                   : ql_stmt_bind_null(st, 1, d)) != QL_OK)
+        goto out;
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
+        const char *unit = ql_stmt_text(st, 0), *wf = ql_stmt_text(st, 1);
+        const char *state = ql_stmt_text(st, 2);
+
+        if (r == NULL || strcmp(r->pub.code, unit) != 0)
+            r = find_row(s, unit);
+        if (r == NULL)
+            continue; /* a unit not shown */
+        if (g.wf_hash == NULL || strcmp(g.wf_hash, wf) != 0) {
+            if ((rc = ql_county_workflow(c, NULL, wf, &g.wf, d)) != QL_OK)
+                goto out;
+            if ((g.wf_hash = arena_dup(&s->a, wf)) == NULL) {
+                rc = ql_fail(d, QL_ENOMEM, NULL);
+                goto out;
+            }
+        }
+        if ((g.ws = ql_workflow_state(g.wf, state)) == NULL) {
+            rc = ql_fail(d, QL_EINTEGRITY,
+                         "unit %s holds leads in state '%s', which "
+                         "their workflow does not have",
+                         unit, state);
+            goto out;
+        }
+        if ((g.state = arena_dup(&s->a, g.ws->name)) == NULL ||
+            (g.label = arena_dup(&s->a, g.ws->label)) == NULL) {
+            rc = ql_fail(d, QL_ENOMEM, NULL);
+            goto out;
+        }
+        g.registered = ql_stmt_text(st, 3);
+        g.due = ql_stmt_text(st, 4);
+        g.pending = ql_stmt_text(st, 5);
+        g.facts = (unsigned)ql_stmt_int(st, 6);
+        g.n = (size_t)ql_stmt_int(st, 7);
+        if ((rc = tally_group(s, r, &tl[r - s->rows], &g, d)) != QL_OK)
+            goto out;
+    }
+out:
+    ql_stmt_done(st);
+    return rc;
+}
+/*
+ * Whether a verified unit's scope hash still equals the verified one. The
+ * hash covers the in-scope leads' ids and last entries. When no in-scope
+ * lead the unit holds has an entry after the verification, every one of
+ * them was in scope there already, with the same last entry (moving in is
+ * an entry on the lead); when their number is also the one verified, none
+ * left either: the hash is the one the verification recorded, which was
+ * the unit's hash at that entry. Otherwise it is computed from the unit's
+ * leads, a cost in proportion to the unit's leads. Entries on leads out
+ * of scope, which keep coming after a verification, cost only their
+ * number (the index on leads(unit, last_idx)).
+ */
+static ql_err
+verified_scope(struct ql_county *c, struct urow *r, struct tally *t,
+               struct ql_diag *d)
+{
+    struct ql_store *store = ql_county_store(c);
+    struct ql_status_unit *u = &r->pub;
+    struct ql_stmt *st = NULL;
+    uint8_t h[QL_HASH_LEN];
+    char *buf = NULL, *grown;
+    size_t cap = 0, at = 0, touched;
+    bool row = false;
+    ql_err rc;
+
+    if ((rc = ql_store_prepare(store, CHANGED_SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 1, u->code, d)) != QL_OK ||
+        (rc = ql_stmt_bind_int(st, 2, (int64_t)u->verify_idx, d)) != QL_OK ||
+        (rc = bind_cutoff(st, 3, u->cutoff, d)) != QL_OK ||
+        (rc = ql_stmt_step(st, &row, d)) != QL_OK)
+        goto out;
+    touched = row ? (size_t)ql_stmt_int(st, 0) : 0;
+    ql_stmt_done(st);
+    st = NULL;
+    if (touched == 0 && r->verified_leads == (int64_t)u->in_scope &&
+        strlen(u->verified_hash) == 2 * QL_HASH_LEN) {
+        memcpy(u->scope_hash, u->verified_hash, 2 * QL_HASH_LEN + 1);
+        goto out;
+    }
+    if ((rc = ql_store_prepare(store, SCOPE_SQL, &st, d)) != QL_OK ||
+        (rc = ql_stmt_bind_text(st, 1, u->code, d)) != QL_OK ||
+        (rc = bind_cutoff(st, 2, u->cutoff, d)) != QL_OK)
+        goto out;
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
+        const char *id = ql_stmt_text(st, 0);
+        size_t need = strlen(id) + 24;
+        int w;
+
+        if (cap - at < need) {
+            size_t ncap = cap ? 2 * cap : 4096;
+
+            while (ncap - at < need)
+                ncap *= 2;
+            if ((grown = realloc(buf, ncap)) == NULL) {
+                rc = ql_fail(d, QL_ENOMEM, NULL);
+                goto out;
+            }
+            buf = grown;
+            cap = ncap;
+        }
+        w = snprintf(buf + at, cap - at, "%s %llu\n", id,
+                     (unsigned long long)ql_stmt_int(st, 1));
+        at += (size_t)w;
+    }
+    if (rc != QL_OK)
+        goto out;
+    ql_hash(ql_log_profile(ql_county_log(c)), h, buf ? buf : "", at);
+    ql_hex_encode(u->scope_hash, h, sizeof h);
+    if (strcmp(u->scope_hash, u->verified_hash) != 0) {
+        t->changed = true;
+        t->changed_n = touched;
+    }
+out:
+    ql_stmt_done(st);
+    free(buf);
+    return rc;
+}
+
+/* The first (by id) open in-scope lead of the unit: a lapse names it. */
+static ql_err
+first_open(struct ql_county *c, struct ql_status *s, struct urow *r,
+           struct tally *t, struct ql_diag *d)
+{
+    struct ql_stmt *st = NULL;
+    const char *best = NULL;
+    bool row = false;
+    size_t k;
+    ql_err rc = QL_OK;
+
+    for (k = 0; k < r->nopen && rc == QL_OK; k++) {
+        if ((rc = ql_store_prepare(ql_county_store(c), FIRST_OPEN_SQL, &st,
+                                   d)) != QL_OK ||
+            (rc = ql_stmt_bind_text(st, 1, r->pub.code, d)) != QL_OK ||
+            (rc = ql_stmt_bind_text(st, 2, r->open_state[k], d)) != QL_OK ||
+            (rc = ql_stmt_bind_text(st, 3, r->open_wf[k], d)) != QL_OK ||
+            (rc = bind_cutoff(st, 4, r->pub.cutoff, d)) != QL_OK ||
+            (rc = ql_stmt_step(st, &row, d)) != QL_OK)
+            break;
+        if (row && !ql_stmt_null(st, 0) &&
+            (best == NULL || strcmp(ql_stmt_text(st, 0), best) < 0) &&
+            (best = arena_dup(&s->a, ql_stmt_text(st, 0))) == NULL)
+            rc = ql_fail(d, QL_ENOMEM, NULL);
+        ql_stmt_done(st);
+        st = NULL;
+    }
+    ql_stmt_done(st);
+    t->first_open = best;
+    return rc;
+}
+
+/*
+ * The parts of unit r's verdict that name leads, each from a few indexed
+ * rows: the leads behind a breach, the pending spot-checks of the sample,
+ * whether a verification still stands, the first open lead of a lapse.
+ */
+static ql_err
+finish_unit(struct ql_county *c, struct ql_status *s, struct urow *r,
+            struct tally *t, struct ql_diag *d)
+{
+    struct ql_store *store = ql_county_store(c);
+    struct ql_status_unit *u = &r->pub;
+    struct ql_stmt *st = NULL;
+    bool row = false;
+    size_t i, j;
+    ql_err rc = QL_OK;
+
+    if (r->has_decl) {
+        if ((rc = ql_store_prepare(store, RETURNED_SQL, &st, d)) != QL_OK ||
+            (rc = ql_stmt_bind_text(st, 1, u->code, d)) != QL_OK ||
+            (rc = ql_stmt_bind_int(st, 2, (int64_t)u->declare_idx, d)) !=
+                QL_OK ||
+            (rc = bind_cutoff(st, 3, u->cutoff, d)) != QL_OK)
+            goto out;
+        while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
+            if (t->returned++ == 0 &&
+                (t->first_returned = arena_dup(&s->a, ql_stmt_text(st, 0))) ==
+                    NULL) {
+                rc = ql_fail(d, QL_ENOMEM, NULL);
+                goto out;
+            }
+        }
+        if (rc != QL_OK)
+            goto out;
+        ql_stmt_done(st);
+        st = NULL;
+    }
+    for (i = 0; u->sampled && i < r->nsample; i++) {
+        for (j = 0; j < i; j++)
+            if (strcmp(r->sample[j], r->sample[i]) == 0)
+                break;
+        if (j < i)
+            continue; /* named twice, counted once */
+        if ((rc = ql_store_prepare(store, SAMPLED_SQL, &st, d)) != QL_OK ||
+            (rc = ql_stmt_bind_text(st, 1, r->sample[i], d)) != QL_OK ||
+            (rc = ql_stmt_step(st, &row, d)) != QL_OK)
+            goto out;
+        /* Pending by the sample, and not already counted as a proposal. */
+        if (row && is(ql_stmt_text(st, 0), u->code) &&
+            (u->cutoff == NULL ||
+             strcmp(ql_stmt_text(st, 1), u->cutoff) <= 0) &&
+            !is(ql_stmt_text(st, 2), QL_SPOT_RETURN) &&
+            !(ql_stmt_int(st, 3) >= 0 &&
+              (uint64_t)ql_stmt_int(st, 3) > u->sample_idx))
+            u->spot_pending++;
+        ql_stmt_done(st);
+        st = NULL;
+    }
+    u->sample_size = u->sampled ? r->nsample : 0;
+    if (u->verified && (rc = verified_scope(c, r, t, d)) != QL_OK)
+        goto out;
+    if (r->has_decl && t->returned == 0 && u->open > 0 &&
+        (rc = first_open(c, s, r, t, d)) != QL_OK)
+        goto out;
+    verdict(s, r, t);
+out:
+    ql_stmt_done(st);
+    return rc;
+}
+
+/* Every unit's verdict from the status counts, and the figures. */
+static ql_err
+summarize(struct ql_county *c, struct ql_status *s, const char *only,
+          struct ql_diag *d)
+{
+    struct tally *tl;
+    size_t i;
+    ql_err rc = QL_OK;
+
+    if ((tl = calloc(s->nrows ? s->nrows : 1, sizeof *tl)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    memset(&s->fig, 0, sizeof s->fig);
+    for (i = 0; i < s->nrows && rc == QL_OK; i++)
+        rc = unit_begin(s, &s->rows[i], &tl[i], d);
+    if (rc == QL_OK)
+        rc = read_counts(c, s, tl, only, d);
+    for (i = 0; i < s->nrows && rc == QL_OK; i++) {
+        struct urow *r = &s->rows[i];
+
+        if ((rc = finish_unit(c, s, r, &tl[i], d)) != QL_OK)
+            break;
+        sort_counts(r);
+        r->pub.states = r->counts;
+        r->pub.nstates = r->ncounts;
+        r->pub.reason = r->reason;
+    }
+    s->fig.completion.num = s->fig.closed;
+    s->fig.completion.den = s->fig.leads;
+    free(tl);
+    return rc;
+}
+
 /* ---- computing ---- */
 
 static ql_err
 compute(struct ql_county *c, struct ql_status *s, const char *cycle,
-        const char *unit, struct ql_diag *d)
+        const char *unit, bool detail, struct ql_diag *d)
 {
     struct gather g = {s, unit};
     char latest[QL_CYCLE_MAX + 1];
@@ -1067,10 +1769,14 @@ compute(struct ql_county *c, struct ql_status *s, const char *cycle,
                                          on_sample_lead, &sc, d)) != QL_OK)
             return rc;
     }
-    if ((rc = load_leads(c, s, unit, d)) != QL_OK)
+    if (!detail) {
+        if ((rc = summarize(c, s, unit, d)) != QL_OK)
+            return rc;
+    } else if ((rc = load_leads(c, s, unit, d)) != QL_OK) {
         return rc;
+    }
     /* Leads come sorted by unit, rows by code: walk both. */
-    for (i = 0, at = 0; i < s->nrows; i++) {
+    for (i = 0, at = 0; detail && i < s->nrows; i++) {
         struct urow *r = &s->rows[i];
         size_t first;
 
@@ -1091,11 +1797,8 @@ compute(struct ql_county *c, struct ql_status *s, const char *cycle,
     }
     /* The office shows only when it holds leads, or is asked about. */
     for (i = 0, keep = 0; i < s->nrows; i++) {
-        if (s->rows[i].office && s->rows[i].pub.nlead == 0 && unit == NULL) {
-            free(s->rows[i].counts);
-            free(s->rows[i].count_order);
-            free(s->rows[i].sample);
-            free(s->rows[i].sample_mandatory);
+        if (s->rows[i].office && s->rows[i].pub.leads == 0 && unit == NULL) {
+            urow_release(&s->rows[i]);
             continue;
         }
         s->rows[keep++] = s->rows[i];
@@ -1105,13 +1808,14 @@ compute(struct ql_county *c, struct ql_status *s, const char *cycle,
         s->rows[i].pub.states = s->rows[i].counts;
         s->rows[i].pub.reason = s->rows[i].reason;
     }
-    figures(s);
+    if (detail)
+        figures(s);
     return QL_OK;
 }
 
-ql_err
-ql_status_compute(struct ql_county *c, const char *cycle, const char *unit,
-                  struct ql_status **out, struct ql_diag *d)
+static ql_err
+status_run(struct ql_county *c, const char *cycle, const char *unit,
+           bool detail, struct ql_status **out, struct ql_diag *d)
 {
     struct ql_store *store = ql_county_store(c);
     struct ql_status *s;
@@ -1138,7 +1842,7 @@ ql_status_compute(struct ql_county *c, const char *cycle, const char *unit,
             goto out;
         began = true;
     }
-    rc = compute(c, s, cycle, unit, d);
+    rc = compute(c, s, cycle, unit, detail, d);
 out:
     if (began)
         ql_store_rollback(store);
@@ -1148,4 +1852,18 @@ out:
     }
     *out = s;
     return QL_OK;
+}
+
+ql_err
+ql_status_compute(struct ql_county *c, const char *cycle, const char *unit,
+                  struct ql_status **out, struct ql_diag *d)
+{
+    return status_run(c, cycle, unit, true, out, d);
+}
+
+ql_err
+ql_status_summary(struct ql_county *c, const char *cycle, const char *unit,
+                  struct ql_status **out, struct ql_diag *d)
+{
+    return status_run(c, cycle, unit, false, out, d);
 }

@@ -151,11 +151,16 @@ struct ql_status_unit {
     /* Counts of the unit's leads. */
     size_t leads; /* every lead it holds */
     size_t in_scope, open, cleared, overdue, at_risk, out_of_scope;
-    char scope_hash[65]; /* of its in-scope leads now (hex) */
+    char scope_hash[65]; /* of its in-scope leads now (hex); from
+                            ql_status_summary only for a verified unit,
+                            else "" */
 
-    const struct ql_status_count *states; /* in scope, by workflow order */
+    /* In scope, by their state's place in the workflow (a state several
+       workflows share: its earliest place), then by name. */
+    const struct ql_status_count *states;
     size_t nstates;
-    const struct ql_status_lead *lead; /* every lead it holds, by id */
+    const struct ql_status_lead *lead; /* every lead it holds, by id;
+                                          NULL from ql_status_summary */
     size_t nlead;
 };
 
@@ -194,6 +199,37 @@ struct ql_status;
 ql_err ql_status_compute(struct ql_county *c, const char *cycle,
                          const char *unit, struct ql_status **out,
                          struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * The same verdicts, reasons, counts, state counts and figures as
+ * ql_status_compute, from the status counts the store keeps current on
+ * every write (one row per unit, state, registration date, due date and
+ * the few facts the figures read): it reads no lead one by one except the
+ * few a verdict names (the leads behind a breach, the first open lead of a
+ * lapsed declaration, the sample's leads, the leads of a verified unit
+ * touched since its verification), so its time and memory do not grow
+ * with the number of leads. What it leaves out: every unit's lead is NULL
+ * and nlead 0, and scope_hash is "" except for a verified unit, whose hash
+ * the verdict needs (proved equal to the verified one when none of the
+ * unit's leads changed since and its in-scope count is the one verified,
+ * computed from its leads otherwise). For `status --why`, `--json`, the
+ * reports and the commitment steps, which list leads, use
+ * ql_status_compute. Errors as ql_status_compute.
+ */
+ql_err ql_status_summary(struct ql_county *c, const char *cycle,
+                         const char *unit, struct ql_status **out,
+                         struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Keeps the status counts current for lead id: the count of the lead's row,
+ * as the lead stands now, changes by delta (-1 or +1).
+ * ql_lead_apply calls it with -1 before an entry changes a lead and with +1
+ * after, so writing and replaying take the same path. A lead that does not
+ * exist counts nothing. QL_EINTEGRITY when the counts lack the row a lead
+ * is to leave (the table was tampered with); store errors as ql_store.
+ */
+ql_err ql_status_count_lead(struct ql_county *c, const char *id, int delta,
+                            struct ql_diag *d) QL_MUST_CHECK;
 
 /* Frees s; NULL is fine. Everything it lent becomes invalid. */
 void ql_status_free(struct ql_status *s);

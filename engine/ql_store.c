@@ -150,7 +150,90 @@ static const char SCHEMA_V1_DERIVED[] =
  */
 static const char *const MIGRATION_1[] = {SCHEMA_V1, SCHEMA_V1_DERIVED,
                                           NULL};
-static const char *const *const MIGRATIONS[] = {MIGRATION_1};
+
+/*
+ * Schema version 2: the status counts (ql_status), so that `qingling
+ * status` reads a few aggregated rows per unit instead of every lead. One
+ * row per unit, workflow, state, registration date, due date (or ''),
+ * waiting proposal (or '') and facts, with n > 0 leads; rows whose count
+ * drops to zero are deleted, so a replay and an upgrade make the same rows.
+ * facts is a bit set of what the figures read, fixed for the life of the
+ * schema (ql_status.c writes the same bits):
+ *   0x001 took urge or supervise      0x040 finding set
+ *   0x002 took report                 0x080 finding 查实 or 部分查实
+ *   0x004 took return                 0x100 named 实名
+ *   0x008 took spot_pass/spot_return  0x200 feedback_opinion set
+ *   0x010 took spot_return            0x400 feedback 满意 or 基本满意
+ *   0x020 on time: no due_at, extended_due or redo_due, or the local date
+ *         of state_since on or before the latest of them
+ * "Took" counts lead.move and lead.approve entries. The index on leads
+ * (unit, last_idx) finds a unit's leads touched since an entry: the leads
+ * behind a breach, and whether a verification still stands.
+ */
+static const char SCHEMA_V2_STATUS[] =
+    "CREATE TABLE status_counts("
+    "  unit TEXT NOT NULL, workflow TEXT NOT NULL, state TEXT NOT NULL,"
+    "  registered TEXT NOT NULL, due TEXT NOT NULL, pending TEXT NOT NULL,"
+    "  facts INTEGER NOT NULL, n INTEGER NOT NULL CHECK (n > 0),"
+    "  PRIMARY KEY (unit, workflow, state, registered, due, pending, facts))"
+    "  WITHOUT ROWID;"
+    "CREATE INDEX leads_unit_last ON leads(unit, last_idx);";
+
+/*
+ * Fills the status counts of a version 1 store from its derived tables.
+ * The local date of state_since needs the county's zone, which only the
+ * genesis entry holds ("clear zone NAME"): Asia/Shanghai, UTC or an
+ * explicit offset (ql_zone_parse), which SQLite's date() takes as a
+ * modifier. The log stores instants only as YYYY-MM-DDTHH:MM:SSZ, which
+ * date() reads.
+ */
+static const char FILL_V2_STATUS[] =
+    "WITH g(t) AS (SELECT CAST(note AS TEXT) FROM entries WHERE idx = 0),"
+    "zl(t, at) AS (SELECT t, instr(t, char(10) || 'clear zone ') FROM g),"
+    "z(name) AS (SELECT CASE WHEN at = 0 THEN 'Asia/Shanghai' ELSE "
+    "  substr(t, at + 12, instr(substr(t, at + 12), char(10)) - 1) END "
+    "  FROM zl),"
+    "o(off) AS (SELECT CASE name WHEN 'Asia/Shanghai' THEN '+08:00' "
+    "  WHEN 'UTC' THEN '+00:00' ELSE name END FROM z),"
+    "e(lead, urg, rep, ret, spot, sret) AS (SELECT lead,"
+    "  max(transition IN ('urge', 'supervise')), max(transition = 'report'),"
+    "  max(transition = 'return'),"
+    "  max(transition IN ('spot_pass', 'spot_return')),"
+    "  max(transition = 'spot_return') FROM lead_entries"
+    "  WHERE action IN ('lead.move', 'lead.approve') GROUP BY lead),"
+    "c(lead, fi, fb, nm, dl) AS (SELECT lead,"
+    "  max(CASE name WHEN 'finding' THEN value ELSE '' END),"
+    "  max(CASE name WHEN 'feedback_opinion' THEN value ELSE '' END),"
+    "  max(CASE name WHEN 'named' THEN value ELSE '' END),"
+    "  max(CASE WHEN name IN ('due_at', 'extended_due', 'redo_due') "
+    "    THEN value ELSE '' END) FROM lead_clear GROUP BY lead),"
+    "f(unit, workflow, state, registered, due, pending, facts) AS ("
+    "  SELECT l.unit, l.workflow, l.state, l.registered, COALESCE(l.due, ''),"
+    "  COALESCE(p.transition, ''),"
+    "  COALESCE(e.urg, 0) + (COALESCE(e.rep, 0) << 1)"
+    "  + (COALESCE(e.ret, 0) << 2) + (COALESCE(e.spot, 0) << 3)"
+    "  + (COALESCE(e.sret, 0) << 4)"
+    "  + ((COALESCE(c.dl, '') = '' OR date(l.state_since, o.off) <= c.dl)"
+    "    << 5)"
+    "  + ((COALESCE(c.fi, '') <> '') << 6)"
+    "  + ((COALESCE(c.fi, '') IN ('查实', '部分查实')) << 7)"
+    "  + ((COALESCE(c.nm, '') = '实名') << 8)"
+    "  + ((COALESCE(c.fb, '') <> '') << 9)"
+    "  + ((COALESCE(c.fb, '') IN ('满意', '基本满意')) << 10)"
+    "  FROM leads l CROSS JOIN o LEFT JOIN pending p ON p.lead = l.id"
+    "  LEFT JOIN e ON e.lead = l.id LEFT JOIN c ON c.lead = l.id)"
+    "INSERT INTO status_counts SELECT unit, workflow, state, registered, due,"
+    "  pending, facts, count(*) FROM f"
+    "  GROUP BY unit, workflow, state, registered, due, pending, facts;";
+
+static const char *const MIGRATION_2[] = {SCHEMA_V2_STATUS, FILL_V2_STATUS,
+                                          NULL};
+static const char *const *const MIGRATIONS[] = {MIGRATION_1, MIGRATION_2};
+
+/* The schema this code writes: one past the last migration. */
+#define SCHEMA_NOW ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
+_Static_assert(SCHEMA_NOW == QL_STORE_SCHEMA,
+               "QL_STORE_SCHEMA must name the schema the migrations reach");
 
 /* The application_id marks the file as ours ("QLNG"). */
 #define QL_APPLICATION_ID 0x514C4E47
@@ -288,7 +371,7 @@ pragma_int(struct ql_store *s, const char *sql, int64_t *out,
 }
 
 /*
- * Brings the schema to QL_STORE_SCHEMA inside one write transaction, so a
+ * Brings the schema to SCHEMA_NOW inside one write transaction, so a
  * crash during a migration leaves the old schema intact.
  */
 static ql_err
@@ -303,12 +386,12 @@ migrate(struct ql_store *s, bool created, struct ql_diag *d)
         return rc;
     if (!created && appid != QL_APPLICATION_ID)
         return ql_fail(d, QL_ESTORE, "'%s' is not a qingling store", s->path);
-    if (version > QL_STORE_SCHEMA)
+    if (version > SCHEMA_NOW)
         return ql_fail(d, QL_EUNSUPPORTED,
                        "store '%s' has schema %lld, newer than this "
                        "qingling (%d): upgrade qingling",
-                       s->path, (long long)version, QL_STORE_SCHEMA);
-    if (version == QL_STORE_SCHEMA)
+                       s->path, (long long)version, SCHEMA_NOW);
+    if (version == SCHEMA_NOW)
         return QL_OK;
     if (s->readonly)
         return ql_fail(d, QL_EDENIED, "store '%s' needs a schema upgrade; "
@@ -319,14 +402,14 @@ migrate(struct ql_store *s, bool created, struct ql_diag *d)
     /* Re-read under the lock: another process may have migrated first. */
     if ((rc = pragma_int(s, "PRAGMA user_version", &version, d)) != QL_OK)
         goto fail;
-    for (; version < QL_STORE_SCHEMA; version++) {
+    for (; version < SCHEMA_NOW; version++) {
         const char *const *step;
 
         for (step = MIGRATIONS[version]; *step != NULL; step++)
             if ((rc = exec(s, *step, d, "migrating the schema")) != QL_OK)
                 goto fail;
     }
-    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", QL_STORE_SCHEMA);
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_NOW);
     if ((rc = exec(s, sql, d, "migrating the schema")) != QL_OK)
         goto fail;
     snprintf(sql, sizeof sql, "PRAGMA application_id = %d", QL_APPLICATION_ID);

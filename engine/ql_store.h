@@ -26,7 +26,7 @@
 #include "ql_err.h"
 
 /* The schema this code writes; older stores are migrated forward on open. */
-#define QL_STORE_SCHEMA 1
+#define QL_STORE_SCHEMA 2
 
 /* Flags for ql_store_open. */
 #define QL_STORE_CREATE 0x1u   /* create the file; QL_EEXIST if it exists */

@@ -252,6 +252,46 @@ expect_line(const char *out, const char *prefix, const char *fragment)
     fail_msg("no line starts with '%s' in:\n%s", prefix, out);
 }
 
+/*
+ * The table row of out that starts with prefix: its columns after the
+ * name, spaces squeezed, must read want.
+ */
+static void
+expect_row(const char *out, const char *prefix, const char *want)
+{
+    const char *p = out;
+    size_t n = strlen(prefix);
+
+    while (p != NULL && *p != '\0') {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+        if (len >= n && memcmp(p, prefix, n) == 0) {
+            char got[512];
+            const char *q = p + n, *end = p + len;
+            size_t at = 0;
+
+            while (q < end && *q == ' ')
+                q++;
+            while (q < end && *q != ' ')
+                q++; /* the name */
+            while (q < end && *q == ' ')
+                q++;
+            for (; q < end && at + 1 < sizeof got; q++)
+                if (*q != ' ' || (at > 0 && got[at - 1] != ' '))
+                    got[at++] = *q;
+            got[at] = '\0';
+            /* Reasons never hold two spaces in a row. */
+            if (strcmp(got, want) != 0)
+                fail_msg("row '%s':\n  table '%s'\n  json  '%s'", prefix, got,
+                         want);
+            return;
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    fail_msg("no line starts with '%s' in:\n%s", prefix, out);
+}
+
 /* ---- store evidence ---- */
 
 struct snap {
@@ -420,6 +460,64 @@ test_status_text_and_json(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "attention")), 2);
     json_decref(j);
     qlt_run_free(&r);
+}
+
+/*
+ * The table comes from the status counts, --json from every lead: at
+ * clocks before, at and after the deadline, and for another cycle, each
+ * unit's row (verdict, deadline, counts, reason) and the county's
+ * completion say what the JSON says.
+ */
+static void
+test_table_matches_json(void **state)
+{
+    static const char *const clocks[] = {
+        "2025-09-15T02:00:00Z", "2025-09-20T02:00:00Z", "2025-09-30T16:00:00Z",
+        "2026-01-05T02:00:00Z"};
+    static const char *const cycles[] = {"2025Q3", "2025Q4"};
+    size_t i, k, n;
+
+    (void)state;
+    for (i = 0; i < sizeof clocks / sizeof clocks[0]; i++) {
+        for (k = 0; k < sizeof cycles / sizeof cycles[0]; k++) {
+            struct qlt_run t, r;
+            json_t *j, *units, *c;
+            char want[64];
+
+            print_message("table and json at %s, cycle %s\n", clocks[i],
+                          cycles[k]);
+            QL_AT(&t, NULL, clocks[i], "status", "--cycle", cycles[k]);
+            expect_ok(&t);
+            QL_AT(&r, NULL, clocks[i], "status", "--cycle", cycles[k],
+                  "--json");
+            expect_ok(&r);
+            j = parse_json(r.out);
+            units = json_object_get(j, "units");
+            assert_true(json_array_size(units) > 5);
+            for (n = 0; n < json_array_size(units); n++) {
+                json_t *u = json_array_get(units, n);
+                const char *dl = json_is_string(json_object_get(u, "deadline"))
+                                     ? jstr(u, "deadline")
+                                     : "-";
+                char prefix[16], row[512];
+
+                snprintf(prefix, sizeof prefix, "%s  ", jstr(u, "unit"));
+                snprintf(row, sizeof row, "%s %s %lld %lld %lld %lld %s",
+                         jstr(u, "verdict"), dl, jint(u, "in_scope"),
+                         jint(u, "open"), jint(u, "overdue"),
+                         jint(u, "out_of_scope"), jstr(u, "reason"));
+                expect_row(t.out, prefix, row);
+            }
+            c = json_object_get(j, "county");
+            snprintf(want, sizeof want, "%lld/%lld",
+                     jint(json_object_get(c, "completion"), "num"),
+                     jint(json_object_get(c, "completion"), "den"));
+            expect_line(t.out, "  办结率", want);
+            json_decref(j);
+            qlt_run_free(&t);
+            qlt_run_free(&r);
+        }
+    }
 }
 
 static void
@@ -887,6 +985,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_demo_ends_with_status),
         cmocka_unit_test_setup_teardown(test_status_text_and_json, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_table_matches_json, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_why, setup, teardown),

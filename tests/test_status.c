@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "ql_calendar.h"
 #include "ql_commit.h"
 #include "ql_county.h"
@@ -28,6 +30,139 @@
 
 #include "qlt_cycle.h"
 
+/* ---- the summary against the lead-by-lead definition ---- */
+
+static void
+same_text(const char *what, const char *unit, const char *a, const char *b)
+{
+    if (a == NULL && b == NULL)
+        return;
+    if (a == NULL || b == NULL || strcmp(a, b) != 0)
+        fail_msg("unit %s: %s is '%s' lead by lead, '%s' from the counts", unit,
+                 what, a ? a : "(null)", b ? b : "(null)");
+}
+
+#define SAME_N(what, a, b)                                                     \
+    do {                                                                       \
+        if ((a) != (b))                                                        \
+            fail_msg("%s: %s is %zu lead by lead, %zu from the counts", where, \
+                     what, (size_t)(a), (size_t)(b));                          \
+    } while (0)
+
+static void
+same_rate(const char *where, const char *what, struct ql_status_rate a,
+          struct ql_status_rate b)
+{
+    SAME_N(what, a.num, b.num);
+    SAME_N(what, a.den, b.den);
+}
+
+/*
+ * Fails unless ql_status_summary answers what ql_status_compute answers
+ * (cycle, unit as they take them) at the county's clock: every unit's
+ * verdict, declaration, reason, counts and state counts, the scope hash of
+ * every verified unit, and every figure.
+ */
+static void
+assert_same_status(const char *cycle, const char *unit)
+{
+    struct ql_status *a = NULL, *b = NULL;
+    const struct ql_status_figures *fa, *fb;
+    const char *where = "figures";
+    struct ql_diag d;
+    size_t i, j;
+
+    ok(ql_status_compute(F->c, cycle, unit, &a, &d), &d);
+    ok(ql_status_summary(F->c, cycle, unit, &b, &d), &d);
+    same_text("cycle", "-", ql_status_cycle(a), ql_status_cycle(b));
+    assert_int_equal(ql_status_log_size(a), ql_status_log_size(b));
+    assert_int_equal(ql_status_unit_count(a), ql_status_unit_count(b));
+    for (i = 0; i < ql_status_unit_count(a); i++) {
+        const struct ql_status_unit *x = ql_status_unit_at(a, i);
+        const struct ql_status_unit *y = ql_status_unit_at(b, i);
+
+        where = x->code;
+        same_text("code", where, x->code, y->code);
+        same_text("verdict", where, ql_verdict_name(x->verdict),
+                  ql_verdict_name(y->verdict));
+        same_text("declaration", where, ql_declaration_name(x->declaration),
+                  ql_declaration_name(y->declaration));
+        same_text("reason", where, x->reason, y->reason);
+        same_text("cutoff", where, x->cutoff, y->cutoff);
+        same_text("deadline", where, x->deadline, y->deadline);
+        SAME_N("leads", x->leads, y->leads);
+        SAME_N("in scope", x->in_scope, y->in_scope);
+        SAME_N("open", x->open, y->open);
+        SAME_N("cleared", x->cleared, y->cleared);
+        SAME_N("overdue", x->overdue, y->overdue);
+        SAME_N("at risk", x->at_risk, y->at_risk);
+        SAME_N("out of scope", x->out_of_scope, y->out_of_scope);
+        SAME_N("spot-checks pending", x->spot_pending, y->spot_pending);
+        SAME_N("sample size", x->sample_size, y->sample_size);
+        SAME_N("sampled", x->sampled, y->sampled);
+        SAME_N("verified", x->verified, y->verified);
+        SAME_N("states", x->nstates, y->nstates);
+        for (j = 0; j < x->nstates; j++) {
+            same_text("state", where, x->states[j].state, y->states[j].state);
+            same_text("label", where, x->states[j].label, y->states[j].label);
+            SAME_N(x->states[j].state, x->states[j].n, y->states[j].n);
+            SAME_N("cleared state", x->states[j].cleared, y->states[j].cleared);
+        }
+        if (x->verified)
+            same_text("scope hash", where, x->scope_hash, y->scope_hash);
+        /* The summary lends no leads. */
+        assert_null(y->lead);
+        assert_int_equal(y->nlead, 0);
+    }
+    where = "figures";
+    fa = ql_status_figures(a);
+    fb = ql_status_figures(b);
+    SAME_N("leads", fa->leads, fb->leads);
+    SAME_N("merged", fa->merged, fb->merged);
+    SAME_N("open", fa->open, fb->open);
+    SAME_N("closed", fa->closed, fb->closed);
+    SAME_N("overdue", fa->overdue, fb->overdue);
+    SAME_N("urged", fa->urged, fb->urged);
+    same_rate(where, "completion", fa->completion, fb->completion);
+    same_rate(where, "on time", fa->on_time, fb->on_time);
+    same_rate(where, "substantiated", fa->substantiated, fb->substantiated);
+    same_rate(where, "fed back", fa->feedback, fb->feedback);
+    same_rate(where, "satisfied", fa->satisfied, fb->satisfied);
+    same_rate(where, "returned", fa->returned, fb->returned);
+    same_rate(where, "spot-checks returned", fa->spot_returned,
+              fb->spot_returned);
+    assert_int_equal(ql_status_all_cleared(a), ql_status_all_cleared(b));
+    ql_status_free(a);
+    ql_status_free(b);
+}
+
+/* Instants around the cycle's cut-off (08-31) and deadline (09-30). */
+static const char *const CLOCKS[] = {
+    "2025-07-15T02:00:00Z", "2025-09-05T02:00:00Z", "2025-09-19T15:59:59Z",
+    "2025-09-19T16:00:00Z", "2025-09-30T15:59:59Z", "2025-09-30T16:00:00Z",
+    "2025-10-20T02:00:00Z", "2026-01-10T02:00:00Z",
+};
+
+/*
+ * The summary equals the definition for every unit, for LT alone, for the
+ * cycle signed and for one nobody signed, at every instant of CLOCKS.
+ */
+static void
+assert_same_everywhere(void)
+{
+    static const char *const cycles[] = {NULL, "2025Q4"};
+    static const char *const units[] = {NULL, "LT", "QY", "SH"};
+    size_t i, j, k;
+
+    ql_county_set_actor(F->c, NULL);
+    for (i = 0; i < sizeof CLOCKS / sizeof CLOCKS[0]; i++) {
+        at(CLOCKS[i]);
+        for (j = 0; j < sizeof cycles / sizeof cycles[0]; j++)
+            for (k = 0; k < sizeof units / sizeof units[0]; k++)
+                assert_same_status(cycles[j], units[k]);
+    }
+}
+
 /* The status of LT at the instant given. */
 static struct ql_status *
 status_at(const char *rfc3339)
@@ -37,6 +172,7 @@ status_at(const char *rfc3339)
 
     at(rfc3339);
     ql_county_set_actor(F->c, NULL);
+    assert_same_status(NULL, "LT");
     ok(ql_status_compute(F->c, NULL, "LT", &st, &d), &d);
     return st;
 }
@@ -50,6 +186,7 @@ county_at(const char *rfc3339)
 
     at(rfc3339);
     ql_county_set_actor(F->c, NULL);
+    assert_same_status(NULL, NULL);
     ok(ql_status_compute(F->c, NULL, NULL, &st, &d), &d);
     return st;
 }
@@ -294,6 +431,7 @@ test_verdicts(void **state)
                          k->want == QL_VERDICT_CLEARED);
         /* The log replays into the same tables, commitments included. */
         ok(ql_county_replay_check(F->c, &d), &d);
+        assert_same_everywhere();
         ql_status_free(st);
         teardown(&fx);
     }
@@ -573,6 +711,346 @@ test_no_key_needed(void **state)
     ql_county_close(ro);
 }
 
+/* ---- a varied county: the summary against the definition ---- */
+
+/*
+ * A second workflow whose transitions move a lead between units (assign),
+ * so that leads leave and enter a unit's scope; its states are named like
+ * commit_flow's so that the figures read them too.
+ */
+static const char MOVE_WF[] =
+    "return {\n"
+    "  name = 'move_flow', title = '改派测试', initial = 'NEW',\n"
+    "  id_format = 'M-{seq:3}',\n"
+    "  create = {'registrar'},\n"
+    "  roles = {{name='registrar'}, {name='triage'}, {name='director'}},\n"
+    "  fields = {\n"
+    "    {name='source', type='enum', clear=true, required=true,\n"
+    "     values={'群众举报'}},\n"
+    "    {name='summary', type='text', required=true},\n"
+    "    {name='handling_unit', type='text', clear=true},\n"
+    "    {name='due_at', type='date', clear=true},\n"
+    "    {name='finding', type='enum', clear=true, values={'查实', '查否'}},\n"
+    "  },\n"
+    "  states = {\n"
+    "    {name='NEW', label='已登记'},\n"
+    "    {name='VERIFYING', label='核查中'},\n"
+    "    {name='CLOSED', label='已办结', terminal=true, cleared=true},\n"
+    "  },\n"
+    "  transitions = {\n"
+    "    {name='assign', from='NEW', to='VERIFYING', roles={'triage'},\n"
+    "     require={'handling_unit', 'due_at'}, assign='handling_unit',\n"
+    "     due='due_at'},\n"
+    "    {name='reassign', from='VERIFYING', to='VERIFYING',\n"
+    "     roles={'triage'}, require={'handling_unit'},\n"
+    "     assign='handling_unit'},\n"
+    "    {name='urge', from='VERIFYING', to='VERIFYING',\n"
+    "     roles={'director'}},\n"
+    "    {name='close', from='VERIFYING', to='CLOSED', roles={'director'},\n"
+    "     require={'finding'}},\n"
+    "    {name='reopen', from='CLOSED', to='VERIFYING', roles={'director'}},\n"
+    "    {name='transfer', from='CLOSED', to='CLOSED', roles={'triage'},\n"
+    "     require={'handling_unit'}, assign='handling_unit'},\n"
+    "  },\n"
+    "}\n";
+
+/* Registers a move_flow lead at the office on date. */
+static void
+add_moving(char *id, const char *date)
+{
+    struct ql_wf_kv f[] = {{"source", "群众举报"}, {"summary", "改派（测试）"}};
+    struct ql_diag d;
+
+    on(date);
+    as(REG);
+    ok(ql_lead_add(F->c, "move_flow", "SH", f, 2, id, &d), &d);
+}
+
+static void
+assign_to(const char *date, const char *id, const char *t, const char *unit,
+          const char *due)
+{
+    struct ql_wf_kv f[2] = {{"handling_unit", unit}, {"due_at", due}};
+    struct ql_diag d;
+
+    on(date);
+    as(TRI);
+    ok(ql_lead_move(F->c, id, t, f, due ? 2 : 1, NULL, NULL, &d), &d);
+}
+
+/* Leads of the varied county, by what happened to them. */
+struct varied {
+    char a[12][72], m[6][72], q[4][72];
+};
+
+/*
+ * LT signed, with leads in every state, registration and due dates spread
+ * around the cut-off, merges, returns, urges, extensions, spot-checks
+ * passed and returned; QY without a commitment; the office holding a
+ * parked lead; leads of a second workflow moved between units.
+ */
+static void
+varied_county(struct varied *v)
+{
+    char(*a)[72] = v->a, (*m)[72] = v->m, (*q)[72] = v->q;
+    struct ql_diag d;
+
+    on("2025-06-30");
+    as(ADMIN);
+    ok(ql_county_workflow_add(F->c, "move_flow.lua", MOVE_WF, strlen(MOVE_WF),
+                              NULL, &d),
+       &d);
+    sign(LT_HEAD, "LT");
+    /* LT: every state, registration and due dates spread out. */
+    add(a[0], "LT", "2025-07-01", "实名");
+    close_lead(a[0], "2025-07-10", "2025-08-01", "查实", "满意");
+    add(a[1], "LT", "2025-07-02", "实名");
+    close_lead(a[1], "2025-08-05", "2025-08-01", "查否", NULL);
+    add(a[2], "LT", "2025-07-03", NULL);
+    move(TRI, "2025-07-04", a[2], "park", NULL, NULL);
+    add(a[3], "LT", "2025-07-03", NULL);
+    move(TRI, "2025-07-05", a[3], "merge", "master_lead", a[0]);
+    add(a[4], "LT", "2025-07-20", NULL);
+    move(TRI, "2025-07-21", a[4], "accept", "due_at", "2025-09-12");
+    move(LT_HC, "2025-09-01", a[4], "report", "finding", "部分查实");
+    add(a[5], "LT", "2025-08-01", "实名");
+    move(TRI, "2025-08-02", a[5], "accept", "due_at", "2025-08-20");
+    move(LT_HC, "2025-08-15", a[5], "report", "finding", "查否");
+    move(DIR, "2025-08-16", a[5], "return", NULL, NULL);
+    add(a[6], "LT", "2025-08-10", NULL);
+    move(TRI, "2025-08-11", a[6], "accept", "due_at", "2025-10-20");
+    move(DIR, "2025-08-20", a[6], "urge", NULL, NULL);
+    move(TRI, "2025-08-21", a[6], "extend", "extended_due", "2025-11-01");
+    add(a[7], "LT", "2025-08-31", NULL);
+    add(a[8], "LT", "2025-09-01", NULL); /* after the cut-off */
+    move(TRI, "2025-09-02", a[8], "accept", "due_at", "2025-09-08");
+    add(a[9], "LT", "2025-07-05", NULL);
+    close_lead(a[9], "2025-07-06", "2025-07-30", "查否", "基本满意");
+    spot_pass("2025-07-20", a[9]);
+    add(a[10], "LT", "2025-07-05", NULL);
+    close_lead(a[10], "2025-07-07", "2025-07-30", "查实", "不满意");
+    spot_return("2025-07-25", a[10], "2025-08-30");
+    /* QY: no commitment; SH: the office holds a few. */
+    add(q[0], "QY", "2025-07-01", "实名");
+    move(TRI, "2025-07-02", q[0], "accept", "due_at", "2025-09-01");
+    add(q[1], "QY", "2025-09-10", NULL);
+    add(q[2], "SH", "2025-07-01", NULL);
+    move(TRI, "2025-07-02", q[2], "park", NULL, NULL);
+    /* Leads moving between units, in and out of LT's scope. */
+    add_moving(m[0], "2025-07-01");
+    assign_to("2025-07-02", m[0], "assign", "QY", "2025-09-25");
+    assign_to("2025-08-01", m[0], "reassign", "LT", NULL);
+    add_moving(m[1], "2025-07-01");
+    assign_to("2025-07-02", m[1], "assign", "LT", "2025-09-10");
+    assign_to("2025-08-03", m[1], "reassign", "QY", NULL);
+    add_moving(m[2], "2025-09-03");
+    assign_to("2025-09-04", m[2], "assign", "LT", "2025-10-08");
+    add_moving(m[3], "2025-07-01"); /* stays at the office */
+}
+
+static void
+test_summary_matches_definition(void **state)
+{
+    struct varied v;
+    char(*a)[72] = v.a, (*m)[72] = v.m, sampled[12][72];
+    const struct ql_status_unit *u;
+    struct ql_status *st = NULL;
+    struct ql_diag d;
+    size_t i, n;
+
+    (void)state;
+    varied_county(&v);
+    print_message("a county with every state\n");
+    assert_same_everywhere();
+    ok(ql_county_replay_check(F->c, &d), &d);
+
+    /* LT clears its scope and declares; a spot-check return waits. */
+    close_lead(a[7], "2025-09-01", "2025-09-20", "查否", NULL);
+    move(LT_HC, "2025-09-01", a[6], "report", "finding", "查实");
+    move(DIR, "2025-09-01", a[6], "close", NULL, NULL);
+    move(DIR, "2025-09-01", a[4], "close", NULL, NULL);
+    move(LT_HC, "2025-09-01", a[5], "report", "finding", "查否");
+    move(DIR, "2025-09-01", a[5], "close", NULL, NULL);
+    approve(DIR, "2025-09-01", a[10]);
+    move(LT_HC, "2025-09-01", a[10], "report", "finding", "查实");
+    move(DIR, "2025-09-01", a[10], "close", NULL, NULL);
+    {
+        struct ql_wf_kv f[1] = {{"finding", "查实"}};
+
+        on("2025-09-01");
+        as(DIR);
+        ok(ql_lead_move(F->c, m[0], "close", f, 1, NULL, NULL, &d), &d);
+    }
+    declare("2025-09-02");
+    print_message("declared\n");
+    assert_same_everywhere();
+    sample("2025-09-03");
+    print_message("sampled\n");
+    assert_same_everywhere();
+    /* Every sampled lead but the last passes; then the last; verify. */
+    ql_county_set_actor(F->c, NULL);
+    at("2025-09-04T02:00:00Z");
+    ok(ql_status_compute(F->c, NULL, "LT", &st, &d), &d);
+    u = ql_status_unit(st, "LT");
+    for (i = 0, n = 0; i < u->nlead; i++)
+        if (u->lead[i].why & QL_WHY_SAMPLED)
+            snprintf(sampled[n++], sizeof sampled[0], "%s", u->lead[i].id);
+    ql_status_free(st);
+    assert_true(n >= 2);
+    for (i = 0; i + 1 < n; i++)
+        spot_pass("2025-09-04", sampled[i]);
+    print_message("one spot-check pending\n");
+    assert_same_everywhere();
+    spot_pass("2025-09-05", sampled[n - 1]);
+    verify("2025-09-06");
+    print_message("verified\n");
+    assert_same_everywhere();
+    /* A closed lead leaves LT: no lead LT holds changed, its scope did. */
+    assign_to("2025-09-07", m[0], "transfer", "QY", NULL);
+    print_message("a closed lead moved out\n");
+    assert_same_everywhere();
+    assign_to("2025-09-07", m[0], "transfer", "LT", NULL);
+    print_message("and back\n");
+    assert_same_everywhere();
+    verify("2025-09-07");
+    /* Entries on leads out of scope leave the verification standing. */
+    move(DIR, "2025-09-07", a[8], "urge", NULL, NULL);
+    assign_to("2025-09-07", m[2], "reassign", "LT", NULL);
+    print_message("out-of-scope leads touched\n");
+    assert_same_everywhere();
+    /* A parked lead reactivated: lapsed; parked again: verify again. */
+    move(TRI, "2025-09-08", a[2], "reactivate", NULL, NULL);
+    print_message("lapsed\n");
+    assert_same_everywhere();
+    move(TRI, "2025-09-09", a[2], "park", NULL, NULL);
+    print_message("changed since the verification\n");
+    assert_same_everywhere();
+    /* A lead moved into LT's scope, then out again. */
+    assign_to("2025-09-10", m[1], "reassign", "LT", NULL);
+    print_message("a lead moved in\n");
+    assert_same_everywhere();
+    assign_to("2025-09-11", m[1], "reassign", "QY", NULL);
+    print_message("and out\n");
+    assert_same_everywhere();
+    /* A spot-check return waits for approval, then breaches. */
+    spot_return("2025-09-12", sampled[0], "2025-09-25");
+    print_message("a return awaits approval\n");
+    assert_same_everywhere();
+    approve(DIR, "2025-09-13", sampled[0]);
+    print_message("breached\n");
+    assert_same_everywhere();
+    ok(ql_county_replay_check(F->c, &d), &d);
+}
+
+/* ---- the status counts as stored: upgrade and tampering ---- */
+
+/* Runs SQL on the store's file directly, as an upgrade script or an
+   intruder would. */
+static void
+raw_sql(const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *err = NULL;
+
+    assert_int_equal(sqlite3_open(F->db, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", sql, err ? err : "?");
+    sqlite3_close(db);
+}
+
+/* Every row of status_counts, in key order, as one caller-owned string. */
+static char *
+counts_dump(void)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char *out;
+
+    assert_int_equal(sqlite3_open(F->db, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT group_concat(unit || ' ' || workflow || ' "
+                           "' || state || ' ' || registered || ' ' || due || "
+                           "' ' || pending || ' ' || facts || ' ' || n, "
+                           "char(10)) FROM (SELECT * FROM status_counts "
+                           "ORDER BY unit, workflow, state, registered, due, "
+                           "pending, facts)",
+                           -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    out = strdup((const char *)sqlite3_column_text(st, 0));
+    assert_non_null(out);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+/*
+ * A store written before the status counts existed (schema version 1)
+ * gets them on its first writable open, the same rows the writes made,
+ * and the same verdicts and figures; read-only, it asks for that open.
+ */
+static void
+test_upgrade_fills_counts(void **state)
+{
+    struct varied v;
+    struct ql_county *ro = NULL;
+    struct ql_diag d;
+    char *before, *after;
+
+    (void)state;
+    varied_county(&v);
+    before = counts_dump();
+    assert_non_null(strstr(before, "LT "));
+    ql_county_close(F->c);
+    F->c = NULL;
+    raw_sql("DROP TABLE status_counts; DROP INDEX leads_unit_last; "
+            "PRAGMA user_version = 1");
+    assert_int_equal(ql_county_open(F->db, QL_COUNTY_READONLY, &ro, &d),
+                     QL_EDENIED);
+    assert_non_null(strstr(d.msg, "needs a schema upgrade"));
+    ok(ql_county_open(F->db, 0, &F->c, &d), &d);
+    after = counts_dump();
+    assert_string_equal(before, after);
+    assert_same_everywhere();
+    ok(ql_county_replay_check(F->c, &d), &d);
+    free(before);
+    free(after);
+}
+
+/*
+ * The replay check rebuilds the status counts and names the table when
+ * the stored rows differ; a write that would take a lead out of a row that
+ * is not there refuses instead of counting below zero.
+ */
+static void
+test_tampered_counts(void **state)
+{
+    struct varied v;
+    struct ql_diag d;
+
+    (void)state;
+    varied_county(&v);
+    ok(ql_county_replay_check(F->c, &d), &d);
+    raw_sql("UPDATE status_counts SET n = n + 1 WHERE unit = 'LT' AND "
+            "state = 'CLOSED'");
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_EINTEGRITY);
+    assert_non_null(strstr(d.msg, "table 'status_counts' differs"));
+    raw_sql("UPDATE status_counts SET n = n - 1 WHERE unit = 'LT' AND "
+            "state = 'CLOSED'");
+    ok(ql_county_replay_check(F->c, &d), &d);
+    raw_sql("DELETE FROM status_counts WHERE unit = 'LT' AND "
+            "state = 'VERIFYING'");
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_EINTEGRITY);
+    on("2025-09-03");
+    as(DIR);
+    assert_int_equal(
+        ql_lead_move(F->c, v.a[6], "urge", NULL, 0, NULL, NULL, &d),
+        QL_EINTEGRITY);
+    assert_non_null(strstr(d.msg, "the status counts lack lead"));
+    assert_non_null(strstr(d.msg, v.a[6]));
+}
+
 static void
 test_names(void **state)
 {
@@ -604,6 +1082,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_no_commitment_anywhere, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_key_needed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_summary_matches_definition, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_fills_counts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_tampered_counts, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

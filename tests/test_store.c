@@ -536,6 +536,131 @@ test_lazy_close_folds_a_large_wal(void **state)
     free(wal);
 }
 
+/* A new store is at the current schema, status counts included. */
+static void
+test_schema_version(void **state)
+{
+    struct fx *f = *state;
+    struct ql_stmt *st = NULL;
+    struct ql_diag d;
+    bool row = false;
+
+    assert_int_equal(ql_store_prepare(f->s, "PRAGMA user_version", &st, &d),
+                     QL_OK);
+    assert_int_equal(ql_stmt_step(st, &row, &d), QL_OK);
+    assert_true(row);
+    assert_int_equal(ql_stmt_int(st, 0), 2);
+    ql_stmt_done(st);
+    assert_int_equal(ql_store_prepare(f->s,
+                                      "SELECT count(*) FROM sqlite_schema "
+                                      "WHERE name IN ('status_counts', "
+                                      "'leads_unit_last')",
+                                      &st, &d),
+                     QL_OK);
+    assert_int_equal(ql_stmt_step(st, &row, &d), QL_OK);
+    assert_int_equal(ql_stmt_int(st, 0), 2);
+    ql_stmt_done(st);
+}
+
+/*
+ * Upgrading a version 1 store fills the status counts from its derived
+ * tables: the facts bits of what the lead took (proposals do not count),
+ * its clear fields, the waiting proposal, and whether it closed on time,
+ * which needs the local date in the county's zone from the genesis entry.
+ */
+static void
+test_upgrade_fills_status_counts(void **state)
+{
+    static const struct {
+        const char *zone_line; /* in the genesis entry, or "" */
+        int64_t on_time;       /* 0x20 when closed on time */
+    } cases[] = {
+        {"clear zone UTC\n", 0x20},        /* 08-01 20:00 */
+        {"clear zone Asia/Shanghai\n", 0}, /* 08-02 04:00 */
+        {"clear zone -05:00\n", 0x20},     /* 08-01 15:00 */
+        {"clear zone +04:00\n", 0},        /* 08-02 00:00 */
+        {"", 0},                           /* Asia/Shanghai */
+    };
+    static const char ROWS[] =
+        "INSERT INTO leads VALUES ('X-1', 'LT', 'wfhash', 'CLOSED', 1, 1, 9,"
+        "  1, '2025-07-01', '2025-08-01T20:00:00Z', NULL);"
+        "INSERT INTO leads VALUES ('X-2', 'LT', 'wfhash', 'NEW', 1, 2, 2,"
+        "  2, '2025-07-02', '2025-07-02T02:00:00Z', '2025-07-20');"
+        "INSERT INTO lead_clear VALUES ('X-1', 'finding', '部分查实'),"
+        "  ('X-1', 'named', '实名'), ('X-1', 'feedback_opinion', '基本满意'),"
+        "  ('X-1', 'due_at', '2025-07-25'), ('X-1', 'redo_due', '2025-08-01'),"
+        "  ('X-2', 'finding', '查否');"
+        "INSERT INTO lead_entries VALUES ('X-1', 3, 'lead.move', 'report',"
+        "  'a', 'LT', 1, 0), ('X-1', 4, 'lead.approve', 'return', 'a', 'LT',"
+        "  1, 0), ('X-1', 5, 'lead.propose', 'urge', 'a', 'LT', 1, 0),"
+        "  ('X-1', 6, 'lead.move', 'spot_return', 'a', 'LT', 1, 0),"
+        "  ('X-2', 7, 'lead.move', 'supervise', 'a', 'LT', 1, 0);"
+        "INSERT INTO pending VALUES ('X-2', 8, 'park', 'a', '');"
+        "DROP TABLE status_counts; DROP INDEX leads_unit_last;"
+        "PRAGMA user_version = 1;";
+    struct fx *f = *state;
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct ql_store *s = NULL;
+        struct ql_stmt *st = NULL;
+        struct ql_diag d;
+        bool row = false;
+        char note[256];
+        uint8_t h[32];
+        char *dir = qlt_tempdir(), *path = qlt_join(dir, "v1.db");
+
+        print_message("upgrade with '%.*s'\n",
+                      (int)strcspn(cases[i].zone_line, "\n"),
+                      cases[i].zone_line);
+        snprintf(note, sizeof note,
+                 "qingling-entry/1\nindex 0\naction genesis\n%s"
+                 "clear zoo x\n\n— admin sig\n",
+                 cases[i].zone_line);
+        leaf_of(0, h);
+        assert_int_equal(ql_store_open(path, QL_STORE_CREATE, &s, &d), QL_OK);
+        assert_int_equal(ql_store_begin(s, &d), QL_OK);
+        assert_int_equal(ql_store_entry_append(s, 0, note, strlen(note), h, &d),
+                         QL_OK);
+        assert_int_equal(ql_store_commit(s, &d), QL_OK);
+        ql_store_close(s);
+        assert_int_equal(raw_exec(path, ROWS), SQLITE_OK);
+        assert_int_equal(ql_store_open(path, 0, &s, &d), QL_OK);
+        assert_int_equal(
+            ql_store_prepare(s,
+                             "SELECT unit, workflow, state, registered, due, "
+                             "pending, facts, n FROM status_counts "
+                             "ORDER BY state",
+                             &st, &d),
+            QL_OK);
+        assert_int_equal(ql_stmt_step(st, &row, &d), QL_OK);
+        assert_true(row);
+        assert_string_equal(ql_stmt_text(st, 2), "CLOSED");
+        assert_string_equal(ql_stmt_text(st, 3), "2025-07-01");
+        assert_string_equal(ql_stmt_text(st, 4), "");
+        assert_string_equal(ql_stmt_text(st, 5), "");
+        /* report, return, spot-check, spot_return; finding, substantiated,
+           named, feedback, satisfied; the proposed urge does not count. */
+        assert_int_equal(ql_stmt_int(st, 6), 0x7de | cases[i].on_time);
+        assert_int_equal(ql_stmt_int(st, 7), 1);
+        assert_int_equal(ql_stmt_step(st, &row, &d), QL_OK);
+        assert_true(row);
+        assert_string_equal(ql_stmt_text(st, 2), "NEW");
+        assert_string_equal(ql_stmt_text(st, 4), "2025-07-20");
+        assert_string_equal(ql_stmt_text(st, 5), "park");
+        /* supervised; 查否 is a finding, not a substantiated one; no due
+           field, so on time. */
+        assert_int_equal(ql_stmt_int(st, 6), 0x001 | 0x020 | 0x040);
+        assert_int_equal(ql_stmt_step(st, &row, &d), QL_OK);
+        assert_false(row);
+        ql_stmt_done(st);
+        ql_store_close(s);
+        free(path);
+        qlt_rmtree(dir);
+    }
+    (void)f;
+}
+
 int
 main(void)
 {
@@ -562,6 +687,9 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_lazy_close_folds_a_large_wal,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_fills_status_counts, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
