@@ -136,6 +136,7 @@ struct unit_rec {
 struct principal_rec {
     char *name;
     struct ql_key *key;
+    uint32_t key_id; /* its signed-note key ID, computed once */
     uint32_t unit;
     char *roles; /* comma-separated, as registered */
     bool revoked;
@@ -164,6 +165,7 @@ struct audit_rules {
     void *root_ctx;
 
     struct ql_key *admin, *log_key;
+    uint32_t admin_id; /* the administrator's signed-note key ID */
     char origin[QL_ORIGIN_MAX + 1];
 
     struct unit_rec *units;
@@ -389,7 +391,8 @@ parse_u64(const char *s, uint64_t *out)
 
 static ql_err
 genesis(struct audit_rules *r, const struct ql_entry *e,
-        const struct ql_key **key, struct audit_fail *f, struct ql_diag *d)
+        const struct ql_key **key, uint32_t *key_id, struct audit_fail *f,
+        struct ql_diag *d)
 {
     const char *admin = ql_entry_get_clear(e, "admin_key");
     const char *logk = ql_entry_get_clear(e, "log_key");
@@ -436,22 +439,24 @@ genesis(struct audit_rules *r, const struct ql_entry *e,
                                      "'%s'",
                        r->state->origin, origin);
     snprintf(r->origin, sizeof r->origin, "%s", origin);
+    r->admin_id = ql_key_id(r->admin, 0);
     r->who_admin = true;
     *key = r->admin;
+    *key_id = r->admin_id;
     return QL_OK;
 }
 
 ql_err
 audit_rules_signer(struct audit_rules *r, const struct ql_entry *e,
-                   const struct ql_key **key, struct audit_fail *f,
-                   struct ql_diag *d)
+                   const struct ql_key **key, uint32_t *key_id,
+                   struct audit_fail *f, struct ql_diag *d)
 {
     uint32_t i;
 
     r->who_admin = false;
     r->who = NO_ONE;
     if (e->index == 0)
-        return genesis(r, e, key, f, d);
+        return genesis(r, e, key, key_id, f, d);
     if (r->admin == NULL)
         return audit_failf(f, e->index, PH_ENTRY, QL_EINTEGRITY,
                            "the log does not start with a genesis entry");
@@ -461,6 +466,7 @@ audit_rules_signer(struct audit_rules *r, const struct ql_entry *e,
     if (strcmp(e->actor, ql_key_name(r->admin)) == 0) {
         r->who_admin = true;
         *key = r->admin;
+        *key_id = r->admin_id;
         return QL_OK;
     }
     if (!smap_get(&r->pr_map, e->actor, &i))
@@ -471,6 +477,7 @@ audit_rules_signer(struct audit_rules *r, const struct ql_entry *e,
                            "signed by the revoked key '%s'", e->actor);
     r->who = i;
     *key = r->prs[i].key;
+    *key_id = r->prs[i].key_id;
     return QL_OK;
 }
 
@@ -567,6 +574,7 @@ principal_add(struct audit_rules *r, const struct ql_entry *e,
         goto out;
     }
     p->key = k;
+    p->key_id = ql_key_id(k, 0);
     k = NULL;
     p->unit = unit;
     r->nprs++;
