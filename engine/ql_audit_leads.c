@@ -157,8 +157,7 @@ index_grow(struct audit_leads *t, struct ql_diag *d)
 
 ql_err
 audit_leads_add(struct audit_leads *t, const char *id,
-                const struct audit_lead *rec, uint32_t *at,
-                struct ql_diag *d)
+                const struct audit_lead *rec, uint32_t *at, struct ql_diag *d)
 {
     size_t len = strlen(id) + 1;
     struct audit_lead *l;
@@ -166,8 +165,9 @@ audit_leads_add(struct audit_leads *t, const char *id,
 
     /* Numbers and offsets are 32 bits; index slots hold number + 1. */
     if (t->n >= UINT32_MAX - 1 || t->ids_len + len > UINT32_MAX)
-        return ql_fail(d, QL_ETOOBIG, "the verifier follows at most %lu "
-                                      "leads",
+        return ql_fail(d, QL_ETOOBIG,
+                       "the verifier follows at most %lu "
+                       "leads",
                        (unsigned long)t->n);
     if ((rc = reserve((void **)&t->recs, &t->cap, t->n + 1, sizeof *t->recs,
                       INDEX_MIN / 2, d)) != QL_OK ||
@@ -207,11 +207,11 @@ audit_leads_side_get(struct audit_leads *t, uint32_t at,
             s = t->spare[--t->nspare];
         } else {
             if (t->nsides >= UINT32_MAX - 1)
-                return ql_fail(d, QL_ETOOBIG, "too many leads wait for "
-                                              "approval");
-            if ((rc = reserve((void **)&t->sides, &t->capsides,
-                              t->nsides + 1, sizeof *t->sides, 64, d)) !=
-                QL_OK)
+                return ql_fail(d, QL_ETOOBIG,
+                               "too many leads wait for "
+                               "approval");
+            if ((rc = reserve((void **)&t->sides, &t->capsides, t->nsides + 1,
+                              sizeof *t->sides, 64, d)) != QL_OK)
                 return rc;
             s = (uint32_t)t->nsides++;
         }
@@ -223,8 +223,8 @@ audit_leads_side_get(struct audit_leads *t, uint32_t at,
 }
 
 ql_err
-audit_leads_took_add(struct audit_leads *t, uint32_t at,
-                     const char *transition, uint32_t who, struct ql_diag *d)
+audit_leads_took_add(struct audit_leads *t, uint32_t at, const char *transition,
+                     uint32_t who, struct ql_diag *d)
 {
     struct audit_lead_side *x = audit_leads_side(t, at);
     struct audit_took *p;

@@ -31,10 +31,10 @@
 
 /* One lead: 16 bytes, whatever its id. */
 struct audit_lead {
-    uint32_t id;   /* offset of its NUL-terminated id in the arena */
-    uint32_t unit; /* the unit's number in the rules */
-    uint32_t side; /* 0, or 1 + the number of its side record */
-    uint16_t wf;   /* the workflow version's number in the rules */
+    uint32_t id;    /* offset of its NUL-terminated id in the arena */
+    uint32_t unit;  /* the unit's number in the rules */
+    uint32_t side;  /* 0, or 1 + the number of its side record */
+    uint16_t wf;    /* the workflow version's number in the rules */
     uint16_t state; /* the state's position in that version */
 };
 
@@ -47,7 +47,7 @@ struct audit_took {
 /* What a lead needs only now and then. */
 struct audit_lead_side {
     const struct ql_wf_transition *pending_t; /* NULL: no proposal waits */
-    uint64_t pending_idx; /* the proposal's entry */
+    uint64_t pending_idx;                     /* the proposal's entry */
     uint32_t proposer;
     uint32_t ntook;
     struct audit_took *took; /* ntook, allocated exactly */
