@@ -70,14 +70,15 @@ void audit_rules_free(struct audit_rules *r);
 
 /*
  * Phase PH_ENTRY: the key that must have signed e (entry index e->index),
- * as registered at this point; the genesis entry sets up the log. A log
+ * as registered at this point, and its signed-note key ID (computed once
+ * per key, not per entry); the genesis entry sets up the log. A log
  * failure is recorded in f and returned as QL_EINTEGRITY or QL_EVERIFY
  * with f->set; any other error (QL_ENOMEM, QL_EUSAGE for a state of
  * another log) is returned with d filled and f untouched.
  */
 ql_err audit_rules_signer(struct audit_rules *r, const struct ql_entry *e,
-                          const struct ql_key **key, struct audit_fail *f,
-                          struct ql_diag *d);
+                          const struct ql_key **key, uint32_t *key_id,
+                          struct audit_fail *f, struct ql_diag *d);
 
 /*
  * Phase PH_RULES: checks that the signer was allowed to do what e says

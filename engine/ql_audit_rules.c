@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ql_audit_leads.h"
 #include "ql_calendar.h"
 #include "ql_codec.h"
 #include "ql_county.h"
@@ -135,6 +136,7 @@ struct unit_rec {
 struct principal_rec {
     char *name;
     struct ql_key *key;
+    uint32_t key_id; /* its signed-note key ID, computed once */
     uint32_t unit;
     char *roles; /* comma-separated, as registered */
     bool revoked;
@@ -143,24 +145,6 @@ struct principal_rec {
 struct wf_rec {
     char hash[65];
     struct ql_workflow *wf;
-};
-
-/* Who took a transition that some distinct_from rule names. */
-struct took {
-    const char *transition; /* borrowed from a workflow */
-    uint32_t who;
-};
-
-struct lead_rec {
-    char *id;
-    uint32_t unit, wf;
-    const char *state; /* borrowed from the lead's workflow */
-    bool pending;
-    uint64_t pending_idx;
-    uint32_t proposer;
-    const struct ql_wf_transition *pending_t;
-    struct took *took;
-    size_t ntook;
 };
 
 /* A data key scope (a unit, or SECRET): its latest epoch and holders. */
@@ -181,6 +165,7 @@ struct audit_rules {
     void *root_ctx;
 
     struct ql_key *admin, *log_key;
+    uint32_t admin_id; /* the administrator's signed-note key ID */
     char origin[QL_ORIGIN_MAX + 1];
 
     struct unit_rec *units;
@@ -191,9 +176,7 @@ struct audit_rules {
     struct smap pr_map;
     struct wf_rec *wfs;
     size_t nwfs, capwfs;
-    struct lead_rec *leads;
-    size_t nleads, capleads;
-    struct smap lead_map;
+    struct audit_leads *leads;
     struct scope_rec *scopes;
     size_t nscopes, capscopes;
     uint64_t declarations;
@@ -210,10 +193,16 @@ audit_rules_new(const struct ql_profile *p, const struct ql_key *trust,
                 struct ql_diag *d)
 {
     struct audit_rules *r = calloc(1, sizeof *r);
+    ql_err rc;
 
     if (r == NULL)
         return ql_fail(d, QL_ENOMEM, NULL);
+    if ((rc = audit_leads_new(&r->leads, d)) != QL_OK) {
+        free(r);
+        return rc;
+    }
     if (origin != NULL && (r->expect_origin = strdup(origin)) == NULL) {
+        audit_leads_free(r->leads);
         free(r);
         return ql_fail(d, QL_ENOMEM, NULL);
     }
@@ -243,10 +232,6 @@ audit_rules_free(struct audit_rules *r)
     }
     for (i = 0; i < r->nwfs; i++)
         ql_workflow_free(r->wfs[i].wf);
-    for (i = 0; i < r->nleads; i++) {
-        free(r->leads[i].id);
-        free(r->leads[i].took);
-    }
     for (i = 0; i < r->nscopes; i++) {
         free(r->scopes[i].name);
         free(r->scopes[i].holders);
@@ -254,11 +239,10 @@ audit_rules_free(struct audit_rules *r)
     free(r->units);
     free(r->prs);
     free(r->wfs);
-    free(r->leads);
+    audit_leads_free(r->leads);
     free(r->scopes);
     smap_release(&r->unit_map);
     smap_release(&r->pr_map);
-    smap_release(&r->lead_map);
     ql_key_free(r->admin);
     ql_key_free(r->log_key);
     free(r->expect_origin);
@@ -280,7 +264,7 @@ audit_rules_origin(const struct audit_rules *r)
 uint64_t
 audit_rules_leads(const struct audit_rules *r)
 {
-    return r->nleads;
+    return audit_leads_count(r->leads);
 }
 
 uint64_t
@@ -407,7 +391,8 @@ parse_u64(const char *s, uint64_t *out)
 
 static ql_err
 genesis(struct audit_rules *r, const struct ql_entry *e,
-        const struct ql_key **key, struct audit_fail *f, struct ql_diag *d)
+        const struct ql_key **key, uint32_t *key_id, struct audit_fail *f,
+        struct ql_diag *d)
 {
     const char *admin = ql_entry_get_clear(e, "admin_key");
     const char *logk = ql_entry_get_clear(e, "log_key");
@@ -454,22 +439,24 @@ genesis(struct audit_rules *r, const struct ql_entry *e,
                                      "'%s'",
                        r->state->origin, origin);
     snprintf(r->origin, sizeof r->origin, "%s", origin);
+    r->admin_id = ql_key_id(r->admin, 0);
     r->who_admin = true;
     *key = r->admin;
+    *key_id = r->admin_id;
     return QL_OK;
 }
 
 ql_err
 audit_rules_signer(struct audit_rules *r, const struct ql_entry *e,
-                   const struct ql_key **key, struct audit_fail *f,
-                   struct ql_diag *d)
+                   const struct ql_key **key, uint32_t *key_id,
+                   struct audit_fail *f, struct ql_diag *d)
 {
     uint32_t i;
 
     r->who_admin = false;
     r->who = NO_ONE;
     if (e->index == 0)
-        return genesis(r, e, key, f, d);
+        return genesis(r, e, key, key_id, f, d);
     if (r->admin == NULL)
         return audit_failf(f, e->index, PH_ENTRY, QL_EINTEGRITY,
                            "the log does not start with a genesis entry");
@@ -479,6 +466,7 @@ audit_rules_signer(struct audit_rules *r, const struct ql_entry *e,
     if (strcmp(e->actor, ql_key_name(r->admin)) == 0) {
         r->who_admin = true;
         *key = r->admin;
+        *key_id = r->admin_id;
         return QL_OK;
     }
     if (!smap_get(&r->pr_map, e->actor, &i))
@@ -489,6 +477,7 @@ audit_rules_signer(struct audit_rules *r, const struct ql_entry *e,
                            "signed by the revoked key '%s'", e->actor);
     r->who = i;
     *key = r->prs[i].key;
+    *key_id = r->prs[i].key_id;
     return QL_OK;
 }
 
@@ -585,6 +574,7 @@ principal_add(struct audit_rules *r, const struct ql_entry *e,
         goto out;
     }
     p->key = k;
+    p->key_id = ql_key_id(k, 0);
     k = NULL;
     p->unit = unit;
     r->nprs++;
@@ -646,6 +636,15 @@ workflow_add(struct audit_rules *r, const struct ql_entry *e,
         rc = FAIL(QL_EINTEGRITY, "registers workflow '%s' under the name "
                                  "'%s'",
                   ql_workflow_name(wf), name ? name : "-");
+        goto out;
+    }
+    /* A lead's record numbers versions and states in 16 bits. */
+    if (r->nwfs >= QL_AUDIT_LEADS_SMALL_MAX ||
+        ql_workflow_state_count(wf) >= QL_AUDIT_LEADS_SMALL_MAX) {
+        rc = ql_fail(d, QL_ETOOBIG, "the verifier follows at most %u "
+                                    "workflow versions of at most %u states",
+                     QL_AUDIT_LEADS_SMALL_MAX - 1,
+                     QL_AUDIT_LEADS_SMALL_MAX - 1);
         goto out;
     }
     if ((rc = grow((void **)&r->wfs, &r->capwfs, r->nwfs, sizeof *r->wfs,
@@ -846,14 +845,69 @@ grant(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
 
 /* ---- leads ---- */
 
-static bool
-took(const struct lead_rec *l, const char *transition, uint32_t who)
-{
-    size_t i;
+/*
+ * A lead as the rules see it: its record in the table (ql_audit_leads.h)
+ * and its number there. The record pointer stays valid while no lead is
+ * added; side records are looked up again after anything that may move
+ * them.
+ */
+struct lead_ref {
+    uint32_t at;
+    struct audit_lead *l;
+};
 
-    for (i = 0; i < l->ntook; i++)
-        if (l->took[i].who == who &&
-            strcmp(l->took[i].transition, transition) == 0)
+static const struct ql_workflow *
+lead_wf(const struct audit_rules *r, const struct lead_ref *lr)
+{
+    return r->wfs[lr->l->wf].wf;
+}
+
+/* The lead's state as its workflow spells it (borrowed from it). */
+static const char *
+lead_state(const struct audit_rules *r, const struct lead_ref *lr)
+{
+    return ql_workflow_state_at(lead_wf(r, lr), lr->l->state)->name;
+}
+
+/* The position of state name in wf, which the workflow loader checked. */
+static bool
+state_pos(const struct ql_workflow *wf, const char *name, uint16_t *pos)
+{
+    const struct ql_wf_state *s = ql_workflow_state(wf, name);
+    size_t i, n = ql_workflow_state_count(wf);
+
+    for (i = 0; s != NULL && i < n && i < QL_AUDIT_LEADS_SMALL_MAX; i++)
+        if (ql_workflow_state_at(wf, i) == s) {
+            *pos = (uint16_t)i;
+            return true;
+        }
+    return false;
+}
+
+static const struct audit_lead_side *
+lead_side(const struct audit_rules *r, const struct lead_ref *lr)
+{
+    return audit_leads_side(r->leads, lr->at);
+}
+
+static bool
+lead_pending(const struct audit_rules *r, const struct lead_ref *lr)
+{
+    const struct audit_lead_side *x = lead_side(r, lr);
+
+    return x != NULL && x->pending_t != NULL;
+}
+
+static bool
+took(const struct audit_rules *r, const struct lead_ref *lr,
+     const char *transition, uint32_t who)
+{
+    const struct audit_lead_side *x = lead_side(r, lr);
+    uint32_t i;
+
+    for (i = 0; x != NULL && i < x->ntook; i++)
+        if (x->took[i].who == who &&
+            strcmp(x->took[i].transition, transition) == 0)
             return true;
     return false;
 }
@@ -874,22 +928,14 @@ referenced(const struct ql_workflow *wf, const char *transition)
     return false;
 }
 
-/* Remembers who took t on l, when a distinct_from rule may ask. */
+/* Remembers who took t on the lead, when a distinct_from rule may ask. */
 static ql_err
-remember(struct audit_rules *r, struct lead_rec *l,
+remember(struct audit_rules *r, const struct lead_ref *lr,
          const struct ql_wf_transition *t, struct ql_diag *d)
 {
-    struct took *p;
-
-    if (!referenced(r->wfs[l->wf].wf, t->name) || took(l, t->name, r->who))
+    if (!referenced(lead_wf(r, lr), t->name))
         return QL_OK;
-    if ((p = realloc(l->took, (l->ntook + 1) * sizeof *p)) == NULL)
-        return ql_fail(d, QL_ENOMEM, NULL);
-    l->took = p;
-    p[l->ntook].transition = t->name;
-    p[l->ntook].who = r->who;
-    l->ntook++;
-    return QL_OK;
+    return audit_leads_took_add(r->leads, lr->at, t->name, r->who, d);
 }
 
 /* The actor must sit in the lead's unit or in a supervision unit. */
@@ -914,17 +960,17 @@ check_unit(struct audit_rules *r, const struct ql_entry *e, uint32_t unit,
  */
 static ql_err
 unit_after(struct audit_rules *r, const struct ql_entry *e,
-           const struct lead_rec *l, const struct ql_wf_transition *t,
+           const struct lead_ref *lr, const struct ql_wf_transition *t,
            uint32_t *out, struct audit_fail *f)
 {
     uint32_t u;
 
     if (t->assign_field == NULL) {
-        if (strcmp(e->unit, unit_code(r, l->unit)) != 0)
+        if (strcmp(e->unit, unit_code(r, lr->l->unit)) != 0)
             return FAIL(QL_EINTEGRITY, "moves lead %s to unit %s, but '%s' "
                                        "does not assign",
                         e->lead, e->unit, t->name);
-        *out = l->unit;
+        *out = lr->l->unit;
         return QL_OK;
     }
     if (!find_unit(r, e->unit, &u) ||
@@ -937,13 +983,17 @@ unit_after(struct audit_rules *r, const struct ql_entry *e,
     return QL_OK;
 }
 
-/* The state name as the workflow spells it (borrowed from it). */
-static const char *
-state_of(const struct ql_workflow *wf, const char *name)
+/* Moves the lead to state t->to of its workflow, in unit. */
+static void
+lead_set(struct audit_rules *r, const struct lead_ref *lr,
+         const struct ql_wf_transition *t, uint32_t unit)
 {
-    const struct ql_wf_state *s = ql_workflow_state(wf, name);
+    uint16_t pos = 0;
 
-    return s != NULL ? s->name : NULL;
+    /* The workflow loader refuses a transition to an unknown state. */
+    if (state_pos(lead_wf(r, lr), t->to, &pos))
+        lr->l->state = pos;
+    lr->l->unit = unit;
 }
 
 static ql_err
@@ -952,11 +1002,12 @@ lead_add(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
 {
     const struct principal_rec *p = &r->prs[r->who];
     struct wf_rec *w = find_wf(r, e->workflow);
-    struct lead_rec *l;
+    struct audit_lead rec;
     uint32_t unit, at;
+    uint16_t pos = 0;
     ql_err rc;
 
-    if (smap_get(&r->lead_map, e->lead, &at))
+    if (audit_leads_find(r->leads, e->lead, &at))
         return FAIL(QL_EINTEGRITY, "registers lead %s a second time",
                     e->lead);
     if (w == NULL)
@@ -975,47 +1026,40 @@ lead_add(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
                                    "leads",
                     p->name);
     if (strcmp(e->to, ql_workflow_initial(w->wf)) != 0 ||
-        e->from[0] != '\0' || e->transition[0] != '\0')
+        e->from[0] != '\0' || e->transition[0] != '\0' ||
+        !state_pos(w->wf, e->to, &pos))
         return FAIL(QL_EINTEGRITY, "registers lead %s in state %s, not in "
                                    "the workflow's initial state %s",
                     e->lead, e->to[0] ? e->to : "-",
                     ql_workflow_initial(w->wf));
-    if ((rc = grow((void **)&r->leads, &r->capleads, r->nleads, sizeof *l,
-                   d)) != QL_OK)
-        return rc;
-    l = &r->leads[r->nleads];
-    memset(l, 0, sizeof *l);
-    if ((l->id = strdup(e->lead)) == NULL)
-        return ql_fail(d, QL_ENOMEM, NULL);
-    if ((rc = smap_put(&r->lead_map, l->id, (uint32_t)r->nleads, d)) !=
-        QL_OK) {
-        free(l->id);
-        return rc;
-    }
-    l->unit = unit;
-    l->wf = (uint32_t)(w - r->wfs);
-    l->state = state_of(w->wf, e->to);
-    r->nleads++;
-    return QL_OK;
+    memset(&rec, 0, sizeof rec);
+    rec.unit = unit;
+    rec.wf = (uint16_t)(w - r->wfs);
+    rec.state = pos;
+    return audit_leads_add(r->leads, e->lead, &rec, &at, d);
 }
 
 /* lead.move and lead.propose: a transition the actor takes or proposes. */
 static ql_err
-lead_move(struct audit_rules *r, const struct ql_entry *e, struct lead_rec *l,
-          bool propose, struct audit_fail *f, struct ql_diag *d)
+lead_move(struct audit_rules *r, const struct ql_entry *e,
+          const struct lead_ref *lr, bool propose, struct audit_fail *f,
+          struct ql_diag *d)
 {
     const struct principal_rec *p = &r->prs[r->who];
-    const struct ql_workflow *wf = r->wfs[l->wf].wf;
+    const struct ql_workflow *wf = lead_wf(r, lr);
+    const char *state = lead_state(r, lr);
+    const struct audit_lead_side *x = lead_side(r, lr);
     const struct ql_wf_transition *t;
     const char *approval = ql_entry_get_clear(e, "_approval");
-    uint32_t unit = l->unit;
+    struct audit_lead_side *w;
+    uint32_t unit = lr->l->unit;
     size_t i;
     ql_err rc;
 
-    if (l->pending)
+    if (x != NULL && x->pending_t != NULL)
         return FAIL(QL_EINTEGRITY, "moves lead %s while proposal %llu waits "
                                    "for approval",
-                    e->lead, (unsigned long long)l->pending_idx);
+                    e->lead, (unsigned long long)x->pending_idx);
     if ((t = ql_workflow_transition(wf, e->transition)) == NULL)
         return FAIL(QL_EINTEGRITY, "workflow '%s' of lead %s has no "
                                    "transition '%s'",
@@ -1025,17 +1069,17 @@ lead_move(struct audit_rules *r, const struct ql_entry *e, struct lead_rec *l,
         return FAIL(QL_EINTEGRITY, "'%s' holds no role that may take '%s' "
                                    "(roles: %s)",
                     p->name, t->name, p->roles);
-    if ((rc = check_unit(r, e, l->unit, f)) != QL_OK)
+    if ((rc = check_unit(r, e, lr->l->unit, f)) != QL_OK)
         return rc;
-    if (strcmp(e->from, l->state) != 0)
+    if (strcmp(e->from, state) != 0)
         return FAIL(QL_EINTEGRITY, "says lead %s was in state %s, but it was "
                                    "in %s",
-                    e->lead, e->from[0] ? e->from : "-", l->state);
-    if (!ql_wf_transition_from(t, l->state))
+                    e->lead, e->from[0] ? e->from : "-", state);
+    if (!ql_wf_transition_from(t, state))
         return FAIL(QL_EINTEGRITY, "transition '%s' does not leave state %s",
-                    t->name, l->state);
+                    t->name, state);
     for (i = 0; i < t->ndistinct; i++)
-        if (took(l, t->distinct_from[i], r->who))
+        if (took(r, lr, t->distinct_from[i], r->who))
             return FAIL(QL_EINTEGRITY, "'%s' took '%s' on lead %s and may "
                                        "not take '%s'",
                         p->name, t->distinct_from[i], e->lead, t->name);
@@ -1051,7 +1095,7 @@ lead_move(struct audit_rules *r, const struct ql_entry *e, struct lead_rec *l,
                         t->name, approval ? approval : "-",
                         t->approval ? "role " : "no approval",
                         t->approval ? t->approval : "");
-        if (strcmp(e->unit, unit_code(r, l->unit)) != 0)
+        if (strcmp(e->unit, unit_code(r, lr->l->unit)) != 0)
             return FAIL(QL_EINTEGRITY, "a proposal moves lead %s to unit %s",
                         e->lead, e->unit);
     } else {
@@ -1059,119 +1103,135 @@ lead_move(struct audit_rules *r, const struct ql_entry *e, struct lead_rec *l,
             return FAIL(QL_EINTEGRITY, "takes '%s' without the approval of a "
                                        "%s",
                         t->name, t->approval);
-        if ((rc = unit_after(r, e, l, t, &unit, f)) != QL_OK)
+        if ((rc = unit_after(r, e, lr, t, &unit, f)) != QL_OK)
             return rc;
     }
-    if ((rc = remember(r, l, t, d)) != QL_OK)
+    if ((rc = remember(r, lr, t, d)) != QL_OK)
         return rc;
-    if (propose) {
-        l->pending = true;
-        l->pending_idx = e->index;
-        l->proposer = r->who;
-        l->pending_t = t;
-    } else {
-        l->state = t->to;
-        l->unit = unit;
+    if (!propose) {
+        lead_set(r, lr, t, unit);
+        return QL_OK;
     }
+    if ((rc = audit_leads_side_get(r->leads, lr->at, &w, d)) != QL_OK)
+        return rc;
+    w->pending_t = t;
+    w->pending_idx = e->index;
+    w->proposer = r->who;
     return QL_OK;
 }
 
 /* The proposal an approval or rejection names must be the waiting one. */
 static ql_err
-check_proposal(const struct ql_entry *e, const struct lead_rec *l,
-               struct audit_fail *f)
+check_proposal(const struct audit_rules *r, const struct ql_entry *e,
+               const struct lead_ref *lr, struct audit_fail *f)
 {
+    const struct audit_lead_side *x = lead_side(r, lr);
     const char *num = ql_entry_get_clear(e, "_proposal");
     uint64_t idx = 0;
 
-    if (!l->pending)
+    if (x == NULL || x->pending_t == NULL)
         return FAIL(QL_EINTEGRITY, "settles a proposal on lead %s, which "
                                    "has none waiting",
                     e->lead);
-    if (num == NULL || !parse_u64(num, &idx) || idx != l->pending_idx ||
-        strcmp(e->transition, l->pending_t->name) != 0)
+    if (num == NULL || !parse_u64(num, &idx) || idx != x->pending_idx ||
+        strcmp(e->transition, x->pending_t->name) != 0)
         return FAIL(QL_EINTEGRITY, "settles proposal %s ('%s') of lead %s, "
                                    "but the waiting one is %llu ('%s')",
                     num ? num : "-", e->transition, e->lead,
-                    (unsigned long long)l->pending_idx,
-                    l->pending_t->name);
+                    (unsigned long long)x->pending_idx,
+                    x->pending_t->name);
     return QL_OK;
+}
+
+/* Ends the lead's waiting proposal; its side record may go with it. */
+static void
+settle_proposal(struct audit_rules *r, const struct lead_ref *lr)
+{
+    struct audit_lead_side *x = audit_leads_side(r->leads, lr->at);
+
+    if (x != NULL)
+        x->pending_t = NULL;
+    audit_leads_side_trim(r->leads, lr->at);
 }
 
 static ql_err
 lead_approve(struct audit_rules *r, const struct ql_entry *e,
-             struct lead_rec *l, struct audit_fail *f, struct ql_diag *d)
+             const struct lead_ref *lr, struct audit_fail *f,
+             struct ql_diag *d)
 {
     const struct principal_rec *p = &r->prs[r->who];
+    const char *state = lead_state(r, lr);
     const struct ql_wf_transition *t;
     uint32_t unit;
     ql_err rc;
 
-    if ((rc = check_proposal(e, l, f)) != QL_OK)
+    if ((rc = check_proposal(r, e, lr, f)) != QL_OK)
         return rc;
-    t = l->pending_t;
+    t = lead_side(r, lr)->pending_t;
     if (!has_role(p->roles, t->approval))
         return FAIL(QL_EINTEGRITY, "'%s' does not hold role '%s' that "
                                    "approves '%s'",
                     p->name, t->approval, t->name);
-    if (r->who == l->proposer)
+    if (r->who == lead_side(r, lr)->proposer)
         return FAIL(QL_EINTEGRITY, "'%s' proposed '%s' and may not also "
                                    "approve it",
                     p->name, t->name);
-    if ((rc = check_unit(r, e, l->unit, f)) != QL_OK)
+    if ((rc = check_unit(r, e, lr->l->unit, f)) != QL_OK)
         return rc;
-    if (strcmp(e->from, l->state) != 0 || !ql_wf_transition_from(t, l->state))
+    if (strcmp(e->from, state) != 0 || !ql_wf_transition_from(t, state))
         return FAIL(QL_EINTEGRITY, "approves '%s' from state %s, but lead %s "
                                    "is in %s",
-                    t->name, e->from[0] ? e->from : "-", e->lead, l->state);
+                    t->name, e->from[0] ? e->from : "-", e->lead, state);
     if (strcmp(e->to, t->to) != 0)
         return FAIL(QL_EINTEGRITY, "moves lead %s to state %s, but '%s' "
                                    "leads to %s",
                     e->lead, e->to[0] ? e->to : "-", t->name, t->to);
-    if ((rc = unit_after(r, e, l, t, &unit, f)) != QL_OK ||
-        (rc = remember(r, l, t, d)) != QL_OK)
+    if ((rc = unit_after(r, e, lr, t, &unit, f)) != QL_OK ||
+        (rc = remember(r, lr, t, d)) != QL_OK)
         return rc;
-    l->state = t->to;
-    l->unit = unit;
-    l->pending = false;
+    lead_set(r, lr, t, unit);
+    settle_proposal(r, lr);
     return QL_OK;
 }
 
 static ql_err
 lead_reject(struct audit_rules *r, const struct ql_entry *e,
-            struct lead_rec *l, struct audit_fail *f)
+            const struct lead_ref *lr, struct audit_fail *f)
 {
     const struct principal_rec *p = &r->prs[r->who];
+    const char *state = lead_state(r, lr);
     const struct ql_wf_transition *t;
     ql_err rc;
 
-    if ((rc = check_proposal(e, l, f)) != QL_OK)
+    if ((rc = check_proposal(r, e, lr, f)) != QL_OK)
         return rc;
-    t = l->pending_t;
-    if (r->who != l->proposer && !has_role(p->roles, t->approval))
+    t = lead_side(r, lr)->pending_t;
+    if (r->who != lead_side(r, lr)->proposer &&
+        !has_role(p->roles, t->approval))
         return FAIL(QL_EINTEGRITY, "'%s' may not decline '%s': only its "
                                    "proposer or a %s may",
                     p->name, t->name, t->approval);
-    if ((rc = check_unit(r, e, l->unit, f)) != QL_OK)
+    if ((rc = check_unit(r, e, lr->l->unit, f)) != QL_OK)
         return rc;
-    if (strcmp(e->from, l->state) != 0 || strcmp(e->to, l->state) != 0 ||
-        strcmp(e->unit, unit_code(r, l->unit)) != 0)
+    if (strcmp(e->from, state) != 0 || strcmp(e->to, state) != 0 ||
+        strcmp(e->unit, unit_code(r, lr->l->unit)) != 0)
         return FAIL(QL_EINTEGRITY, "a rejection changes lead %s's state or "
                                    "unit",
                     e->lead);
-    l->pending = false;
+    settle_proposal(r, lr);
     return QL_OK;
 }
 
 static ql_err
 lead_migrate(struct audit_rules *r, const struct ql_entry *e,
-             struct lead_rec *l, struct audit_fail *f)
+             const struct lead_ref *lr, struct audit_fail *f)
 {
     const char *from_wf = ql_entry_get_clear(e, "_from_workflow");
-    struct wf_rec *old = &r->wfs[l->wf], *w = find_wf(r, e->workflow);
-    const char *to;
+    struct wf_rec *old = &r->wfs[lr->l->wf], *w = find_wf(r, e->workflow);
+    const char *state = lead_state(r, lr);
+    uint16_t pos = 0;
 
-    if (l->pending)
+    if (lead_pending(r, lr))
         return FAIL(QL_EINTEGRITY, "migrates lead %s while a proposal waits",
                     e->lead);
     if (from_wf == NULL || strcmp(from_wf, old->hash) != 0)
@@ -1185,16 +1245,16 @@ lead_migrate(struct audit_rules *r, const struct ql_entry *e,
                                    "'%s'",
                     e->lead, e->workflow[0] ? e->workflow : "-",
                     ql_workflow_name(old->wf));
-    if (strcmp(e->from, l->state) != 0 ||
-        strcmp(e->unit, unit_code(r, l->unit)) != 0 ||
-        (to = state_of(w->wf, e->to)) == NULL)
+    if (strcmp(e->from, state) != 0 ||
+        strcmp(e->unit, unit_code(r, lr->l->unit)) != 0 ||
+        !state_pos(w->wf, e->to, &pos))
         return FAIL(QL_EINTEGRITY, "migrates lead %s from state %s to %s, "
                                    "but it is in %s and the new version "
                                    "must have the state",
                     e->lead, e->from[0] ? e->from : "-",
-                    e->to[0] ? e->to : "-", l->state);
-    l->wf = (uint32_t)(w - r->wfs);
-    l->state = to;
+                    e->to[0] ? e->to : "-", state);
+    lr->l->wf = (uint16_t)(w - r->wfs);
+    lr->l->state = pos;
     return QL_OK;
 }
 
@@ -1202,8 +1262,7 @@ static ql_err
 lead_entry(struct audit_rules *r, const struct ql_entry *e,
            struct audit_fail *f, struct ql_diag *d)
 {
-    struct lead_rec *l;
-    uint32_t at;
+    struct lead_ref lr;
 
     if (!ql_entry_word_valid(e->lead))
         return FAIL(QL_EINTEGRITY, "a %s entry that names no lead",
@@ -1218,26 +1277,26 @@ lead_entry(struct audit_rules *r, const struct ql_entry *e,
     }
     if (strcmp(e->action, "lead.add") == 0)
         return lead_add(r, e, f, d);
-    if (!smap_get(&r->lead_map, e->lead, &at))
+    if (!audit_leads_find(r->leads, e->lead, &lr.at))
         return FAIL(QL_EINTEGRITY, "acts on lead %s, which was never "
                                    "registered",
                     e->lead);
-    l = &r->leads[at];
+    lr.l = audit_leads_at(r->leads, lr.at);
     if (strcmp(e->action, "lead.migrate") == 0)
-        return lead_migrate(r, e, l, f);
-    if (strcmp(e->workflow, r->wfs[l->wf].hash) != 0)
+        return lead_migrate(r, e, &lr, f);
+    if (strcmp(e->workflow, r->wfs[lr.l->wf].hash) != 0)
         return FAIL(QL_EINTEGRITY, "names workflow %s, but lead %s follows "
                                    "%s",
                     e->workflow[0] ? e->workflow : "-", e->lead,
-                    r->wfs[l->wf].hash);
+                    r->wfs[lr.l->wf].hash);
     if (strcmp(e->action, "lead.move") == 0)
-        return lead_move(r, e, l, false, f, d);
+        return lead_move(r, e, &lr, false, f, d);
     if (strcmp(e->action, "lead.propose") == 0)
-        return lead_move(r, e, l, true, f, d);
+        return lead_move(r, e, &lr, true, f, d);
     if (strcmp(e->action, "lead.approve") == 0)
-        return lead_approve(r, e, l, f, d);
+        return lead_approve(r, e, &lr, f, d);
     if (strcmp(e->action, "lead.reject") == 0)
-        return lead_reject(r, e, l, f);
+        return lead_reject(r, e, &lr, f);
     return FAIL(QL_EINTEGRITY, "unknown action '%s'", e->action);
 }
 

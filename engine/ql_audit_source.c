@@ -32,9 +32,39 @@ ql_audit_source_free(struct ql_audit_source *src)
 
 /* ---- the store ---- */
 
+/*
+ * The verifier asks for the stored hashes of each level in index order,
+ * one or two an entry. Looking each up anew (bind, step, reset) cost more
+ * than parsing the entry, so the lowest levels, which are most of the
+ * asking, are read by one cursor each, in order, beside the entries.
+ */
+#define STREAM_LEVELS 4
+
+static const char TREE_L0[] =
+    "SELECT idx, hash FROM tree WHERE level = 0 ORDER BY idx";
+static const char TREE_L1[] =
+    "SELECT idx, hash FROM tree WHERE level = 1 ORDER BY idx";
+static const char TREE_L2[] =
+    "SELECT idx, hash FROM tree WHERE level = 2 ORDER BY idx";
+static const char TREE_L3[] =
+    "SELECT idx, hash FROM tree WHERE level = 3 ORDER BY idx";
+static const char *const TREE_LEVEL_SQL[STREAM_LEVELS] = {TREE_L0, TREE_L1,
+                                                          TREE_L2, TREE_L3};
+
+/* A level's cursor and the row it holds, if any. */
+struct tree_cursor {
+    struct ql_stmt *st;
+    uint64_t expect; /* the index that, asked for next, the cursor serves */
+    bool row, end;
+    int64_t idx;
+    bool ok; /* the held row's hash has 32 bytes */
+    uint8_t hash[QL_HASH_LEN];
+};
+
 struct store_src {
     struct ql_store *s;
     struct ql_stmt *entries, *cps, *cosigs, *tree;
+    struct tree_cursor cur[STREAM_LEVELS];
     struct ql_log *log;   /* when the source opened the store itself */
     bool own;
 };
@@ -101,6 +131,55 @@ store_next_cosignature(void *ctx, uint64_t *size, const char **cosigner,
     return QL_OK;
 }
 
+/*
+ * The stored hash (level, index) from the level's cursor, which moves
+ * forward only: rows before index are passed over, a row after it is
+ * kept for a later call. Same answers as the lookup by key.
+ */
+static ql_err
+cursor_hash(struct store_src *ss, unsigned level, uint64_t index,
+            uint8_t out[QL_HASH_LEN], struct ql_diag *d)
+{
+    struct tree_cursor *c = &ss->cur[level];
+    const void *h;
+    size_t len = 0;
+    ql_err rc;
+
+    if (c->st == NULL && !c->end &&
+        (rc = ql_store_prepare(ss->s, TREE_LEVEL_SQL[level], &c->st, d)) !=
+            QL_OK)
+        return rc;
+    c->expect = index + 1;
+    for (;;) {
+        if (!c->row) {
+            if (!c->end && (rc = ql_stmt_step(c->st, &c->row, d)) != QL_OK)
+                return rc;
+            if (c->end || !c->row) {
+                c->end = true;
+                break;
+            }
+            c->idx = ql_stmt_int(c->st, 0);
+            h = ql_stmt_blob(c->st, 1, &len);
+            c->ok = h != NULL && len == QL_HASH_LEN;
+            if (c->ok)
+                memcpy(c->hash, h, QL_HASH_LEN);
+        }
+        if (c->idx < (int64_t)index) {
+            c->row = false;
+            continue;
+        }
+        if (c->idx > (int64_t)index || !c->ok)
+            break;
+        c->row = false;
+        memcpy(out, c->hash, QL_HASH_LEN);
+        return QL_OK;
+    }
+    if (c->row && c->idx == (int64_t)index)
+        c->row = false; /* a malformed row, answered */
+    return ql_fail(d, QL_EINTEGRITY, "tree hash %u/%llu is missing", level,
+                   (unsigned long long)index);
+}
+
 static ql_err
 store_hash(void *ctx, unsigned level, uint64_t index, uint8_t out[QL_HASH_LEN],
            struct ql_diag *d)
@@ -116,6 +195,10 @@ store_hash(void *ctx, unsigned level, uint64_t index, uint8_t out[QL_HASH_LEN],
     if (index > INT64_MAX)
         return ql_fail(d, QL_EINTEGRITY, "tree hash %u/%llu is missing",
                        level, (unsigned long long)index);
+    /* The next hash of a low level, in the verifier's order: by cursor.
+       Anything else (proofs, the roots declarations bind) by key. */
+    if (level < STREAM_LEVELS && index == ss->cur[level].expect)
+        return cursor_hash(ss, level, index, out, d);
     if (ss->tree == NULL &&
         (rc = ql_store_prepare(ss->s, SQL, &ss->tree, d)) != QL_OK)
         return rc;
@@ -143,6 +226,7 @@ static void
 store_close(void *ctx)
 {
     struct store_src *ss = ctx;
+    size_t i;
 
     if (ss == NULL)
         return;
@@ -150,6 +234,8 @@ store_close(void *ctx)
     ql_stmt_done(ss->cps);
     ql_stmt_done(ss->cosigs);
     ql_stmt_done(ss->tree);
+    for (i = 0; i < STREAM_LEVELS; i++)
+        ql_stmt_done(ss->cur[i].st);
     ql_store_rollback(ss->s);
     if (ss->own) {
         ql_log_free(ss->log);

@@ -487,15 +487,43 @@ parse_fixed(struct ql_entry *e, enum line_key k, const char *v, size_t n,
     }
 }
 
+/*
+ * Appends a clear field that parse_clear has checked: the array grows to
+ * powers of two (ql_entry_add_clear's exact reallocs work on it too), and
+ * name and value are copied once each.
+ */
+static ql_err
+append_clear(struct ql_entry *e, const char *name, size_t nlen,
+             const char *value, size_t vlen, struct ql_diag *d)
+{
+    struct ql_entry_field *f;
+    size_t n = e->nclear;
+
+    if (n == 0 || (n & (n - 1)) == 0) {
+        f = realloc(e->clear, (n ? 2 * n : 8) * sizeof *f);
+        if (f == NULL)
+            return ql_fail(d, QL_ENOMEM, NULL);
+        e->clear = f;
+    }
+    f = &e->clear[n];
+    f->name = malloc(nlen + 1);
+    f->value = malloc(vlen + 1);
+    e->nclear++;
+    if (f->name == NULL || f->value == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL); /* released with the entry */
+    memcpy(f->name, name, nlen + 1);
+    memcpy(f->value, value, vlen);
+    f->value[vlen] = '\0';
+    return QL_OK;
+}
+
 static ql_err
 parse_clear(struct ql_entry *e, const char *v, size_t n, unsigned lineno,
             struct ql_diag *d)
 {
     const char *sp = memchr(v, ' ', n);
     char name[QL_ENTRY_WORD_MAX + 1];
-    char *value;
-    size_t nlen;
-    ql_err rc;
+    size_t nlen, vlen;
 
     if (sp == NULL || (nlen = (size_t)(sp - v)) == 0 ||
         nlen > QL_ENTRY_WORD_MAX)
@@ -507,16 +535,16 @@ parse_clear(struct ql_entry *e, const char *v, size_t n, unsigned lineno,
     if (e->nclear > 0 && strcmp(e->clear[e->nclear - 1].name, name) >= 0)
         return ql_fail(d, QL_EFORMAT,
                        "entry line %u: clear fields out of order", lineno);
-    if ((value = strndup(sp + 1, n - nlen - 1)) == NULL)
-        return ql_fail(d, QL_ENOMEM, NULL);
-    if (strlen(value) != n - nlen - 1)
-        rc = ql_fail(d, QL_EFORMAT, "entry line %u: NUL byte", lineno);
-    else if ((rc = ql_entry_add_clear(e, name, value, d)) != QL_OK &&
-             rc != QL_ENOMEM)
-        rc = ql_fail(d, QL_EFORMAT, "entry line %u: bad clear field",
-                     lineno);
-    free(value);
-    return rc;
+    vlen = n - nlen - 1;
+    if (memchr(sp + 1, '\0', vlen) != NULL)
+        return ql_fail(d, QL_EFORMAT, "entry line %u: NUL byte", lineno);
+    /* What ql_entry_add_clear checks; the order above rules out a name
+       given twice. */
+    if (!field_name_valid(name) || !value_valid(sp + 1, vlen) ||
+        e->nclear >= QL_ENTRY_CLEAR_MAX)
+        return ql_fail(d, QL_EFORMAT, "entry line %u: bad clear field",
+                       lineno);
+    return append_clear(e, name, nlen, sp + 1, vlen, d);
 }
 
 ql_err

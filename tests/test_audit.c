@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "ql_audit.h"
+#include "ql_audit_leads.h"
 #include "ql_codec.h"
 #include "ql_county.h"
 #include "ql_export.h"
@@ -1398,6 +1399,298 @@ test_rules(void **state)
     }
 }
 
+/*
+ * The verifier's table of leads on its own: more leads than any growth
+ * step, each found again with its values, absent ids not found, a bound
+ * on the bytes a lead costs, and side records that come, go and are
+ * reused without carrying anything over.
+ */
+static void
+test_lead_table(void **state)
+{
+    const uint32_t n = 100000;
+    struct audit_leads *t = NULL;
+    struct audit_lead rec;
+    const struct audit_lead *l;
+    struct audit_lead_side *x = NULL;
+    struct ql_wf_transition tr;
+    struct ql_diag d;
+    char id[32];
+    uint32_t i, at = 0;
+    uint64_t bytes;
+
+    (void)state;
+    memset(&tr, 0, sizeof tr);
+    ok(audit_leads_new(&t, &d), &d, "new");
+    assert_false(audit_leads_find(t, "T-0", &at));
+    for (i = 0; i < n; i++) {
+        memset(&rec, 0, sizeof rec);
+        rec.unit = i % 101;
+        rec.wf = (uint16_t)(i % 3);
+        rec.state = (uint16_t)(i % 7);
+        rec.side = 99; /* ignored: a new lead has no side record */
+        snprintf(id, sizeof id, "T-%u", i);
+        ok(audit_leads_add(t, id, &rec, &at, &d), &d, "add");
+        assert_int_equal(at, i);
+    }
+    assert_int_equal(audit_leads_count(t), n);
+    for (i = 0; i < n; i++) {
+        snprintf(id, sizeof id, "T-%u", i);
+        assert_true(audit_leads_find(t, id, &at));
+        assert_int_equal(at, i);
+        assert_string_equal(audit_leads_id(t, at), id);
+        l = audit_leads_at(t, at);
+        assert_int_equal(l->unit, i % 101);
+        assert_int_equal(l->wf, i % 3);
+        assert_int_equal(l->state, i % 7);
+        assert_null(audit_leads_side(t, at));
+        snprintf(id, sizeof id, "U-%u", i);
+        assert_false(audit_leads_find(t, id, &at));
+    }
+    /* What docs/auditing.md promises: well under 48 bytes a lead. */
+    bytes = audit_leads_bytes(t);
+    print_message("  %u leads: %llu bytes, %.1f a lead\n", n,
+                  (unsigned long long)bytes, (double)bytes / n);
+    assert_true(bytes <= (uint64_t)n * 48);
+
+    /* A proposal makes a side record; distinct_from actors another. */
+    ok(audit_leads_side_get(t, 5, &x, &d), &d, "side");
+    x->pending_t = &tr;
+    x->pending_idx = 77;
+    x->proposer = 3;
+    ok(audit_leads_took_add(t, 7, "report", 3, &d), &d, "took");
+    ok(audit_leads_took_add(t, 7, "report", 3, &d), &d, "took again");
+    ok(audit_leads_took_add(t, 7, "report", 4, &d), &d, "took by another");
+    assert_int_equal(audit_leads_side(t, 7)->ntook, 2);
+    assert_int_equal(audit_leads_sides(t), 2);
+    /* A waiting proposal keeps its record; a settled one lets it go. */
+    audit_leads_side_trim(t, 5);
+    assert_non_null(audit_leads_side(t, 5));
+    assert_int_equal(audit_leads_side(t, 5)->pending_idx, 77);
+    audit_leads_side(t, 5)->pending_t = NULL;
+    audit_leads_side_trim(t, 5);
+    assert_null(audit_leads_side(t, 5));
+    assert_int_equal(audit_leads_sides(t), 1);
+    /* The next lead to need one takes the slot, empty. */
+    ok(audit_leads_side_get(t, 9, &x, &d), &d, "side again");
+    assert_null(x->pending_t);
+    assert_int_equal(x->pending_idx, 0);
+    assert_int_equal(x->ntook, 0);
+    assert_int_equal(audit_leads_sides(t), 2);
+    assert_null(audit_leads_side(t, 5));
+    /* Who took what is kept for good. */
+    audit_leads_side_trim(t, 7);
+    assert_non_null(audit_leads_side(t, 7));
+    audit_leads_side_trim(t, 9);
+    assert_null(audit_leads_side(t, 9));
+    audit_leads_free(t);
+    audit_leads_free(NULL);
+}
+
+/* The verdict of ql_audit_run on the store at path with this many jobs. */
+static ql_err
+verify_jobs(const char *path, unsigned jobs, struct ql_audit_result *res,
+            struct ql_diag *d)
+{
+    struct ql_audit_source *src = NULL;
+    struct ql_audit_opts o;
+    ql_err rc;
+
+    ok(ql_audit_source_open(path, &src, d), d, "source");
+    memset(&o, 0, sizeof o);
+    o.trust = B.k[ADMIN];
+    o.jobs = jobs;
+    rc = ql_audit_run(src, NULL, &o, res, d);
+    ql_audit_source_free(src);
+    return rc;
+}
+
+/* A copy of the store at from (and its log key) as dir/name. */
+static char *
+copy_store(const char *from, const char *name)
+{
+    char *p = qlt_join(B.dir, name);
+    char a[600], b[600];
+
+    copy_file(from, p);
+    snprintf(a, sizeof a, "%s.logkey", from);
+    snprintf(b, sizeof b, "%s.logkey", p);
+    copy_file(a, b);
+    return p;
+}
+
+/*
+ * Replaces a byte of entry k's lead id in the store at path and stores
+ * the matching leaf hash: an entry whose signature alone can tell.
+ */
+static void
+forge_entry(const char *path, uint64_t k, const char *lead)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    uint8_t leaf[32];
+    char *note, *at;
+    int len;
+
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "DROP TRIGGER entries_no_update", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h,
+                                        "SELECT note FROM entries WHERE "
+                                        "idx = ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)k);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    len = sqlite3_column_bytes(st, 0);
+    note = malloc((size_t)len + 1);
+    assert_non_null(note);
+    memcpy(note, sqlite3_column_blob(st, 0), (size_t)len);
+    note[len] = '\0';
+    sqlite3_finalize(st);
+    at = strstr(note, lead);
+    assert_non_null(at);
+    at[strlen(lead) - 1] = at[strlen(lead) - 1] == '9' ? '8' : '9';
+    ql_merkle_leaf_hash(ql_profile_default(), leaf, note, (size_t)len);
+    assert_int_equal(sqlite3_prepare_v2(h,
+                                        "UPDATE entries SET note = ?1, "
+                                        "leaf_hash = ?2 WHERE idx = ?3",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(st, 1, note, len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, leaf, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)k);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    free(note);
+}
+
+/*
+ * A log with more leads than the verifier's table holds before it grows
+ * (several times over), where late leads go through a proposal that is
+ * approved (its side record comes and goes) and one that waits in the
+ * freed slot: it verifies with one job and two; a forged or changed entry
+ * on a late or early lead fails at its own index, with the same reason
+ * either way.
+ */
+static void
+test_many_leads(void **state)
+{
+    struct ql_wf_kv add[2] = {{"source", "群众举报"}, {"summary", "测试"}};
+    struct ql_wf_kv asg[2] = {{"handling_unit", "LT"},
+                              {"due_at", "2025-10-30"}};
+    char first[QL_ENTRY_WORD_MAX + 1], settled[QL_ENTRY_WORD_MAX + 1];
+    char waiting[QL_ENTRY_WORD_MAX + 1], last[QL_ENTRY_WORD_MAX + 1];
+    char *db = copy_base("many.db"), num[24];
+    struct ql_audit_result res;
+    struct ql_county *c = open_county(db);
+    uint64_t n, waiting_idx, last_idx, first_idx = 0;
+    struct ql_diag d;
+    unsigned jobs;
+    size_t i, k;
+
+    (void)state;
+    as(c, REG);
+    ok(ql_county_batch_begin(c, &d), &d, "batch");
+    for (i = 0; i < 2500; i++) {
+        if (i == 0)
+            first_idx = size_of(c);
+        ok(ql_lead_add(c, "test_flow", "SH", add, 2, i == 0 ? first : last,
+                       &d),
+           &d, "add");
+    }
+    assigned_lead(c, settled);
+    as(c, REG);
+    ok(ql_lead_add(c, "test_flow", "SH", add, 2, waiting, &d), &d, "add");
+    as(c, TRI);
+    ok(ql_lead_move(c, waiting, "triage", NULL, 0, NULL, NULL, &d), &d,
+       "triage");
+    waiting_idx = size_of(c);
+    ok(ql_lead_move(c, waiting, "assign", asg, 2, NULL, NULL, &d), &d,
+       "propose");
+    as(c, REG);
+    last_idx = size_of(c);
+    ok(ql_lead_add(c, "test_flow", "SH", add, 2, last, &d), &d, "add");
+    ok(ql_county_batch_commit(c, &d), &d, "commit");
+    n = size_of(c);
+    ql_county_close(c);
+    snprintf(num, sizeof num, "%llu", (unsigned long long)waiting_idx);
+    for (jobs = 1; jobs <= 2; jobs++) {
+        ok(verify_jobs(db, jobs, &res, &d), &d, "verify");
+        assert_int_equal(res.entries, n);
+        assert_int_equal(res.leads, 4 + 2500 + 3);
+    }
+    {
+        const struct {
+            const char *name;
+            struct spec s;
+            bool good;
+            const char *reason;
+        } CASES[] = {
+            {"the waiting proposal approved",
+             {DIR, "lead.approve", "LT", waiting, "TRIAGE", "ASSIGNED",
+              "assign", B.wf_hash, {{"_proposal", num}}, NULL, 0},
+             true, NULL},
+            {"an approval of a settled proposal, in its freed slot",
+             {DIR, "lead.approve", "LT", settled, "TRIAGE", "ASSIGNED",
+              "assign", B.wf_hash, {{"_proposal", num}}, NULL, 0},
+             false, "which has none waiting"},
+            {"the last lead moved from a state it is not in",
+             {TRI, "lead.move", "SH", last, "TRIAGE", "TRIAGE", "triage",
+              B.wf_hash, NOCLEAR, NULL, 0},
+             false, "was in state TRIAGE, but it was in NEW"},
+            {"the first lead registered again",
+             {REG, "lead.add", "SH", first, NULL, "NEW", NULL, B.wf_hash,
+              NOCLEAR, NULL, 0},
+             false, "a second time"},
+        };
+
+        for (k = 0; k < sizeof CASES / sizeof CASES[0]; k++) {
+            char *bad = copy_store(db, "many-bad.db");
+
+            print_message("%s\n", CASES[k].name);
+            append(bad, &CASES[k].s, true);
+            for (jobs = 1; jobs <= 2; jobs++) {
+                ql_err rc = verify_jobs(bad, jobs, &res, &d);
+
+                if (CASES[k].good) {
+                    ok(rc, &d, "verify");
+                    assert_int_equal(res.entries, n + 1);
+                    continue;
+                }
+                print_message("  -> %s\n", d.msg);
+                assert_int_equal(rc, QL_EINTEGRITY);
+                assert_int_equal(res.bad_index, n);
+                if (strstr(d.msg, CASES[k].reason) == NULL)
+                    fail_msg("want '%s'; got '%s'", CASES[k].reason, d.msg);
+            }
+            free(bad);
+        }
+    }
+    /* A changed entry, its leaf hash made to match: only its signature
+       tells, at its own index, early or late in the log. */
+    for (k = 0; k < 2; k++) {
+        char *bad = copy_store(db, "many-bad.db");
+        uint64_t at = k == 0 ? last_idx : first_idx;
+        char want[64];
+
+        forge_entry(bad, at, k == 0 ? last : first);
+        snprintf(want, sizeof want, "entry %llu: bad signature by '%s'",
+                 (unsigned long long)at, PEOPLE[REG].name);
+        for (jobs = 1; jobs <= 2; jobs++) {
+            assert_int_equal(verify_jobs(bad, jobs, &res, &d), QL_EVERIFY);
+            print_message("  -> %s\n", d.msg);
+            assert_int_equal(res.bad_index, at);
+            if (strstr(d.msg, want) == NULL)
+                fail_msg("want '%s'; got '%s'", want, d.msg);
+        }
+        free(bad);
+    }
+    free(db);
+}
+
 /* A workflow version whose source is not the one its hash names. */
 static void
 test_workflow_hash(void **state)
@@ -2622,6 +2915,8 @@ main(void)
         cmocka_unit_test(test_base_verifies),
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_workflow_hash),
+        cmocka_unit_test(test_lead_table),
+        cmocka_unit_test(test_many_leads),
         cmocka_unit_test(test_declarations),
         cmocka_unit_test(test_admin_role_and_uncovered_entries),
         cmocka_unit_test(test_custom_sources),
