@@ -17,6 +17,7 @@
 #include "ql_note.h"
 #include "ql_profile.h"
 #include "ql_seal.h"
+#include "ql_status.h"
 #include "ql_store.h"
 #include "ql_workflow.h"
 
@@ -1923,6 +1924,10 @@ apply(struct ql_county *c, const struct ql_entry *e, struct ql_diag *d)
         /* The registry may change: resolve actors and keys anew. */
         forget_registry(c);
     }
+    /* The remembered status row holds only from one entry of a lead to
+       the next entry on the same lead. */
+    if (strncmp(e->action, "lead.", 5) != 0)
+        ql_status_memo_drop(c);
     if (strcmp(e->action, "genesis") == 0)
         return e->index == 0
                    ? QL_OK

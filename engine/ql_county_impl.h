@@ -61,6 +61,9 @@ struct ql_county {
     size_t nsettled, csettled;
     /* The content of leads written in this batch (ql_lead.c). */
     struct lead_cache *leads;
+    /* The status counts key the last lead applied in this batch was left
+       with (ql_status.c; dropped with leads). */
+    struct ql_status_memo *status_memo;
     /* The latest workflow of a name, found in this batch (emptied with
        whos: only a registry entry registers a workflow). */
     const struct ql_workflow *named_wf;

@@ -1114,7 +1114,10 @@ ql_lead_cache_drop(struct ql_county *c)
 {
     size_t i;
 
-    if (c == NULL || c->leads == NULL)
+    if (c == NULL)
+        return;
+    ql_status_memo_drop(c);
+    if (c->leads == NULL)
         return;
     for (i = 0; i < c->leads->n; i++)
         memo_clear(&c->leads->memo[i]);

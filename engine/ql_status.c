@@ -10,6 +10,7 @@
 #include "ql_codec.h"
 #include "ql_commit.h"
 #include "ql_county.h"
+#include "ql_county_impl.h"
 #include "ql_log.h"
 #include "ql_profile.h"
 #include "ql_store.h"
@@ -1209,9 +1210,54 @@ out:
     return rc;
 }
 
-/* Runs sql with the key of the lead at FACTS_SQL's current row bound. */
+/* A lead's row of the status counts: the key columns and the facts bits. */
+#define KEY_TEXTS 6
+
+struct ql_status_memo {
+    char *id;
+    char *text[KEY_TEXTS]; /* unit, workflow, state, registered, due,
+                              pending; all in one allocation with id */
+    int64_t bits;
+};
+
+void
+ql_status_memo_drop(struct ql_county *c)
+{
+    free(c->status_memo);
+    c->status_memo = NULL;
+}
+
+/* Remembers the key the lead was just counted under (a batch only). */
+static void
+memo_keep(struct ql_county *c, const char *id, const char *const *text,
+          int64_t bits)
+{
+    struct ql_status_memo *m;
+    size_t len[KEY_TEXTS], idlen = strlen(id) + 1, total = idlen, i;
+    char *at;
+
+    ql_status_memo_drop(c);
+    for (i = 0; i < KEY_TEXTS; i++) {
+        len[i] = strlen(text[i]) + 1;
+        total += len[i];
+    }
+    /* Without memory the next entry reads the lead again: no error. */
+    if ((m = malloc(sizeof *m + total)) == NULL)
+        return;
+    at = (char *)(m + 1);
+    m->id = memcpy(at, id, idlen);
+    at += idlen;
+    for (i = 0; i < KEY_TEXTS; i++) {
+        m->text[i] = memcpy(at, text[i], len[i]);
+        at += len[i];
+    }
+    m->bits = bits;
+    c->status_memo = m;
+}
+
+/* Runs sql with a lead's key bound. */
 static ql_err
-run_key(struct ql_store *store, const char *sql, struct ql_stmt *facts,
+run_key(struct ql_store *store, const char *sql, const char *const *text,
         int64_t bits, struct ql_diag *d)
 {
     struct ql_stmt *st = NULL;
@@ -1220,8 +1266,8 @@ run_key(struct ql_store *store, const char *sql, struct ql_stmt *facts,
 
     if ((rc = ql_store_prepare(store, sql, &st, d)) != QL_OK)
         return rc;
-    for (i = 0; i < 6 && rc == QL_OK; i++)
-        rc = ql_stmt_bind_text(st, i + 1, ql_stmt_text(facts, i), d);
+    for (i = 0; i < KEY_TEXTS && rc == QL_OK; i++)
+        rc = ql_stmt_bind_text(st, i + 1, text[i], d);
     if (rc == QL_OK)
         rc = ql_stmt_bind_int(st, 7, bits, d);
     if (rc == QL_OK)
@@ -1245,17 +1291,33 @@ ql_status_count_lead(struct ql_county *c, const char *id, int delta,
         "UPDATE status_counts SET n = n - 1 WHERE " KEY_WHERE " AND n > 1";
     struct ql_store *store = ql_county_store(c);
     struct ql_stmt *st = NULL;
+    const char *text[KEY_TEXTS];
     bool row = false;
     int64_t bits;
+    int i;
     ql_err rc;
 
-    if ((rc = ql_store_prepare(store, FACTS_SQL, &st, d)) != QL_OK ||
-        (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK ||
-        (rc = ql_stmt_step(st, &row, d)) != QL_OK || !row ||
-        (rc = lead_facts(c, id, ql_stmt_text(st, 6), &bits, d)) != QL_OK)
-        goto out;
+    /*
+     * The lead's row was last written by this batch's own previous entry
+     * on it: take it out under the key remembered then.
+     */
+    if (delta < 0 && c->batch && c->status_memo != NULL &&
+        strcmp(c->status_memo->id, id) == 0) {
+        for (i = 0; i < KEY_TEXTS; i++)
+            text[i] = c->status_memo->text[i];
+        bits = c->status_memo->bits;
+    } else {
+        if ((rc = ql_store_prepare(store, FACTS_SQL, &st, d)) != QL_OK ||
+            (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK ||
+            (rc = ql_stmt_step(st, &row, d)) != QL_OK || !row ||
+            (rc = lead_facts(c, id, ql_stmt_text(st, 6), &bits, d)) != QL_OK)
+            goto out;
+        for (i = 0; i < KEY_TEXTS; i++)
+            text[i] = ql_stmt_text(st, i);
+    }
     if (delta > 0) {
-        rc = run_key(store, ADD, st, bits, d);
+        if ((rc = run_key(store, ADD, text, bits, d)) == QL_OK && c->batch)
+            memo_keep(c, id, text, bits);
         goto out;
     }
     /*
@@ -1264,9 +1326,9 @@ ql_status_count_lead(struct ql_county *c, const char *id, int delta,
      * keeps the returned rows in a scratch table, which costs more than
      * the second statement.)
      */
-    if ((rc = run_key(store, DROP, st, bits, d)) != QL_OK ||
+    if ((rc = run_key(store, DROP, text, bits, d)) != QL_OK ||
         ql_store_changes(store) == 1 ||
-        (rc = run_key(store, LESS, st, bits, d)) != QL_OK)
+        (rc = run_key(store, LESS, text, bits, d)) != QL_OK)
         goto out;
     if (ql_store_changes(store) != 1)
         rc = ql_fail(d, QL_EINTEGRITY,
@@ -1274,6 +1336,9 @@ ql_status_count_lead(struct ql_county *c, const char *id, int delta,
                      "'status_counts' differs from the log",
                      id);
 out:
+    /* Whatever happened, the remembered row is the lead's no longer. */
+    if (delta < 0 && c->status_memo != NULL)
+        ql_status_memo_drop(c);
     ql_stmt_done(st);
     return rc;
 }

@@ -231,6 +231,14 @@ ql_err ql_status_summary(struct ql_county *c, const char *cycle,
 ql_err ql_status_count_lead(struct ql_county *c, const char *id, int delta,
                             struct ql_diag *d) QL_MUST_CHECK;
 
+/*
+ * Inside a batch ql_status_count_lead remembers the row it last counted a
+ * lead into, so the lead's next entry in the batch takes it out without
+ * reading the lead again. The county drops it whenever the batch ends or
+ * rolls back (nothing else writes the store while a batch holds it).
+ */
+void ql_status_memo_drop(struct ql_county *c);
+
 /* Frees s; NULL is fine. Everything it lent becomes invalid. */
 void ql_status_free(struct ql_status *s);
 

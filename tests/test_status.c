@@ -986,6 +986,58 @@ counts_dump(void)
 }
 
 /*
+ * Inside a batch a lead's row of the status counts is taken out under the
+ * key its previous entry in the batch left: the varied county written as
+ * one batch counts exactly what it counts written entry by entry, and a
+ * batch rolled back leaves the counts as they were.
+ */
+static void
+test_counts_in_one_batch(void **state)
+{
+    struct varied v;
+    char id[72];
+    struct ql_diag d;
+    char *before, *after;
+
+    (void)state;
+    on("2025-06-30");
+    as(ADMIN); /* a batch starts with an actor */
+    ok(ql_county_batch_begin(F->c, &d), &d);
+    varied_county(&v);
+    ok(ql_county_batch_commit(F->c, &d), &d);
+    assert_same_everywhere();
+    ok(ql_county_replay_check(F->c, &d), &d);
+
+    before = counts_dump();
+    as(REG);
+    ok(ql_county_batch_begin(F->c, &d), &d);
+    add(id, "LT", "2025-09-02", NULL);
+    move(TRI, "2025-09-03", id, "accept", "due_at", "2025-09-20");
+    move(TRI, "2025-09-03", v.a[7], "accept", "due_at", "2025-09-22");
+    move(TRI, "2025-09-04", id, "extend", "extended_due", "2025-10-01");
+    ql_county_batch_abort(F->c);
+    after = counts_dump();
+    assert_string_equal(before, after);
+    free(after);
+    ok(ql_county_replay_check(F->c, &d), &d);
+
+    /* The same writes, committed, count as written one by one would. */
+    as(REG);
+    ok(ql_county_batch_begin(F->c, &d), &d);
+    add(id, "LT", "2025-09-02", NULL);
+    move(TRI, "2025-09-03", id, "accept", "due_at", "2025-09-20");
+    move(TRI, "2025-09-03", v.a[7], "accept", "due_at", "2025-09-22");
+    move(TRI, "2025-09-04", id, "extend", "extended_due", "2025-10-01");
+    ok(ql_county_batch_commit(F->c, &d), &d);
+    after = counts_dump();
+    assert_string_not_equal(before, after);
+    free(before);
+    free(after);
+    assert_same_everywhere();
+    ok(ql_county_replay_check(F->c, &d), &d);
+}
+
+/*
  * A store written before the status counts existed (schema version 1)
  * gets them on its first writable open, the same rows the writes made,
  * and the same verdicts and figures; read-only, it asks for that open.
@@ -1087,6 +1139,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_upgrade_fills_counts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tampered_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counts_in_one_batch, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
