@@ -985,6 +985,16 @@ counts_dump(void)
     return out;
 }
 
+/* Writes on two leads, interleaved: a new one (its id to id) and other. */
+static void
+batch_writes(char *id, const char *other)
+{
+    add(id, "LT", "2025-09-02", NULL);
+    move(TRI, "2025-09-03", id, "accept", "due_at", "2025-09-20");
+    move(TRI, "2025-09-03", other, "accept", "due_at", "2025-09-22");
+    move(TRI, "2025-09-04", id, "extend", "extended_due", "2025-10-01");
+}
+
 /*
  * Inside a batch a lead's row of the status counts is taken out under the
  * key its previous entry in the batch left: the varied county written as
@@ -1011,10 +1021,7 @@ test_counts_in_one_batch(void **state)
     before = counts_dump();
     as(REG);
     ok(ql_county_batch_begin(F->c, &d), &d);
-    add(id, "LT", "2025-09-02", NULL);
-    move(TRI, "2025-09-03", id, "accept", "due_at", "2025-09-20");
-    move(TRI, "2025-09-03", v.a[7], "accept", "due_at", "2025-09-22");
-    move(TRI, "2025-09-04", id, "extend", "extended_due", "2025-10-01");
+    batch_writes(id, v.a[7]);
     ql_county_batch_abort(F->c);
     after = counts_dump();
     assert_string_equal(before, after);
@@ -1024,10 +1031,7 @@ test_counts_in_one_batch(void **state)
     /* The same writes, committed, count as written one by one would. */
     as(REG);
     ok(ql_county_batch_begin(F->c, &d), &d);
-    add(id, "LT", "2025-09-02", NULL);
-    move(TRI, "2025-09-03", id, "accept", "due_at", "2025-09-20");
-    move(TRI, "2025-09-03", v.a[7], "accept", "due_at", "2025-09-22");
-    move(TRI, "2025-09-04", id, "extend", "extended_due", "2025-10-01");
+    batch_writes(id, v.a[7]);
     ok(ql_county_batch_commit(F->c, &d), &d);
     after = counts_dump();
     assert_string_not_equal(before, after);
