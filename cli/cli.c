@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,21 @@ cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
         fprintf(stderr, "\nusage: %s", cmd->usage);
     fputc('\n', stderr);
     return EXIT_USAGE;
+}
+
+int
+cli_option_error(const struct cli_cmd *cmd, int opt, int argc, char **argv)
+{
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    const char *eq = strchr(arg, '=');
+    int len = eq != NULL ? (int)(eq - arg) : (int)strnlen(arg, 64);
+
+    /* Only the option's name: a value after '=' may be anything. */
+    if (opt == ':')
+        return cli_usage(cmd, "option '%.*s' needs a value", len, arg);
+    if (optopt != 0 && strncmp(arg, "--", 2) != 0)
+        return cli_usage(cmd, "unknown option '-%c'", optopt);
+    return cli_usage(cmd, "unknown option '%.*s'", len, arg);
 }
 
 bool

@@ -93,6 +93,14 @@ int cli_fail(const struct ql_diag *d);
 int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
     QL_PRINTF(2, 3);
 
+/*
+ * The usage error for what getopt_long returned as opt ('?' or ':', with
+ * opterr 0 and an option string that starts with ':'): the option's name,
+ * never a value given with it. Returns EXIT_USAGE.
+ */
+int cli_option_error(const struct cli_cmd *cmd, int opt, int argc,
+                     char **argv);
+
 /* The table entry for name, or NULL. */
 const struct cli_cmd *cli_find(const char *name);
 

@@ -75,15 +75,6 @@ parse_num(const char *s, uint64_t max, uint64_t *out)
     return true;
 }
 
-/* Reports getopt's complaint as one usage error. */
-static int
-bad_option(const struct cli_cmd *self, int argc, char **argv)
-{
-    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-
-    return cli_usage(self, "unknown option or missing value: '%s'", arg);
-}
-
 static void
 b64(char out[64], const uint8_t h[QL_HASH_LEN])
 {
@@ -116,7 +107,7 @@ verify_options(int argc, char **argv, const struct cli_cmd *self,
     a->jobs = 1;
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (opt) {
         case 't':
             a->trust = optarg;
@@ -138,7 +129,7 @@ verify_options(int argc, char **argv, const struct cli_cmd *self,
             a->jobs = (unsigned)jobs;
             break;
         default:
-            return bad_option(self, argc, argv);
+            return cli_option_error(self, opt, argc, argv);
         }
     }
     if (optind != argc)
@@ -461,11 +452,11 @@ audit_prove(int argc, char **argv, struct cli *cli,
     argv++;
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (opt == 'n' && inclusion)
             size_arg = optarg;
         else
-            return bad_option(self, argc, argv);
+            return cli_option_error(self, opt, argc, argv);
     }
     if (inclusion ? optind + 1 != argc : optind + 2 != argc)
         return cli_usage(self, inclusion ? "give exactly one INDEX"

@@ -23,7 +23,8 @@ cmd_init(int argc, char **argv, struct cli *cli)
     int opt, ex;
 
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (opt == 'o')
             origin = optarg;
         else if (opt == 'a')
@@ -31,7 +32,7 @@ cmd_init(int argc, char **argv, struct cli *cli)
         else if (opt == 'z')
             zone = optarg;
         else
-            return cli_usage(self, "bad option");
+            return cli_option_error(self, opt, argc, argv);
     }
     if (optind != argc)
         return cli_usage(self, "unexpected argument '%s'", argv[optind]);

@@ -37,13 +37,14 @@ key_new(int argc, char **argv, const struct cli_cmd *self)
     int opt, ex = EXIT_OK;
 
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (opt == 'n')
             given = optarg;
         else if (opt == 'P')
             plain = true;
         else
-            return cli_usage(self, "bad option");
+            return cli_option_error(self, opt, argc, argv);
     }
     if (optind + 1 != argc)
         return cli_usage(self, "give exactly one FILE");

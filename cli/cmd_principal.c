@@ -52,13 +52,14 @@ cmd_principal(int argc, char **argv, struct cli *cli)
     optind = 1;
     argc--;
     argv++;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (opt == 'u')
             unit = optarg;
         else if (opt == 'r')
             roles = optarg;
         else
-            return cli_usage(self, "bad option");
+            return cli_option_error(self, opt, argc, argv);
     }
     if (strcmp(argv[0], "list") == 0) {
         if (optind != argc || roles != NULL)

@@ -60,13 +60,14 @@ cmd_unit(int argc, char **argv, struct cli *cli)
     optind = 1;
     argc--;
     argv++;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (opt == 'n')
             name = optarg;
         else if (opt == 'k')
             kind = optarg;
         else
-            return cli_usage(self, "bad option");
+            return cli_option_error(self, opt, argc, argv);
     }
     if (optind + 1 != argc)
         return cli_usage(self, "give exactly one unit CODE");

@@ -177,7 +177,8 @@ cmd_workflow(int argc, char **argv, struct cli *cli)
     argc--;
     argv++;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (opt == 'f')
             format = optarg;
         else if (opt == 't')
@@ -185,7 +186,7 @@ cmd_workflow(int argc, char **argv, struct cli *cli)
         else if (opt == 'm')
             map = optarg;
         else
-            return cli_usage(self, "bad option");
+            return cli_option_error(self, opt, argc, argv);
     }
     if (strcmp(sub, "check") == 0 || strcmp(sub, "add") == 0) {
         if (optind + 1 != argc)

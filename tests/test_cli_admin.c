@@ -458,6 +458,54 @@ test_audit_detects_tampering(void **state)
     free(other);
 }
 
+/*
+ * A bad option is one usage error (exit 2, one "qingling:" line naming the
+ * option) in every command, and a value given with it is never echoed.
+ */
+static void
+test_bad_options(void **state)
+{
+    static const struct {
+        const char *argv[6];
+        const char *want;
+    } cases[] = {
+        {{"key", "new", "k.key", "--bogus=s3cret-value", NULL},
+         "unknown option '--bogus'"},
+        {{"init", "--origin", NULL}, "option '--origin' needs a value"},
+        {{"init", "--origin=x", "--colour=s3cret-value", NULL},
+         "unknown option '--colour'"},
+        {{"unit", "add", "ZZ", "--zzz", NULL}, "unknown option '--zzz'"},
+        {{"principal", "add", "p.pub", "-x", NULL}, "unknown option '-x'"},
+        {{"principal", "list", "--unit", NULL},
+         "option '--unit' needs a value"},
+        {{"workflow", "add", "f.lua", "--nope=s3cret-value", NULL},
+         "unknown option '--nope'"},
+        {{"audit", "verify", "--jobs", NULL}, "option '--jobs' needs a value"},
+        {{"audit", "verify", "--weird=s3cret-value", NULL},
+         "unknown option '--weird'"},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct qlt_run r;
+        const char *line2;
+
+        qlt_exec(&r, cases[i].argv, NULL, NULL);
+        if (r.status != 2 || strstr(r.err, cases[i].want) == NULL)
+            fail_msg("%s %s: exit %d, stderr '%s'", cases[i].argv[0],
+                     cases[i].argv[1], r.status, r.err);
+        /* One message: the first line is ours, the rest is the usage. */
+        assert_true(strncmp(r.err, "qingling: ", 10) == 0);
+        line2 = strchr(r.err, '\n');
+        assert_non_null(line2);
+        assert_null(strstr(line2, "qingling: "));
+        assert_null(strstr(r.err, "s3cret"));
+        assert_null(strstr(r.out, "s3cret"));
+        qlt_run_free(&r);
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -465,6 +513,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_key_errors),
+        T(test_bad_options),
         T(test_init_errors),
         T(test_registry_errors_change_nothing),
         T(test_lists_and_json),
