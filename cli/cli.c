@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -195,18 +196,45 @@ read_line(int fd, char *buf, size_t cap, size_t *len)
     return 0;
 }
 
+/* Zeroes n bytes at p through a volatile pointer no compiler drops. */
+static void
+wipe(char *p, size_t n)
+{
+    volatile char *v = p;
+
+    while (n-- > 0)
+        *v++ = '\0';
+}
+
+/* The signal that interrupted a prompt, for prompt_tty to act on. */
+static volatile sig_atomic_t prompt_signal;
+
+static void
+on_prompt_signal(int sig)
+{
+    prompt_signal = sig;
+}
+
+/* Signals that end a process at a prompt: each must give echo back. */
+static const int PROMPT_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define NPROMPT_SIGNALS (sizeof PROMPT_SIGNALS / sizeof PROMPT_SIGNALS[0])
+
 /*
  * Asks for a line on the terminal without echo. Echo goes off before the
  * prompt appears, so that nothing typed once it shows is ever echoed (and
  * what was typed ahead is discarded); a terminal that keeps echoing is
- * refused rather than trusted.
+ * refused rather than trusted. A signal that would end the process (Ctrl-C
+ * at the prompt) first gives the terminal its echo back and wipes what was
+ * typed, then ends it as the signal would have.
  */
 static int
 prompt_tty(const char *prompt, char *buf, size_t cap, size_t *len)
 {
+    struct sigaction catch, saved[NPROMPT_SIGNALS];
     struct termios old, quiet;
     int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
-    int rc;
+    size_t i;
+    int rc, sig;
 
     if (fd < 0)
         return -1;
@@ -214,20 +242,32 @@ prompt_tty(const char *prompt, char *buf, size_t cap, size_t *len)
         close(fd);
         return -1;
     }
+    memset(&catch, 0, sizeof catch);
+    catch.sa_handler = on_prompt_signal; /* no SA_RESTART: read returns */
+    sigemptyset(&catch.sa_mask);
+    prompt_signal = 0;
+    for (i = 0; i < NPROMPT_SIGNALS; i++)
+        sigaction(PROMPT_SIGNALS[i], &catch, &saved[i]);
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)ECHO;
     if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0 ||
         tcgetattr(fd, &quiet) != 0 || (quiet.c_lflag & ECHO) != 0 ||
-        write(fd, prompt, strlen(prompt)) < 0) {
-        tcsetattr(fd, TCSAFLUSH, &old);
-        close(fd);
-        return -1;
-    }
-    rc = read_line(fd, buf, cap, len);
+        write(fd, prompt, strlen(prompt)) < 0)
+        rc = -1;
+    else
+        rc = read_line(fd, buf, cap, len);
     tcsetattr(fd, TCSAFLUSH, &old);
     if (write(fd, "\n", 1) < 0)
         rc = -1;
     close(fd);
+    for (i = 0; i < NPROMPT_SIGNALS; i++)
+        sigaction(PROMPT_SIGNALS[i], &saved[i], NULL);
+    if ((sig = prompt_signal) != 0) {
+        wipe(buf, cap);
+        /* Ends the process unless the signal was ignored before. */
+        raise(sig);
+        return -1;
+    }
     return rc;
 }
 

@@ -37,6 +37,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <pty.h>
+#include <termios.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -647,6 +648,50 @@ test_no_core_dumps_and_no_echo_at_the_prompt(void **state)
     assert_int_equal(stat(key, &st), 0);
     assert_int_equal(st.st_uid, as);
     assert_int_equal(st.st_mode & 07777, 0600);
+    free(key);
+}
+
+/*
+ * Ctrl-C at the prompt ends the command as SIGINT does, and gives the
+ * terminal its echo back: a shell left without echo would show the next
+ * thing typed, or nothing at all. No key file is left behind.
+ */
+static void
+test_interrupted_prompt_restores_echo(void **state)
+{
+    const char *bin = getenv("QINGLING_BIN");
+    char *key = here("interrupted.key");
+    struct termios tio;
+    struct pty t;
+    int status;
+
+    (void)state;
+    if (bin == NULL || *bin == '\0')
+        bin = "build/qingling";
+    memset(&t, 0, sizeof t);
+    t.pid = forkpty(&t.fd, NULL, NULL, NULL);
+    assert_true(t.pid >= 0);
+    if (t.pid == 0) {
+        const char *argv[] = {bin, "key", "new", key, NULL};
+        const char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+
+        execve(bin, (char *const *)argv, (char *const *)envp);
+        _exit(127);
+    }
+    pty_expect(&t, "New passphrase: ");
+    assert_int_equal(tcgetattr(t.fd, &tio), 0);
+    assert_int_equal(tio.c_lflag & ECHO, 0); /* off at the prompt */
+    pty_say(&t, "half-typed");
+    pty_say(&t, "\x03"); /* the terminal's interrupt character */
+    pty_drain(&t);
+    assert_int_equal(waitpid(t.pid, &status, 0), t.pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGINT)
+        fail_msg("the command did not end by SIGINT (status %#x)", status);
+    assert_int_equal(tcgetattr(t.fd, &tio), 0);
+    if ((tio.c_lflag & ECHO) == 0)
+        fail_msg("the terminal was left without echo");
+    close(t.fd);
+    assert_int_equal(access(key, F_OK), -1);
     free(key);
 }
 
@@ -1309,6 +1354,7 @@ main(void)
         T(test_key_files_refused_when_not_private),
         T(test_passphrase_file_rules),
         T(test_no_core_dumps_and_no_echo_at_the_prompt),
+        T(test_interrupted_prompt_restores_echo),
         T(test_secrets_never_leak),
         T(test_log_key_shared_with_the_store_group),
         T(test_log_key_must_be_the_genesis_key),
