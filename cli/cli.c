@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -220,6 +221,48 @@ static const int PROMPT_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 #define NPROMPT_SIGNALS (sizeof PROMPT_SIGNALS / sizeof PROMPT_SIGNALS[0])
 
 /*
+ * Reads one line from the terminal fd like read_line, waiting for each
+ * byte with pselect so that the prompt's signals, blocked everywhere else,
+ * can arrive only while it waits: one that arrives ends the wait, however
+ * early it came. -1 with prompt_signal set when one did.
+ */
+static int
+read_tty_line(int fd, char *buf, size_t cap, size_t *len,
+              const sigset_t *waiting)
+{
+    size_t n = 0;
+    char ch;
+
+    for (;;) {
+        fd_set in;
+        ssize_t r;
+
+        FD_ZERO(&in);
+        FD_SET(fd, &in);
+        if (pselect(fd + 1, &in, NULL, NULL, NULL, waiting) < 0) {
+            if (errno == EINTR && prompt_signal == 0)
+                continue;
+            return -1;
+        }
+        if ((r = read(fd, &ch, 1)) < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return -1;
+        }
+        if (r == 0 || ch == '\n')
+            break;
+        if (n + 1 >= cap)
+            return -1;
+        buf[n++] = ch;
+    }
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
+    buf[n] = '\0';
+    *len = n;
+    return 0;
+}
+
+/*
  * Asks for a line on the terminal without echo. Echo goes off before the
  * prompt appears, so that nothing typed once it shows is ever echoed (and
  * what was typed ahead is discarded); a terminal that keeps echoing is
@@ -232,6 +275,7 @@ prompt_tty(const char *prompt, char *buf, size_t cap, size_t *len)
 {
     struct sigaction catch, saved[NPROMPT_SIGNALS];
     struct termios old, quiet;
+    sigset_t block, waiting;
     int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
     size_t i;
     int rc, sig;
@@ -243,8 +287,13 @@ prompt_tty(const char *prompt, char *buf, size_t cap, size_t *len)
         return -1;
     }
     memset(&catch, 0, sizeof catch);
-    catch.sa_handler = on_prompt_signal; /* no SA_RESTART: read returns */
+    catch.sa_handler = on_prompt_signal;
     sigemptyset(&catch.sa_mask);
+    sigemptyset(&block);
+    for (i = 0; i < NPROMPT_SIGNALS; i++)
+        sigaddset(&block, PROMPT_SIGNALS[i]);
+    /* Held back until the wait for input, which lets them in. */
+    sigprocmask(SIG_BLOCK, &block, &waiting);
     prompt_signal = 0;
     for (i = 0; i < NPROMPT_SIGNALS; i++)
         sigaction(PROMPT_SIGNALS[i], &catch, &saved[i]);
@@ -255,13 +304,14 @@ prompt_tty(const char *prompt, char *buf, size_t cap, size_t *len)
         write(fd, prompt, strlen(prompt)) < 0)
         rc = -1;
     else
-        rc = read_line(fd, buf, cap, len);
+        rc = read_tty_line(fd, buf, cap, len, &waiting);
     tcsetattr(fd, TCSAFLUSH, &old);
     if (write(fd, "\n", 1) < 0)
         rc = -1;
     close(fd);
     for (i = 0; i < NPROMPT_SIGNALS; i++)
         sigaction(PROMPT_SIGNALS[i], &saved[i], NULL);
+    sigprocmask(SIG_SETMASK, &waiting, NULL);
     if ((sig = prompt_signal) != 0) {
         wipe(buf, cap);
         /* Ends the process unless the signal was ignored before. */

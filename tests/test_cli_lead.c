@@ -5,7 +5,6 @@
  * ($QINGLING_BIN) on its own copy of a county built once, by the binary,
  * for the whole program.
  */
-#define _XOPEN_SOURCE 700 /* <pty.h>: forkpty */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,8 +14,6 @@
 #include <cmocka.h>
 
 #include <dirent.h>
-#include <poll.h>
-#include <pty.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +31,7 @@
 #include "ql_profile.h"
 #include "ql_store.h"
 #include "ql_test.h"
+#include "qlt_pty.h"
 
 #define NOW_ENV "QINGLING_NOW=2025-09-15T02:00:00Z"
 
@@ -1368,90 +1366,39 @@ test_history(void **state)
 
 /* ---- the prompt on a terminal ---- */
 
-struct pty {
-    int fd;
-    pid_t pid;
-    char buf[16384];
-    size_t len, seen;
-};
-
-/* Reads from the terminal until want appears past what was seen. */
-static void
-pty_expect(struct pty *t, const char *want)
-{
-    time_t start = time(NULL);
-
-    for (;;) {
-        struct pollfd pfd = {t->fd, POLLIN, 0};
-        char *hit;
-        ssize_t n;
-
-        t->buf[t->len] = '\0';
-        if ((hit = strstr(t->buf + t->seen, want)) != NULL) {
-            t->seen = (size_t)(hit - t->buf) + strlen(want);
-            return;
-        }
-        if (time(NULL) - start > 10 || t->len + 1 >= sizeof t->buf)
-            fail_msg("terminal never showed '%s'; it showed:\n%s", want,
-                     t->buf);
-        if (poll(&pfd, 1, 1000) <= 0)
-            continue;
-        n = read(t->fd, t->buf + t->len, sizeof t->buf - 1 - t->len);
-        if (n <= 0)
-            fail_msg("terminal closed before '%s'; it showed:\n%s", want,
-                     t->buf);
-        t->len += (size_t)n;
-    }
-}
-
-static void
-pty_say(struct pty *t, const char *line)
-{
-    size_t n = strlen(line);
-
-    assert_int_equal(write(t->fd, line, n), (ssize_t)n);
-}
-
 static void
 test_prompts_on_terminal(void **state)
 {
     struct qlt_run r;
-    struct pty t;
+    struct qlt_pty t;
     char *key = key_path(F->dir, REG);
-    const char *bin = getenv("QINGLING_BIN");
     int status;
 
     (void)state;
-    if (bin == NULL || *bin == '\0')
-        bin = "build/qingling";
-    memset(&t, 0, sizeof t);
-    t.pid = forkpty(&t.fd, NULL, NULL, NULL);
-    assert_true(t.pid >= 0);
-    if (t.pid == 0) {
-        const char *argv[] = {bin,    "--db", F->db,        "--key",     key,
-                              "lead", "add",  "--workflow", "test_flow", NULL};
+    {
+        const char *argv[] = {"--db", F->db,        "--key",     key, "lead",
+                              "add",  "--workflow", "test_flow", NULL};
         const char *envp[] = {NOW_ENV, "PATH=/usr/bin:/bin", NULL};
 
-        execve(bin, (char *const *)argv, (char *const *)envp);
-        _exit(127);
+        qlt_pty_start(&t, argv, envp, NULL);
     }
     /* An enum is offered numbered; a wrong answer is explained and asked
        again, and the number picks the choice. */
-    pty_expect(&t, "线索来源 (source):");
-    pty_expect(&t, "1) 群众举报");
-    pty_expect(&t, "2) 部门移送");
-    pty_expect(&t, "choose 1-2 or type the value: ");
-    pty_say(&t, "乱写\n");
-    pty_expect(&t, "'乱写' is not one of: 群众举报, 部门移送");
-    pty_expect(&t, "choose 1-2 or type the value: ");
-    pty_say(&t, "2\n");
-    pty_expect(&t, "主要问题 (summary): ");
-    pty_say(&t, "\n");
-    pty_expect(&t, "主要问题 (summary) is required");
-    pty_expect(&t, "主要问题 (summary): ");
-    pty_say(&t, "赵某某放贷\n");
-    pty_expect(&t, "T-2025-0001");
-    assert_int_equal(waitpid(t.pid, &status, 0), t.pid);
+    qlt_pty_expect(&t, "线索来源 (source):");
+    qlt_pty_expect(&t, "1) 群众举报");
+    qlt_pty_expect(&t, "2) 部门移送");
+    qlt_pty_expect(&t, "choose 1-2 or type the value: ");
+    qlt_pty_say(&t, "乱写\n");
+    qlt_pty_expect(&t, "'乱写' is not one of: 群众举报, 部门移送");
+    qlt_pty_expect(&t, "choose 1-2 or type the value: ");
+    qlt_pty_say(&t, "2\n");
+    qlt_pty_expect(&t, "主要问题 (summary): ");
+    qlt_pty_say(&t, "\n");
+    qlt_pty_expect(&t, "主要问题 (summary) is required");
+    qlt_pty_expect(&t, "主要问题 (summary): ");
+    qlt_pty_say(&t, "赵某某放贷\n");
+    qlt_pty_expect(&t, "T-2025-0001");
+    status = qlt_pty_wait(&t);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     close(t.fd);
@@ -1467,40 +1414,25 @@ static void
 test_prompt_end_of_input(void **state)
 {
     struct snap s;
-    struct pty t;
+    struct qlt_pty t;
     char *key = key_path(F->dir, REG);
-    const char *bin = getenv("QINGLING_BIN");
     int status;
 
     (void)state;
-    if (bin == NULL || *bin == '\0')
-        bin = "build/qingling";
     snap(&s);
-    memset(&t, 0, sizeof t);
-    t.pid = forkpty(&t.fd, NULL, NULL, NULL);
-    assert_true(t.pid >= 0);
-    if (t.pid == 0) {
-        const char *argv[] = {bin,
-                              "--db",
-                              F->db,
-                              "--key",
-                              key,
-                              "lead",
-                              "add",
-                              "--workflow",
-                              "test_flow",
-                              "--field",
-                              "source=群众举报",
-                              NULL};
+    {
+        const char *argv[] = {"--db",       F->db,       "--key",
+                              key,          "lead",      "add",
+                              "--workflow", "test_flow", "--field",
+                              "source=群众举报", NULL};
         const char *envp[] = {NOW_ENV, NULL};
 
-        execve(bin, (char *const *)argv, (char *const *)envp);
-        _exit(127);
+        qlt_pty_start(&t, argv, envp, NULL);
     }
-    pty_expect(&t, "主要问题 (summary): ");
-    pty_say(&t, "\004"); /* end of input (VEOF) */
-    pty_expect(&t, "qingling: no value given for 主要问题 (summary)");
-    assert_int_equal(waitpid(t.pid, &status, 0), t.pid);
+    qlt_pty_expect(&t, "主要问题 (summary): ");
+    qlt_pty_say(&t, "\004"); /* end of input (VEOF) */
+    qlt_pty_expect(&t, "qingling: no value given for 主要问题 (summary)");
+    status = qlt_pty_wait(&t);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 4);
     close(t.fd);

@@ -21,7 +21,6 @@
  *     its backups are never open to the world. As root, two accounts of a
  *     group write one store.
  */
-#define _XOPEN_SOURCE 700 /* <pty.h>: forkpty */
 #define _DEFAULT_SOURCE   /* setgroups */
 
 #include <setjmp.h>
@@ -35,9 +34,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
-#include <pty.h>
-#include <termios.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -45,6 +41,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +49,7 @@
 #include "ql_profile.h"
 #include "ql_store.h"
 #include "ql_test.h"
+#include "qlt_pty.h"
 
 #define NOW_ENV "QINGLING_NOW=2025-09-15T02:00:00Z"
 /* The account and group tests run others as when they run as root. */
@@ -510,67 +508,6 @@ test_passphrase_file_rules(void **state)
 
 /* ---- at the prompt: no core, no echo ---- */
 
-struct pty {
-    int fd;
-    pid_t pid;
-    char buf[8192];
-    size_t len, seen;
-};
-
-static void
-pty_expect(struct pty *t, const char *want)
-{
-    time_t start = time(NULL);
-
-    for (;;) {
-        struct pollfd pfd = {t->fd, POLLIN, 0};
-        char *hit;
-        ssize_t n;
-
-        t->buf[t->len] = '\0';
-        if ((hit = strstr(t->buf + t->seen, want)) != NULL) {
-            t->seen = (size_t)(hit - t->buf) + strlen(want);
-            return;
-        }
-        if (time(NULL) - start > 20 || t->len + 1 >= sizeof t->buf)
-            fail_msg("terminal never showed '%s'; it showed:\n%s", want,
-                     t->buf);
-        if (poll(&pfd, 1, 1000) <= 0)
-            continue;
-        n = read(t->fd, t->buf + t->len, sizeof t->buf - 1 - t->len);
-        if (n <= 0)
-            fail_msg("terminal closed before '%s'; it showed:\n%s", want,
-                     t->buf);
-        t->len += (size_t)n;
-    }
-}
-
-static void
-pty_say(struct pty *t, const char *line)
-{
-    size_t n = strlen(line);
-
-    assert_int_equal(write(t->fd, line, n), (ssize_t)n);
-}
-
-/* Reads the rest of what the terminal shows until the process ends. */
-static void
-pty_drain(struct pty *t)
-{
-    for (;;) {
-        struct pollfd pfd = {t->fd, POLLIN, 0};
-        ssize_t n;
-
-        if (poll(&pfd, 1, 5000) <= 0)
-            return;
-        n = read(t->fd, t->buf + t->len, sizeof t->buf - 1 - t->len);
-        if (n <= 0)
-            return;
-        t->len += (size_t)n;
-        t->buf[t->len] = '\0';
-    }
-}
-
 /* The value of line name in /proc/pid/limits ("soft hard"). */
 static void
 core_limit(pid_t pid, char *out, size_t size)
@@ -589,38 +526,36 @@ core_limit(pid_t pid, char *out, size_t size)
     free(text);
 }
 
+/* Drops to the ordinary account the prompt test runs as (as root). */
+static bool
+become_nobody(void)
+{
+    return geteuid() != 0 || (setgroups(0, NULL) == 0 && setgid(NOGROUP) == 0 &&
+                              setuid(NOBODY) == 0);
+}
+
 static void
 test_no_core_dumps_and_no_echo_at_the_prompt(void **state)
 {
     static const char PASS[] = "pty-S3CRET-passphrase-271828";
-    const char *bin = getenv("QINGLING_BIN");
     char *key = here("prompted.key"), limits[128], path[64];
     uid_t as = geteuid() == 0 ? NOBODY : geteuid();
     struct stat st;
-    struct pty t;
+    struct qlt_pty t;
     int status;
 
     (void)state;
-    if (bin == NULL || *bin == '\0')
-        bin = "build/qingling";
     /* Run as an ordinary account, one that the undumpable process's /proc
        files stop belonging to; as root, nobody, in a folder of its own. */
     if (geteuid() == 0)
         assert_int_equal(chown(DIR_, NOBODY, NOGROUP), 0);
-    memset(&t, 0, sizeof t);
-    t.pid = forkpty(&t.fd, NULL, NULL, NULL);
-    assert_true(t.pid >= 0);
-    if (t.pid == 0) {
-        const char *argv[] = {bin, "key", "new", key, NULL};
+    {
+        const char *argv[] = {"key", "new", key, NULL};
         const char *envp[] = {"PATH=/usr/bin:/bin", NULL};
 
-        if (geteuid() == 0 && (setgroups(0, NULL) != 0 ||
-                               setgid(NOGROUP) != 0 || setuid(NOBODY) != 0))
-            _exit(126);
-        execve(bin, (char *const *)argv, (char *const *)envp);
-        _exit(127);
+        qlt_pty_start(&t, argv, envp, become_nobody);
     }
-    pty_expect(&t, "New passphrase: ");
+    qlt_pty_expect(&t, "New passphrase: ");
     /* At the prompt, before any secret is typed: no core, not dumpable. */
     core_limit(t.pid, limits, sizeof limits);
     if (strncmp(limits, "0", 1) != 0 || strstr(limits, " 0 ") == NULL)
@@ -631,15 +566,15 @@ test_no_core_dumps_and_no_echo_at_the_prompt(void **state)
         fail_msg("/proc/%d belongs to uid %lu: the process is dumpable",
                  (int)t.pid, (unsigned long)st.st_uid);
     /* What is typed is not echoed, the first time or the second. */
-    pty_say(&t, PASS);
-    pty_say(&t, "\n");
-    pty_expect(&t, "Repeat passphrase: ");
-    pty_say(&t, PASS);
-    pty_say(&t, "\n");
-    pty_expect(&t, "prompted.key");
+    qlt_pty_say(&t, PASS);
+    qlt_pty_say(&t, "\n");
+    qlt_pty_expect(&t, "Repeat passphrase: ");
+    qlt_pty_say(&t, PASS);
+    qlt_pty_say(&t, "\n");
+    qlt_pty_expect(&t, "prompted.key");
     core_limit(t.pid, limits, sizeof limits);
-    pty_drain(&t);
-    assert_int_equal(waitpid(t.pid, &status, 0), t.pid);
+    qlt_pty_drain(&t);
+    status = qlt_pty_wait(&t);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     close(t.fd);
@@ -659,32 +594,22 @@ test_no_core_dumps_and_no_echo_at_the_prompt(void **state)
 static void
 test_interrupted_prompt_restores_echo(void **state)
 {
-    const char *bin = getenv("QINGLING_BIN");
     char *key = here("interrupted.key");
+    const char *argv[] = {"key", "new", key, NULL};
+    const char *envp[] = {"PATH=/usr/bin:/bin", NULL};
     struct termios tio;
-    struct pty t;
+    struct qlt_pty t;
     int status;
 
     (void)state;
-    if (bin == NULL || *bin == '\0')
-        bin = "build/qingling";
-    memset(&t, 0, sizeof t);
-    t.pid = forkpty(&t.fd, NULL, NULL, NULL);
-    assert_true(t.pid >= 0);
-    if (t.pid == 0) {
-        const char *argv[] = {bin, "key", "new", key, NULL};
-        const char *envp[] = {"PATH=/usr/bin:/bin", NULL};
-
-        execve(bin, (char *const *)argv, (char *const *)envp);
-        _exit(127);
-    }
-    pty_expect(&t, "New passphrase: ");
+    qlt_pty_start(&t, argv, envp, NULL);
+    qlt_pty_expect(&t, "New passphrase: ");
     assert_int_equal(tcgetattr(t.fd, &tio), 0);
     assert_int_equal(tio.c_lflag & ECHO, 0); /* off at the prompt */
-    pty_say(&t, "half-typed");
-    pty_say(&t, "\x03"); /* the terminal's interrupt character */
-    pty_drain(&t);
-    assert_int_equal(waitpid(t.pid, &status, 0), t.pid);
+    qlt_pty_say(&t, "half-typed");
+    qlt_pty_say(&t, "\x03"); /* the terminal's interrupt character */
+    qlt_pty_drain(&t);
+    status = qlt_pty_wait(&t);
     if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGINT)
         fail_msg("the command did not end by SIGINT (status %#x)", status);
     assert_int_equal(tcgetattr(t.fd, &tio), 0);
