@@ -512,14 +512,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_key_errors),
-        T(test_bad_options),
-        T(test_init_errors),
-        T(test_registry_errors_change_nothing),
-        T(test_lists_and_json),
-        T(test_workflow_errors),
-        T(test_backup),
-        T(test_audit_detects_tampering),
+        T(test_key_errors),     T(test_bad_options),
+        T(test_init_errors),    T(test_registry_errors_change_nothing),
+        T(test_lists_and_json), T(test_workflow_errors),
+        T(test_backup),         T(test_audit_detects_tampering),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1421,10 +1421,10 @@ test_prompt_end_of_input(void **state)
     (void)state;
     snap(&s);
     {
-        const char *argv[] = {"--db",       F->db,       "--key",
-                              key,          "lead",      "add",
-                              "--workflow", "test_flow", "--field",
-                              "source=群众举报", NULL};
+        const char *argv[] = {
+            "--db", F->db,        "--key",     key,       "lead",
+            "add",  "--workflow", "test_flow", "--field", "source=群众举报",
+            NULL};
         const char *envp[] = {NOW_ENV, NULL};
 
         qlt_pty_start(&t, argv, envp, NULL);

@@ -21,7 +21,7 @@
  *     its backups are never open to the world. As root, two accounts of a
  *     group write one store.
  */
-#define _DEFAULT_SOURCE   /* setgroups */
+#define _DEFAULT_SOURCE /* setgroups */
 
 #include <setjmp.h>
 #include <stdarg.h>
