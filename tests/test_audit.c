@@ -33,6 +33,7 @@
 #include "ql_merkle.h"
 #include "ql_note.h"
 #include "ql_profile.h"
+#include "ql_status.h"
 #include "ql_store.h"
 #include "ql_test.h"
 
@@ -911,9 +912,9 @@ struct spec {
     enum who who;
     const char *action, *unit, *lead, *from, *to, *transition;
     const char *workflow; /* the workflow line, or NULL */
-    const char *clear[4][2];
+    const char *clear[8][2]; /* sorted by name */
     const char *payload;
-    size_t plen; /* 0: strlen(payload) */
+    size_t plen;               /* 0: strlen(payload) */
 };
 
 /*
@@ -922,9 +923,10 @@ struct spec {
  * but for the rule the entry breaks.
  */
 static void
-append(const char *path, const struct spec *s, bool cp)
+append_as(const char *path, const struct spec *s, bool cp,
+          const struct ql_key *key)
 {
-    const struct ql_key *signers[1] = {B.k[s->who]};
+    const struct ql_key *signers[1] = {key ? key : B.k[s->who]};
     struct ql_store *st = NULL;
     struct ql_log *log = NULL;
     struct ql_key *lk = NULL;
@@ -939,7 +941,9 @@ append(const char *path, const struct spec *s, bool cp)
     ok(ql_log_open(st, &log, &d), &d, "log");
     ok(ql_store_begin(st, &d), &d, "begin");
     snprintf(e.time, sizeof e.time, "2025-09-15T02:00:00Z");
-    ok(ql_entry_set_actor(&e, PEOPLE[s->who].name, &d), &d, "actor");
+    ok(ql_entry_set_actor(&e, key ? ql_key_name(key) : PEOPLE[s->who].name,
+                          &d),
+       &d, "actor");
     snprintf(e.action, sizeof e.action, "%s", s->action);
     snprintf(e.unit, sizeof e.unit, "%s", s->unit ? s->unit : "");
     snprintf(e.lead, sizeof e.lead, "%s", s->lead ? s->lead : "");
@@ -949,7 +953,7 @@ append(const char *path, const struct spec *s, bool cp)
              s->transition ? s->transition : "");
     snprintf(e.workflow, sizeof e.workflow, "%s",
              s->workflow ? s->workflow : "");
-    for (i = 0; i < 4 && s->clear[i][0] != NULL; i++)
+    for (i = 0; i < 8 && s->clear[i][0] != NULL; i++)
         ok(ql_entry_add_clear(&e, s->clear[i][0], s->clear[i][1], &d), &d,
            "clear");
     if (s->payload != NULL)
@@ -967,6 +971,13 @@ append(const char *path, const struct spec *s, bool cp)
     ql_entry_release(&e);
     ql_log_free(log);
     ql_store_close(st);
+}
+
+/* The same, signed by the entry's actor's key. */
+static void
+append(const char *path, const struct spec *s, bool cp)
+{
+    append_as(path, s, cp, NULL);
 }
 
 /* The library's verdict on the store at path. */
@@ -1207,6 +1218,21 @@ test_rules(void **state)
           {{"checkpoint_root", "x"}, {"checkpoint_size", "1"}},
           NULL, 0},
          "is not the head of unit LT"},
+        {"a commitment without a cut-off",
+         {HEAD, "commit.sign", "LT", NULL, NULL, NULL, NULL, NULL,
+          {{"cycle", "2025Q3"}, {"deadline", "2025-09-30"}},
+          NULL, 0},
+         "a commitment without a valid cycle and cut-off"},
+        {"an action of no commitment step",
+         {HEAD, "commit.frob", "LT", NULL, NULL, NULL, NULL, NULL, NOCLEAR,
+          NULL, 0},
+         "unknown action 'commit.frob'"},
+        {"a verification of a commitment never signed",
+         {INSP, "commit.verify", "LT", NULL, NULL, NULL, NULL, NULL,
+          {{"cycle", "2025Q3"}, {"declaration", "3"}},
+          NULL, 0},
+         "a commit.verify for the commitment of unit LT for 2025Q3, which "
+         "was never signed"},
         {"a declaration of no checkpoint",
          {HEAD, "commit.declare", "LT", NULL, NULL, NULL, NULL, NULL,
           {{"cycle", "2025"}},
@@ -1369,7 +1395,7 @@ test_rules(void **state)
 
         print_message("%s\n", CASES[i].name);
         /* Fill in what only the base knows. */
-        for (j = 0; j < 4 && s.clear[j][0] != NULL; j++) {
+        for (j = 0; j < 8 && s.clear[j][0] != NULL; j++) {
             if (strcmp(s.clear[j][0], "_proposal") == 0 &&
                 s.clear[j][1] == NULL) {
                 snprintf(num, sizeof num, "%llu",
@@ -1447,11 +1473,32 @@ test_lead_table(void **state)
         snprintf(id, sizeof id, "U-%u", i);
         assert_false(audit_leads_find(t, id, &at));
     }
-    /* What docs/auditing.md promises: well under 48 bytes a lead. */
+    /* What docs/auditing.md promises: under 64 bytes a lead, the
+       doubling's slack included. */
     bytes = audit_leads_bytes(t);
     print_message("  %u leads: %llu bytes, %.1f a lead\n", n,
                   (unsigned long long)bytes, (double)bytes / n);
-    assert_true(bytes <= (uint64_t)n * 48);
+    assert_true(bytes <= (uint64_t)n * 64);
+    assert_int_equal(sizeof(struct audit_lead), 28);
+
+    /* A last index past 32 bits survives its two halves. */
+    audit_lead_set_last(audit_leads_at(t, 3), UINT64_C(0x123456789a));
+    assert_true(audit_lead_last(audit_leads_at(t, 3)) ==
+                UINT64_C(0x123456789a));
+    assert_int_equal(audit_leads_at(t, 3)->unit, 3);
+    assert_int_equal(audit_leads_at(t, 4)->unit, 4);
+
+    /* Sorted by id in byte order: "T-10" before "T-9", and so on. */
+    {
+        uint32_t some[6] = {9, 10, 0, 99999, 1, 100};
+        static const char *const WANT[6] = {"T-0",  "T-1",     "T-10",
+                                            "T-100", "T-9", "T-99999"};
+
+        audit_leads_sort(t, some, 6);
+        for (i = 0; i < 6; i++)
+            assert_string_equal(audit_leads_id(t, some[i]), WANT[i]);
+        audit_leads_sort(t, some, 0);
+    }
 
     /* A proposal makes a side record; distinct_from actors another. */
     ok(audit_leads_side_get(t, 5, &x, &d), &d, "side");
@@ -1715,61 +1762,218 @@ test_workflow_hash(void **state)
     free(db);
 }
 
-/* The declaration's bound checkpoint: the log's root at that size. */
+/* The lowercase hex SHA-256 of the len bytes at m. */
+static void
+sha_hex(const void *m, size_t len, char hex[65])
+{
+    uint8_t h[32];
+
+    ql_hash(ql_profile_default(), h, m, len);
+    ql_hex_encode(hex, h, sizeof h);
+}
+
+/*
+ * The scope of unit u as the commitment module states it, from the
+ * status of the county at c (cycle 2025Q3), checked against its own
+ * lines: "<id> <last entry>\n" of the in-scope leads, sorted by id.
+ * With omit, the hash leaves out the in-scope lead numbered omit.
+ */
+static void
+unit_scope(struct ql_county *c, const char *u, size_t omit, char hash[65],
+           size_t *count)
+{
+    struct ql_status *st = NULL;
+    const struct ql_status_unit *su;
+    char buf[8192];
+    size_t i, at = 0, k = 0;
+    struct ql_diag d;
+
+    ok(ql_status_compute(c, "2025Q3", u, &st, &d), &d, "status");
+    su = ql_status_unit(st, u);
+    for (i = 0; i < su->nlead; i++) {
+        if (!su->lead[i].in_scope)
+            continue;
+        if (k++ == omit)
+            continue;
+        at += (size_t)snprintf(buf + at, sizeof buf - at, "%s %llu\n",
+                               su->lead[i].id,
+                               (unsigned long long)su->lead[i].last_idx);
+    }
+    assert_true(at < sizeof buf);
+    sha_hex(buf, at, hash);
+    if (omit == SIZE_MAX) {
+        /* The writer's own hash agrees when nothing is left out. */
+        if (*su->scope_hash != '\0')
+            assert_string_equal(su->scope_hash, hash);
+        assert_int_equal(su->in_scope, k);
+    }
+    *count = k;
+    ql_status_free(st);
+}
+
+/* Unit LT's commitment for 2025Q3 with this cut-off, appended to db. */
+static void
+sign_lt(const char *db, const char *cutoff)
+{
+    struct spec s = {HEAD, "commit.sign", "LT", NULL, NULL, NULL, NULL, NULL,
+                     {{"cutoff", cutoff},
+                      {"cycle", "2025Q3"},
+                      {"deadline", "2025-09-30"},
+                      {"text", "承诺"}},
+                     NULL, 0};
+
+    append(db, &s, true);
+}
+
+/*
+ * The declaration's bound checkpoint (the log's root at that size) and
+ * its scope; a sample's seed the same way, and its population.
+ */
 static void
 test_declarations(void **state)
 {
     char *db = copy_base("declare.db");
     struct ql_audit_result res;
     uint8_t root[32];
-    char r64[64], wrong[64], size_s[24], beyond[24];
+    char r64[64], wrong[64], size_s[24], beyond[24], decl_s[24];
+    char hash[65], count_s[24], empty[65];
     struct ql_county *c = open_county(db);
     struct ql_diag d;
+    size_t count = 0;
     struct spec s = {HEAD, "commit.declare", "LT", NULL, NULL, NULL, NULL,
                      NULL, {{NULL, NULL}}, NULL, 0};
+    struct spec smp = {INSP, "commit.sample", "LT", NULL, NULL, NULL, NULL,
+                       NULL, {{NULL, NULL}}, NULL, 0};
 
     (void)state;
     ok(ql_log_root(ql_county_log(c), B.n - 2, root, &d), &d, "root");
+    /* LT holds L1 and L3; nothing of the commitment changes them. */
+    unit_scope(c, "LT", SIZE_MAX, hash, &count);
+    assert_int_equal(count, 2);
     ql_county_close(c);
+    free(db);
+    sha_hex("", 0, empty);
     b64(r64, root);
     root[0] ^= 1;
     b64(wrong, root);
     snprintf(size_s, sizeof size_s, "%llu", (unsigned long long)(B.n - 2));
-    snprintf(beyond, sizeof beyond, "%llu", (unsigned long long)(B.n + 1));
+    snprintf(beyond, sizeof beyond, "%llu", (unsigned long long)(B.n + 2));
+    snprintf(count_s, sizeof count_s, "%zu", count);
+    snprintf(decl_s, sizeof decl_s, "%llu", (unsigned long long)(B.n + 1));
     s.clear[0][0] = "checkpoint_root";
     s.clear[0][1] = r64;
     s.clear[1][0] = "checkpoint_size";
     s.clear[1][1] = size_s;
+    s.clear[2][0] = "cycle";
+    s.clear[2][1] = "2025Q3";
+    s.clear[3][0] = "scope_hash";
+    s.clear[3][1] = hash;
+    s.clear[4][0] = "scope_leads";
+    s.clear[4][1] = count_s;
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
     append(db, &s, true);
     expect_good(db, &res);
     assert_int_equal(res.declarations, 1);
+    /* A sample of it: no state of test_flow is one a spot_pass leaves,
+       so its population is empty. */
+    smp.clear[0][0] = "cycle";
+    smp.clear[0][1] = "2025Q3";
+    smp.clear[1][0] = "declaration";
+    smp.clear[1][1] = decl_s;
+    smp.clear[2][0] = "leads";
+    smp.clear[2][1] = "";
+    smp.clear[3][0] = "mandatory";
+    smp.clear[3][1] = "";
+    smp.clear[4][0] = "population";
+    smp.clear[4][1] = "0";
+    smp.clear[5][0] = "population_hash";
+    smp.clear[5][1] = empty;
+    smp.clear[6][0] = "seed_root";
+    smp.clear[6][1] = r64;
+    smp.clear[7][0] = "seed_size";
+    smp.clear[7][1] = size_s;
+    append(db, &smp, true);
+    expect_good(db, &res);
+    /* One sample per declaration. */
+    append(db, &smp, true);
+    expect_bad(db, B.n + 3, "a second sample of declaration");
     free(db);
+
     db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
     s.clear[0][1] = wrong;
     append(db, &s, true);
-    expect_bad(db, B.n, "binds a root at size");
+    expect_bad(db, B.n + 1, "binds a root at size");
     free(db);
     db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
     s.clear[0][1] = r64;
     s.clear[1][1] = beyond;
     append(db, &s, true);
-    expect_bad(db, B.n, "beyond the entries before it");
-    free(db);
-    /* A spot-check sample's seed is a checkpoint's root the same way. */
-    s.who = INSP;
-    s.action = "commit.sample";
-    s.clear[0][0] = "seed_root";
-    s.clear[0][1] = r64;
-    s.clear[1][0] = "seed_size";
+    expect_bad(db, B.n + 1, "beyond the entries before it");
     s.clear[1][1] = size_s;
+    free(db);
+    /* A declaration with no commitment has no scope to state. */
     db = copy_base("declare.db");
+    append(db, &s, true);
+    expect_bad(db, B.n, "which was never signed");
+    free(db);
+    /* Leads registered after the cut-off (here, all) are out of scope. */
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-14");
+    append(db, &s, true);
+    expect_bad(db, B.n + 1,
+               "the declaration's scope_leads is 2, but unit LT has 0 "
+               "in-scope leads");
+    free(db);
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-14");
+    s.clear[3][1] = empty;
+    s.clear[4][1] = "0";
     append(db, &s, true);
     expect_good(db, &res);
     free(db);
+    /* The cut-off day itself is in scope (registered 2025-09-15). */
     db = copy_base("declare.db");
-    s.clear[0][1] = wrong;
+    sign_lt(db, "2025-09-15");
     append(db, &s, true);
-    expect_bad(db, B.n, "the sample's seed binds a root at size");
+    expect_bad(db, B.n + 1, "the declaration's scope_leads is 0");
+    free(db);
+    s.clear[3][1] = hash;
+    s.clear[4][1] = count_s;
+
+    /* The sample's seed is a checkpoint's root; its population counts. */
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
+    append(db, &s, true);
+    smp.clear[6][1] = wrong;
+    append(db, &smp, true);
+    expect_bad(db, B.n + 2, "the sample's seed binds a root at size");
+    free(db);
+    smp.clear[6][1] = r64;
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
+    append(db, &s, true);
+    smp.clear[4][1] = "1";
+    append(db, &smp, true);
+    expect_bad(db, B.n + 2, "the sample's population is 1, but unit LT has 0");
+    free(db);
+    smp.clear[4][1] = "0";
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
+    append(db, &s, true);
+    smp.clear[3][1] = B.verifying;
+    append(db, &smp, true);
+    expect_bad(db, B.n + 2, "the sample's mandatory leads are not leads of");
+    free(db);
+    smp.clear[3][1] = "";
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
+    append(db, &s, true);
+    smp.clear[1][1] = size_s;
+    append(db, &smp, true);
+    expect_bad(db, B.n + 2, "which is no declaration of unit LT for 2025Q3");
     free(db);
 }
 
