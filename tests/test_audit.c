@@ -25,6 +25,7 @@
 #include "ql_audit.h"
 #include "ql_audit_leads.h"
 #include "ql_codec.h"
+#include "ql_commit.h"
 #include "ql_county.h"
 #include "ql_export.h"
 #include "ql_keys.h"
@@ -1534,10 +1535,13 @@ test_lead_table(void **state)
     audit_leads_free(NULL);
 }
 
-/* The verdict of ql_audit_run on the store at path with this many jobs. */
+/*
+ * The verdict of ql_audit_run on the store at path with this many jobs,
+ * trusting trust's key.
+ */
 static ql_err
-verify_jobs(const char *path, unsigned jobs, struct ql_audit_result *res,
-            struct ql_diag *d)
+verify_trust(const char *path, const struct ql_key *trust, unsigned jobs,
+             struct ql_audit_result *res, struct ql_diag *d)
 {
     struct ql_audit_source *src = NULL;
     struct ql_audit_opts o;
@@ -1545,11 +1549,19 @@ verify_jobs(const char *path, unsigned jobs, struct ql_audit_result *res,
 
     ok(ql_audit_source_open(path, &src, d), d, "source");
     memset(&o, 0, sizeof o);
-    o.trust = B.k[ADMIN];
+    o.trust = trust;
     o.jobs = jobs;
     rc = ql_audit_run(src, NULL, &o, res, d);
     ql_audit_source_free(src);
     return rc;
+}
+
+/* The same, trusting the base county's administrator. */
+static ql_err
+verify_jobs(const char *path, unsigned jobs, struct ql_audit_result *res,
+            struct ql_diag *d)
+{
+    return verify_trust(path, B.k[ADMIN], jobs, res, d);
 }
 
 /* A copy of the store at from (and its log key) as dir/name. */
@@ -1975,6 +1987,328 @@ test_declarations(void **state)
     append(db, &smp, true);
     expect_bad(db, B.n + 2, "which is no declaration of unit LT for 2025Q3");
     free(db);
+}
+
+/* ---- commitments of the demo county (scripts/demo.sh) ---- */
+
+/* A copy of the store at from, its write-ahead log and its log key. */
+static char *
+copy_db(const char *from, const char *name)
+{
+    char *p = copy_store(from, name);
+    char a[600], b[600];
+
+    snprintf(a, sizeof a, "%s-wal", from);
+    snprintf(b, sizeof b, "%s-wal", p);
+    unlink(b);
+    if (access(a, F_OK) == 0)
+        copy_file(a, b);
+    snprintf(b, sizeof b, "%s-shm", p);
+    unlink(b);
+    return p;
+}
+
+/* The demo county's key file of name. */
+static struct ql_key *
+demo_key(const char *dir, const char *name)
+{
+    struct ql_key *k = NULL;
+    struct ql_diag d;
+    char path[600];
+
+    snprintf(path, sizeof path, "%s/keys/%s.key", dir, name);
+    ok(ql_keyfile_read(path, NULL, 0, &k, &d), &d, "demo key");
+    return k;
+}
+
+/*
+ * The sample the commitment rule draws for unit u from the status of the
+ * county at c and the seed: its population's size and hash, and the drawn
+ * and mandatory ids (buffers of size bytes).
+ */
+static void
+demo_sample(struct ql_county *c, const char *u, const uint8_t seed[32],
+            char *pop, char pop_hash[65], char *leads, char *must,
+            size_t size)
+{
+    struct ql_status *st = NULL;
+    const struct ql_status_unit *su;
+    struct ql_sample_candidate cand[64];
+    char lines[4096];
+    size_t i, n = 0, at = 0, la = 0, ma = 0;
+    struct ql_diag d;
+
+    ok(ql_status_compute(c, "2025Q3", u, &st, &d), &d, "status");
+    su = ql_status_unit(st, u);
+    for (i = 0; i < su->nlead && n < 64; i++) {
+        const struct ql_status_lead *l = &su->lead[i];
+
+        if (!l->in_scope || !l->spotable)
+            continue;
+        cand[n].id = l->id;
+        cand[n].mandatory = strcmp(l->finding, "查否") == 0 &&
+                            (l->duplicates > 0 ||
+                             strcmp(l->feedback, "不满意") == 0);
+        at += (size_t)snprintf(lines + at, sizeof lines - at, "%s\n", l->id);
+        n++;
+    }
+    ok(ql_commit_draw(ql_profile_default(), seed, u, "2025Q3", cand, n, NULL,
+                      &d),
+       &d, "draw");
+    sha_hex(lines, at, pop_hash);
+    snprintf(pop, 24, "%zu", n);
+    leads[0] = must[0] = '\0';
+    for (i = 0; i < n; i++) {
+        if (!cand[i].chosen)
+            continue;
+        la += (size_t)snprintf(leads + la, size - la, "%s%s", la ? " " : "",
+                               cand[i].id);
+        if (cand[i].mandatory)
+            ma += (size_t)snprintf(must + ma, size - ma, "%s%s",
+                                   ma ? " " : "", cand[i].id);
+    }
+    ql_status_free(st);
+}
+
+/* Runs `audit verify` on the store or export; expects the verdict. */
+static void
+demo_cli(const char *db, const char *export_dir, const char *admin_pub,
+         uint64_t index, const char *reason)
+{
+    const char *js[2] = {"1", "2"};
+    char want[300];
+    size_t j;
+
+    snprintf(want, sizeof want, "entry %llu: %s", (unsigned long long)index,
+             reason ? reason : "");
+    for (j = 0; j < 2; j++) {
+        const char *from_db[] = {"--db",      db,         "audit", "verify",
+                                 "--trust",   admin_pub,  "--jobs", js[j],
+                                 NULL};
+        const char *from_export[] = {"audit",   "verify",  "--export",
+                                     export_dir, "--trust", admin_pub,
+                                     "--jobs",  js[j],     NULL};
+        struct qlt_run r;
+
+        qx(&r, from_db);
+        expect_exit(&r, reason ? 5 : 0, reason ? want : "log verified");
+        qx(&r, from_export);
+        expect_exit(&r, reason ? 5 : 0, reason ? want : "log verified");
+    }
+}
+
+/*
+ * The demo county has declarations, a sample and a verification made by
+ * the commitment module; entries signed with the right keys but false
+ * scopes or draws, appended to it, fail at their index with the reason,
+ * from the library, the store and an export, with one job and two.
+ */
+static void
+test_demo_commitments(void **state)
+{
+    char *dir = qlt_join(B.dir, "demo"), *script, *db, *pub;
+    struct ql_key *head = NULL, *insp = NULL, *admin = NULL;
+    struct ql_county *c = NULL;
+    struct ql_diag d;
+    uint8_t root[32];
+    char cmd[2048], r64[64], size_s[24], qy_decl[24], qy_sample[24];
+    char lq_decl[24], qy_hash[65], qy_short[65], qy_n[24], qy_fewer[24];
+    char qy_stale[65];
+    char lq_hash[65], lq_wrong[65], lq_n[24], lq_more[24];
+    char pop[24], pop_hash[65], pop_wrong[65], leads[512], must[512];
+    const char *fewer_leads;
+    size_t qy_count = 0, lq_count = 0, i, j;
+    uint64_t n = 0;
+
+    (void)state;
+    script = qlt_data_path("../../scripts/demo.sh");
+    snprintf(cmd, sizeof cmd, "DEMO_DIR='%s' bash '%s' >/dev/null 2>&1", dir,
+             script);
+    /* The demo ends with `audit verify`: its own log verifies. */
+    assert_int_equal(system(cmd), 0);
+    free(script);
+    db = qlt_join(dir, "qinghe.db");
+    pub = qlt_join(dir, "keys/admin.key.pub");
+    head = demo_key(dir, "LQ-fzr-01");
+    insp = demo_key(dir, "dd-pc-01");
+    ok(ql_keyfile_read_public(pub, &admin, &d), &d, "admin key");
+
+    ok(ql_county_open(db, QL_COUNTY_READONLY, &c, &d), &d, "open demo");
+    ql_county_set_now(c, NOW);
+    ok(ql_log_size(ql_county_log(c), &n, &d), &d, "size");
+    ok(ql_log_root(ql_county_log(c), n, root, &d), &d, "root");
+    b64(r64, root);
+    snprintf(size_s, sizeof size_s, "%llu", (unsigned long long)n);
+    {
+        struct ql_status *st = NULL;
+        const struct ql_status_unit *u;
+
+        ok(ql_status_compute(c, "2025Q3", NULL, &st, &d), &d, "status");
+        u = ql_status_unit(st, "QY");
+        assert_true(u->sampled);
+        snprintf(qy_decl, sizeof qy_decl, "%llu",
+                 (unsigned long long)u->declare_idx);
+        snprintf(qy_sample, sizeof qy_sample, "%llu",
+                 (unsigned long long)u->sample_idx);
+        snprintf(qy_stale, sizeof qy_stale, "%s", u->declared_hash);
+        u = ql_status_unit(st, "LQ");
+        assert_false(u->sampled);
+        snprintf(lq_decl, sizeof lq_decl, "%llu",
+                 (unsigned long long)u->declare_idx);
+        ql_status_free(st);
+    }
+    unit_scope(c, "QY", SIZE_MAX, qy_hash, &qy_count);
+    unit_scope(c, "QY", 0, qy_short, &i);
+    unit_scope(c, "LQ", SIZE_MAX, lq_hash, &lq_count);
+    demo_sample(c, "LQ", root, pop, pop_hash, leads, must, sizeof leads);
+    ql_county_close(c);
+    assert_true(qy_count >= 2 && lq_count >= 1);
+    /* QY's leads were spot-checked after its declaration. */
+    assert_string_not_equal(qy_stale, qy_hash);
+    snprintf(qy_n, sizeof qy_n, "%zu", qy_count);
+    snprintf(qy_fewer, sizeof qy_fewer, "%zu", qy_count - 1);
+    snprintf(lq_n, sizeof lq_n, "%zu", lq_count);
+    snprintf(lq_more, sizeof lq_more, "%zu", lq_count + 1);
+    memcpy(lq_wrong, lq_hash, sizeof lq_wrong);
+    lq_wrong[63] = lq_wrong[63] == '0' ? '1' : '0';
+    memcpy(pop_wrong, pop_hash, sizeof pop_wrong);
+    pop_wrong[0] = pop_wrong[0] == '0' ? '1' : '0';
+    /* The sample without its first drawn lead. */
+    fewer_leads = strchr(leads, ' ') ? strchr(leads, ' ') + 1 : "";
+    assert_true(*leads != '\0');
+
+    {
+        const struct {
+            const char *name;
+            bool by_head; /* LQ's head, else the inspector */
+            const char *action, *unit;
+            const char *clear[8][2];
+            const char *reason; /* NULL: the log verifies */
+        } CASES[] = {
+            {"QY's declaration verified with its scope",
+             false, "commit.verify", "QY",
+             {{"cycle", "2025Q3"}, {"declaration", qy_decl},
+              {"sample", qy_sample}, {"scope_hash", qy_hash},
+              {"scope_leads", qy_n}},
+             NULL},
+            {"a verification whose hash leaves out a lead",
+             false, "commit.verify", "QY",
+             {{"cycle", "2025Q3"}, {"declaration", qy_decl},
+              {"sample", qy_sample}, {"scope_hash", qy_short},
+              {"scope_leads", qy_n}},
+             "the verification's scope_hash is not the hash of unit QY's "
+             "in-scope leads"},
+            {"a verification with the scope of the declaration, before "
+             "its spot-checks",
+             false, "commit.verify", "QY",
+             {{"cycle", "2025Q3"}, {"declaration", qy_decl},
+              {"sample", qy_sample}, {"scope_hash", qy_stale},
+              {"scope_leads", qy_n}},
+             "the verification's scope_hash is not the hash of unit QY's "
+             "in-scope leads"},
+            {"a verification that counts a lead fewer",
+             false, "commit.verify", "QY",
+             {{"cycle", "2025Q3"}, {"declaration", qy_decl},
+              {"sample", qy_sample}, {"scope_hash", qy_short},
+              {"scope_leads", qy_fewer}},
+             "the verification's scope_leads is"},
+            {"LQ declares again with its scope",
+             true, "commit.declare", "LQ",
+             {{"checkpoint_root", r64}, {"checkpoint_size", size_s},
+              {"cycle", "2025Q3"}, {"scope_hash", lq_hash},
+              {"scope_leads", lq_n}},
+             NULL},
+            {"a declaration with a wrong scope_hash",
+             true, "commit.declare", "LQ",
+             {{"checkpoint_root", r64}, {"checkpoint_size", size_s},
+              {"cycle", "2025Q3"}, {"scope_hash", lq_wrong},
+              {"scope_leads", lq_n}},
+             "the declaration's scope_hash is not the hash of unit LQ's "
+             "in-scope leads"},
+            {"a declaration with a wrong scope_leads",
+             true, "commit.declare", "LQ",
+             {{"checkpoint_root", r64}, {"checkpoint_size", size_s},
+              {"cycle", "2025Q3"}, {"scope_hash", lq_hash},
+              {"scope_leads", lq_more}},
+             "the declaration's scope_leads is"},
+            {"LQ's sample as its seed draws it",
+             false, "commit.sample", "LQ",
+             {{"cycle", "2025Q3"}, {"declaration", lq_decl},
+              {"leads", leads}, {"mandatory", must},
+              {"population", pop}, {"population_hash", pop_hash},
+              {"seed_root", r64}, {"seed_size", size_s}},
+             NULL},
+            {"a sample that leaves out a drawn lead",
+             false, "commit.sample", "LQ",
+             {{"cycle", "2025Q3"}, {"declaration", lq_decl},
+              {"leads", fewer_leads}, {"mandatory", must},
+              {"population", pop}, {"population_hash", pop_hash},
+              {"seed_root", r64}, {"seed_size", size_s}},
+             "the sample's leads are not the ones its seed draws"},
+            {"a sample with a wrong population_hash",
+             false, "commit.sample", "LQ",
+             {{"cycle", "2025Q3"}, {"declaration", lq_decl},
+              {"leads", leads}, {"mandatory", must},
+              {"population", pop}, {"population_hash", pop_wrong},
+              {"seed_root", r64}, {"seed_size", size_s}},
+             "the sample's population_hash is not the hash"},
+            {"a second sample of QY's declaration",
+             false, "commit.sample", "QY",
+             {{"cycle", "2025Q3"}, {"declaration", qy_decl},
+              {"leads", leads}, {"mandatory", must},
+              {"population", pop}, {"population_hash", pop_hash},
+              {"seed_root", r64}, {"seed_size", size_s}},
+             "a second sample of declaration"},
+        };
+
+        for (i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+            struct spec s = {HEAD, CASES[i].action, CASES[i].unit, NULL,
+                             NULL, NULL, NULL, NULL, {{NULL, NULL}}, NULL,
+                             0};
+            char *copy = copy_db(db, "demo-case.db");
+            char *exp = qlt_join(B.dir, "demo-export");
+            struct ql_audit_result res;
+            struct ql_export_result er;
+            unsigned jobs;
+
+            print_message("%s\n", CASES[i].name);
+            memcpy(s.clear, CASES[i].clear, sizeof s.clear);
+            append_as(copy, &s, true, CASES[i].by_head ? head : insp);
+            for (jobs = 1; jobs <= 2; jobs++) {
+                ql_err rc = verify_trust(copy, admin, jobs, &res, &d);
+
+                if (CASES[i].reason == NULL) {
+                    ok(rc, &d, "verify");
+                    assert_int_equal(res.entries, n + 1);
+                    continue;
+                }
+                print_message("  -> %s\n", d.msg);
+                assert_int_equal(rc, QL_EINTEGRITY);
+                assert_int_equal(res.bad_index, n);
+                if (strstr(d.msg, CASES[i].reason) == NULL)
+                    fail_msg("want '%s'; got '%s'", CASES[i].reason, d.msg);
+            }
+            qlt_rmtree(qlt_join(B.dir, "demo-export"));
+            ok(ql_county_open(copy, QL_COUNTY_READONLY, &c, &d), &d, "open");
+            ok(ql_export_write(c, exp, NULL, NULL, &er, &d), &d, "export");
+            ql_county_close(c);
+            demo_cli(copy, exp, pub, n, CASES[i].reason);
+            for (j = 0; j < 3; j++) {
+                static const char *const SUFFIX[3] = {"", "-wal", "-shm"};
+
+                snprintf(cmd, sizeof cmd, "%s%s", copy, SUFFIX[j]);
+                unlink(cmd);
+            }
+            free(exp);
+            free(copy);
+        }
+    }
+    ql_key_free(head);
+    ql_key_free(insp);
+    ql_key_free(admin);
+    free(db);
+    free(pub);
+    qlt_rmtree(dir);
 }
 
 /* A principal with role admin may do the administrator's work. */
@@ -3122,6 +3456,7 @@ main(void)
         cmocka_unit_test(test_lead_table),
         cmocka_unit_test(test_many_leads),
         cmocka_unit_test(test_declarations),
+        cmocka_unit_test(test_demo_commitments),
         cmocka_unit_test(test_admin_role_and_uncovered_entries),
         cmocka_unit_test(test_custom_sources),
         cmocka_unit_test(test_store_defects),
