@@ -5,9 +5,9 @@
  * The verifier must remember every lead the log has registered, and for
  * each its state, unit and workflow version, because any later entry may
  * act on any lead, and its registration date and last entry, because any
- * later declaration may have it in scope. That is the one part of its memory that grows with the
- * log, so a lead costs one fixed record of 28 bytes in a flat array, its
- * id once in a shared arena of ids (the id and its NUL, no allocation of
+ * later declaration may have it in scope. That is the one part of its
+ * memory that grows with the log, so a lead costs one fixed record of 28
+ * bytes in a flat array, its id once in a shared arena of ids (the id and its NUL, no allocation of
  * its own), and one or two 4-byte slots of an open-addressing index. What
  * few leads need at a time, a waiting proposal and the actors of the
  * transitions a distinct_from rule names, lives in a side record that
