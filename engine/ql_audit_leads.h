@@ -7,8 +7,9 @@
  * act on any lead, and its registration date and last entry, because any
  * later declaration may have it in scope. That is the one part of its
  * memory that grows with the log, so a lead costs one fixed record of 28
- * bytes in a flat array, its id once in a shared arena of ids (the id and its NUL, no allocation of
- * its own), and one or two 4-byte slots of an open-addressing index. What
+ * bytes in a flat array, its id once in a shared arena of ids (the id and
+ * its NUL, no allocation of its own), and one or two 4-byte slots of an
+ * open-addressing index. What
  * few leads need at a time, a waiting proposal and the actors of the
  * transitions a distinct_from rule names, lives in a side record that
  * exists only while a lead has one of them.
