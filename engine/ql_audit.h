@@ -38,8 +38,9 @@
  * + leads): the registry, the compiled workflow versions, and per lead its
  * state, unit, version, registration date, last entry, pending proposal
  * and the actors of transitions that a distinct_from rule names; while a
- * commitment entry is checked, its unit's in-scope leads and their lines. It never holds more than one batch of
- * entries (at most QL_AUDIT_BATCH of them, or 4 MiB) nor O(entries) hashes.
+ * commitment entry is checked, its unit's in-scope leads and their lines.
+ * It never holds more than one batch of entries (at most QL_AUDIT_BATCH
+ * of them, or 4 MiB) nor O(entries) hashes.
  *
  * With opts->jobs > 1 the signatures of each batch are checked on that many
  * threads, each with its own data; the results are then taken in log
