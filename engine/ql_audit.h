@@ -17,6 +17,9 @@
  *     distinct_from; grants by a holder of the key, to principals allowed
  *     to read it; commitments by a unit head, verifications by an
  *     inspector; declarations bind a checkpoint whose root is the log's;
+ *     declarations and verifications state the unit's scope (scope_leads,
+ *     scope_hash) as the log has it, samples their population and the
+ *     leads their seed draws (docs/commitments.md 2.2, 2.3);
  *   - the leaf hash and every stored hash (tree table or hash tiles) is the
  *     hash of the entries;
  *   - every checkpoint is signed by the log key the genesis entry names
@@ -33,9 +36,11 @@
  *
  * Memory is O(registered principals + units x principals / 8 + workflows
  * + leads): the registry, the compiled workflow versions, and per lead its
- * state, unit, version, pending proposal and the actors of transitions
- * that a distinct_from rule names. It never holds more than one batch of
- * entries (at most QL_AUDIT_BATCH of them, or 4 MiB) nor O(entries) hashes.
+ * state, unit, version, registration date, last entry, pending proposal
+ * and the actors of transitions that a distinct_from rule names; while a
+ * commitment entry is checked, its unit's in-scope leads and their lines.
+ * It never holds more than one batch of entries (at most QL_AUDIT_BATCH
+ * of them, or 4 MiB) nor O(entries) hashes.
  *
  * With opts->jobs > 1 the signatures of each batch are checked on that many
  * threads, each with its own data; the results are then taken in log

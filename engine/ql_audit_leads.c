@@ -1,8 +1,8 @@
 /*
  * The verifier's table of leads (ql_audit_leads.h): a flat array of
- * 16-byte records, an arena of ids, an open-addressing index over the ids
+ * 28-byte records, an arena of ids, an open-addressing index over the ids
  * and a few side records. Nothing is allocated per lead, so the memory of
- * n leads is about n * (16 + id + 1 + 4..8) bytes plus the slack of the
+ * n leads is about n * (28 + id + 1 + 4..8) bytes plus the slack of the
  * arrays' doubling, which the kernel does not back until it is touched.
  */
 #include "ql_audit_leads.h"
@@ -292,4 +292,66 @@ audit_leads_bytes(const struct audit_leads *t)
     for (i = 0; i < t->nsides; i++)
         b += t->sides[i].ntook * sizeof(struct audit_took);
     return b;
+}
+
+uint64_t
+audit_lead_last(const struct audit_lead *l)
+{
+    return (uint64_t)l->last_hi << 32 | l->last_lo;
+}
+
+void
+audit_lead_set_last(struct audit_lead *l, uint64_t index)
+{
+    l->last_lo = (uint32_t)index;
+    l->last_hi = (uint32_t)(index >> 32);
+}
+
+static int
+id_cmp(const struct audit_leads *t, uint32_t a, uint32_t b)
+{
+    return strcmp(t->ids + t->recs[a].id, t->ids + t->recs[b].id);
+}
+
+/* Moves at[i] down the heap of n until its children are not above it. */
+static void
+sift_down(const struct audit_leads *t, uint32_t *at, size_t i, size_t n)
+{
+    for (;;) {
+        size_t big = i, l = 2 * i + 1, r = 2 * i + 2;
+        uint32_t x;
+
+        if (l < n && id_cmp(t, at[l], at[big]) > 0)
+            big = l;
+        if (r < n && id_cmp(t, at[r], at[big]) > 0)
+            big = r;
+        if (big == i)
+            return;
+        x = at[i];
+        at[i] = at[big];
+        at[big] = x;
+        i = big;
+    }
+}
+
+/*
+ * A heap sort: qsort cannot reach the arena without a global, and a
+ * scope may hold most of the county's leads, so no copy is made either.
+ */
+void
+audit_leads_sort(const struct audit_leads *t, uint32_t *at, size_t n)
+{
+    size_t i;
+    uint32_t x;
+
+    if (n < 2)
+        return;
+    for (i = n / 2; i-- > 0;)
+        sift_down(t, at, i, n);
+    for (i = n - 1; i > 0; i--) {
+        x = at[0];
+        at[0] = at[i];
+        at[i] = x;
+        sift_down(t, at, 0, i);
+    }
 }

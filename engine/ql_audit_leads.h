@@ -4,10 +4,12 @@
  *
  * The verifier must remember every lead the log has registered, and for
  * each its state, unit and workflow version, because any later entry may
- * act on any lead. That is the one part of its memory that grows with the
- * log, so a lead costs one fixed record of 16 bytes in a flat array, its
- * id once in a shared arena of ids (the id and its NUL, no allocation of
- * its own), and one or two 4-byte slots of an open-addressing index. What
+ * act on any lead, and its registration date and last entry, because any
+ * later declaration may have it in scope. That is the one part of its
+ * memory that grows with the log, so a lead costs one fixed record of 28
+ * bytes in a flat array, its id once in a shared arena of ids (the id and
+ * its NUL, no allocation of its own), and one or two 4-byte slots of an
+ * open-addressing index. What
  * few leads need at a time, a waiting proposal and the actors of the
  * transitions a distinct_from rule names, lives in a side record that
  * exists only while a lead has one of them.
@@ -29,14 +31,25 @@
 /* Workflow versions and states of one version are numbered in 16 bits. */
 #define QL_AUDIT_LEADS_SMALL_MAX 0xffffu
 
-/* One lead: 16 bytes, whatever its id. */
+/*
+ * One lead: 28 bytes, whatever its id. The index of its last entry is
+ * kept as two 32-bit halves so that the record needs no 8-byte alignment
+ * and no padding.
+ */
 struct audit_lead {
-    uint32_t id;    /* offset of its NUL-terminated id in the arena */
-    uint32_t unit;  /* the unit's number in the rules */
-    uint32_t side;  /* 0, or 1 + the number of its side record */
-    uint16_t wf;    /* the workflow version's number in the rules */
-    uint16_t state; /* the state's position in that version */
+    uint32_t id;      /* offset of its NUL-terminated id in the arena */
+    uint32_t unit;    /* the unit's number in the rules */
+    uint32_t side;    /* 0, or 1 + the number of its side record */
+    uint16_t wf;      /* the workflow version's number in the rules */
+    uint16_t state;   /* the state's position in that version */
+    uint32_t last_lo; /* its last lead.add, move, approve, reject or */
+    uint32_t last_hi; /* migrate entry (docs/commitments.md 2.2) */
+    int32_t day;      /* the local date of its lead.add (ql_calendar) */
 };
+
+/* The index of lead l's last entry that counts for the scope hash. */
+uint64_t audit_lead_last(const struct audit_lead *l);
+void audit_lead_set_last(struct audit_lead *l, uint64_t index);
 
 /* Who took a transition that some distinct_from rule names. */
 struct audit_took {
@@ -103,6 +116,13 @@ ql_err audit_leads_took_add(struct audit_leads *t, uint32_t at,
  * needs one.
  */
 void audit_leads_side_trim(struct audit_leads *t, uint32_t at);
+
+/*
+ * Sorts the n lead numbers at by their ids in byte order (as SQLite's
+ * BINARY collation and strcmp order them), in place and without memory
+ * of its own.
+ */
+void audit_leads_sort(const struct audit_leads *t, uint32_t *at, size_t n);
 
 /* The number of side records in use (for tests and the docs' figures). */
 uint64_t audit_leads_sides(const struct audit_leads *t);

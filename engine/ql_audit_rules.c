@@ -12,6 +12,7 @@
 #include "ql_audit_leads.h"
 #include "ql_calendar.h"
 #include "ql_codec.h"
+#include "ql_commit.h"
 #include "ql_county.h"
 #include "ql_keys.h"
 #include "ql_merkle.h"
@@ -147,6 +148,24 @@ struct wf_rec {
     struct ql_workflow *wf;
 };
 
+/*
+ * A unit's commitment for a cycle (commit.sign): the cut-off that decides
+ * which of the unit's leads its declarations, samples and verifications
+ * are about.
+ */
+struct commit_rec {
+    uint32_t unit;
+    char cycle[QL_CYCLE_MAX + 1];
+    int32_t cutoff; /* a local date (ql_calendar's day number) */
+};
+
+/* A declaration: the entry that samples and verifications name. */
+struct decl_rec {
+    uint64_t idx;
+    uint32_t commit; /* its commitment's number */
+    bool sampled;    /* one sample per declaration (commitments.md 2.3) */
+};
+
 /* A data key scope (a unit, or SECRET): its latest epoch and holders. */
 struct scope_rec {
     char *name;
@@ -180,6 +199,15 @@ struct audit_rules {
     struct scope_rec *scopes;
     size_t nscopes, capscopes;
     uint64_t declarations;
+    int32_t zone; /* the county's, from the genesis entry */
+    struct commit_rec *commits;
+    size_t ncommits, capcommits;
+    struct decl_rec *decls;
+    size_t ndecls, capdecls;
+    uint32_t *scope; /* lead numbers of one scope, reused */
+    size_t capscope;
+    char *lines; /* the scope's hashed lines, reused */
+    size_t caplines;
 
     /* The signer of the entry being checked (set by audit_rules_signer). */
     bool who_admin;   /* the genesis administrator */
@@ -241,6 +269,10 @@ audit_rules_free(struct audit_rules *r)
     free(r->wfs);
     audit_leads_free(r->leads);
     free(r->scopes);
+    free(r->commits);
+    free(r->decls);
+    free(r->scope);
+    free(r->lines);
     smap_release(&r->unit_map);
     smap_release(&r->pr_map);
     ql_key_free(r->admin);
@@ -398,6 +430,7 @@ genesis(struct audit_rules *r, const struct ql_entry *e,
     const char *logk = ql_entry_get_clear(e, "log_key");
     const char *origin = ql_entry_get_clear(e, "origin");
     const char *profile = ql_entry_get_clear(e, "profile");
+    const char *zone = ql_entry_get_clear(e, "zone");
     struct ql_diag dd;
     ql_err rc;
 
@@ -434,6 +467,13 @@ genesis(struct audit_rules *r, const struct ql_entry *e,
         return audit_failf(f, 0, PH_ENTRY, QL_EINTEGRITY,
                            "the log's profile '%s' is not '%s'",
                            profile ? profile : "-", ql_profile_name(r->p));
+    /* Leads' registration dates, and so the scope of commitments, are
+       local dates in the county's zone. */
+    if (ql_zone_parse(zone != NULL ? zone : QL_ZONE_DEFAULT, &r->zone,
+                      &dd) != QL_OK)
+        return audit_failf(f, 0, PH_ENTRY, QL_EINTEGRITY,
+                           "the genesis entry names an unknown zone '%s'",
+                           zone);
     if (r->state != NULL && strcmp(r->state->origin, origin) != 0)
         return ql_fail(d, QL_EUSAGE, "the state file is for log '%s', not "
                                      "'%s'",
@@ -983,12 +1023,15 @@ unit_after(struct audit_rules *r, const struct ql_entry *e,
     return QL_OK;
 }
 
-/* Moves the lead to state t->to of its workflow, in unit. */
+/* Moves the lead to state t->to of its workflow, in unit, at entry e. */
 static void
-lead_set(struct audit_rules *r, const struct lead_ref *lr,
-         const struct ql_wf_transition *t, uint32_t unit)
+lead_set(struct audit_rules *r, const struct ql_entry *e,
+         const struct lead_ref *lr, const struct ql_wf_transition *t,
+         uint32_t unit)
 {
     uint16_t pos = 0;
+
+    audit_lead_set_last(lr->l, e->index);
 
     /* The workflow loader refuses a transition to an unknown state. */
     if (state_pos(lead_wf(r, lr), t->to, &pos))
@@ -1003,8 +1046,11 @@ lead_add(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
     const struct principal_rec *p = &r->prs[r->who];
     struct wf_rec *w = find_wf(r, e->workflow);
     struct audit_lead rec;
+    struct ql_diag dd;
     uint32_t unit, at;
     uint16_t pos = 0;
+    int32_t day = 0;
+    int64_t t = 0;
     ql_err rc;
 
     if (audit_leads_find(r->leads, e->lead, &at))
@@ -1032,10 +1078,17 @@ lead_add(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
                                    "the workflow's initial state %s",
                     e->lead, e->to[0] ? e->to : "-",
                     ql_workflow_initial(w->wf));
+    if (ql_time_parse(e->time, strlen(e->time), &t, &dd) != QL_OK ||
+        ql_zone_local_date(t, r->zone, &day, &dd) != QL_OK)
+        return FAIL(QL_EINTEGRITY, "registers lead %s at a time that has "
+                                   "no local date",
+                    e->lead);
     memset(&rec, 0, sizeof rec);
     rec.unit = unit;
     rec.wf = (uint16_t)(w - r->wfs);
     rec.state = pos;
+    rec.day = day;
+    audit_lead_set_last(&rec, e->index);
     return audit_leads_add(r->leads, e->lead, &rec, &at, d);
 }
 
@@ -1109,7 +1162,7 @@ lead_move(struct audit_rules *r, const struct ql_entry *e,
     if ((rc = remember(r, lr, t, d)) != QL_OK)
         return rc;
     if (!propose) {
-        lead_set(r, lr, t, unit);
+        lead_set(r, e, lr, t, unit);
         return QL_OK;
     }
     if ((rc = audit_leads_side_get(r->leads, lr->at, &w, d)) != QL_OK)
@@ -1189,7 +1242,7 @@ lead_approve(struct audit_rules *r, const struct ql_entry *e,
     if ((rc = unit_after(r, e, lr, t, &unit, f)) != QL_OK ||
         (rc = remember(r, lr, t, d)) != QL_OK)
         return rc;
-    lead_set(r, lr, t, unit);
+    lead_set(r, e, lr, t, unit);
     settle_proposal(r, lr);
     return QL_OK;
 }
@@ -1218,6 +1271,9 @@ lead_reject(struct audit_rules *r, const struct ql_entry *e,
         return FAIL(QL_EINTEGRITY, "a rejection changes lead %s's state or "
                                    "unit",
                     e->lead);
+    /* A declined proposal counts as the lead's last entry, as the
+       store's last_idx counts it. */
+    audit_lead_set_last(lr->l, e->index);
     settle_proposal(r, lr);
     return QL_OK;
 }
@@ -1255,6 +1311,7 @@ lead_migrate(struct audit_rules *r, const struct ql_entry *e,
                     e->to[0] ? e->to : "-", state);
     lr->l->wf = (uint16_t)(w - r->wfs);
     lr->l->state = pos;
+    audit_lead_set_last(lr->l, e->index);
     return QL_OK;
 }
 
@@ -1346,11 +1403,327 @@ bound_root(struct audit_rules *r, const struct ql_entry *e,
     return QL_OK;
 }
 
+/* A strict list of words separated by single spaces ("" is empty). */
+static bool
+list_has(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    const char *p = list;
+
+    while (*p != '\0') {
+        const char *sp = strchr(p, ' ');
+        size_t len = sp ? (size_t)(sp - p) : strlen(p);
+
+        if (len == n && memcmp(p, word, n) == 0)
+            return true;
+        if (sp == NULL)
+            break;
+        p = sp + 1;
+    }
+    return false;
+}
+
+/* commit.sign: remembers the cut-off of the unit's commitment. */
+static ql_err
+commit_sign(struct audit_rules *r, const struct ql_entry *e, uint32_t unit,
+            struct audit_fail *f, struct ql_diag *d)
+{
+    const char *cycle = ql_entry_get_clear(e, "cycle");
+    const char *cutoff = ql_entry_get_clear(e, "cutoff");
+    struct commit_rec *c;
+    struct ql_diag dd;
+    int32_t day = 0;
+    size_t i;
+    ql_err rc;
+
+    if (cycle == NULL || !ql_entry_word_valid(cycle) ||
+        strlen(cycle) > QL_CYCLE_MAX || cutoff == NULL ||
+        ql_date_parse(cutoff, strlen(cutoff), &day, &dd) != QL_OK)
+        return FAIL(QL_EINTEGRITY, "a commitment without a valid cycle and "
+                                   "cut-off");
+    for (i = 0; i < r->ncommits; i++)
+        if (r->commits[i].unit == unit &&
+            strcmp(r->commits[i].cycle, cycle) == 0)
+            return FAIL(QL_EINTEGRITY, "signs a second commitment of unit "
+                                       "%s for %s",
+                        e->unit, cycle);
+    if ((rc = grow((void **)&r->commits, &r->capcommits, r->ncommits,
+                   sizeof *r->commits, d)) != QL_OK)
+        return rc;
+    c = &r->commits[r->ncommits++];
+    c->unit = unit;
+    snprintf(c->cycle, sizeof c->cycle, "%s", cycle);
+    c->cutoff = day;
+    return QL_OK;
+}
+
+/* The commitment of the entry's unit for the cycle it names. */
+static ql_err
+find_commit(struct audit_rules *r, const struct ql_entry *e, uint32_t *out,
+            struct audit_fail *f)
+{
+    const char *cycle = ql_entry_get_clear(e, "cycle");
+    uint32_t u;
+    size_t i;
+
+    if (cycle == NULL || !find_unit(r, e->unit, &u))
+        return FAIL(QL_EINTEGRITY, "a %s that names no unit and cycle",
+                    e->action);
+    for (i = 0; i < r->ncommits; i++)
+        if (r->commits[i].unit == u &&
+            strcmp(r->commits[i].cycle, cycle) == 0) {
+            *out = (uint32_t)i;
+            return QL_OK;
+        }
+    return FAIL(QL_EINTEGRITY, "a %s for the commitment of unit %s for %s, "
+                               "which was never signed",
+                e->action, e->unit, cycle);
+}
+
+/* A sample or verification names a declaration of its commitment. */
+static ql_err
+check_declaration(const struct audit_rules *r, const struct ql_entry *e,
+                  uint32_t ci, struct decl_rec **out, struct audit_fail *f)
+{
+    const char *num = ql_entry_get_clear(e, "declaration");
+    uint64_t idx = 0;
+    size_t i;
+
+    if (num != NULL && parse_u64(num, &idx))
+        for (i = 0; i < r->ndecls; i++)
+            if (r->decls[i].idx == idx && r->decls[i].commit == ci) {
+                *out = &r->decls[i];
+                return QL_OK;
+            }
+    return FAIL(QL_EINTEGRITY, "a %s that names entry %s, which is no "
+                               "declaration of unit %s for %s",
+                e->action, num ? num : "-", e->unit, r->commits[ci].cycle);
+}
+
+/*
+ * Gathers into r->scope, sorted by id, the leads of commitment c's unit
+ * registered on or before its cut-off (docs/commitments.md section 3);
+ * with spot, only those in a state a spot_pass leaves (the sample's
+ * population, section 2.3). A scan of every lead: declarations are a few
+ * per unit and cycle, and the table keeps no per-unit list to spare the
+ * memory of one.
+ */
+static ql_err
+gather(struct audit_rules *r, const struct commit_rec *c, bool spot,
+       size_t *n, struct ql_diag *d)
+{
+    uint64_t i, total = audit_leads_count(r->leads);
+    size_t k = 0;
+    ql_err rc;
+
+    for (i = 0; i < total; i++) {
+        const struct audit_lead *l = audit_leads_at(r->leads, (uint32_t)i);
+
+        if (l->unit != c->unit || l->day > c->cutoff)
+            continue;
+        if (spot) {
+            const struct ql_workflow *wf = r->wfs[l->wf].wf;
+            const struct ql_wf_transition *t =
+                ql_workflow_transition(wf, QL_SPOT_PASS);
+
+            if (t == NULL ||
+                !ql_wf_transition_from(t,
+                                       ql_workflow_state_at(wf, l->state)
+                                           ->name))
+                continue;
+        }
+        if ((rc = grow((void **)&r->scope, &r->capscope, k, sizeof *r->scope,
+                       d)) != QL_OK)
+            return rc;
+        r->scope[k++] = (uint32_t)i;
+    }
+    audit_leads_sort(r->leads, r->scope, k);
+    *n = k;
+    return QL_OK;
+}
+
+/*
+ * The hex hash of the n gathered leads' lines: "<id> <last entry>\n" for
+ * a scope hash (with_last), "<id>\n" for a population hash.
+ */
+static ql_err
+hash_lines(struct audit_rules *r, size_t n, bool with_last, char hex[65],
+           struct ql_diag *d)
+{
+    uint8_t h[QL_HASH_LEN];
+    size_t i, need = 1, at = 0;
+    char *p;
+
+    for (i = 0; i < n; i++)
+        need += strlen(audit_leads_id(r->leads, r->scope[i])) + 22;
+    if (need > r->caplines) {
+        if ((p = realloc(r->lines, need)) == NULL)
+            return ql_fail(d, QL_ENOMEM, NULL);
+        r->lines = p;
+        r->caplines = need;
+    }
+    for (i = 0; i < n; i++) {
+        const char *id = audit_leads_id(r->leads, r->scope[i]);
+
+        if (with_last)
+            at += (size_t)snprintf(
+                r->lines + at, need - at, "%s %llu\n", id,
+                (unsigned long long)audit_lead_last(
+                    audit_leads_at(r->leads, r->scope[i])));
+        else
+            at += (size_t)snprintf(r->lines + at, need - at, "%s\n", id);
+    }
+    ql_hash(r->p, h, r->lines, at);
+    ql_hex_encode(hex, h, sizeof h);
+    return QL_OK;
+}
+
+/*
+ * A declaration or verification states the unit's scope as the log has
+ * it before the entry: scope_leads its in-scope leads, scope_hash their
+ * lines (docs/commitments.md 2.2). A false scope would let a verification
+ * stand for leads that changed, or a declaration leave leads out.
+ */
+static ql_err
+check_scope(struct audit_rules *r, const struct ql_entry *e, uint32_t ci,
+            const char *what, struct audit_fail *f, struct ql_diag *d)
+{
+    const struct commit_rec *c = &r->commits[ci];
+    const char *hash = ql_entry_get_clear(e, "scope_hash");
+    const char *count = ql_entry_get_clear(e, "scope_leads");
+    char hex[2 * QL_HASH_LEN + 1];
+    uint64_t claimed = 0;
+    size_t n = 0;
+    ql_err rc;
+
+    if (hash == NULL || count == NULL || !parse_u64(count, &claimed))
+        return FAIL(QL_EINTEGRITY, "a %s without a valid scope_hash and "
+                                   "scope_leads",
+                    what);
+    if ((rc = gather(r, c, false, &n, d)) != QL_OK)
+        return rc;
+    if (claimed != n)
+        return FAIL(QL_EINTEGRITY, "the %s's scope_leads is %llu, but unit "
+                                   "%s has %llu in-scope leads",
+                    what, (unsigned long long)claimed, e->unit,
+                    (unsigned long long)n);
+    if ((rc = hash_lines(r, n, true, hex, d)) != QL_OK)
+        return rc;
+    if (strcmp(hex, hash) != 0)
+        return FAIL(QL_EINTEGRITY, "the %s's scope_hash is not the hash of "
+                                   "unit %s's in-scope leads",
+                    what, e->unit);
+    return QL_OK;
+}
+
+/* Space-separated ids of the chosen candidates (mandatory ones only). */
+static char *
+join_chosen(const struct ql_sample_candidate *cand, size_t n, bool mandatory)
+{
+    size_t cap = 1, at = 0, i;
+    char *s;
+
+    for (i = 0; i < n; i++)
+        cap += strlen(cand[i].id) + 1;
+    if ((s = malloc(cap)) == NULL)
+        return NULL;
+    s[0] = '\0';
+    for (i = 0; i < n; i++)
+        if (cand[i].chosen && (!mandatory || cand[i].mandatory))
+            at += (size_t)snprintf(s + at, cap - at, "%s%s", at ? " " : "",
+                                   cand[i].id);
+    return s;
+}
+
+/*
+ * A spot-check sample (docs/commitments.md 2.3): its population and
+ * population_hash are the unit's in-scope leads a spot_pass may leave, as
+ * the log has them before the entry; its mandatory leads are among them;
+ * and its leads are the mandatory ones plus those the seed draws. Which
+ * leads are mandatory depends on clear fields the verifier does not
+ * follow, so that list is checked only against the population: a lead
+ * left off it would take its chances in the draw.
+ */
+static ql_err
+check_sample(struct audit_rules *r, const struct ql_entry *e, uint32_t ci,
+             struct audit_fail *f, struct ql_diag *d)
+{
+    const struct commit_rec *c = &r->commits[ci];
+    const char *pop = ql_entry_get_clear(e, "population");
+    const char *pop_hash = ql_entry_get_clear(e, "population_hash");
+    const char *leads = ql_entry_get_clear(e, "leads");
+    const char *mandatory = ql_entry_get_clear(e, "mandatory");
+    const char *seed_s = ql_entry_get_clear(e, "seed_root");
+    struct ql_sample_candidate *cand = NULL;
+    char hex[2 * QL_HASH_LEN + 1], *all = NULL, *must = NULL;
+    uint8_t seed[QL_HASH_LEN];
+    struct ql_diag dd;
+    uint64_t claimed = 0;
+    size_t i, n = 0, len = 0;
+    ql_err rc;
+
+    if (pop == NULL || pop_hash == NULL || leads == NULL ||
+        mandatory == NULL || !parse_u64(pop, &claimed))
+        return FAIL(QL_EINTEGRITY, "a sample without a valid population, "
+                                   "population_hash, leads and mandatory");
+    /* bound_root has checked the seed already. */
+    if (seed_s == NULL ||
+        ql_base64_decode(seed, sizeof seed, &len, seed_s, strlen(seed_s),
+                         &dd) != QL_OK ||
+        len != QL_HASH_LEN)
+        return FAIL(QL_EINTEGRITY, "a sample's seed that binds no valid "
+                                   "checkpoint");
+    if ((rc = gather(r, c, true, &n, d)) != QL_OK)
+        return rc;
+    if (claimed != n)
+        return FAIL(QL_EINTEGRITY, "the sample's population is %llu, but "
+                                   "unit %s has %llu in-scope leads to "
+                                   "spot-check",
+                    (unsigned long long)claimed, e->unit,
+                    (unsigned long long)n);
+    if ((rc = hash_lines(r, n, false, hex, d)) != QL_OK)
+        return rc;
+    if (strcmp(hex, pop_hash) != 0)
+        return FAIL(QL_EINTEGRITY, "the sample's population_hash is not the "
+                                   "hash of unit %s's in-scope leads to "
+                                   "spot-check",
+                    e->unit);
+    if ((cand = calloc(n + 1, sizeof *cand)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    for (i = 0; i < n; i++) {
+        cand[i].id = audit_leads_id(r->leads, r->scope[i]);
+        cand[i].mandatory = list_has(mandatory, cand[i].id);
+    }
+    if ((rc = ql_commit_draw(r->p, seed, e->unit, c->cycle, cand, n, NULL,
+                             d)) != QL_OK)
+        goto out;
+    if ((all = join_chosen(cand, n, false)) == NULL ||
+        (must = join_chosen(cand, n, true)) == NULL) {
+        rc = ql_fail(d, QL_ENOMEM, NULL);
+        goto out;
+    }
+    if (strcmp(must, mandatory) != 0)
+        rc = FAIL(QL_EINTEGRITY, "the sample's mandatory leads are not "
+                                 "leads of its population, in order");
+    else if (strcmp(all, leads) != 0)
+        rc = FAIL(QL_EINTEGRITY, "the sample's leads are not the ones its "
+                                 "seed draws from its population");
+out:
+    free(all);
+    free(must);
+    free(cand);
+    return rc;
+}
+
 static ql_err
 commit_entry(struct audit_rules *r, const struct ql_entry *e,
              struct audit_fail *f, struct ql_diag *d)
 {
     const struct principal_rec *p;
+    bool sample = strcmp(e->action, "commit.sample") == 0;
+    struct decl_rec *decl = NULL;
+    uint32_t ci = 0;
+    ql_err rc;
 
     if (r->who == NO_ONE)
         return FAIL(QL_EINTEGRITY, "the administrator makes no "
@@ -1365,35 +1738,51 @@ commit_entry(struct audit_rules *r, const struct ql_entry *e,
                         p->name, e->unit[0] ? e->unit : "-",
                         strcmp(e->action, "commit.sign") == 0 ? "sign"
                                                               : "declare");
-        if (strcmp(e->action, "commit.declare") == 0) {
-            ql_err rc = bound_root(r, e, "checkpoint_size",
-                                   "checkpoint_root", "declaration", f, d);
-
-            if (rc == QL_OK)
-                r->declarations++;
+        if (strcmp(e->action, "commit.sign") == 0)
+            return commit_sign(r, e, p->unit, f, d);
+        if ((rc = bound_root(r, e, "checkpoint_size", "checkpoint_root",
+                             "declaration", f, d)) != QL_OK ||
+            (rc = find_commit(r, e, &ci, f)) != QL_OK ||
+            (rc = check_scope(r, e, ci, "declaration", f, d)) != QL_OK ||
+            (rc = grow((void **)&r->decls, &r->capdecls, r->ndecls,
+                       sizeof *r->decls, d)) != QL_OK)
             return rc;
-        }
+        r->decls[r->ndecls].idx = e->index;
+        r->decls[r->ndecls].commit = ci;
+        r->decls[r->ndecls].sampled = false;
+        r->ndecls++;
+        r->declarations++;
         return QL_OK;
     }
-    if ((strcmp(e->action, "commit.verify") == 0 ||
-         strcmp(e->action, "commit.sample") == 0) &&
-        (!has_role(p->roles, "inspector") ||
-         strcmp(unit_kind(r, p->unit), QL_KIND_SUPERVISION) != 0))
+    if (strcmp(e->action, "commit.verify") != 0 && !sample)
+        return FAIL(QL_EINTEGRITY, "unknown action '%s'", e->action);
+    if (!has_role(p->roles, "inspector") ||
+        strcmp(unit_kind(r, p->unit), QL_KIND_SUPERVISION) != 0)
         return FAIL(QL_EINTEGRITY, "'%s' is not an inspector of a "
                                    "supervision unit and may not %s",
                     p->name,
-                    strcmp(e->action, "commit.verify") == 0
-                        ? "verify a declaration"
-                        : "draw a spot-check sample");
-    /* A sample's seed is a checkpoint's root, when it names one. */
-    if (strcmp(e->action, "commit.sample") == 0 &&
-        (ql_entry_get_clear(e, "seed_size") != NULL ||
-         ql_entry_get_clear(e, "seed_root") != NULL))
-        return bound_root(r, e, "seed_size", "seed_root", "sample's seed", f,
-                          d);
-    /* The rest of a commitment's details are the commitment module's;
-       the auditor asks who signed them. */
-    return QL_OK;
+                    sample ? "draw a spot-check sample"
+                           : "verify a declaration");
+    /* A sample's seed is a checkpoint's root. */
+    if (sample && (rc = bound_root(r, e, "seed_size", "seed_root",
+                                   "sample's seed", f, d)) != QL_OK)
+        return rc;
+    if ((rc = find_commit(r, e, &ci, f)) != QL_OK ||
+        (rc = check_declaration(r, e, ci, &decl, f)) != QL_OK)
+        return rc;
+    if (sample) {
+        /* Drawing again until a convenient sample comes up is what one
+           sample per declaration forbids. */
+        if (decl->sampled)
+            return FAIL(QL_EINTEGRITY, "a second sample of declaration "
+                                       "%llu",
+                        (unsigned long long)decl->idx);
+        if ((rc = check_sample(r, e, ci, f, d)) != QL_OK)
+            return rc;
+        decl->sampled = true;
+        return QL_OK;
+    }
+    return check_scope(r, e, ci, "verification", f, d);
 }
 
 /* ---- dispatch ---- */

@@ -25,6 +25,7 @@
 #include "ql_audit.h"
 #include "ql_audit_leads.h"
 #include "ql_codec.h"
+#include "ql_commit.h"
 #include "ql_county.h"
 #include "ql_export.h"
 #include "ql_keys.h"
@@ -33,6 +34,7 @@
 #include "ql_merkle.h"
 #include "ql_note.h"
 #include "ql_profile.h"
+#include "ql_status.h"
 #include "ql_store.h"
 #include "ql_test.h"
 
@@ -911,9 +913,9 @@ struct spec {
     enum who who;
     const char *action, *unit, *lead, *from, *to, *transition;
     const char *workflow; /* the workflow line, or NULL */
-    const char *clear[4][2];
+    const char *clear[8][2]; /* sorted by name */
     const char *payload;
-    size_t plen; /* 0: strlen(payload) */
+    size_t plen;               /* 0: strlen(payload) */
 };
 
 /*
@@ -922,9 +924,10 @@ struct spec {
  * but for the rule the entry breaks.
  */
 static void
-append(const char *path, const struct spec *s, bool cp)
+append_as(const char *path, const struct spec *s, bool cp,
+          const struct ql_key *key)
 {
-    const struct ql_key *signers[1] = {B.k[s->who]};
+    const struct ql_key *signers[1] = {key ? key : B.k[s->who]};
     struct ql_store *st = NULL;
     struct ql_log *log = NULL;
     struct ql_key *lk = NULL;
@@ -939,7 +942,9 @@ append(const char *path, const struct spec *s, bool cp)
     ok(ql_log_open(st, &log, &d), &d, "log");
     ok(ql_store_begin(st, &d), &d, "begin");
     snprintf(e.time, sizeof e.time, "2025-09-15T02:00:00Z");
-    ok(ql_entry_set_actor(&e, PEOPLE[s->who].name, &d), &d, "actor");
+    ok(ql_entry_set_actor(&e, key ? ql_key_name(key) : PEOPLE[s->who].name,
+                          &d),
+       &d, "actor");
     snprintf(e.action, sizeof e.action, "%s", s->action);
     snprintf(e.unit, sizeof e.unit, "%s", s->unit ? s->unit : "");
     snprintf(e.lead, sizeof e.lead, "%s", s->lead ? s->lead : "");
@@ -949,7 +954,7 @@ append(const char *path, const struct spec *s, bool cp)
              s->transition ? s->transition : "");
     snprintf(e.workflow, sizeof e.workflow, "%s",
              s->workflow ? s->workflow : "");
-    for (i = 0; i < 4 && s->clear[i][0] != NULL; i++)
+    for (i = 0; i < 8 && s->clear[i][0] != NULL; i++)
         ok(ql_entry_add_clear(&e, s->clear[i][0], s->clear[i][1], &d), &d,
            "clear");
     if (s->payload != NULL)
@@ -967,6 +972,13 @@ append(const char *path, const struct spec *s, bool cp)
     ql_entry_release(&e);
     ql_log_free(log);
     ql_store_close(st);
+}
+
+/* The same, signed by the entry's actor's key. */
+static void
+append(const char *path, const struct spec *s, bool cp)
+{
+    append_as(path, s, cp, NULL);
 }
 
 /* The library's verdict on the store at path. */
@@ -1207,6 +1219,21 @@ test_rules(void **state)
           {{"checkpoint_root", "x"}, {"checkpoint_size", "1"}},
           NULL, 0},
          "is not the head of unit LT"},
+        {"a commitment without a cut-off",
+         {HEAD, "commit.sign", "LT", NULL, NULL, NULL, NULL, NULL,
+          {{"cycle", "2025Q3"}, {"deadline", "2025-09-30"}},
+          NULL, 0},
+         "a commitment without a valid cycle and cut-off"},
+        {"an action of no commitment step",
+         {HEAD, "commit.frob", "LT", NULL, NULL, NULL, NULL, NULL, NOCLEAR,
+          NULL, 0},
+         "unknown action 'commit.frob'"},
+        {"a verification of a commitment never signed",
+         {INSP, "commit.verify", "LT", NULL, NULL, NULL, NULL, NULL,
+          {{"cycle", "2025Q3"}, {"declaration", "3"}},
+          NULL, 0},
+         "a commit.verify for the commitment of unit LT for 2025Q3, which "
+         "was never signed"},
         {"a declaration of no checkpoint",
          {HEAD, "commit.declare", "LT", NULL, NULL, NULL, NULL, NULL,
           {{"cycle", "2025"}},
@@ -1369,7 +1396,7 @@ test_rules(void **state)
 
         print_message("%s\n", CASES[i].name);
         /* Fill in what only the base knows. */
-        for (j = 0; j < 4 && s.clear[j][0] != NULL; j++) {
+        for (j = 0; j < 8 && s.clear[j][0] != NULL; j++) {
             if (strcmp(s.clear[j][0], "_proposal") == 0 &&
                 s.clear[j][1] == NULL) {
                 snprintf(num, sizeof num, "%llu",
@@ -1447,11 +1474,32 @@ test_lead_table(void **state)
         snprintf(id, sizeof id, "U-%u", i);
         assert_false(audit_leads_find(t, id, &at));
     }
-    /* What docs/auditing.md promises: well under 48 bytes a lead. */
+    /* What docs/auditing.md promises: under 64 bytes a lead, the
+       doubling's slack included. */
     bytes = audit_leads_bytes(t);
     print_message("  %u leads: %llu bytes, %.1f a lead\n", n,
                   (unsigned long long)bytes, (double)bytes / n);
-    assert_true(bytes <= (uint64_t)n * 48);
+    assert_true(bytes <= (uint64_t)n * 64);
+    assert_int_equal(sizeof(struct audit_lead), 28);
+
+    /* A last index past 32 bits survives its two halves. */
+    audit_lead_set_last(audit_leads_at(t, 3), UINT64_C(0x123456789a));
+    assert_true(audit_lead_last(audit_leads_at(t, 3)) ==
+                UINT64_C(0x123456789a));
+    assert_int_equal(audit_leads_at(t, 3)->unit, 3);
+    assert_int_equal(audit_leads_at(t, 4)->unit, 4);
+
+    /* Sorted by id in byte order: "T-10" before "T-9", and so on. */
+    {
+        uint32_t some[6] = {9, 10, 0, 99999, 1, 100};
+        static const char *const WANT[6] = {"T-0",  "T-1",     "T-10",
+                                            "T-100", "T-9", "T-99999"};
+
+        audit_leads_sort(t, some, 6);
+        for (i = 0; i < 6; i++)
+            assert_string_equal(audit_leads_id(t, some[i]), WANT[i]);
+        audit_leads_sort(t, some, 0);
+    }
 
     /* A proposal makes a side record; distinct_from actors another. */
     ok(audit_leads_side_get(t, 5, &x, &d), &d, "side");
@@ -1487,10 +1535,13 @@ test_lead_table(void **state)
     audit_leads_free(NULL);
 }
 
-/* The verdict of ql_audit_run on the store at path with this many jobs. */
+/*
+ * The verdict of ql_audit_run on the store at path with this many jobs,
+ * trusting trust's key.
+ */
 static ql_err
-verify_jobs(const char *path, unsigned jobs, struct ql_audit_result *res,
-            struct ql_diag *d)
+verify_trust(const char *path, const struct ql_key *trust, unsigned jobs,
+             struct ql_audit_result *res, struct ql_diag *d)
 {
     struct ql_audit_source *src = NULL;
     struct ql_audit_opts o;
@@ -1498,11 +1549,19 @@ verify_jobs(const char *path, unsigned jobs, struct ql_audit_result *res,
 
     ok(ql_audit_source_open(path, &src, d), d, "source");
     memset(&o, 0, sizeof o);
-    o.trust = B.k[ADMIN];
+    o.trust = trust;
     o.jobs = jobs;
     rc = ql_audit_run(src, NULL, &o, res, d);
     ql_audit_source_free(src);
     return rc;
+}
+
+/* The same, trusting the base county's administrator. */
+static ql_err
+verify_jobs(const char *path, unsigned jobs, struct ql_audit_result *res,
+            struct ql_diag *d)
+{
+    return verify_trust(path, B.k[ADMIN], jobs, res, d);
 }
 
 /* A copy of the store at from (and its log key) as dir/name. */
@@ -1715,62 +1774,541 @@ test_workflow_hash(void **state)
     free(db);
 }
 
-/* The declaration's bound checkpoint: the log's root at that size. */
+/* The lowercase hex SHA-256 of the len bytes at m. */
+static void
+sha_hex(const void *m, size_t len, char hex[65])
+{
+    uint8_t h[32];
+
+    ql_hash(ql_profile_default(), h, m, len);
+    ql_hex_encode(hex, h, sizeof h);
+}
+
+/*
+ * The scope of unit u as the commitment module states it, from the
+ * status of the county at c (cycle 2025Q3), checked against its own
+ * lines: "<id> <last entry>\n" of the in-scope leads, sorted by id.
+ * With omit, the hash leaves out the in-scope lead numbered omit.
+ */
+static void
+unit_scope(struct ql_county *c, const char *u, size_t omit, char hash[65],
+           size_t *count)
+{
+    struct ql_status *st = NULL;
+    const struct ql_status_unit *su;
+    char buf[8192];
+    size_t i, at = 0, k = 0;
+    struct ql_diag d;
+
+    ok(ql_status_compute(c, "2025Q3", u, &st, &d), &d, "status");
+    su = ql_status_unit(st, u);
+    for (i = 0; i < su->nlead; i++) {
+        if (!su->lead[i].in_scope)
+            continue;
+        if (k++ == omit)
+            continue;
+        at += (size_t)snprintf(buf + at, sizeof buf - at, "%s %llu\n",
+                               su->lead[i].id,
+                               (unsigned long long)su->lead[i].last_idx);
+    }
+    assert_true(at < sizeof buf);
+    sha_hex(buf, at, hash);
+    if (omit == SIZE_MAX) {
+        /* The writer's own hash agrees when nothing is left out. */
+        if (*su->scope_hash != '\0')
+            assert_string_equal(su->scope_hash, hash);
+        assert_int_equal(su->in_scope, k);
+    }
+    *count = k;
+    ql_status_free(st);
+}
+
+/* Unit LT's commitment for 2025Q3 with this cut-off, appended to db. */
+static void
+sign_lt(const char *db, const char *cutoff)
+{
+    struct spec s = {HEAD, "commit.sign", "LT", NULL, NULL, NULL, NULL, NULL,
+                     {{"cutoff", cutoff},
+                      {"cycle", "2025Q3"},
+                      {"deadline", "2025-09-30"},
+                      {"text", "承诺"}},
+                     NULL, 0};
+
+    append(db, &s, true);
+}
+
+/*
+ * The declaration's bound checkpoint (the log's root at that size) and
+ * its scope; a sample's seed the same way, and its population.
+ */
 static void
 test_declarations(void **state)
 {
     char *db = copy_base("declare.db");
     struct ql_audit_result res;
     uint8_t root[32];
-    char r64[64], wrong[64], size_s[24], beyond[24];
+    char r64[64], wrong[64], size_s[24], beyond[24], decl_s[24];
+    char hash[65], count_s[24], empty[65];
     struct ql_county *c = open_county(db);
     struct ql_diag d;
+    size_t count = 0;
     struct spec s = {HEAD, "commit.declare", "LT", NULL, NULL, NULL, NULL,
                      NULL, {{NULL, NULL}}, NULL, 0};
+    struct spec smp = {INSP, "commit.sample", "LT", NULL, NULL, NULL, NULL,
+                       NULL, {{NULL, NULL}}, NULL, 0};
 
     (void)state;
     ok(ql_log_root(ql_county_log(c), B.n - 2, root, &d), &d, "root");
+    /* LT holds L1 and L3; nothing of the commitment changes them. */
+    unit_scope(c, "LT", SIZE_MAX, hash, &count);
+    assert_int_equal(count, 2);
     ql_county_close(c);
+    free(db);
+    sha_hex("", 0, empty);
     b64(r64, root);
     root[0] ^= 1;
     b64(wrong, root);
     snprintf(size_s, sizeof size_s, "%llu", (unsigned long long)(B.n - 2));
-    snprintf(beyond, sizeof beyond, "%llu", (unsigned long long)(B.n + 1));
+    snprintf(beyond, sizeof beyond, "%llu", (unsigned long long)(B.n + 2));
+    snprintf(count_s, sizeof count_s, "%zu", count);
+    snprintf(decl_s, sizeof decl_s, "%llu", (unsigned long long)(B.n + 1));
     s.clear[0][0] = "checkpoint_root";
     s.clear[0][1] = r64;
     s.clear[1][0] = "checkpoint_size";
     s.clear[1][1] = size_s;
+    s.clear[2][0] = "cycle";
+    s.clear[2][1] = "2025Q3";
+    s.clear[3][0] = "scope_hash";
+    s.clear[3][1] = hash;
+    s.clear[4][0] = "scope_leads";
+    s.clear[4][1] = count_s;
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
     append(db, &s, true);
     expect_good(db, &res);
     assert_int_equal(res.declarations, 1);
+    /* A sample of it: no state of test_flow is one a spot_pass leaves,
+       so its population is empty. */
+    smp.clear[0][0] = "cycle";
+    smp.clear[0][1] = "2025Q3";
+    smp.clear[1][0] = "declaration";
+    smp.clear[1][1] = decl_s;
+    smp.clear[2][0] = "leads";
+    smp.clear[2][1] = "";
+    smp.clear[3][0] = "mandatory";
+    smp.clear[3][1] = "";
+    smp.clear[4][0] = "population";
+    smp.clear[4][1] = "0";
+    smp.clear[5][0] = "population_hash";
+    smp.clear[5][1] = empty;
+    smp.clear[6][0] = "seed_root";
+    smp.clear[6][1] = r64;
+    smp.clear[7][0] = "seed_size";
+    smp.clear[7][1] = size_s;
+    append(db, &smp, true);
+    expect_good(db, &res);
+    /* One sample per declaration. */
+    append(db, &smp, true);
+    expect_bad(db, B.n + 3, "a second sample of declaration");
     free(db);
+
     db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
     s.clear[0][1] = wrong;
     append(db, &s, true);
-    expect_bad(db, B.n, "binds a root at size");
+    expect_bad(db, B.n + 1, "binds a root at size");
     free(db);
     db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
     s.clear[0][1] = r64;
     s.clear[1][1] = beyond;
     append(db, &s, true);
-    expect_bad(db, B.n, "beyond the entries before it");
-    free(db);
-    /* A spot-check sample's seed is a checkpoint's root the same way. */
-    s.who = INSP;
-    s.action = "commit.sample";
-    s.clear[0][0] = "seed_root";
-    s.clear[0][1] = r64;
-    s.clear[1][0] = "seed_size";
+    expect_bad(db, B.n + 1, "beyond the entries before it");
     s.clear[1][1] = size_s;
+    free(db);
+    /* A declaration with no commitment has no scope to state. */
     db = copy_base("declare.db");
+    append(db, &s, true);
+    expect_bad(db, B.n, "which was never signed");
+    free(db);
+    /* Leads registered after the cut-off (here, all) are out of scope. */
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-14");
+    append(db, &s, true);
+    expect_bad(db, B.n + 1,
+               "the declaration's scope_leads is 2, but unit LT has 0 "
+               "in-scope leads");
+    free(db);
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-14");
+    s.clear[3][1] = empty;
+    s.clear[4][1] = "0";
     append(db, &s, true);
     expect_good(db, &res);
     free(db);
+    /* The cut-off day itself is in scope (registered 2025-09-15). */
     db = copy_base("declare.db");
-    s.clear[0][1] = wrong;
+    sign_lt(db, "2025-09-15");
     append(db, &s, true);
-    expect_bad(db, B.n, "the sample's seed binds a root at size");
+    expect_bad(db, B.n + 1, "the declaration's scope_leads is 0");
     free(db);
+    s.clear[3][1] = hash;
+    s.clear[4][1] = count_s;
+
+    /* The sample's seed is a checkpoint's root; its population counts. */
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
+    append(db, &s, true);
+    smp.clear[6][1] = wrong;
+    append(db, &smp, true);
+    expect_bad(db, B.n + 2, "the sample's seed binds a root at size");
+    free(db);
+    smp.clear[6][1] = r64;
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
+    append(db, &s, true);
+    smp.clear[4][1] = "1";
+    append(db, &smp, true);
+    expect_bad(db, B.n + 2, "the sample's population is 1, but unit LT has 0");
+    free(db);
+    smp.clear[4][1] = "0";
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
+    append(db, &s, true);
+    smp.clear[3][1] = B.verifying;
+    append(db, &smp, true);
+    expect_bad(db, B.n + 2, "the sample's mandatory leads are not leads of");
+    free(db);
+    smp.clear[3][1] = "";
+    db = copy_base("declare.db");
+    sign_lt(db, "2025-09-30");
+    append(db, &s, true);
+    smp.clear[1][1] = size_s;
+    append(db, &smp, true);
+    expect_bad(db, B.n + 2, "which is no declaration of unit LT for 2025Q3");
+    free(db);
+}
+
+/* ---- commitments of the demo county (scripts/demo.sh) ---- */
+
+/* A copy of the store at from, its write-ahead log and its log key. */
+static char *
+copy_db(const char *from, const char *name)
+{
+    char *p = copy_store(from, name);
+    char a[600], b[600];
+
+    snprintf(a, sizeof a, "%s-wal", from);
+    snprintf(b, sizeof b, "%s-wal", p);
+    unlink(b);
+    if (access(a, F_OK) == 0)
+        copy_file(a, b);
+    snprintf(b, sizeof b, "%s-shm", p);
+    unlink(b);
+    return p;
+}
+
+/* The demo county's key file of name. */
+static struct ql_key *
+demo_key(const char *dir, const char *name)
+{
+    struct ql_key *k = NULL;
+    struct ql_diag d;
+    char path[600];
+
+    snprintf(path, sizeof path, "%s/keys/%s.key", dir, name);
+    ok(ql_keyfile_read(path, NULL, 0, &k, &d), &d, "demo key");
+    return k;
+}
+
+/*
+ * The sample the commitment rule draws for unit u from the status of the
+ * county at c and the seed: its population's size and hash, and the drawn
+ * and mandatory ids (buffers of size bytes).
+ */
+static void
+demo_sample(struct ql_county *c, const char *u, const uint8_t seed[32],
+            char *pop, char pop_hash[65], char *leads, char *must,
+            size_t size)
+{
+    struct ql_status *st = NULL;
+    const struct ql_status_unit *su;
+    struct ql_sample_candidate cand[64];
+    char lines[4096];
+    size_t i, n = 0, at = 0, la = 0, ma = 0;
+    struct ql_diag d;
+
+    ok(ql_status_compute(c, "2025Q3", u, &st, &d), &d, "status");
+    su = ql_status_unit(st, u);
+    for (i = 0; i < su->nlead && n < 64; i++) {
+        const struct ql_status_lead *l = &su->lead[i];
+
+        if (!l->in_scope || !l->spotable)
+            continue;
+        cand[n].id = l->id;
+        cand[n].mandatory = strcmp(l->finding, "查否") == 0 &&
+                            (l->duplicates > 0 ||
+                             strcmp(l->feedback, "不满意") == 0);
+        at += (size_t)snprintf(lines + at, sizeof lines - at, "%s\n", l->id);
+        n++;
+    }
+    ok(ql_commit_draw(ql_profile_default(), seed, u, "2025Q3", cand, n, NULL,
+                      &d),
+       &d, "draw");
+    sha_hex(lines, at, pop_hash);
+    snprintf(pop, 24, "%zu", n);
+    leads[0] = must[0] = '\0';
+    for (i = 0; i < n; i++) {
+        if (!cand[i].chosen)
+            continue;
+        la += (size_t)snprintf(leads + la, size - la, "%s%s", la ? " " : "",
+                               cand[i].id);
+        if (cand[i].mandatory)
+            ma += (size_t)snprintf(must + ma, size - ma, "%s%s",
+                                   ma ? " " : "", cand[i].id);
+    }
+    ql_status_free(st);
+}
+
+/* Runs `audit verify` on the store or export; expects the verdict. */
+static void
+demo_cli(const char *db, const char *export_dir, const char *admin_pub,
+         uint64_t index, const char *reason)
+{
+    const char *js[2] = {"1", "2"};
+    char want[300];
+    size_t j;
+
+    snprintf(want, sizeof want, "entry %llu: %s", (unsigned long long)index,
+             reason ? reason : "");
+    for (j = 0; j < 2; j++) {
+        const char *from_db[] = {"--db",      db,         "audit", "verify",
+                                 "--trust",   admin_pub,  "--jobs", js[j],
+                                 NULL};
+        const char *from_export[] = {"audit",   "verify",  "--export",
+                                     export_dir, "--trust", admin_pub,
+                                     "--jobs",  js[j],     NULL};
+        struct qlt_run r;
+
+        qx(&r, from_db);
+        expect_exit(&r, reason ? 5 : 0, reason ? want : "log verified");
+        qx(&r, from_export);
+        expect_exit(&r, reason ? 5 : 0, reason ? want : "log verified");
+    }
+}
+
+/*
+ * The demo county has declarations, a sample and a verification made by
+ * the commitment module; entries signed with the right keys but false
+ * scopes or draws, appended to it, fail at their index with the reason,
+ * from the library, the store and an export, with one job and two.
+ */
+static void
+test_demo_commitments(void **state)
+{
+    char *dir = qlt_join(B.dir, "demo"), *script, *db, *pub;
+    struct ql_key *head = NULL, *insp = NULL, *admin = NULL;
+    struct ql_county *c = NULL;
+    struct ql_diag d;
+    uint8_t root[32];
+    char cmd[2048], r64[64], size_s[24], qy_decl[24], qy_sample[24];
+    char lq_decl[24], qy_hash[65], qy_short[65], qy_n[24], qy_fewer[24];
+    char qy_stale[65];
+    char lq_hash[65], lq_wrong[65], lq_n[24], lq_more[24];
+    char pop[24], pop_hash[65], pop_wrong[65], leads[512], must[512];
+    const char *fewer_leads;
+    size_t qy_count = 0, lq_count = 0, i, j;
+    uint64_t n = 0;
+
+    (void)state;
+    script = qlt_data_path("../../scripts/demo.sh");
+    snprintf(cmd, sizeof cmd, "DEMO_DIR='%s' bash '%s' >/dev/null 2>&1", dir,
+             script);
+    /* The demo ends with `audit verify`: its own log verifies. */
+    assert_int_equal(system(cmd), 0);
+    free(script);
+    db = qlt_join(dir, "qinghe.db");
+    pub = qlt_join(dir, "keys/admin.key.pub");
+    head = demo_key(dir, "LQ-fzr-01");
+    insp = demo_key(dir, "dd-pc-01");
+    ok(ql_keyfile_read_public(pub, &admin, &d), &d, "admin key");
+
+    ok(ql_county_open(db, QL_COUNTY_READONLY, &c, &d), &d, "open demo");
+    ql_county_set_now(c, NOW);
+    ok(ql_log_size(ql_county_log(c), &n, &d), &d, "size");
+    ok(ql_log_root(ql_county_log(c), n, root, &d), &d, "root");
+    b64(r64, root);
+    snprintf(size_s, sizeof size_s, "%llu", (unsigned long long)n);
+    {
+        struct ql_status *st = NULL;
+        const struct ql_status_unit *u;
+
+        ok(ql_status_compute(c, "2025Q3", NULL, &st, &d), &d, "status");
+        u = ql_status_unit(st, "QY");
+        assert_true(u->sampled);
+        snprintf(qy_decl, sizeof qy_decl, "%llu",
+                 (unsigned long long)u->declare_idx);
+        snprintf(qy_sample, sizeof qy_sample, "%llu",
+                 (unsigned long long)u->sample_idx);
+        snprintf(qy_stale, sizeof qy_stale, "%s", u->declared_hash);
+        u = ql_status_unit(st, "LQ");
+        assert_false(u->sampled);
+        snprintf(lq_decl, sizeof lq_decl, "%llu",
+                 (unsigned long long)u->declare_idx);
+        ql_status_free(st);
+    }
+    unit_scope(c, "QY", SIZE_MAX, qy_hash, &qy_count);
+    unit_scope(c, "QY", 0, qy_short, &i);
+    unit_scope(c, "LQ", SIZE_MAX, lq_hash, &lq_count);
+    demo_sample(c, "LQ", root, pop, pop_hash, leads, must, sizeof leads);
+    ql_county_close(c);
+    assert_true(qy_count >= 2 && lq_count >= 1);
+    /* QY's leads were spot-checked after its declaration. */
+    assert_string_not_equal(qy_stale, qy_hash);
+    snprintf(qy_n, sizeof qy_n, "%zu", qy_count);
+    snprintf(qy_fewer, sizeof qy_fewer, "%zu", qy_count - 1);
+    snprintf(lq_n, sizeof lq_n, "%zu", lq_count);
+    snprintf(lq_more, sizeof lq_more, "%zu", lq_count + 1);
+    memcpy(lq_wrong, lq_hash, sizeof lq_wrong);
+    lq_wrong[63] = lq_wrong[63] == '0' ? '1' : '0';
+    memcpy(pop_wrong, pop_hash, sizeof pop_wrong);
+    pop_wrong[0] = pop_wrong[0] == '0' ? '1' : '0';
+    /* The sample without its first drawn lead. */
+    fewer_leads = strchr(leads, ' ') ? strchr(leads, ' ') + 1 : "";
+    assert_true(*leads != '\0');
+
+    {
+        const struct {
+            const char *name;
+            bool by_head; /* LQ's head, else the inspector */
+            const char *action, *unit;
+            const char *clear[8][2];
+            const char *reason; /* NULL: the log verifies */
+        } CASES[] = {
+            {"QY's declaration verified with its scope",
+             false, "commit.verify", "QY",
+             {{"cycle", "2025Q3"}, {"declaration", qy_decl},
+              {"sample", qy_sample}, {"scope_hash", qy_hash},
+              {"scope_leads", qy_n}},
+             NULL},
+            {"a verification whose hash leaves out a lead",
+             false, "commit.verify", "QY",
+             {{"cycle", "2025Q3"}, {"declaration", qy_decl},
+              {"sample", qy_sample}, {"scope_hash", qy_short},
+              {"scope_leads", qy_n}},
+             "the verification's scope_hash is not the hash of unit QY's "
+             "in-scope leads"},
+            {"a verification with the scope of the declaration, before "
+             "its spot-checks",
+             false, "commit.verify", "QY",
+             {{"cycle", "2025Q3"}, {"declaration", qy_decl},
+              {"sample", qy_sample}, {"scope_hash", qy_stale},
+              {"scope_leads", qy_n}},
+             "the verification's scope_hash is not the hash of unit QY's "
+             "in-scope leads"},
+            {"a verification that counts a lead fewer",
+             false, "commit.verify", "QY",
+             {{"cycle", "2025Q3"}, {"declaration", qy_decl},
+              {"sample", qy_sample}, {"scope_hash", qy_short},
+              {"scope_leads", qy_fewer}},
+             "the verification's scope_leads is"},
+            {"LQ declares again with its scope",
+             true, "commit.declare", "LQ",
+             {{"checkpoint_root", r64}, {"checkpoint_size", size_s},
+              {"cycle", "2025Q3"}, {"scope_hash", lq_hash},
+              {"scope_leads", lq_n}},
+             NULL},
+            {"a declaration with a wrong scope_hash",
+             true, "commit.declare", "LQ",
+             {{"checkpoint_root", r64}, {"checkpoint_size", size_s},
+              {"cycle", "2025Q3"}, {"scope_hash", lq_wrong},
+              {"scope_leads", lq_n}},
+             "the declaration's scope_hash is not the hash of unit LQ's "
+             "in-scope leads"},
+            {"a declaration with a wrong scope_leads",
+             true, "commit.declare", "LQ",
+             {{"checkpoint_root", r64}, {"checkpoint_size", size_s},
+              {"cycle", "2025Q3"}, {"scope_hash", lq_hash},
+              {"scope_leads", lq_more}},
+             "the declaration's scope_leads is"},
+            {"LQ's sample as its seed draws it",
+             false, "commit.sample", "LQ",
+             {{"cycle", "2025Q3"}, {"declaration", lq_decl},
+              {"leads", leads}, {"mandatory", must},
+              {"population", pop}, {"population_hash", pop_hash},
+              {"seed_root", r64}, {"seed_size", size_s}},
+             NULL},
+            {"a sample that leaves out a drawn lead",
+             false, "commit.sample", "LQ",
+             {{"cycle", "2025Q3"}, {"declaration", lq_decl},
+              {"leads", fewer_leads}, {"mandatory", must},
+              {"population", pop}, {"population_hash", pop_hash},
+              {"seed_root", r64}, {"seed_size", size_s}},
+             "the sample's leads are not the ones its seed draws"},
+            {"a sample with a wrong population_hash",
+             false, "commit.sample", "LQ",
+             {{"cycle", "2025Q3"}, {"declaration", lq_decl},
+              {"leads", leads}, {"mandatory", must},
+              {"population", pop}, {"population_hash", pop_wrong},
+              {"seed_root", r64}, {"seed_size", size_s}},
+             "the sample's population_hash is not the hash"},
+            {"a second sample of QY's declaration",
+             false, "commit.sample", "QY",
+             {{"cycle", "2025Q3"}, {"declaration", qy_decl},
+              {"leads", leads}, {"mandatory", must},
+              {"population", pop}, {"population_hash", pop_hash},
+              {"seed_root", r64}, {"seed_size", size_s}},
+             "a second sample of declaration"},
+        };
+
+        for (i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+            struct spec s = {HEAD, CASES[i].action, CASES[i].unit, NULL,
+                             NULL, NULL, NULL, NULL, {{NULL, NULL}}, NULL,
+                             0};
+            char *copy = copy_db(db, "demo-case.db");
+            char *exp = qlt_join(B.dir, "demo-export");
+            struct ql_audit_result res;
+            struct ql_export_result er;
+            unsigned jobs;
+
+            print_message("%s\n", CASES[i].name);
+            memcpy(s.clear, CASES[i].clear, sizeof s.clear);
+            append_as(copy, &s, true, CASES[i].by_head ? head : insp);
+            for (jobs = 1; jobs <= 2; jobs++) {
+                ql_err rc = verify_trust(copy, admin, jobs, &res, &d);
+
+                if (CASES[i].reason == NULL) {
+                    ok(rc, &d, "verify");
+                    assert_int_equal(res.entries, n + 1);
+                    continue;
+                }
+                print_message("  -> %s\n", d.msg);
+                assert_int_equal(rc, QL_EINTEGRITY);
+                assert_int_equal(res.bad_index, n);
+                if (strstr(d.msg, CASES[i].reason) == NULL)
+                    fail_msg("want '%s'; got '%s'", CASES[i].reason, d.msg);
+            }
+            qlt_rmtree(qlt_join(B.dir, "demo-export"));
+            ok(ql_county_open(copy, QL_COUNTY_READONLY, &c, &d), &d, "open");
+            ok(ql_export_write(c, exp, NULL, NULL, &er, &d), &d, "export");
+            ql_county_close(c);
+            demo_cli(copy, exp, pub, n, CASES[i].reason);
+            for (j = 0; j < 3; j++) {
+                static const char *const SUFFIX[3] = {"", "-wal", "-shm"};
+
+                snprintf(cmd, sizeof cmd, "%s%s", copy, SUFFIX[j]);
+                unlink(cmd);
+            }
+            free(exp);
+            free(copy);
+        }
+    }
+    ql_key_free(head);
+    ql_key_free(insp);
+    ql_key_free(admin);
+    free(db);
+    free(pub);
+    qlt_rmtree(dir);
 }
 
 /* A principal with role admin may do the administrator's work. */
@@ -2918,6 +3456,7 @@ main(void)
         cmocka_unit_test(test_lead_table),
         cmocka_unit_test(test_many_leads),
         cmocka_unit_test(test_declarations),
+        cmocka_unit_test(test_demo_commitments),
         cmocka_unit_test(test_admin_role_and_uncovered_entries),
         cmocka_unit_test(test_custom_sources),
         cmocka_unit_test(test_store_defects),
