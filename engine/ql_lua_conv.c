@@ -356,12 +356,45 @@ ql_lua_restore_upvalues(lua_State *L)
     lua_pop(L, 1);
 }
 
+/*
+ * Writes the key path of the value being converted into buf (cap bytes):
+ * where, then ".key" or "[n]" for each key on the way down, a key cut at
+ * 40 bytes and the whole at the buffer's end. Only an error reads it, so
+ * it is written then rather than at every entry.
+ */
+static void
+path_text(lua_State *L, const struct ql_lua_conv *c, char *buf, size_t cap)
+{
+    size_t used, len;
+    const char *s;
+    int i, k;
+
+    snprintf(buf, cap, "%s", c->where);
+    for (i = 0; i < c->nkeys; i++) {
+        used = strlen(buf);
+        if (used + 1 >= cap)
+            break;
+        k = c->keys[i];
+        if (lua_type(L, k) == LUA_TSTRING) {
+            s = lua_tolstring(L, k, &len);
+            snprintf(buf + used, cap - used, "%s%.*s", used > 0 ? "." : "",
+                     (int)(len < 40 ? len : 40), s);
+        } else {
+            snprintf(buf + used, cap - used, "[%lld]",
+                     (long long)lua_tointeger(L, k));
+        }
+    }
+}
+
 /* Raises a conversion error that names where in the value it happened. */
 static int
 conv_error(lua_State *L, struct ql_lua_conv *c, const char *what)
 {
-    if (c->where[0] != '\0')
-        lua_pushfstring(L, "in '%s': %s", c->where, what);
+    char path[sizeof c->where];
+
+    path_text(L, c, path, sizeof path);
+    if (path[0] != '\0')
+        lua_pushfstring(L, "in '%s': %s", path, what);
     else
         lua_pushfstring(L, "in the returned value: %s", what);
     return lua_error(L);
@@ -376,26 +409,6 @@ host_oom(lua_State *L, struct ql_lua_conv *c)
     return lua_error(L);
 }
 
-/* Appends ".key" or "[n]" to the path; returns the old length. */
-static size_t
-path_push(lua_State *L, struct ql_lua_conv *c, int k)
-{
-    size_t used = strlen(c->where), len;
-    const char *s;
-
-    if (used + 1 >= sizeof c->where)
-        return used;
-    if (lua_type(L, k) == LUA_TSTRING) {
-        s = lua_tolstring(L, k, &len);
-        snprintf(c->where + used, sizeof c->where - used, "%s%.*s",
-                 used > 0 ? "." : "", (int)(len < 40 ? len : 40), s);
-    } else {
-        snprintf(c->where + used, sizeof c->where - used, "[%lld]",
-                 (long long)lua_tointeger(L, k));
-    }
-    return used;
-}
-
 static void to_lval(lua_State *L, int idx, struct ql_lua_conv *c,
                     struct ql_lval *out);
 
@@ -404,7 +417,7 @@ table_to_lval(lua_State *L, int idx, struct ql_lua_conv *c, struct ql_lval *out)
 {
     struct ql_lval_entry *e;
     const void *self;
-    size_t n = 0, i, at;
+    size_t n = 0, i;
     const char *s;
     size_t len;
     char what[96];
@@ -465,9 +478,10 @@ table_to_lval(lua_State *L, int idx, struct ql_lua_conv *c, struct ql_lval *out)
                                        : lua_typename(L, kt));
             conv_error(L, c, what);
         }
-        at = path_push(L, c, lua_gettop(L) - 1);
+        /* The key stays in its slot while the value is converted. */
+        c->keys[c->nkeys++] = lua_gettop(L) - 1;
         to_lval(L, lua_gettop(L), c, &e->value);
-        c->where[at] = '\0';
+        c->nkeys--;
         lua_pop(L, 1);
     }
     if (i < n) /* cannot happen: nothing runs between the two passes */

@@ -167,7 +167,9 @@ struct ql_lua_conv {
     bool functions; /* may functions be returned (load) or not (call) */
     int depth;
     const void *path[QL_LVAL_MAX_DEPTH + 1]; /* tables on the way down */
-    char where[128]; /* key path for messages, e.g. "transitions[3]" */
+    int keys[QL_LVAL_MAX_DEPTH + 1];         /* their keys' stack slots */
+    int nkeys;
+    char where[128]; /* start of the key path for messages */
 };
 
 /*

@@ -1900,6 +1900,87 @@ test_script_errors(void **state)
     ql_lua_free(lua);
 }
 
+/*
+ * The key path a conversion error names is written only when the error
+ * happens; it must read as it always did: dots before names, brackets
+ * around integers, each name cut at 40 bytes, the whole at 127, and the
+ * result's number first for what a call returns.
+ */
+static void
+test_conversion_paths(void **state)
+{
+    static const char long_src[] =
+        "local function k(c) return c:rep(45) end\n"
+        "return {[k'a'] = {[k'b'] = {[k'c'] = {[k'd'] = {[k'e'] = "
+        "{[true] = 1}}}}}}\n";
+    static const char *const mixed[] = {
+        "e.lua: in 'a.b[3][-2]': a key of type boolean", NULL};
+    static const char *const root[] = {
+        "e.lua: in the returned value: a key of type number (not an "
+        "integer)",
+        NULL};
+    static const char *const deep[] = {
+        "e.lua: in 'x[1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1]"
+        "[1][1][1][1][1][1][1][1][1][1][1][1][1]': tables nested deeper "
+        "than 32",
+        NULL};
+    static const char *const cycle[] = {
+        "e.lua: in 'a.back': a table contains itself", NULL};
+    static const char fn_src[] =
+        "return {first = function() return {x = {function() end}} end,\n"
+        "        second = function() return 1, {y = {[7] = print}} end,\n"
+        "        ok = function() return {x = {1}} end}\n";
+    struct ql_lua *lua;
+    struct ql_lval *t, *res[2] = {NULL, NULL};
+    const char *const *want;
+    char wantlong[160], *p;
+    struct ql_diag d;
+    size_t i;
+
+    (void)state;
+    load_fails("e.lua", "return {a = {b = {[3] = {[-2] = {[true] = 1}}}}}",
+               QL_ESCRIPT, mixed);
+    load_fails("e.lua", "return {[1.5] = 1}", QL_ESCRIPT, root);
+    load_fails("e.lua",
+               "local t = {}\nlocal c = t\n"
+               "for i = 1, 33 do c[1] = {}; c = c[1] end\n"
+               "return {x = t}\n",
+               QL_ESCRIPT, deep);
+    load_fails("e.lua", "local a = {}\na.back = a\nreturn {a = a}\n",
+               QL_ESCRIPT, cycle);
+
+    /* 40 + 1 + 40 + 1 + 40 + 1 + 4 bytes: the fourth name is cut short
+       at the path's end and the fifth left out. */
+    p = wantlong;
+    p += snprintf(p, 8, "in '");
+    for (i = 0; i < 127; i++)
+        *p++ = (i + 1) % 41 == 0 ? '.' : (char)('a' + i / 41);
+    snprintf(p, 40, "': a key of type boolean");
+    want = (const char *const[]){wantlong, NULL};
+    load_fails("long.lua", long_src, QL_ESCRIPT, want);
+
+    lua = new_state(NULL);
+    t = must_load(lua, "fn.lua", fn_src);
+    assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "first"), NULL, NULL, 0,
+                                 res, 1, &d),
+                     QL_ESCRIPT);
+    assert_non_null(strstr(
+        d.msg, "fn.lua: in 'result 1.x[1]': a call cannot return a function"));
+    assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "second"), NULL, NULL, 0,
+                                 res, 2, &d),
+                     QL_ESCRIPT);
+    assert_non_null(
+        strstr(d.msg, "fn.lua: in 'result 2.y[7]': a call cannot return"));
+    /* The path of a failed conversion does not stay for the next one. */
+    assert_int_equal(
+        ql_lua_call(lua, ql_lval_get(t, "ok"), NULL, NULL, 0, res, 1, &d),
+        QL_OK);
+    assert_int_equal(ql_lval_at(ql_lval_get(res[0], "x"), 1)->u.integer, 1);
+    ql_lval_free(res[0]);
+    ql_lval_free(t);
+    ql_lua_free(lua);
+}
+
 static void
 test_usage_errors(void **state)
 {
@@ -2081,6 +2162,7 @@ main(void)
         cmocka_unit_test(test_small_budgets),
         cmocka_unit_test(test_memory_sweep),
         cmocka_unit_test(test_script_errors),
+        cmocka_unit_test(test_conversion_paths),
         cmocka_unit_test(test_usage_errors),
     };
 
