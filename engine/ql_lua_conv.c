@@ -208,7 +208,7 @@ walked(int t)
  * read-only table afterwards.
  */
 void
-ql_lua_seal(lua_State *L, int idx)
+ql_lua_seal_state(lua_State *L, int idx)
 {
     int root = lua_absindex(L, idx), seen, todo, tabs, snap, globals, i;
     lua_Integer ntodo = 0, ntabs = 0, nsnap = 0, k;

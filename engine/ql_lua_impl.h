@@ -73,6 +73,15 @@ struct ql_lua {
     int err_line;
     int trace[QL_LUA_TRACE_MAX];
     int ntrace;
+
+    /*
+     * Sealing (see ql_lua_load_lazy): false until the state is read-only.
+     * A seal that failed after a lazy load is reported again by every
+     * later call, from seal_rc and seal_msg.
+     */
+    bool sealed;
+    ql_err seal_rc;
+    char seal_msg[QL_DIAG_MSG];
 };
 
 /* The struct ql_lua of any thread of its state. */
@@ -154,12 +163,18 @@ int ql_lua_readonly_error(struct lua_State *L, int idx, int kidx);
  * in the registry, so ql_lua_restore_upvalues can put them back. Raises an
  * error naming what cannot be kept.
  */
-void ql_lua_seal(struct lua_State *L, int idx);
+void ql_lua_seal_state(struct lua_State *L, int idx);
 
 /* Puts the recorded upvalues back (before each call). */
 void ql_lua_restore_upvalues(struct lua_State *L);
 
-/* One conversion from Lua values to value trees. */
+/*
+ * One conversion from Lua values to value trees. The key path an error
+ * names ("transitions[3].from") is written only when an error needs it:
+ * where holds its start ("result 1", or empty), and keys the stack slots
+ * of the keys on the way down, which stay on the stack until the value
+ * under them is converted.
+ */
 struct ql_lua_conv {
     struct ql_lua *lua;
     size_t entries; /* table entries converted so far */
