@@ -605,13 +605,14 @@ seal_main(lua_State *L)
 /*
  * Seals q when a lazy load left that to now. Runs like the end of
  * load_main: no budget is armed (the work is bounded by the objects the
- * file left), and the allocator's cap holds. A failure leaves the state
- * unusable and is kept, so every later call reports it again.
+ * file left), and the allocator's cap holds. A seal fails before it
+ * changes anything (see ql_lua_seal_state), so the state stays as loaded
+ * and the next call tries again: a file that breaks a rule fails the same
+ * way each time, and running out of memory passes once there is some.
  */
 static ql_err
 seal(struct ql_lua *q, struct ql_diag *d)
 {
-    struct ql_diag own;
     ql_err rc;
 
     if (q->sealed)
@@ -623,13 +624,8 @@ seal(struct ql_lua *q, struct ql_diag *d)
     q->refused_line = -1;
     q->err_line = -1;
     q->ntrace = 0;
-    ql_diag_clear(&own);
-    if ((rc = run(q, seal_main, NULL, &own)) != QL_OK) {
-        q->phase = QL_LUA_BROKEN;
-        q->seal_rc = rc;
-        memcpy(q->seal_msg, own.msg, sizeof q->seal_msg);
-        return ql_fail(d, rc, "%s", q->seal_msg);
-    }
+    if ((rc = run(q, seal_main, NULL, d)) != QL_OK)
+        return rc;
     q->sealed = true;
     return QL_OK;
 }
@@ -752,8 +748,6 @@ check_fn(struct ql_lua *q, const struct ql_lval *fn, int *line,
 {
     lua_Debug ar;
 
-    if (q->phase == QL_LUA_BROKEN && q->seal_rc != QL_OK)
-        return ql_fail(d, q->seal_rc, "%s", q->seal_msg);
     if (q->phase != QL_LUA_LOADED)
         return ql_fail(d, QL_EUSAGE, "script state '%s' is not loaded",
                        q->name);
@@ -784,8 +778,6 @@ ql_lua_seal(struct ql_lua *q, struct ql_diag *d)
 {
     if (q == NULL)
         return ql_fail(d, QL_EUSAGE, "no script state to seal");
-    if (q->phase == QL_LUA_BROKEN && q->seal_rc != QL_OK)
-        return ql_fail(d, q->seal_rc, "%s", q->seal_msg);
     if (q->phase != QL_LUA_LOADED)
         return ql_fail(d, QL_EUSAGE, "script state '%s' is not loaded",
                        q->name);

@@ -232,9 +232,10 @@ ql_err ql_lua_load(struct ql_lua *lua, const char *chunkname, const char *src,
  * state ql_lua_load would have left, and a caller that never calls skips
  * the work. What moves is where sealing's own errors show (a table with a
  * metatable, a string.gmatch iterator, too many objects, the memory cap):
- * the first call fails with the message ql_lua_load would have given, the
- * state is unusable from then on, and every later call repeats it. Meant
- * for a source that ql_lua_load accepted before.
+ * the call fails with the message ql_lua_load would have given. A failed
+ * seal changes nothing, so the next call tries again; a file that breaks a
+ * rule fails the same way every time. Meant for a source that ql_lua_load
+ * accepted before.
  */
 ql_err ql_lua_load_lazy(struct ql_lua *lua, const char *chunkname,
                         const char *src, size_t len, struct ql_lval **result,
@@ -242,7 +243,7 @@ ql_err ql_lua_load_lazy(struct ql_lua *lua, const char *chunkname,
 
 /*
  * Seals now a state that ql_lua_load_lazy left unsealed, with the errors
- * its first call would report; QL_OK when it is sealed already (every
+ * its next call would report; QL_OK when it is sealed already (every
  * ql_lua_load). QL_EUSAGE when the state holds no loaded file.
  */
 ql_err ql_lua_seal(struct ql_lua *lua, struct ql_diag *d) QL_MUST_CHECK;

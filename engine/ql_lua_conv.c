@@ -134,9 +134,9 @@ ro_pairs(lua_State *L)
     return ql_lua_sorted_pairs(L, 1);
 }
 
-/* Gives the table at t (empty) a proxy metatable over the table at hidden. */
+/* Pushes a proxy metatable over the table at hidden (an absolute index). */
 static void
-make_proxy(lua_State *L, int t, int hidden, const char *label)
+proxy_meta(lua_State *L, int hidden, const char *label)
 {
     lua_createtable(L, 0, 6);
     lua_pushvalue(L, hidden);
@@ -151,6 +151,13 @@ make_proxy(lua_State *L, int t, int hidden, const char *label)
     lua_setfield(L, -2, "__metatable");
     lua_pushstring(L, label);
     lua_rawsetp(L, -2, &proxy_key);
+}
+
+/* Gives the table at t (empty) a proxy metatable over the table at hidden. */
+static void
+make_proxy(lua_State *L, int t, int hidden, const char *label)
+{
+    proxy_meta(L, hidden, label);
     lua_setmetatable(L, t);
 }
 
@@ -202,15 +209,95 @@ walked(int t)
 }
 
 /*
+ * Makes, for each of the ntabs tables in the list at tabs, what freezing
+ * it takes: a hidden table with room for all its contents, so that moving
+ * them in allocates nothing, and the proxy metatable over it. Pushes a
+ * list of them (hidden, metatable, hidden, ...) and returns its index.
+ * Points the registry's loaded-modules entry of the globals at their
+ * hidden table, for Lua's error messages.
+ */
+static int
+prepare(lua_State *L, int tabs, lua_Integer ntabs, int globals)
+{
+    lua_Integer k, key;
+    size_t narr, n, inarr;
+    int prep, t, hidden;
+
+    luaL_checkstack(L, 8, NULL);
+    lua_createtable(L, ntabs < INT_MAX / 2 ? (int)(2 * ntabs) : 0, 0);
+    prep = lua_gettop(L);
+    for (k = 1; k <= ntabs; k++) {
+        lua_rawgeti(L, tabs, k);
+        t = lua_gettop(L);
+        narr = lua_rawlen(L, t);
+        if (narr > INT_MAX)
+            narr = 0;
+        n = inarr = 0;
+        lua_pushnil(L);
+        while (lua_next(L, t)) {
+            lua_pop(L, 1);
+            n++;
+            if (lua_isinteger(L, -1) && (key = lua_tointeger(L, -1)) >= 1 &&
+                (lua_Unsigned)key <= narr)
+                inarr++;
+        }
+        lua_createtable(L, (int)narr,
+                        n - inarr < INT_MAX ? (int)(n - inarr) : 0);
+        hidden = lua_gettop(L);
+        proxy_meta(L, hidden,
+                   lua_rawequal(L, t, globals) ? "globals" : "table");
+        lua_rawseti(L, prep, 2 * k);
+        lua_rawseti(L, prep, 2 * k - 1);
+        if (lua_rawequal(L, t, globals) &&
+            lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) ==
+                LUA_TTABLE) {
+            lua_rawgeti(L, prep, 2 * k - 1);
+            lua_setfield(L, -2, LUA_GNAME);
+        }
+        lua_settop(L, prep);
+    }
+    return prep;
+}
+
+/*
+ * Freezes the table at t with the hidden table and metatable above it
+ * (t + 1, t + 2), made by prepare: moves its contents into the hidden
+ * table, which has room for them, and sets the metatable. Allocates
+ * nothing.
+ */
+static void
+commit(lua_State *L, int t)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, t + 1);
+    }
+    /* Clearing existing fields during a traversal is allowed. */
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, t);
+    }
+    lua_pushvalue(L, t + 2);
+    lua_setmetatable(L, t);
+}
+
+/*
  * Walks what survives loading with an explicit work list (a Lua table, so
  * deep structures use no C stack), then freezes every plain table found.
  * Freezing is in place, so every reference, upvalues included, sees the
- * read-only table afterwards.
+ * read-only table afterwards. Every error (a rule broken, memory) is
+ * raised before the first table changes: a failed seal leaves the state
+ * as loading left it, and a later seal may try again.
  */
 void
 ql_lua_seal_state(lua_State *L, int idx)
 {
-    int root = lua_absindex(L, idx), seen, todo, tabs, snap, globals, i;
+    int root = lua_absindex(L, idx), seen, todo, tabs, snap, globals, prep, i;
     lua_Integer ntodo = 0, ntabs = 0, nsnap = 0, k;
     size_t count = 0;
     lua_CFunction cf;
@@ -315,16 +402,20 @@ ql_lua_seal_state(lua_State *L, int idx)
         }
         lua_pop(L, 1);
     }
-    for (k = 1; k <= ntabs; k++) {
-        lua_rawgeti(L, tabs, k);
-        ql_lua_freeze(L, -1, "table", lua_rawequal(L, -1, globals));
-        lua_pop(L, 1);
-    }
-    ql_lua_expose_loaded(L, globals, LUA_GNAME);
+    prep = prepare(L, tabs, ntabs, globals);
     lua_pushinteger(L, nsnap);
     lua_setfield(L, snap, "n");
     lua_pushvalue(L, snap);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &snap_key);
+    luaL_checkstack(L, 8, NULL);
+    /* Nothing below allocates, so nothing below can fail. */
+    for (k = 1; k <= ntabs; k++) {
+        lua_rawgeti(L, tabs, k);
+        lua_rawgeti(L, prep, 2 * k - 1);
+        lua_rawgeti(L, prep, 2 * k);
+        commit(L, lua_gettop(L) - 2);
+        lua_pop(L, 3);
+    }
     lua_settop(L, seen - 1);
 }
 

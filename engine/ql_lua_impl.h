@@ -74,14 +74,8 @@ struct ql_lua {
     int trace[QL_LUA_TRACE_MAX];
     int ntrace;
 
-    /*
-     * Sealing (see ql_lua_load_lazy): false until the state is read-only.
-     * A seal that failed after a lazy load is reported again by every
-     * later call, from seal_rc and seal_msg.
-     */
+    /* False until the state is read-only (see ql_lua_load_lazy). */
     bool sealed;
-    ql_err seal_rc;
-    char seal_msg[QL_DIAG_MSG];
 };
 
 /* The struct ql_lua of any thread of its state. */
@@ -161,7 +155,8 @@ int ql_lua_readonly_error(struct lua_State *L, int idx, int kidx);
  * After loading: freezes every table reachable from the value at idx and
  * from the globals, and records the upvalues of every function found there
  * in the registry, so ql_lua_restore_upvalues can put them back. Raises an
- * error naming what cannot be kept.
+ * error naming what cannot be kept, or for memory, always before it has
+ * changed a table: a failed seal can be tried again.
  */
 void ql_lua_seal_state(struct lua_State *L, int idx);
 
