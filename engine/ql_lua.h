@@ -27,8 +27,8 @@
  * from the globals is read-only, and the upvalues of every function found
  * then are put back to their loaded values before each call: a guard cannot
  * keep anything from one call to the next. (ql_lua_load_lazy does that
- * work at the first call instead; no call can tell the difference.) Arguments reach a call as
- * read-only tables built fresh for that call.
+ * work at the first call instead; no call can tell the difference.) Arguments
+ * reach a call as read-only tables built fresh for that call.
  *
  * Errors: QL_ESCRIPT for anything the script did (syntax, runtime errors,
  * exhausted limits, values that cannot be converted), with the file name

@@ -108,8 +108,8 @@ ql_err ql_workflow_load(const char *chunkname, const char *src, size_t len,
  * sealing rules loads, and its first guard call fails with the message
  * ql_workflow_load would have given.
  */
-ql_err ql_workflow_load_lazy(const char *chunkname, const char *src,
-                             size_t len, struct ql_workflow **out,
+ql_err ql_workflow_load_lazy(const char *chunkname, const char *src, size_t len,
+                             struct ql_workflow **out,
                              struct ql_diag *d) QL_MUST_CHECK;
 
 /* Frees wf and its Lua state; NULL is fine. */

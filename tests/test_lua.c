@@ -627,8 +627,8 @@ run_hostile(const struct hostile *h, bool lazy)
         if (rc != QL_OK)
             fail_msg("%s: lazy load failed: %s", h->file, d.msg);
         if (ql_lval_get(t, "guard") != NULL)
-            rc = call_with_lead(lua, t, "guard", true, &allowed, &reason,
-                                NULL, &d);
+            rc = call_with_lead(lua, t, "guard", true, &allowed, &reason, NULL,
+                                &d);
         else
             rc = ql_lua_seal(lua, &d);
         assert_int_equal(rc, h->code);
@@ -638,9 +638,9 @@ run_hostile(const struct hostile *h, bool lazy)
         assert_string_equal(d.msg, first);
         if (ql_lval_get(t, "guard") != NULL) {
             memset(&d, 0, sizeof d);
-            assert_int_equal(call_with_lead(lua, t, "guard", false, NULL, NULL,
-                                            &res, &d),
-                             h->code);
+            assert_int_equal(
+                call_with_lead(lua, t, "guard", false, NULL, NULL, &res, &d),
+                h->code);
             assert_string_equal(d.msg, first);
         }
         /* The state holds its file still: it is not free for another. */
@@ -776,7 +776,8 @@ static const struct {
 } sealed_cases[] = {
     {"peek", QL_OK, NULL},
     {"bump", QL_OK, NULL},
-    {"grow", QL_ESCRIPT, "lazy.lua:6: cannot assign index 2: table is read-only"},
+    {"grow", QL_ESCRIPT,
+     "lazy.lua:6: cannot assign index 2: table is read-only"},
     {"bump", QL_OK, NULL},
     {"global", QL_ESCRIPT,
      "lazy.lua:8: cannot assign global 'seen': globals are read-only"},
@@ -811,13 +812,13 @@ test_lazy_seal(void **state)
         assert_int_equal(rc, QL_OK);
         texts[lazy] = to_text(t);
         /* Misuse is refused before sealing and leaves the state as it was. */
-        assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "n"), NULL, NULL, 0,
-                                     NULL, 0, &d),
-                         QL_EUSAGE);
+        assert_int_equal(
+            ql_lua_call(lua, ql_lval_get(t, "n"), NULL, NULL, 0, NULL, 0, &d),
+            QL_EUSAGE);
         other = new_state(NULL);
         assert_int_equal(ql_lua_seal(other, &d), QL_EUSAGE);
-        assert_int_equal(ql_lua_call(other, ql_lval_get(t, "peek"), NULL,
-                                     NULL, 0, NULL, 0, &d),
+        assert_int_equal(ql_lua_call(other, ql_lval_get(t, "peek"), NULL, NULL,
+                                     0, NULL, 0, &d),
                          QL_EUSAGE);
         ql_lua_free(other);
         for (i = 0; i < sizeof sealed_cases / sizeof sealed_cases[0]; i++) {
@@ -838,8 +839,7 @@ test_lazy_seal(void **state)
         /* Sealed by now, in either way: sealing again is nothing. */
         assert_int_equal(ql_lua_seal(lua, &d), QL_OK);
         assert_int_equal(ql_lua_seal(lua, &d), QL_OK);
-        assert_int_equal(ql_lua_load_lazy(lua, "x.lua", "return 1", 8, &t2,
-                                          &d),
+        assert_int_equal(ql_lua_load_lazy(lua, "x.lua", "return 1", 8, &t2, &d),
                          QL_EUSAGE);
         assert_null(t2);
         ql_lval_free(t);
@@ -2008,11 +2008,10 @@ memory_sweep(bool lazy)
         if (lazy && (rc = ql_lua_seal(lua, &d)) != QL_OK) {
             assert_int_equal(rc, QL_ESCRIPT);
             snprintf(first, sizeof first,
-                     "sweep.lua: memory limit exceeded (limit %zu bytes)",
-                     mem);
+                     "sweep.lua: memory limit exceeded (limit %zu bytes)", mem);
             assert_string_equal(d.msg, first);
-            assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "f"), args,
-                                         NULL, 1, &res, 1, &d),
+            assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "f"), args, NULL,
+                                         1, &res, 1, &d),
                              QL_ESCRIPT);
             assert_string_equal(d.msg, first);
             assert_null(res);
@@ -2033,8 +2032,8 @@ memory_sweep(bool lazy)
     }
     print_message("%s: %d caps fail creation, %d loading, %d sealing; %d "
                   "work\n",
-                  lazy ? "lazy" : "eager", failed_new, failed_load,
-                  failed_seal, worked);
+                  lazy ? "lazy" : "eager", failed_new, failed_load, failed_seal,
+                  worked);
     assert_true(failed_new > 0);
     assert_true(failed_load > 0);
     assert_true(lazy ? failed_seal > 0 : failed_seal == 0);
@@ -2171,14 +2170,14 @@ test_conversion_paths(void **state)
 
     lua = new_state(NULL);
     t = must_load(lua, "fn.lua", fn_src);
-    assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "first"), NULL, NULL, 0,
-                                 res, 1, &d),
-                     QL_ESCRIPT);
+    assert_int_equal(
+        ql_lua_call(lua, ql_lval_get(t, "first"), NULL, NULL, 0, res, 1, &d),
+        QL_ESCRIPT);
     assert_non_null(strstr(
         d.msg, "fn.lua: in 'result 1.x[1]': a call cannot return a function"));
-    assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "second"), NULL, NULL, 0,
-                                 res, 2, &d),
-                     QL_ESCRIPT);
+    assert_int_equal(
+        ql_lua_call(lua, ql_lval_get(t, "second"), NULL, NULL, 0, res, 2, &d),
+        QL_ESCRIPT);
     assert_non_null(
         strstr(d.msg, "fn.lua: in 'result 2.y[7]': a call cannot return"));
     /* The path of a failed conversion does not stay for the next one. */

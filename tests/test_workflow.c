@@ -1216,8 +1216,8 @@ test_lazy_seal_failure(void **state)
     assert_true(ok);
     for (i = 0; i < 2; i++) {
         ok = true;
-        expect_fail(ql_workflow_guard(wf, ql_workflow_transition(wf, "go"),
-                                      &in, &ok, reason, sizeof reason, &d),
+        expect_fail(ql_workflow_guard(wf, ql_workflow_transition(wf, "go"), &in,
+                                      &ok, reason, sizeof reason, &d),
                     &d, QL_ESCRIPT, want);
         assert_non_null(strstr(d.msg, "(guard of 'go')"));
         assert_true(ok);
