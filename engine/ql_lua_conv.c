@@ -173,15 +173,37 @@ ql_lua_expose_loaded(lua_State *L, int idx, const char *name)
     lua_pop(L, 1);
 }
 
-void
-ql_lua_freeze(lua_State *L, int idx, const char *label, bool globals)
+/*
+ * Pushes an empty table with room for every entry of the plain table at t
+ * (an absolute index): its array part as long as t's, the rest in its
+ * hash part. Filling it with t's entries then allocates nothing.
+ */
+static void
+push_hidden(lua_State *L, int t)
 {
-    int t = lua_absindex(L, idx), hidden;
-    size_t n = lua_rawlen(L, t);
+    lua_Integer key;
+    size_t narr = lua_rawlen(L, t), n = 0, inarr = 0;
 
-    luaL_checkstack(L, 8, NULL);
-    lua_createtable(L, n < INT_MAX ? (int)n : 0, 0);
-    hidden = lua_gettop(L);
+    if (narr > INT_MAX)
+        narr = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        n++;
+        if (lua_isinteger(L, -1) && (key = lua_tointeger(L, -1)) >= 1 &&
+            (lua_Unsigned)key <= narr)
+            inarr++;
+    }
+    lua_createtable(L, (int)narr, n - inarr < INT_MAX ? (int)(n - inarr) : 0);
+}
+
+/*
+ * Moves the contents of the table at t into the empty table at hidden
+ * (absolute indices), which push_hidden sized for them.
+ */
+static void
+move_contents(lua_State *L, int t, int hidden)
+{
     lua_pushnil(L);
     while (lua_next(L, t)) {
         lua_pushvalue(L, -2);
@@ -196,6 +218,17 @@ ql_lua_freeze(lua_State *L, int idx, const char *label, bool globals)
         lua_pushnil(L);
         lua_rawset(L, t);
     }
+}
+
+void
+ql_lua_freeze(lua_State *L, int idx, const char *label, bool globals)
+{
+    int t = lua_absindex(L, idx), hidden;
+
+    luaL_checkstack(L, 8, NULL);
+    push_hidden(L, t);
+    hidden = lua_gettop(L);
+    move_contents(L, t, hidden);
     make_proxy(L, t, hidden, globals ? "globals" : label);
     lua_pop(L, 1);
 }
@@ -219,8 +252,7 @@ walked(int t)
 static int
 prepare(lua_State *L, int tabs, lua_Integer ntabs, int globals)
 {
-    lua_Integer k, key;
-    size_t narr, n, inarr;
+    lua_Integer k;
     int prep, t, hidden;
 
     luaL_checkstack(L, 8, NULL);
@@ -229,20 +261,7 @@ prepare(lua_State *L, int tabs, lua_Integer ntabs, int globals)
     for (k = 1; k <= ntabs; k++) {
         lua_rawgeti(L, tabs, k);
         t = lua_gettop(L);
-        narr = lua_rawlen(L, t);
-        if (narr > INT_MAX)
-            narr = 0;
-        n = inarr = 0;
-        lua_pushnil(L);
-        while (lua_next(L, t)) {
-            lua_pop(L, 1);
-            n++;
-            if (lua_isinteger(L, -1) && (key = lua_tointeger(L, -1)) >= 1 &&
-                (lua_Unsigned)key <= narr)
-                inarr++;
-        }
-        lua_createtable(L, (int)narr,
-                        n - inarr < INT_MAX ? (int)(n - inarr) : 0);
+        push_hidden(L, t);
         hidden = lua_gettop(L);
         proxy_meta(L, hidden,
                    lua_rawequal(L, t, globals) ? "globals" : "table");
@@ -261,27 +280,12 @@ prepare(lua_State *L, int tabs, lua_Integer ntabs, int globals)
 
 /*
  * Freezes the table at t with the hidden table and metatable above it
- * (t + 1, t + 2), made by prepare: moves its contents into the hidden
- * table, which has room for them, and sets the metatable. Allocates
- * nothing.
+ * (t + 1, t + 2), made by prepare. Allocates nothing.
  */
 static void
 commit(lua_State *L, int t)
 {
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, t + 1);
-    }
-    /* Clearing existing fields during a traversal is allowed. */
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, -1);
-        lua_pushnil(L);
-        lua_rawset(L, t);
-    }
+    move_contents(L, t, t + 1);
     lua_pushvalue(L, t + 2);
     lua_setmetatable(L, t);
 }
