@@ -1112,8 +1112,12 @@ ql_county_workflow(struct ql_county *c, const char *name, const char *hash,
     /* Errors from the workflow's guards name the file it came from. */
     if (ql_entry_get_clear(&e, "file") != NULL)
         snprintf(wname, sizeof wname, "%s", ql_entry_get_clear(&e, "file"));
-    if ((rc = ql_workflow_load(wname, (const char *)e.payload, e.payload_len,
-                               &wf, d)) != QL_OK)
+    /*
+     * Registering it checked it in full (ql_county_workflow_add seals
+     * eagerly); sealing waits for a guard, which many commands never run.
+     */
+    if ((rc = ql_workflow_load_lazy(wname, (const char *)e.payload,
+                                    e.payload_len, &wf, d)) != QL_OK)
         goto out;
     if (strcmp(ql_workflow_hash(wf), h) != 0) {
         rc = ql_fail(d, QL_EINTEGRITY, "workflow entry %llu does not hash "

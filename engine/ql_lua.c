@@ -554,11 +554,15 @@ chunk_id(char *out, size_t cap, const char *name)
         snprintf(out, cap, "...%s", name + n - (LUA_IDSIZE - 4));
 }
 
+/* Registry key of a lazily loaded file's value until the state is sealed. */
+static const char root_key = 'r';
+
 struct load_job {
     struct ql_lua *q;
     const char *src;
     size_t len;
     const char *chunk;
+    bool lazy;
     struct ql_lval *result;
 };
 
@@ -577,13 +581,59 @@ load_main(lua_State *L)
     c.lua = j->q;
     c.functions = true;
     ql_lua_to_lval(L, -1, &c, j->result);
-    ql_lua_seal(L, -1);
+    if (j->lazy) {
+        /* Kept for seal_main; the registry is out of the script's reach. */
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &root_key);
+        return 0;
+    }
+    ql_lua_seal_state(L, -1);
     return 0;
 }
 
-ql_err
-ql_lua_load(struct ql_lua *q, const char *chunkname, const char *src,
-            size_t len, struct ql_lval **result, struct ql_diag *d)
+/* Seals a lazily loaded state (see ql_lua_load_lazy). */
+static int
+seal_main(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &root_key);
+    ql_lua_seal_state(L, -1);
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &root_key);
+    return 0;
+}
+
+/*
+ * Seals q when a lazy load left that to now. Runs like the end of
+ * load_main: no budget is armed (the work is bounded by the objects the
+ * file left), and the allocator's cap holds. A seal fails before it
+ * changes anything (see ql_lua_seal_state), so the state stays as loaded
+ * and the next call tries again: a file that breaks a rule fails the same
+ * way each time, and running out of memory passes once there is some.
+ */
+static ql_err
+seal(struct ql_lua *q, struct ql_diag *d)
+{
+    ql_err rc;
+
+    if (q->sealed)
+        return QL_OK;
+    q->running = false;
+    q->fatal = QL_LUA_FATAL_NONE;
+    q->fatal_msg[0] = '\0';
+    q->refused = QL_LUA_REFUSED_NONE;
+    q->refused_line = -1;
+    q->err_line = -1;
+    q->ntrace = 0;
+    if ((rc = run(q, seal_main, NULL, d)) != QL_OK)
+        return rc;
+    q->sealed = true;
+    return QL_OK;
+}
+
+/* ql_lua_load and ql_lua_load_lazy. */
+static ql_err
+load(struct ql_lua *q, const char *chunkname, const char *src, size_t len,
+     bool lazy, struct ql_lval **result, struct ql_diag *d)
 {
     struct load_job j;
     char *chunk = NULL;
@@ -624,16 +674,32 @@ ql_lua_load(struct ql_lua *q, const char *chunkname, const char *src,
     j.src = src != NULL ? src : "";
     j.len = len;
     j.chunk = chunk;
+    j.lazy = lazy;
     start(q, q->lim.load_steps, q->lim.load_ms);
     if ((rc = run(q, load_main, &j, d)) != QL_OK)
         goto out;
     q->phase = QL_LUA_LOADED;
+    q->sealed = !lazy;
     *result = j.result;
     j.result = NULL;
 out:
     ql_lval_free(j.result);
     free(chunk);
     return rc;
+}
+
+ql_err
+ql_lua_load(struct ql_lua *q, const char *chunkname, const char *src,
+            size_t len, struct ql_lval **result, struct ql_diag *d)
+{
+    return load(q, chunkname, src, len, false, result, d);
+}
+
+ql_err
+ql_lua_load_lazy(struct ql_lua *q, const char *chunkname, const char *src,
+                 size_t len, struct ql_lval **result, struct ql_diag *d)
+{
+    return load(q, chunkname, src, len, true, result, d);
 }
 
 struct call_job {
@@ -707,6 +773,17 @@ check_fn(struct ql_lua *q, const struct ql_lval *fn, int *line,
     return QL_OK;
 }
 
+ql_err
+ql_lua_seal(struct ql_lua *q, struct ql_diag *d)
+{
+    if (q == NULL)
+        return ql_fail(d, QL_EUSAGE, "no script state to seal");
+    if (q->phase != QL_LUA_LOADED)
+        return ql_fail(d, QL_EUSAGE, "script state '%s' is not loaded",
+                       q->name);
+    return seal(q, d);
+}
+
 /* ql_lua_call, with the line where fn is defined for the guard's messages. */
 static ql_err
 call(struct ql_lua *q, const struct ql_lval *fn,
@@ -744,6 +821,9 @@ call(struct ql_lua *q, const struct ql_lval *fn,
             rc = ql_fail(d, QL_ENOMEM, "out of memory calling '%s'", q->name);
             goto out;
         }
+    /* Nothing has run in the state since a lazy load: seal it now. */
+    if ((rc = seal(q, d)) != QL_OK)
+        goto out;
     j.q = q;
     j.ref = fn->u.function.ref;
     j.args = args;

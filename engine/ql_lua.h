@@ -26,8 +26,9 @@
  * After a successful load every table reachable from the returned value and
  * from the globals is read-only, and the upvalues of every function found
  * then are put back to their loaded values before each call: a guard cannot
- * keep anything from one call to the next. Arguments reach a call as
- * read-only tables built fresh for that call.
+ * keep anything from one call to the next. (ql_lua_load_lazy does that
+ * work at the first call instead; no call can tell the difference.) Arguments
+ * reach a call as read-only tables built fresh for that call.
  *
  * Errors: QL_ESCRIPT for anything the script did (syntax, runtime errors,
  * exhausted limits, values that cannot be converted), with the file name
@@ -223,6 +224,29 @@ void ql_lua_free(struct ql_lua *lua);
 ql_err ql_lua_load(struct ql_lua *lua, const char *chunkname, const char *src,
                    size_t len, struct ql_lval **result,
                    struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * As ql_lua_load, but leaves making the state read-only (freezing its
+ * tables, recording its upvalues) to the first ql_lua_call or ql_lua_guard.
+ * Nothing runs in the state in between, so every call sees exactly the
+ * state ql_lua_load would have left, and a caller that never calls skips
+ * the work. What moves is where sealing's own errors show (a table with a
+ * metatable, a string.gmatch iterator, too many objects, the memory cap):
+ * the call fails with the message ql_lua_load would have given. A failed
+ * seal changes nothing, so the next call tries again; a file that breaks a
+ * rule fails the same way every time. Meant for a source that ql_lua_load
+ * accepted before.
+ */
+ql_err ql_lua_load_lazy(struct ql_lua *lua, const char *chunkname,
+                        const char *src, size_t len, struct ql_lval **result,
+                        struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Seals now a state that ql_lua_load_lazy left unsealed, with the errors
+ * its next call would report; QL_OK when it is sealed already (every
+ * ql_lua_load). QL_EUSAGE when the state holds no loaded file.
+ */
+ql_err ql_lua_seal(struct ql_lua *lua, struct ql_diag *d) QL_MUST_CHECK;
 
 /*
  * Calls fn (a function handle from this state's load result) with nargs

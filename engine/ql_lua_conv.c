@@ -134,9 +134,9 @@ ro_pairs(lua_State *L)
     return ql_lua_sorted_pairs(L, 1);
 }
 
-/* Gives the table at t (empty) a proxy metatable over the table at hidden. */
+/* Pushes a proxy metatable over the table at hidden (an absolute index). */
 static void
-make_proxy(lua_State *L, int t, int hidden, const char *label)
+proxy_meta(lua_State *L, int hidden, const char *label)
 {
     lua_createtable(L, 0, 6);
     lua_pushvalue(L, hidden);
@@ -151,6 +151,13 @@ make_proxy(lua_State *L, int t, int hidden, const char *label)
     lua_setfield(L, -2, "__metatable");
     lua_pushstring(L, label);
     lua_rawsetp(L, -2, &proxy_key);
+}
+
+/* Gives the table at t (empty) a proxy metatable over the table at hidden. */
+static void
+make_proxy(lua_State *L, int t, int hidden, const char *label)
+{
+    proxy_meta(L, hidden, label);
     lua_setmetatable(L, t);
 }
 
@@ -166,15 +173,37 @@ ql_lua_expose_loaded(lua_State *L, int idx, const char *name)
     lua_pop(L, 1);
 }
 
-void
-ql_lua_freeze(lua_State *L, int idx, const char *label, bool globals)
+/*
+ * Pushes an empty table with room for every entry of the plain table at t
+ * (an absolute index): its array part as long as t's, the rest in its
+ * hash part. Filling it with t's entries then allocates nothing.
+ */
+static void
+push_hidden(lua_State *L, int t)
 {
-    int t = lua_absindex(L, idx), hidden;
-    size_t n = lua_rawlen(L, t);
+    lua_Integer key;
+    size_t narr = lua_rawlen(L, t), n = 0, inarr = 0;
 
-    luaL_checkstack(L, 8, NULL);
-    lua_createtable(L, n < INT_MAX ? (int)n : 0, 0);
-    hidden = lua_gettop(L);
+    if (narr > INT_MAX)
+        narr = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        n++;
+        if (lua_isinteger(L, -1) && (key = lua_tointeger(L, -1)) >= 1 &&
+            (lua_Unsigned)key <= narr)
+            inarr++;
+    }
+    lua_createtable(L, (int)narr, n - inarr < INT_MAX ? (int)(n - inarr) : 0);
+}
+
+/*
+ * Moves the contents of the table at t into the empty table at hidden
+ * (absolute indices), which push_hidden sized for them.
+ */
+static void
+move_contents(lua_State *L, int t, int hidden)
+{
     lua_pushnil(L);
     while (lua_next(L, t)) {
         lua_pushvalue(L, -2);
@@ -189,6 +218,17 @@ ql_lua_freeze(lua_State *L, int idx, const char *label, bool globals)
         lua_pushnil(L);
         lua_rawset(L, t);
     }
+}
+
+void
+ql_lua_freeze(lua_State *L, int idx, const char *label, bool globals)
+{
+    int t = lua_absindex(L, idx), hidden;
+
+    luaL_checkstack(L, 8, NULL);
+    push_hidden(L, t);
+    hidden = lua_gettop(L);
+    move_contents(L, t, hidden);
     make_proxy(L, t, hidden, globals ? "globals" : label);
     lua_pop(L, 1);
 }
@@ -202,15 +242,66 @@ walked(int t)
 }
 
 /*
+ * Makes, for each of the ntabs tables in the list at tabs, what freezing
+ * it takes: a hidden table with room for all its contents, so that moving
+ * them in allocates nothing, and the proxy metatable over it. Pushes a
+ * list of them (hidden, metatable, hidden, ...) and returns its index.
+ * Points the registry's loaded-modules entry of the globals at their
+ * hidden table, for Lua's error messages.
+ */
+static int
+prepare(lua_State *L, int tabs, lua_Integer ntabs, int globals)
+{
+    lua_Integer k;
+    int prep, t, hidden;
+
+    luaL_checkstack(L, 8, NULL);
+    lua_createtable(L, ntabs < INT_MAX / 2 ? (int)(2 * ntabs) : 0, 0);
+    prep = lua_gettop(L);
+    for (k = 1; k <= ntabs; k++) {
+        lua_rawgeti(L, tabs, k);
+        t = lua_gettop(L);
+        push_hidden(L, t);
+        hidden = lua_gettop(L);
+        proxy_meta(L, hidden,
+                   lua_rawequal(L, t, globals) ? "globals" : "table");
+        lua_rawseti(L, prep, 2 * k);
+        lua_rawseti(L, prep, 2 * k - 1);
+        if (lua_rawequal(L, t, globals) &&
+            lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) ==
+                LUA_TTABLE) {
+            lua_rawgeti(L, prep, 2 * k - 1);
+            lua_setfield(L, -2, LUA_GNAME);
+        }
+        lua_settop(L, prep);
+    }
+    return prep;
+}
+
+/*
+ * Freezes the table at t with the hidden table and metatable above it
+ * (t + 1, t + 2), made by prepare. Allocates nothing.
+ */
+static void
+commit(lua_State *L, int t)
+{
+    move_contents(L, t, t + 1);
+    lua_pushvalue(L, t + 2);
+    lua_setmetatable(L, t);
+}
+
+/*
  * Walks what survives loading with an explicit work list (a Lua table, so
  * deep structures use no C stack), then freezes every plain table found.
  * Freezing is in place, so every reference, upvalues included, sees the
- * read-only table afterwards.
+ * read-only table afterwards. Every error (a rule broken, memory) is
+ * raised before the first table changes: a failed seal leaves the state
+ * as loading left it, and a later seal may try again.
  */
 void
-ql_lua_seal(lua_State *L, int idx)
+ql_lua_seal_state(lua_State *L, int idx)
 {
-    int root = lua_absindex(L, idx), seen, todo, tabs, snap, globals, i;
+    int root = lua_absindex(L, idx), seen, todo, tabs, snap, globals, prep, i;
     lua_Integer ntodo = 0, ntabs = 0, nsnap = 0, k;
     size_t count = 0;
     lua_CFunction cf;
@@ -315,16 +406,20 @@ ql_lua_seal(lua_State *L, int idx)
         }
         lua_pop(L, 1);
     }
-    for (k = 1; k <= ntabs; k++) {
-        lua_rawgeti(L, tabs, k);
-        ql_lua_freeze(L, -1, "table", lua_rawequal(L, -1, globals));
-        lua_pop(L, 1);
-    }
-    ql_lua_expose_loaded(L, globals, LUA_GNAME);
+    prep = prepare(L, tabs, ntabs, globals);
     lua_pushinteger(L, nsnap);
     lua_setfield(L, snap, "n");
     lua_pushvalue(L, snap);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &snap_key);
+    luaL_checkstack(L, 8, NULL);
+    /* Nothing below allocates, so nothing below can fail. */
+    for (k = 1; k <= ntabs; k++) {
+        lua_rawgeti(L, tabs, k);
+        lua_rawgeti(L, prep, 2 * k - 1);
+        lua_rawgeti(L, prep, 2 * k);
+        commit(L, lua_gettop(L) - 2);
+        lua_pop(L, 3);
+    }
     lua_settop(L, seen - 1);
 }
 
@@ -356,12 +451,45 @@ ql_lua_restore_upvalues(lua_State *L)
     lua_pop(L, 1);
 }
 
+/*
+ * Writes the key path of the value being converted into buf (cap bytes):
+ * where, then ".key" or "[n]" for each key on the way down, a key cut at
+ * 40 bytes and the whole at the buffer's end. Only an error reads it, so
+ * it is written then rather than at every entry.
+ */
+static void
+path_text(lua_State *L, const struct ql_lua_conv *c, char *buf, size_t cap)
+{
+    size_t used, len;
+    const char *s;
+    int i, k;
+
+    snprintf(buf, cap, "%s", c->where);
+    for (i = 0; i < c->nkeys; i++) {
+        used = strlen(buf);
+        if (used + 1 >= cap)
+            break;
+        k = c->keys[i];
+        if (lua_type(L, k) == LUA_TSTRING) {
+            s = lua_tolstring(L, k, &len);
+            snprintf(buf + used, cap - used, "%s%.*s", used > 0 ? "." : "",
+                     (int)(len < 40 ? len : 40), s);
+        } else {
+            snprintf(buf + used, cap - used, "[%lld]",
+                     (long long)lua_tointeger(L, k));
+        }
+    }
+}
+
 /* Raises a conversion error that names where in the value it happened. */
 static int
 conv_error(lua_State *L, struct ql_lua_conv *c, const char *what)
 {
-    if (c->where[0] != '\0')
-        lua_pushfstring(L, "in '%s': %s", c->where, what);
+    char path[sizeof c->where];
+
+    path_text(L, c, path, sizeof path);
+    if (path[0] != '\0')
+        lua_pushfstring(L, "in '%s': %s", path, what);
     else
         lua_pushfstring(L, "in the returned value: %s", what);
     return lua_error(L);
@@ -376,26 +504,6 @@ host_oom(lua_State *L, struct ql_lua_conv *c)
     return lua_error(L);
 }
 
-/* Appends ".key" or "[n]" to the path; returns the old length. */
-static size_t
-path_push(lua_State *L, struct ql_lua_conv *c, int k)
-{
-    size_t used = strlen(c->where), len;
-    const char *s;
-
-    if (used + 1 >= sizeof c->where)
-        return used;
-    if (lua_type(L, k) == LUA_TSTRING) {
-        s = lua_tolstring(L, k, &len);
-        snprintf(c->where + used, sizeof c->where - used, "%s%.*s",
-                 used > 0 ? "." : "", (int)(len < 40 ? len : 40), s);
-    } else {
-        snprintf(c->where + used, sizeof c->where - used, "[%lld]",
-                 (long long)lua_tointeger(L, k));
-    }
-    return used;
-}
-
 static void to_lval(lua_State *L, int idx, struct ql_lua_conv *c,
                     struct ql_lval *out);
 
@@ -404,7 +512,7 @@ table_to_lval(lua_State *L, int idx, struct ql_lua_conv *c, struct ql_lval *out)
 {
     struct ql_lval_entry *e;
     const void *self;
-    size_t n = 0, i, at;
+    size_t n = 0, i;
     const char *s;
     size_t len;
     char what[96];
@@ -465,9 +573,10 @@ table_to_lval(lua_State *L, int idx, struct ql_lua_conv *c, struct ql_lval *out)
                                        : lua_typename(L, kt));
             conv_error(L, c, what);
         }
-        at = path_push(L, c, lua_gettop(L) - 1);
+        /* The key stays in its slot while the value is converted. */
+        c->keys[c->nkeys++] = lua_gettop(L) - 1;
         to_lval(L, lua_gettop(L), c, &e->value);
-        c->where[at] = '\0';
+        c->nkeys--;
         lua_pop(L, 1);
     }
     if (i < n) /* cannot happen: nothing runs between the two passes */

@@ -73,6 +73,9 @@ struct ql_lua {
     int err_line;
     int trace[QL_LUA_TRACE_MAX];
     int ntrace;
+
+    /* False until the state is read-only (see ql_lua_load_lazy). */
+    bool sealed;
 };
 
 /* The struct ql_lua of any thread of its state. */
@@ -152,14 +155,21 @@ int ql_lua_readonly_error(struct lua_State *L, int idx, int kidx);
  * After loading: freezes every table reachable from the value at idx and
  * from the globals, and records the upvalues of every function found there
  * in the registry, so ql_lua_restore_upvalues can put them back. Raises an
- * error naming what cannot be kept.
+ * error naming what cannot be kept, or for memory, always before it has
+ * changed a table: a failed seal can be tried again.
  */
-void ql_lua_seal(struct lua_State *L, int idx);
+void ql_lua_seal_state(struct lua_State *L, int idx);
 
 /* Puts the recorded upvalues back (before each call). */
 void ql_lua_restore_upvalues(struct lua_State *L);
 
-/* One conversion from Lua values to value trees. */
+/*
+ * One conversion from Lua values to value trees. The key path an error
+ * names ("transitions[3].from") is written only when an error needs it:
+ * where holds its start ("result 1", or empty), and keys the stack slots
+ * of the keys on the way down, which stay on the stack until the value
+ * under them is converted.
+ */
 struct ql_lua_conv {
     struct ql_lua *lua;
     size_t entries; /* table entries converted so far */
@@ -167,7 +177,9 @@ struct ql_lua_conv {
     bool functions; /* may functions be returned (load) or not (call) */
     int depth;
     const void *path[QL_LVAL_MAX_DEPTH + 1]; /* tables on the way down */
-    char where[128]; /* key path for messages, e.g. "transitions[3]" */
+    int keys[QL_LVAL_MAX_DEPTH + 1];         /* their keys' stack slots */
+    int nkeys;
+    char where[128]; /* start of the key path for messages */
 };
 
 /*

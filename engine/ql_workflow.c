@@ -1331,9 +1331,10 @@ script_error(const char *chunk, ql_err rc, struct ql_diag *d)
     return wf_fail(d, rc, "%s: %s", chunk, msg);
 }
 
-ql_err
-ql_workflow_load(const char *chunkname, const char *src, size_t len,
-                 struct ql_workflow **out, struct ql_diag *d)
+/* ql_workflow_load and ql_workflow_load_lazy. */
+static ql_err
+load(const char *chunkname, const char *src, size_t len, bool lazy,
+     struct ql_workflow **out, struct ql_diag *d)
 {
     struct ql_workflow *wf = NULL;
     struct loader L;
@@ -1355,8 +1356,11 @@ ql_workflow_load(const char *chunkname, const char *src, size_t len,
     ql_hex_encode(wf->hash, h, sizeof h);
     if ((rc = ql_lua_new(NULL, &wf->lua, d)) != QL_OK)
         goto out;
-    if ((rc = ql_lua_load(wf->lua, chunkname, src != NULL ? src : "", len,
-                          &wf->def, d)) != QL_OK) {
+    rc = lazy ? ql_lua_load_lazy(wf->lua, chunkname, src != NULL ? src : "",
+                                 len, &wf->def, d)
+              : ql_lua_load(wf->lua, chunkname, src != NULL ? src : "", len,
+                            &wf->def, d);
+    if (rc != QL_OK) {
         rc = script_error(chunkname, rc, d);
         goto out;
     }
@@ -1370,6 +1374,20 @@ ql_workflow_load(const char *chunkname, const char *src, size_t len,
 out:
     ql_workflow_free(wf);
     return rc;
+}
+
+ql_err
+ql_workflow_load(const char *chunkname, const char *src, size_t len,
+                 struct ql_workflow **out, struct ql_diag *d)
+{
+    return load(chunkname, src, len, false, out, d);
+}
+
+ql_err
+ql_workflow_load_lazy(const char *chunkname, const char *src, size_t len,
+                      struct ql_workflow **out, struct ql_diag *d)
+{
+    return load(chunkname, src, len, true, out, d);
 }
 
 void

@@ -100,6 +100,19 @@ ql_err ql_workflow_load(const char *chunkname, const char *src, size_t len,
                         struct ql_workflow **out,
                         struct ql_diag *d) QL_MUST_CHECK;
 
+/*
+ * The same for a source that ql_workflow_load accepted before (a version
+ * registered in the store): the sandbox seals the workflow's Lua state at
+ * its first guard call instead of now (ql_lua_load_lazy), which a command
+ * that runs no guard never pays for. A source that breaks the sandbox's
+ * sealing rules loads, and every guard call fails with the message
+ * ql_workflow_load would have given; a guard call that failed for want of
+ * memory leaves the workflow as it was, and the next one may succeed.
+ */
+ql_err ql_workflow_load_lazy(const char *chunkname, const char *src, size_t len,
+                             struct ql_workflow **out,
+                             struct ql_diag *d) QL_MUST_CHECK;
+
 /* Frees wf and its Lua state; NULL is fine. */
 void ql_workflow_free(struct ql_workflow *wf);
 

@@ -288,6 +288,21 @@ struct hostile {
     const char *want[3]; /* substrings; "a|b" accepts either */
 };
 
+/* Files whose load fails in sealing: a lazy load of them works. */
+static const char *const seal_failures[] = {
+    "gmatch_kept.lua", "metatable_kept.lua", "globals_metatable.lua", NULL};
+
+static bool
+fails_at_seal(const char *file)
+{
+    const char *const *f;
+
+    for (f = seal_failures; *f != NULL; f++)
+        if (strcmp(*f, file) == 0)
+            return true;
+    return false;
+}
+
 static const struct hostile hostile_cases[] = {
     {"loop_top.lua",
      LOAD,
@@ -576,8 +591,13 @@ holds(const char *msg, const char *want)
     return strstr(msg, want) != NULL;
 }
 
+/*
+ * Runs one hostile case. lazy loads with ql_lua_load_lazy: every case must
+ * end the same way, a failed seal showing at the first call (or at
+ * ql_lua_seal for a file without functions) instead of at loading.
+ */
 static void
-run_hostile(const struct hostile *h)
+run_hostile(const struct hostile *h, bool lazy)
 {
     char *path = qlt_data_path("hostile/");
     char *file;
@@ -586,19 +606,52 @@ run_hostile(const struct hostile *h)
     struct ql_diag d;
     size_t len, i;
     double t0, ms;
-    char *src, *reason = NULL;
+    char *src, *reason = NULL, first[QL_DIAG_MSG];
     bool allowed = false;
     struct ql_lua_limits lim = test_limits();
     ql_err rc;
 
-    print_message("hostile %s%s%s\n", h->file, h->fn ? " " : "",
-                  h->fn ? h->fn : "");
+    print_message("hostile %s%s%s%s\n", lazy ? "(lazy) " : "", h->file,
+                  h->fn ? " " : "", h->fn ? h->fn : "");
     file = qlt_join(path, h->file);
     src = qlt_read_file(file, &len);
     memset(&d, 0, sizeof d);
     t0 = now_ms();
     lua = new_state(&lim);
-    rc = ql_lua_load(lua, h->file, src, len, &t, &d);
+    if (lazy)
+        rc = ql_lua_load_lazy(lua, h->file, src, len, &t, &d);
+    else
+        rc = ql_lua_load(lua, h->file, src, len, &t, &d);
+    if (lazy && fails_at_seal(h->file)) {
+        /* Loading works; sealing fails, and fails the same way again. */
+        if (rc != QL_OK)
+            fail_msg("%s: lazy load failed: %s", h->file, d.msg);
+        if (ql_lval_get(t, "guard") != NULL)
+            rc = call_with_lead(lua, t, "guard", true, &allowed, &reason, NULL,
+                                &d);
+        else
+            rc = ql_lua_seal(lua, &d);
+        assert_int_equal(rc, h->code);
+        snprintf(first, sizeof first, "%s", d.msg);
+        memset(&d, 0, sizeof d);
+        assert_int_equal(ql_lua_seal(lua, &d), h->code);
+        assert_string_equal(d.msg, first);
+        if (ql_lval_get(t, "guard") != NULL) {
+            memset(&d, 0, sizeof d);
+            assert_int_equal(
+                call_with_lead(lua, t, "guard", false, NULL, NULL, &res, &d),
+                h->code);
+            assert_string_equal(d.msg, first);
+        }
+        /* The state holds its file still: it is not free for another. */
+        assert_int_equal(ql_lua_load(lua, h->file, "return 1", 8, &res, &d),
+                         QL_EUSAGE);
+        assert_non_null(strstr(d.msg, "already holds"));
+        snprintf(d.msg, sizeof d.msg, "%s", first);
+        ql_lval_free(t);
+        t = NULL;
+        rc = h->code; /* and, as for an eager load, no call follows */
+    }
     if (h->mode != LOAD && rc != QL_OK)
         fail_msg("%s: load failed: %s", h->file, d.msg);
     if (h->mode == CALL)
@@ -617,7 +670,8 @@ run_hostile(const struct hostile *h)
             fail_msg("%s: message '%s' lacks '%s'", h->file, d.msg, h->want[i]);
     if (ms >= hang_limit_ms())
         fail_msg("%s: took %.0f ms", h->file, ms);
-    if (h->mode == LOAD && h->code != QL_OK) {
+    if (h->mode == LOAD && h->code != QL_OK &&
+        !(lazy && fails_at_seal(h->file))) {
         /* A failed load leaves the state unusable, and says so. */
         assert_null(t);
         assert_int_equal(ql_lua_load(lua, h->file, "return 1", 8, &t, &d),
@@ -646,7 +700,21 @@ test_hostile(void **state)
 
     (void)state;
     for (i = 0; i < sizeof hostile_cases / sizeof hostile_cases[0]; i++)
-        run_hostile(&hostile_cases[i]);
+        run_hostile(&hostile_cases[i], false);
+}
+
+/*
+ * The same cases loaded lazily: sealing before the first call must stop
+ * every one of them where an eager load does, with the same message.
+ */
+static void
+test_hostile_lazy(void **state)
+{
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof hostile_cases / sizeof hostile_cases[0]; i++)
+        run_hostile(&hostile_cases[i], true);
 }
 
 /* Upvalues, _ENV included, are put back before each call. */
@@ -681,6 +749,115 @@ test_upvalues_restored(void **state)
     ql_lua_free(lua);
     free(src);
     free(path);
+}
+
+/*
+ * A lazily loaded state is sealed before the first call's code runs: what
+ * the call sees, and what it may change, is what an eagerly loaded state
+ * gives. Each case runs on both.
+ */
+static const char sealed_src[] =
+    "local def = {states = {'OPEN'}}\n"
+    "local count = 0\n"
+    "def.peek = function()\n"
+    "  return getmetatable(def) == 'read-only' and #def.states == 1\n"
+    "end\n"
+    "def.grow = function() def.states[2] = 'X'; return true end\n"
+    "def.bump = function() count = count + 1; return count == 1 end\n"
+    "def.global = function() seen = true; return true end\n"
+    "def.lib = function() string.upper = nil; return true end\n"
+    "def.n = 3\n"
+    "return def\n";
+
+static const struct {
+    const char *fn;
+    ql_err code;
+    const char *want;
+} sealed_cases[] = {
+    {"peek", QL_OK, NULL},
+    {"bump", QL_OK, NULL},
+    {"grow", QL_ESCRIPT,
+     "lazy.lua:6: cannot assign index 2: table is read-only"},
+    {"bump", QL_OK, NULL},
+    {"global", QL_ESCRIPT,
+     "lazy.lua:8: cannot assign global 'seen': globals are read-only"},
+    {"lib", QL_ESCRIPT,
+     "lazy.lua:9: cannot assign field 'upper': string is read-only"},
+    {"bump", QL_OK, NULL},
+    {"peek", QL_OK, NULL},
+};
+
+static void
+test_lazy_seal(void **state)
+{
+    struct ql_lua *lua, *other;
+    struct ql_lval *t, *t2 = NULL;
+    struct ql_diag d;
+    char *texts[2];
+    char *reason;
+    bool allowed;
+    size_t i;
+    int lazy;
+    ql_err rc;
+
+    (void)state;
+    for (lazy = 0; lazy < 2; lazy++) {
+        print_message("%s load\n", lazy ? "lazy" : "eager");
+        lua = new_state(NULL);
+        t = NULL;
+        rc = lazy ? ql_lua_load_lazy(lua, "lazy.lua", sealed_src,
+                                     strlen(sealed_src), &t, &d)
+                  : ql_lua_load(lua, "lazy.lua", sealed_src, strlen(sealed_src),
+                                &t, &d);
+        assert_int_equal(rc, QL_OK);
+        texts[lazy] = to_text(t);
+        /* Misuse is refused before sealing and leaves the state as it was. */
+        assert_int_equal(
+            ql_lua_call(lua, ql_lval_get(t, "n"), NULL, NULL, 0, NULL, 0, &d),
+            QL_EUSAGE);
+        other = new_state(NULL);
+        assert_int_equal(ql_lua_seal(other, &d), QL_EUSAGE);
+        assert_int_equal(ql_lua_call(other, ql_lval_get(t, "peek"), NULL, NULL,
+                                     0, NULL, 0, &d),
+                         QL_EUSAGE);
+        ql_lua_free(other);
+        for (i = 0; i < sizeof sealed_cases / sizeof sealed_cases[0]; i++) {
+            reason = NULL;
+            allowed = false;
+            memset(&d, 0, sizeof d);
+            rc = ql_lua_guard(lua, ql_lval_get(t, sealed_cases[i].fn), NULL,
+                              NULL, 0, &allowed, &reason, &d);
+            print_message("  %s: %s\n", sealed_cases[i].fn,
+                          rc == QL_OK ? "ok" : d.msg);
+            assert_int_equal(rc, sealed_cases[i].code);
+            if (rc == QL_OK)
+                assert_true(allowed);
+            else
+                assert_non_null(strstr(d.msg, sealed_cases[i].want));
+            free(reason);
+        }
+        /* Sealed by now, in either way: sealing again is nothing. */
+        assert_int_equal(ql_lua_seal(lua, &d), QL_OK);
+        assert_int_equal(ql_lua_seal(lua, &d), QL_OK);
+        assert_int_equal(ql_lua_load_lazy(lua, "x.lua", "return 1", 8, &t2, &d),
+                         QL_EUSAGE);
+        assert_null(t2);
+        ql_lval_free(t);
+        ql_lua_free(lua);
+    }
+    /* Both loads convert the file to the same tree. */
+    assert_string_equal(texts[0], texts[1]);
+    free(texts[0]);
+    free(texts[1]);
+    assert_int_equal(ql_lua_seal(NULL, &d), QL_EUSAGE);
+
+    /* A state never called is never sealed, and frees all the same. */
+    lua = new_state(NULL);
+    assert_int_equal(ql_lua_load_lazy(lua, "lazy.lua", sealed_src,
+                                      strlen(sealed_src), &t, &d),
+                     QL_OK);
+    ql_lval_free(t);
+    ql_lua_free(lua);
 }
 
 /* ---- value trees ---- */
@@ -1776,8 +1953,13 @@ test_small_budgets(void **state)
  * Every memory limit from too small to enough: creating, loading and
  * calling either work or fail cleanly (the sanitizers check for leaks).
  */
+/*
+ * Every memory cap either works or fails cleanly, at creation, loading or
+ * calling. Loaded lazily, a cap that loading fits but sealing does not
+ * fails at ql_lua_seal (as at the first call) and keeps failing.
+ */
 static void
-test_memory_sweep(void **state)
+memory_sweep(bool lazy)
 {
     static const char src[] =
         "local t = {}\n"
@@ -1789,11 +1971,11 @@ test_memory_sweep(void **state)
     struct ql_lval *t, *res, *arg;
     const struct ql_lval *args[1];
     struct ql_diag d;
+    char first[QL_DIAG_MSG];
     size_t mem;
-    int failed_new = 0, failed_load = 0, worked = 0;
+    int failed_new = 0, failed_load = 0, failed_seal = 0, worked = 0;
     ql_err rc;
 
-    (void)state;
     for (mem = 1024; mem <= 160 * 1024; mem += 1024) {
         memset(&lim, 0, sizeof lim);
         lim.memory = mem;
@@ -1808,7 +1990,10 @@ test_memory_sweep(void **state)
             continue;
         }
         t = NULL;
-        rc = ql_lua_load(lua, "sweep.lua", src, strlen(src), &t, &d);
+        if (lazy)
+            rc = ql_lua_load_lazy(lua, "sweep.lua", src, strlen(src), &t, &d);
+        else
+            rc = ql_lua_load(lua, "sweep.lua", src, strlen(src), &t, &d);
         if (rc != QL_OK) {
             assert_int_equal(rc, QL_ESCRIPT);
             assert_non_null(strstr(d.msg, "memory limit exceeded"));
@@ -1820,8 +2005,19 @@ test_memory_sweep(void **state)
         arg = int_val(7);
         args[0] = arg;
         res = NULL;
-        rc = ql_lua_call(lua, ql_lval_get(t, "f"), args, NULL, 1, &res, 1, &d);
-        if (rc == QL_OK) {
+        if (lazy && (rc = ql_lua_seal(lua, &d)) != QL_OK) {
+            assert_int_equal(rc, QL_ESCRIPT);
+            snprintf(first, sizeof first,
+                     "sweep.lua: memory limit exceeded (limit %zu bytes)", mem);
+            assert_string_equal(d.msg, first);
+            assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "f"), args, NULL,
+                                         1, &res, 1, &d),
+                             QL_ESCRIPT);
+            assert_string_equal(d.msg, first);
+            assert_null(res);
+            failed_seal++;
+        } else if ((rc = ql_lua_call(lua, ql_lval_get(t, "f"), args, NULL, 1,
+                                     &res, 1, &d)) == QL_OK) {
             assert_int_equal(ql_lval_at(res, 2)->u.integer, 200);
             worked++;
         } else {
@@ -1834,9 +2030,22 @@ test_memory_sweep(void **state)
         ql_lval_free(t);
         ql_lua_free(lua);
     }
+    print_message("%s: %d caps fail creation, %d loading, %d sealing; %d "
+                  "work\n",
+                  lazy ? "lazy" : "eager", failed_new, failed_load, failed_seal,
+                  worked);
     assert_true(failed_new > 0);
     assert_true(failed_load > 0);
+    assert_true(lazy ? failed_seal > 0 : failed_seal == 0);
     assert_true(worked > 0);
+}
+
+static void
+test_memory_sweep(void **state)
+{
+    (void)state;
+    memory_sweep(false);
+    memory_sweep(true);
 }
 
 /* ---- errors ---- */
@@ -1897,6 +2106,87 @@ test_script_errors(void **state)
         n++;
     assert_int_equal(n, 1);
     assert_non_null(strstr(d.msg, "attempt to perform arithmetic"));
+    ql_lua_free(lua);
+}
+
+/*
+ * The key path a conversion error names is written only when the error
+ * happens; it must read as it always did: dots before names, brackets
+ * around integers, each name cut at 40 bytes, the whole at 127, and the
+ * result's number first for what a call returns.
+ */
+static void
+test_conversion_paths(void **state)
+{
+    static const char long_src[] =
+        "local function k(c) return c:rep(45) end\n"
+        "return {[k'a'] = {[k'b'] = {[k'c'] = {[k'd'] = {[k'e'] = "
+        "{[true] = 1}}}}}}\n";
+    static const char *const mixed[] = {
+        "e.lua: in 'a.b[3][-2]': a key of type boolean", NULL};
+    static const char *const root[] = {
+        "e.lua: in the returned value: a key of type number (not an "
+        "integer)",
+        NULL};
+    static const char *const deep[] = {
+        "e.lua: in 'x[1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1]"
+        "[1][1][1][1][1][1][1][1][1][1][1][1][1]': tables nested deeper "
+        "than 32",
+        NULL};
+    static const char *const cycle[] = {
+        "e.lua: in 'a.back': a table contains itself", NULL};
+    static const char fn_src[] =
+        "return {first = function() return {x = {function() end}} end,\n"
+        "        second = function() return 1, {y = {[7] = print}} end,\n"
+        "        ok = function() return {x = {1}} end}\n";
+    struct ql_lua *lua;
+    struct ql_lval *t, *res[2] = {NULL, NULL};
+    const char *const *want;
+    char wantlong[160], *p;
+    struct ql_diag d;
+    size_t i;
+
+    (void)state;
+    load_fails("e.lua", "return {a = {b = {[3] = {[-2] = {[true] = 1}}}}}",
+               QL_ESCRIPT, mixed);
+    load_fails("e.lua", "return {[1.5] = 1}", QL_ESCRIPT, root);
+    load_fails("e.lua",
+               "local t = {}\nlocal c = t\n"
+               "for i = 1, 33 do c[1] = {}; c = c[1] end\n"
+               "return {x = t}\n",
+               QL_ESCRIPT, deep);
+    load_fails("e.lua", "local a = {}\na.back = a\nreturn {a = a}\n",
+               QL_ESCRIPT, cycle);
+
+    /* 40 + 1 + 40 + 1 + 40 + 1 + 4 bytes: the fourth name is cut short
+       at the path's end and the fifth left out. */
+    p = wantlong;
+    p += snprintf(p, 8, "in '");
+    for (i = 0; i < 127; i++)
+        *p++ = (i + 1) % 41 == 0 ? '.' : (char)('a' + i / 41);
+    snprintf(p, 40, "': a key of type boolean");
+    want = (const char *const[]){wantlong, NULL};
+    load_fails("long.lua", long_src, QL_ESCRIPT, want);
+
+    lua = new_state(NULL);
+    t = must_load(lua, "fn.lua", fn_src);
+    assert_int_equal(
+        ql_lua_call(lua, ql_lval_get(t, "first"), NULL, NULL, 0, res, 1, &d),
+        QL_ESCRIPT);
+    assert_non_null(strstr(
+        d.msg, "fn.lua: in 'result 1.x[1]': a call cannot return a function"));
+    assert_int_equal(
+        ql_lua_call(lua, ql_lval_get(t, "second"), NULL, NULL, 0, res, 2, &d),
+        QL_ESCRIPT);
+    assert_non_null(
+        strstr(d.msg, "fn.lua: in 'result 2.y[7]': a call cannot return"));
+    /* The path of a failed conversion does not stay for the next one. */
+    assert_int_equal(
+        ql_lua_call(lua, ql_lval_get(t, "ok"), NULL, NULL, 0, res, 1, &d),
+        QL_OK);
+    assert_int_equal(ql_lval_at(ql_lval_get(res[0], "x"), 1)->u.integer, 1);
+    ql_lval_free(res[0]);
+    ql_lval_free(t);
     ql_lua_free(lua);
 }
 
@@ -2063,7 +2353,9 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_hostile_lazy),
         cmocka_unit_test(test_upvalues_restored),
+        cmocka_unit_test(test_lazy_seal),
         cmocka_unit_test(test_definition_order),
         cmocka_unit_test(test_lval_builders),
         cmocka_unit_test(test_guard_view),
@@ -2081,6 +2373,7 @@ main(void)
         cmocka_unit_test(test_small_budgets),
         cmocka_unit_test(test_memory_sweep),
         cmocka_unit_test(test_script_errors),
+        cmocka_unit_test(test_conversion_paths),
         cmocka_unit_test(test_usage_errors),
     };
 

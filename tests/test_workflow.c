@@ -29,16 +29,20 @@ struct fixture {
     size_t gang_len;
 };
 
+/* Loads a workflow of tests/data; lazy seals it at its first guard. */
 static struct ql_workflow *
-load_file(const char *name, char **src_out, size_t *len_out)
+load_file(const char *name, bool lazy, char **src_out, size_t *len_out)
 {
     struct ql_diag d = {0};
     struct ql_workflow *wf = NULL;
     char *path = qlt_data_path(name), *src;
     size_t len;
+    ql_err rc;
 
     src = qlt_read_file(path, &len);
-    if (ql_workflow_load(name, src, len, &wf, &d) != QL_OK)
+    rc = lazy ? ql_workflow_load_lazy(name, src, len, &wf, &d)
+              : ql_workflow_load(name, src, len, &wf, &d);
+    if (rc != QL_OK)
         fail_msg("cannot load %s: %s", path, d.msg);
     free(path);
     if (src_out != NULL) {
@@ -51,7 +55,7 @@ load_file(const char *name, char **src_out, size_t *len_out)
 }
 
 static int
-group_setup(void **state)
+setup(void **state, bool lazy)
 {
     struct fixture *fx = calloc(1, sizeof *fx);
     struct ql_diag d = {0};
@@ -59,8 +63,8 @@ group_setup(void **state)
 
     if (fx == NULL || ql_crypto_init(&d) != QL_OK)
         return -1;
-    fx->gang = load_file(GANG_LEAD, &fx->gang_src, &fx->gang_len);
-    fx->probe = load_file(PROBE, NULL, NULL);
+    fx->gang = load_file(GANG_LEAD, lazy, &fx->gang_src, &fx->gang_len);
+    fx->probe = load_file(PROBE, lazy, NULL, NULL);
     path = qlt_data_path(SHIPPED_CAL);
     if (ql_calendar_load(path, &fx->cal, &d) != QL_OK) {
         free(path);
@@ -69,6 +73,19 @@ group_setup(void **state)
     free(path);
     *state = fx;
     return 0;
+}
+
+static int
+group_setup(void **state)
+{
+    return setup(state, false);
+}
+
+/* The same tests on workflows whose Lua states seal at their first guard. */
+static int
+group_setup_lazy(void **state)
+{
+    return setup(state, true);
 }
 
 static int
@@ -1019,7 +1036,7 @@ test_graph_gang(void **state)
         }
     }
     /* Deterministic: the same bytes again, and from a second load. */
-    again = load_file(GANG_LEAD, NULL, NULL);
+    again = load_file(GANG_LEAD, false, NULL, NULL);
     assert_int_equal(ql_workflow_graph(again, QL_GRAPH_DOT, &dot2, &d), QL_OK);
     assert_int_equal(ql_workflow_graph(again, QL_GRAPH_MERMAID, &mmd2, &d),
                      QL_OK);
@@ -1149,6 +1166,67 @@ test_load_small(void **state)
     /* An empty source returns nothing. */
     expect_fail(ql_workflow_load("empty.lua", NULL, 0, &wf, &d), &d, QL_EFORMAT,
                 "empty.lua: the file returns nothing");
+}
+
+/*
+ * A version registered in the store loads lazily: a source that breaks a
+ * sealing rule (here a table with a metatable kept from loading) is
+ * refused by ql_workflow_load, which registering uses, while a lazy load
+ * takes it and its first guard fails with the same message, then every
+ * guard after it.
+ */
+static void
+test_lazy_seal_failure(void **state)
+{
+    static const char src[] =
+        "local memo = setmetatable({}, {__index = function() return 0 end})\n"
+        "return { name = \"mini\", initial = \"OPEN\", roles = { { name = "
+        "\"clerk\" } }, states = { { name = \"OPEN\" }, { name = \"DONE\", "
+        "terminal = true } }, transitions = { { name = \"go\", from = "
+        "\"OPEN\", to = \"DONE\", roles = { \"clerk\" }, guard = "
+        "function() return memo.x == 0 end }, { name = \"skip\", from = "
+        "\"OPEN\", to = \"DONE\", roles = { \"clerk\" } } } }\n";
+    static const char *const want =
+        "kept.lua: a table with a metatable survives loading";
+    struct ql_workflow *wf = NULL;
+    struct ql_wf_guard_input in;
+    struct ql_diag d = {0};
+    char reason[64], first[QL_DIAG_MSG];
+    bool ok = false;
+    int i;
+
+    (void)state;
+    expect_fail(ql_workflow_load("kept.lua", src, strlen(src), &wf, &d), &d,
+                QL_ESCRIPT, want);
+    assert_null(wf);
+    assert_int_equal(
+        ql_workflow_load_lazy("kept.lua", src, strlen(src), &wf, &d), QL_OK);
+    assert_int_equal(ql_workflow_transition_count(wf), 2);
+    memset(&in, 0, sizeof in);
+    in.lead_id = "X-1";
+    in.state = "OPEN";
+    in.unit = "TD";
+    in.actor = "clerk-1";
+    in.now = "2025-09-15T02:00:00Z";
+    in.today = "2025-09-15";
+    /* A transition without a guard runs no Lua and needs no seal. */
+    assert_int_equal(ql_workflow_guard(wf, ql_workflow_transition(wf, "skip"),
+                                       &in, &ok, reason, sizeof reason, &d),
+                     QL_OK);
+    assert_true(ok);
+    for (i = 0; i < 2; i++) {
+        ok = true;
+        expect_fail(ql_workflow_guard(wf, ql_workflow_transition(wf, "go"), &in,
+                                      &ok, reason, sizeof reason, &d),
+                    &d, QL_ESCRIPT, want);
+        assert_non_null(strstr(d.msg, "(guard of 'go')"));
+        assert_true(ok);
+        if (i == 0)
+            snprintf(first, sizeof first, "%s", d.msg);
+        else
+            assert_string_equal(d.msg, first);
+    }
+    ql_workflow_free(wf);
 }
 
 /*
@@ -1465,6 +1543,7 @@ test_error_places(void **state)
 int
 main(void)
 {
+    int failed;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gang_loads),
         cmocka_unit_test(test_gang_states),
@@ -1481,11 +1560,16 @@ main(void)
         cmocka_unit_test(test_graph_escaping),
         cmocka_unit_test(test_probe_defaults),
         cmocka_unit_test(test_load_small),
+        cmocka_unit_test(test_lazy_seal_failure),
         cmocka_unit_test(test_docs_example),
         cmocka_unit_test(test_long_chunk_name),
         cmocka_unit_test(test_bad_workflows),
         cmocka_unit_test(test_error_places),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    failed = cmocka_run_group_tests_name("eager", tests, group_setup,
+                                         group_teardown);
+    failed += cmocka_run_group_tests_name("lazy", tests, group_setup_lazy,
+                                          group_teardown);
+    return failed;
 }
