@@ -93,10 +93,17 @@ $(CLI_LIB): $(call obj,$(CLI_LIB_SRC))
 	@rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
+# The binary takes SQLite from the system package's static library: the
+# loader's work on the shared one (its symbols are bound at start) was a
+# sixth of a short command's CPU (docs/decisions.md section 28).
+comma := ,
+BIN_LIBS = $(patsubst -lsqlite3,-Wl$(comma)-Bstatic -lsqlite3 \
+           -Wl$(comma)-Bdynamic,$(PKG_LIBS)) -lm -ldl
+
 $(BIN): $(call obj,cli/main.c) $(CLI_LIB) $(LIBS)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(call obj,cli/main.c) $(CLI_LIB) \
-	    $(LIBS) $(PKG_LIBS)
+	    $(LIBS) $(BIN_LIBS)
 
 $(BUILD)/obj/tests/%.o: CFLAGS_ALL += $(CMOCKA_CFLAGS) -Itests/support
 TEST_LIBS := $(filter $(CLI_LIB) $(ENGINE_LIB),$(ALL_TARGETS)) $(CRYPTO_LIB)
