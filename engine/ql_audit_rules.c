@@ -1403,26 +1403,6 @@ bound_root(struct audit_rules *r, const struct ql_entry *e,
     return QL_OK;
 }
 
-/* A strict list of words separated by single spaces ("" is empty). */
-static bool
-list_has(const char *list, const char *word)
-{
-    size_t n = strlen(word);
-    const char *p = list;
-
-    while (*p != '\0') {
-        const char *sp = strchr(p, ' ');
-        size_t len = sp ? (size_t)(sp - p) : strlen(p);
-
-        if (len == n && memcmp(p, word, n) == 0)
-            return true;
-        if (sp == NULL)
-            break;
-        p = sp + 1;
-    }
-    return false;
-}
-
 /* commit.sign: remembers the cut-off of the unit's commitment. */
 static ql_err
 commit_sign(struct audit_rules *r, const struct ql_entry *e, uint32_t unit,
@@ -1692,7 +1672,8 @@ check_sample(struct audit_rules *r, const struct ql_entry *e, uint32_t ci,
         return ql_fail(d, QL_ENOMEM, NULL);
     for (i = 0; i < n; i++) {
         cand[i].id = audit_leads_id(r->leads, r->scope[i]);
-        cand[i].mandatory = list_has(mandatory, cand[i].id);
+        cand[i].mandatory =
+            ql_commit_list_has(mandatory, cand[i].id, strlen(cand[i].id));
     }
     if ((rc = ql_commit_draw(r->p, seed, e->unit, c->cycle, cand, n, NULL,
                              d)) != QL_OK)

@@ -113,9 +113,8 @@ out:
     return rc;
 }
 
-/* True when the space-separated list has the n bytes at word. */
-static bool
-list_has(const char *list, const char *word, size_t n)
+bool
+ql_commit_list_has(const char *list, const char *word, size_t n)
 {
     const char *p = list;
 
@@ -159,7 +158,8 @@ each_lead(const char *leads, const char *mandatory, ql_commit_sample_fn fn,
                            "a sample's lead list is "
                            "malformed");
         if (fn != NULL &&
-            (rc = fn(ctx, id, list_has(mandatory, id, len), d)) != QL_OK)
+            (rc = fn(ctx, id, ql_commit_list_has(mandatory, id, len), d)) !=
+                QL_OK)
             return rc;
         if (sp == NULL)
             break;

@@ -196,4 +196,10 @@ ql_err ql_commit_draw(const struct ql_profile *p, const uint8_t seed[32],
                       struct ql_sample_candidate *cand, size_t n, size_t *count,
                       struct ql_diag *d) QL_MUST_CHECK;
 
+/*
+ * True when a list of lead ids as a sample entry writes them (single
+ * spaces between, "" for none) holds the n bytes at id.
+ */
+bool ql_commit_list_has(const char *list, const char *id, size_t n);
+
 #endif
