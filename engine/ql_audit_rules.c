@@ -1596,25 +1596,6 @@ check_scope(struct audit_rules *r, const struct ql_entry *e, uint32_t ci,
     return QL_OK;
 }
 
-/* Space-separated ids of the chosen candidates (mandatory ones only). */
-static char *
-join_chosen(const struct ql_sample_candidate *cand, size_t n, bool mandatory)
-{
-    size_t cap = 1, at = 0, i;
-    char *s;
-
-    for (i = 0; i < n; i++)
-        cap += strlen(cand[i].id) + 1;
-    if ((s = malloc(cap)) == NULL)
-        return NULL;
-    s[0] = '\0';
-    for (i = 0; i < n; i++)
-        if (cand[i].chosen && (!mandatory || cand[i].mandatory))
-            at += (size_t)snprintf(s + at, cap - at, "%s%s", at ? " " : "",
-                                   cand[i].id);
-    return s;
-}
-
 /*
  * A spot-check sample (docs/commitments.md 2.3): its population and
  * population_hash are the unit's in-scope leads a spot_pass may leave, as
@@ -1678,8 +1659,8 @@ check_sample(struct audit_rules *r, const struct ql_entry *e, uint32_t ci,
     if ((rc = ql_commit_draw(r->p, seed, e->unit, c->cycle, cand, n, NULL,
                              d)) != QL_OK)
         goto out;
-    if ((all = join_chosen(cand, n, false)) == NULL ||
-        (must = join_chosen(cand, n, true)) == NULL) {
+    if ((all = ql_commit_join_chosen(cand, n, false)) == NULL ||
+        (must = ql_commit_join_chosen(cand, n, true)) == NULL) {
         rc = ql_fail(d, QL_ENOMEM, NULL);
         goto out;
     }

@@ -681,9 +681,9 @@ fail:
 
 /* ---- sampling ---- */
 
-/* Space-separated ids of the candidates with chosen (and mandatory). */
-static char *
-join_ids(const struct ql_sample_candidate *cand, size_t n, bool mandatory)
+char *
+ql_commit_join_chosen(const struct ql_sample_candidate *cand, size_t n,
+                      bool mandatory)
 {
     size_t cap = 1, at = 0, i;
     char *s;
@@ -780,8 +780,8 @@ ql_commit_sample(struct ql_county *c, const char *unit, const char *cycle,
                              ci.cycle, cand, n, NULL, d)) != QL_OK ||
         (rc = population_hash(c, cand, n, pop_hex, d)) != QL_OK)
         goto fail;
-    if ((all = join_ids(cand, n, false)) == NULL ||
-        (must = join_ids(cand, n, true)) == NULL) {
+    if ((all = ql_commit_join_chosen(cand, n, false)) == NULL ||
+        (must = ql_commit_join_chosen(cand, n, true)) == NULL) {
         rc = ql_fail(d, QL_ENOMEM, NULL);
         goto fail;
     }

@@ -202,4 +202,12 @@ ql_err ql_commit_draw(const struct ql_profile *p, const uint8_t seed[32],
  */
 bool ql_commit_list_has(const char *list, const char *id, size_t n);
 
+/*
+ * The ids of the chosen candidates (only the mandatory ones when mandatory
+ * is true) as a sample entry lists them: single spaces between, "" for
+ * none. Caller frees; NULL when out of memory.
+ */
+char *ql_commit_join_chosen(const struct ql_sample_candidate *cand, size_t n,
+                            bool mandatory);
+
 #endif
