@@ -14,6 +14,10 @@
 #define INDEX_MIN 1024u
 #define NO_LEAD 0u /* an empty index slot; slots hold 1 + a lead's number */
 
+/* The high half of the last entry's index below its top byte of flags. */
+#define FLAGS_SHIFT 24
+#define LAST_HI_MASK ((UINT32_C(1) << FLAGS_SHIFT) - 1)
+
 struct audit_leads {
     struct audit_lead *recs;
     size_t n, cap;
@@ -256,7 +260,7 @@ audit_leads_side_trim(struct audit_leads *t, uint32_t at)
     struct audit_lead_side *x = audit_leads_side(t, at);
     uint32_t *p;
 
-    if (x == NULL || x->pending_t != NULL || x->ntook > 0)
+    if (x == NULL || x->pending_t != NULL || x->ntook > 0 || x->master != 0)
         return;
     /* The spare list never outgrows the side records, so keep the slot
        in use when even that small array cannot grow. */
@@ -297,14 +301,29 @@ audit_leads_bytes(const struct audit_leads *t)
 uint64_t
 audit_lead_last(const struct audit_lead *l)
 {
-    return (uint64_t)l->last_hi << 32 | l->last_lo;
+    return (uint64_t)(l->last_hi & LAST_HI_MASK) << 32 | l->last_lo;
 }
 
 void
 audit_lead_set_last(struct audit_lead *l, uint64_t index)
 {
     l->last_lo = (uint32_t)index;
-    l->last_hi = (uint32_t)(index >> 32);
+    l->last_hi = (l->last_hi & ~LAST_HI_MASK) |
+                 ((uint32_t)(index >> 32) & LAST_HI_MASK);
+}
+
+unsigned
+audit_lead_flags(const struct audit_lead *l)
+{
+    return l->last_hi >> FLAGS_SHIFT;
+}
+
+void
+audit_lead_set_flag(struct audit_lead *l, unsigned flag, bool on)
+{
+    uint32_t bit = (uint32_t)(flag & 0xffu) << FLAGS_SHIFT;
+
+    l->last_hi = on ? l->last_hi | bit : l->last_hi & ~bit;
 }
 
 static int

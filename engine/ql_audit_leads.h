@@ -10,9 +10,10 @@
  * bytes in a flat array, its id once in a shared arena of ids (the id and
  * its NUL, no allocation of its own), and one or two 4-byte slots of an
  * open-addressing index. What
- * few leads need at a time, a waiting proposal and the actors of the
- * transitions a distinct_from rule names, lives in a side record that
- * exists only while a lead has one of them.
+ * few leads need at a time, a waiting proposal, the actors of the
+ * transitions a distinct_from rule names and the lead a merged one names
+ * as its master, lives in a side record that exists only while a lead
+ * has one of them.
  *
  * Records are addressed by their number (0, 1, ... in the order leads were
  * added). Pointers returned here are borrowed and stay valid until the
@@ -43,13 +44,30 @@ struct audit_lead {
     uint16_t wf;      /* the workflow version's number in the rules */
     uint16_t state;   /* the state's position in that version */
     uint32_t last_lo; /* its last lead.add, move, approve, reject or */
-    uint32_t last_hi; /* migrate entry (docs/commitments.md 2.2) */
+    uint32_t last_hi; /* migrate entry (docs/commitments.md 2.2); the top
+                         byte holds the AUDIT_LEAD_ flags */
     int32_t day;      /* the local date of its lead.add (ql_calendar) */
 };
 
+/*
+ * The last entry's index has 56 bits (no log comes near), so the flags
+ * the sample rule reads (docs/commitments.md 2.3) fit in the same record.
+ */
+#define AUDIT_LEAD_LAST_MAX ((UINT64_C(1) << 56) - 1)
+#define AUDIT_LEAD_NEGATIVE 0x1u    /* its clear finding is 查否 */
+#define AUDIT_LEAD_UNSATISFIED 0x2u /* its clear feedback is 不满意 */
+
 /* The index of lead l's last entry that counts for the scope hash. */
 uint64_t audit_lead_last(const struct audit_lead *l);
+
+/* Sets it; index is at most AUDIT_LEAD_LAST_MAX. */
 void audit_lead_set_last(struct audit_lead *l, uint64_t index);
+
+/* Lead l's AUDIT_LEAD_ flags. */
+unsigned audit_lead_flags(const struct audit_lead *l);
+
+/* Sets (on) or clears one of lead l's AUDIT_LEAD_ flags. */
+void audit_lead_set_flag(struct audit_lead *l, unsigned flag, bool on);
 
 /* Who took a transition that some distinct_from rule names. */
 struct audit_took {
@@ -64,6 +82,8 @@ struct audit_lead_side {
     uint32_t proposer;
     uint32_t ntook;
     struct audit_took *took; /* ntook, allocated exactly */
+    uint32_t master; /* 0, or 1 + the verifier's number of the lead id its
+                        clear master_lead names */
 };
 
 struct audit_leads;
@@ -112,7 +132,7 @@ ql_err audit_leads_took_add(struct audit_leads *t, uint32_t at,
 
 /*
  * Drops lead at's side record when it holds nothing any more (no proposal
- * waits, nobody took anything); its slot is reused by the next lead that
+ * waits, nobody took anything, it names no master); its slot is reused by the next lead that
  * needs one.
  */
 void audit_leads_side_trim(struct audit_leads *t, uint32_t at);

@@ -18,6 +18,7 @@
 #include "ql_merkle.h"
 #include "ql_note.h"
 #include "ql_profile.h"
+#include "ql_status.h"
 #include "ql_workflow.h"
 
 /* The key scope of the sealed envelope of secret fields (ql_county). */
@@ -166,6 +167,16 @@ struct decl_rec {
     bool sampled;    /* one sample per declaration (commitments.md 2.3) */
 };
 
+/*
+ * A lead id that some lead's clear master_lead names (a merge), and how
+ * many leads name it now: the sample rule makes a lead named at least
+ * once mandatory when its finding is negative (docs/commitments.md 2.3).
+ */
+struct master_rec {
+    char *id;
+    uint32_t named;
+};
+
 /* A data key scope (a unit, or SECRET): its latest epoch and holders. */
 struct scope_rec {
     char *name;
@@ -208,6 +219,9 @@ struct audit_rules {
     size_t capscope;
     char *lines; /* the scope's hashed lines, reused */
     size_t caplines;
+    struct master_rec *masters;
+    size_t nmasters, capmasters;
+    struct smap master_map;
 
     /* The signer of the entry being checked (set by audit_rules_signer). */
     bool who_admin;   /* the genesis administrator */
@@ -264,6 +278,10 @@ audit_rules_free(struct audit_rules *r)
         free(r->scopes[i].name);
         free(r->scopes[i].holders);
     }
+    for (i = 0; i < r->nmasters; i++)
+        free(r->masters[i].id);
+    free(r->masters);
+    smap_release(&r->master_map);
     free(r->units);
     free(r->prs);
     free(r->wfs);
@@ -1315,11 +1333,109 @@ lead_migrate(struct audit_rules *r, const struct ql_entry *e,
     return QL_OK;
 }
 
+/* The number of the master record for lead id master, made if new. */
+static ql_err
+master_find(struct audit_rules *r, const char *master, uint32_t *out,
+            struct ql_diag *d)
+{
+    struct master_rec *m;
+    ql_err rc;
+
+    if (smap_get(&r->master_map, master, out))
+        return QL_OK;
+    if (r->nmasters >= UINT32_MAX - 1)
+        return ql_fail(d, QL_ETOOBIG, "too many merged leads");
+    if ((rc = grow((void **)&r->masters, &r->capmasters, r->nmasters,
+                   sizeof *r->masters, d)) != QL_OK)
+        return rc;
+    m = &r->masters[r->nmasters];
+    if ((m->id = strdup(master)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    m->named = 0;
+    if ((rc = smap_put(&r->master_map, m->id, (uint32_t)r->nmasters, d)) !=
+        QL_OK) {
+        free(m->id);
+        return rc;
+    }
+    *out = (uint32_t)r->nmasters++;
+    return QL_OK;
+}
+
+/* Lead at's clear master_lead is now master. */
+static ql_err
+name_master(struct audit_rules *r, uint32_t at, const char *master,
+            struct ql_diag *d)
+{
+    const struct audit_lead_side *x = audit_leads_side(r->leads, at);
+    struct audit_lead_side *w;
+    uint32_t m;
+    ql_err rc;
+
+    if ((rc = master_find(r, master, &m, d)) != QL_OK)
+        return rc;
+    if (x != NULL && x->master == m + 1)
+        return QL_OK;
+    if ((rc = audit_leads_side_get(r->leads, at, &w, d)) != QL_OK)
+        return rc;
+    if (w->master != 0)
+        r->masters[w->master - 1].named--;
+    r->masters[m].named++;
+    w->master = m + 1;
+    return QL_OK;
+}
+
+/*
+ * The clear fields the sample rule reads, as the store's lead_clear keeps
+ * them: the last value a lead.add, lead.move or lead.approve entry of the
+ * lead gave each.
+ */
+static ql_err
+follow_clear(struct audit_rules *r, const struct ql_entry *e,
+             struct ql_diag *d)
+{
+    const char *finding = ql_entry_get_clear(e, QL_FIELD_FINDING);
+    const char *feedback = ql_entry_get_clear(e, QL_FIELD_FEEDBACK);
+    const char *master = ql_entry_get_clear(e, QL_FIELD_MASTER);
+    struct audit_lead *l;
+    uint32_t at;
+
+    if (finding == NULL && feedback == NULL && master == NULL)
+        return QL_OK;
+    if (!audit_leads_find(r->leads, e->lead, &at))
+        return ql_fail(d, QL_EINTEGRITY, "lead %s is not followed", e->lead);
+    l = audit_leads_at(r->leads, at);
+    if (finding != NULL)
+        audit_lead_set_flag(l, AUDIT_LEAD_NEGATIVE,
+                            strcmp(finding, QL_FINDING_NEGATIVE) == 0);
+    if (feedback != NULL)
+        audit_lead_set_flag(l, AUDIT_LEAD_UNSATISFIED,
+                            strcmp(feedback, QL_FEEDBACK_UNSATISFIED) == 0);
+    return master != NULL ? name_master(r, at, master, d) : QL_OK;
+}
+
+/* The sample rule's must: a negative finding, and a duplicate merged into
+   the lead or a reporter not satisfied. */
+static bool
+lead_mandatory(const struct audit_rules *r, uint32_t at)
+{
+    const struct audit_lead *l = audit_leads_at(r->leads, at);
+    unsigned flags = audit_lead_flags(l);
+    uint32_t m;
+
+    if (!(flags & AUDIT_LEAD_NEGATIVE))
+        return false;
+    if (flags & AUDIT_LEAD_UNSATISFIED)
+        return true;
+    return smap_get(&r->master_map, audit_leads_id(r->leads, at), &m) &&
+           r->masters[m].named > 0;
+}
+
 static ql_err
 lead_entry(struct audit_rules *r, const struct ql_entry *e,
            struct audit_fail *f, struct ql_diag *d)
 {
     struct lead_ref lr;
+    ql_err rc;
 
     if (!ql_entry_word_valid(e->lead))
         return FAIL(QL_EINTEGRITY, "a %s entry that names no lead",
@@ -1332,8 +1448,13 @@ lead_entry(struct audit_rules *r, const struct ql_entry *e,
         return FAIL(QL_EINTEGRITY, "the administrator does not handle "
                                    "leads");
     }
+    if (e->index > AUDIT_LEAD_LAST_MAX)
+        return ql_fail(d, QL_ETOOBIG, "entry %llu is past the entries the "
+                                      "verifier follows",
+                       (unsigned long long)e->index);
     if (strcmp(e->action, "lead.add") == 0)
-        return lead_add(r, e, f, d);
+        return (rc = lead_add(r, e, f, d)) != QL_OK ? rc
+                                                    : follow_clear(r, e, d);
     if (!audit_leads_find(r->leads, e->lead, &lr.at))
         return FAIL(QL_EINTEGRITY, "acts on lead %s, which was never "
                                    "registered",
@@ -1347,11 +1468,15 @@ lead_entry(struct audit_rules *r, const struct ql_entry *e,
                     e->workflow[0] ? e->workflow : "-", e->lead,
                     r->wfs[lr.l->wf].hash);
     if (strcmp(e->action, "lead.move") == 0)
-        return lead_move(r, e, &lr, false, f, d);
+        return (rc = lead_move(r, e, &lr, false, f, d)) != QL_OK
+                   ? rc
+                   : follow_clear(r, e, d);
     if (strcmp(e->action, "lead.propose") == 0)
         return lead_move(r, e, &lr, true, f, d);
     if (strcmp(e->action, "lead.approve") == 0)
-        return lead_approve(r, e, &lr, f, d);
+        return (rc = lead_approve(r, e, &lr, f, d)) != QL_OK
+                   ? rc
+                   : follow_clear(r, e, d);
     if (strcmp(e->action, "lead.reject") == 0)
         return lead_reject(r, e, &lr, f);
     return FAIL(QL_EINTEGRITY, "unknown action '%s'", e->action);
@@ -1599,11 +1724,9 @@ check_scope(struct audit_rules *r, const struct ql_entry *e, uint32_t ci,
 /*
  * A spot-check sample (docs/commitments.md 2.3): its population and
  * population_hash are the unit's in-scope leads a spot_pass may leave, as
- * the log has them before the entry; its mandatory leads are among them;
- * and its leads are the mandatory ones plus those the seed draws. Which
- * leads are mandatory depends on clear fields the verifier does not
- * follow, so that list is checked only against the population: a lead
- * left off it would take its chances in the draw.
+ * the log has them before the entry; its mandatory leads are those of the
+ * population the rule makes mandatory, from the clear fields the log gave
+ * them; and its leads are the mandatory ones plus those the seed draws.
  */
 static ql_err
 check_sample(struct audit_rules *r, const struct ql_entry *e, uint32_t ci,
@@ -1653,8 +1776,7 @@ check_sample(struct audit_rules *r, const struct ql_entry *e, uint32_t ci,
         return ql_fail(d, QL_ENOMEM, NULL);
     for (i = 0; i < n; i++) {
         cand[i].id = audit_leads_id(r->leads, r->scope[i]);
-        cand[i].mandatory =
-            ql_commit_list_has(mandatory, cand[i].id, strlen(cand[i].id));
+        cand[i].mandatory = lead_mandatory(r, r->scope[i]);
     }
     if ((rc = ql_commit_draw(r->p, seed, e->unit, c->cycle, cand, n, NULL,
                              d)) != QL_OK)
@@ -1666,7 +1788,8 @@ check_sample(struct audit_rules *r, const struct ql_entry *e, uint32_t ci,
     }
     if (strcmp(must, mandatory) != 0)
         rc = FAIL(QL_EINTEGRITY, "the sample's mandatory leads are not "
-                                 "leads of its population, in order");
+                                 "the ones the rule makes mandatory in its "
+                                 "population, in order");
     else if (strcmp(all, leads) != 0)
         rc = FAIL(QL_EINTEGRITY, "the sample's leads are not the ones its "
                                  "seed draws from its population");

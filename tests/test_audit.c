@@ -1977,7 +1977,7 @@ test_declarations(void **state)
     append(db, &s, true);
     smp.clear[3][1] = B.verifying;
     append(db, &smp, true);
-    expect_bad(db, B.n + 2, "the sample's mandatory leads are not leads of");
+    expect_bad(db, B.n + 2, "the sample's mandatory leads are not the ones the rule");
     free(db);
     smp.clear[3][1] = "";
     db = copy_base("declare.db");

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ql_audit.h"
 #include "ql_calendar.h"
 #include "ql_codec.h"
 #include "ql_commit.h"
@@ -871,6 +872,104 @@ test_forged_entries(void **state)
     }
 }
 
+/*
+ * The auditor draws the sample again with the mandatory leads it works out
+ * from the log itself (a negative finding, and a merged duplicate or a
+ * reporter not satisfied): a sample signed by a real inspector that leaves
+ * one of them to the draw, or calls another lead mandatory, fails at its
+ * entry.
+ */
+static void
+test_sample_mandatory_audited(void **state)
+{
+    char *before = qlt_join(F->dir, "before.db"), *copy;
+    const char *fields[2 * QL_ENTRY_CLEAR_MAX + 1];
+    char only_a[80], only_b[80], extra[256], logkey[600], keycopy[600];
+    struct ql_audit_result res;
+    struct ql_entry e;
+    struct ql_diag d;
+    uint64_t idx = 0;
+    size_t i, k;
+    ql_err rc;
+
+    (void)state;
+    sample_county();
+    declare("2025-09-01");
+    /* The store just before the sample, to forge one in its place. */
+    ql_county_close(F->c);
+    copy_file(F->db, before);
+    snprintf(logkey, sizeof logkey, "%s.logkey", F->db);
+    snprintf(keycopy, sizeof keycopy, "%s.logkey", before);
+    copy_file(logkey, keycopy);
+    ok(ql_county_open(F->db, 0, &F->c, &d), &d);
+    on("2025-09-02");
+    as(INSP);
+    ok(ql_commit_sample(F->c, "LT", NULL, &idx, &d), &d);
+    ok(ql_audit_verify(F->c, G->k[ADMIN], &res, &d), &d);
+    assert_int_equal(res.entries, idx + 1);
+    read_entry(idx, &e);
+    snprintf(extra, sizeof extra, "%s %s", A, B);
+    assert_string_equal(clear_of(&e, "mandatory"), extra);
+    /* A third lead of those drawn, which nothing makes mandatory. */
+    {
+        const char *drawn = clear_of(&e, "leads"), *p = drawn;
+
+        while (p != NULL && (strncmp(p, A, strlen(A)) == 0 ||
+                             strncmp(p, B, strlen(B)) == 0))
+            p = strchr(p, ' ') ? strchr(p, ' ') + 1 : NULL;
+        assert_non_null(p);
+        snprintf(extra, sizeof extra, "%s %s %.*s", A, B,
+                 (int)(strchr(p, ' ') ? (size_t)(strchr(p, ' ') - p)
+                                      : strlen(p)),
+                 p);
+    }
+    snprintf(only_a, sizeof only_a, "%s", A);
+    snprintf(only_b, sizeof only_b, "%s", B);
+    ql_county_close(F->c);
+    F->c = NULL;
+
+    {
+        const struct {
+            const char *name, *mandatory;
+        } cases[] = {
+            {"the merged duplicate left to the draw", only_a},
+            {"the unsatisfied reporter's lead left to the draw", only_b},
+            {"no mandatory lead at all", ""},
+            {"a lead that nothing makes mandatory", extra},
+        };
+
+        for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            print_message("sample: %s\n", cases[i].name);
+            copy = qlt_join(F->dir, "forged.db");
+            copy_file(before, copy);
+            snprintf(keycopy, sizeof keycopy, "%s.logkey", copy);
+            copy_file(logkey, keycopy);
+            ok(ql_county_open(copy, 0, &F->c, &d), &d);
+            for (k = 0; k < e.nclear; k++) {
+                fields[2 * k] = e.clear[k].name;
+                fields[2 * k + 1] = strcmp(e.clear[k].name, "mandatory") == 0
+                                        ? cases[i].mandatory
+                                        : e.clear[k].value;
+            }
+            fields[2 * k] = NULL;
+            forge(INSP, "commit.sample", "LT", fields);
+            rc = ql_audit_verify(F->c, G->k[ADMIN], &res, &d);
+            if (rc != QL_EINTEGRITY ||
+                strstr(d.msg, "the sample's mandatory leads are not the "
+                              "ones the rule makes mandatory") == NULL)
+                fail_msg("%s: got %s '%s'", cases[i].name, ql_errname(rc),
+                         d.msg);
+            assert_int_equal(res.bad_index, idx);
+            ql_county_close(F->c);
+            F->c = NULL;
+            free(copy);
+        }
+    }
+    ql_entry_release(&e);
+    ok(ql_county_open(F->db, 0, &F->c, &d), &d);
+    free(before);
+}
+
 int
 main(void)
 {
@@ -887,6 +986,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reading, setup, teardown),
         cmocka_unit_test(test_draw),
         cmocka_unit_test(test_forged_entries),
+        cmocka_unit_test_setup_teardown(test_sample_mandatory_audited, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
