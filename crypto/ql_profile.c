@@ -1,5 +1,7 @@
 #include "ql_profile.h"
 
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -14,6 +16,11 @@ struct ql_profile {
     size_t pk_len, sk_len, sig_len, nonce_len, tag_len, seal_overhead;
     void (*hash_parts)(uint8_t out[QL_HASH_LEN], const struct ql_bytes *parts,
                        size_t n);
+    /* The same hash as a stream: its state's size and steps. */
+    size_t hash_state_len;
+    void (*hash_init)(void *state);
+    void (*hash_update)(void *state, const uint8_t *m, size_t len);
+    void (*hash_final)(void *state, uint8_t out[QL_HASH_LEN]);
     int (*keypair)(uint8_t *pk, uint8_t *sk);
     int (*keypair_seed)(uint8_t *pk, uint8_t *sk, const uint8_t *seed);
     int (*sk_to_pk)(uint8_t *pk, const uint8_t *sk);
@@ -49,6 +56,24 @@ intl_hash_parts(uint8_t out[QL_HASH_LEN], const struct ql_bytes *parts,
     for (i = 0; i < n; i++)
         crypto_hash_sha256_update(&st, parts[i].p, parts[i].len);
     crypto_hash_sha256_final(&st, out);
+}
+
+static void
+intl_hash_init(void *state)
+{
+    crypto_hash_sha256_init(state);
+}
+
+static void
+intl_hash_update(void *state, const uint8_t *m, size_t len)
+{
+    crypto_hash_sha256_update(state, m, len);
+}
+
+static void
+intl_hash_final(void *state, uint8_t out[QL_HASH_LEN])
+{
+    crypto_hash_sha256_final(state, out);
 }
 
 static int
@@ -148,6 +173,10 @@ static const struct ql_profile intl = {
     .tag_len = crypto_aead_xchacha20poly1305_ietf_ABYTES,
     .seal_overhead = crypto_box_SEALBYTES,
     .hash_parts = intl_hash_parts,
+    .hash_state_len = sizeof(crypto_hash_sha256_state),
+    .hash_init = intl_hash_init,
+    .hash_update = intl_hash_update,
+    .hash_final = intl_hash_final,
     .keypair = intl_keypair,
     .keypair_seed = intl_keypair_seed,
     .sk_to_pk = intl_sk_to_pk,
@@ -242,6 +271,45 @@ ql_hash_parts(const struct ql_profile *p, uint8_t out[QL_HASH_LEN],
               const struct ql_bytes *parts, size_t n)
 {
     p->hash_parts(out, parts, n);
+}
+
+/* The profile's hash state follows the header, aligned for any type. */
+struct ql_hash_stream {
+    const struct ql_profile *p;
+    _Alignas(max_align_t) unsigned char state[];
+};
+
+ql_err
+ql_hash_stream_new(const struct ql_profile *p, struct ql_hash_stream **out,
+                   struct ql_diag *d)
+{
+    struct ql_hash_stream *s = malloc(sizeof *s + p->hash_state_len);
+
+    if (s == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    s->p = p;
+    p->hash_init(s->state);
+    *out = s;
+    return QL_OK;
+}
+
+void
+ql_hash_stream_add(struct ql_hash_stream *s, const void *m, size_t len)
+{
+    s->p->hash_update(s->state, m, len);
+}
+
+void
+ql_hash_stream_end(struct ql_hash_stream *s, uint8_t out[QL_HASH_LEN])
+{
+    s->p->hash_final(s->state, out);
+    free(s);
+}
+
+void
+ql_hash_stream_free(struct ql_hash_stream *s)
+{
+    free(s);
 }
 
 void

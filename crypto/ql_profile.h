@@ -70,6 +70,20 @@ void ql_hash_parts(const struct ql_profile *p, uint8_t out[QL_HASH_LEN],
                    const struct ql_bytes *parts, size_t n);
 
 /*
+ * A hash fed piece by piece, for input too large to hold at once:
+ * ql_hash_stream_new, ql_hash_stream_add as often as needed, then
+ * ql_hash_stream_end, which gives H of everything added and frees the
+ * stream. ql_hash_stream_free drops one unfinished (NULL is fine).
+ */
+struct ql_hash_stream;
+ql_err ql_hash_stream_new(const struct ql_profile *p,
+                          struct ql_hash_stream **out,
+                          struct ql_diag *d) QL_MUST_CHECK;
+void ql_hash_stream_add(struct ql_hash_stream *s, const void *m, size_t len);
+void ql_hash_stream_end(struct ql_hash_stream *s, uint8_t out[QL_HASH_LEN]);
+void ql_hash_stream_free(struct ql_hash_stream *s);
+
+/*
  * Fills buf with len bytes from the system's secure random source. Never
  * fails once libsodium is initialised (ql_crypto_init).
  */

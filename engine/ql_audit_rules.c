@@ -1647,38 +1647,52 @@ gather(struct audit_rules *r, const struct commit_rec *c, bool spot,
     return QL_OK;
 }
 
+/* The lines are hashed through a buffer of this many bytes. */
+#define LINES_CHUNK 65536
+
 /*
  * The hex hash of the n gathered leads' lines: "<id> <last entry>\n" for
- * a scope hash (with_last), "<id>\n" for a population hash.
+ * a scope hash (with_last), "<id>\n" for a population hash. They go
+ * through a fixed buffer into the hash, so a unit of a million leads costs
+ * no more memory than one of ten.
  */
 static ql_err
 hash_lines(struct audit_rules *r, size_t n, bool with_last, char hex[65],
            struct ql_diag *d)
 {
+    struct ql_hash_stream *hs = NULL;
     uint8_t h[QL_HASH_LEN];
-    size_t i, need = 1, at = 0;
+    size_t i, at = 0;
     char *p;
+    ql_err rc;
 
-    for (i = 0; i < n; i++)
-        need += strlen(audit_leads_id(r->leads, r->scope[i])) + 22;
-    if (need > r->caplines) {
-        if ((p = realloc(r->lines, need)) == NULL)
+    if (r->caplines < LINES_CHUNK) {
+        if ((p = realloc(r->lines, LINES_CHUNK)) == NULL)
             return ql_fail(d, QL_ENOMEM, NULL);
         r->lines = p;
-        r->caplines = need;
+        r->caplines = LINES_CHUNK;
     }
+    if ((rc = ql_hash_stream_new(r->p, &hs, d)) != QL_OK)
+        return rc;
     for (i = 0; i < n; i++) {
         const char *id = audit_leads_id(r->leads, r->scope[i]);
 
+        /* An id has at most QL_ENTRY_WORD_MAX bytes, an index 20 digits. */
+        if (r->caplines - at < QL_ENTRY_WORD_MAX + 23) {
+            ql_hash_stream_add(hs, r->lines, at);
+            at = 0;
+        }
         if (with_last)
             at += (size_t)snprintf(
-                r->lines + at, need - at, "%s %llu\n", id,
+                r->lines + at, r->caplines - at, "%s %llu\n", id,
                 (unsigned long long)audit_lead_last(
                     audit_leads_at(r->leads, r->scope[i])));
         else
-            at += (size_t)snprintf(r->lines + at, need - at, "%s\n", id);
+            at += (size_t)snprintf(r->lines + at, r->caplines - at, "%s\n",
+                                   id);
     }
-    ql_hash(r->p, h, r->lines, at);
+    ql_hash_stream_add(hs, r->lines, at);
+    ql_hash_stream_end(hs, h);
     ql_hex_encode(hex, h, sizeof h);
     return QL_OK;
 }

@@ -836,6 +836,28 @@ test_hash_primitives(void **state)
     memcpy(buf + 1 + HL, l1, HL);
     ql_hash(prof, a, buf, sizeof buf);
     assert_memory_equal(a, v.roots[2], HL);
+    /* Fed piece by piece, in pieces of every size, the hash is the same;
+       an unfinished stream is dropped. */
+    {
+        struct ql_hash_stream *hs = NULL;
+        struct ql_diag d;
+        size_t step, at;
+
+        for (step = 1; step <= sizeof buf; step++) {
+            assert_int_equal(ql_hash_stream_new(prof, &hs, &d), QL_OK);
+            ql_hash_stream_add(hs, buf, 0);
+            for (at = 0; at < sizeof buf; at += step)
+                ql_hash_stream_add(hs, buf + at, at + step <= sizeof buf
+                                                     ? step
+                                                     : sizeof buf - at);
+            ql_hash_stream_end(hs, h);
+            assert_memory_equal(h, v.roots[2], HL);
+        }
+        assert_int_equal(ql_hash_stream_new(prof, &hs, &d), QL_OK);
+        ql_hash_stream_add(hs, buf, 3);
+        ql_hash_stream_free(hs);
+        ql_hash_stream_free(NULL);
+    }
     /* Leaf and node hashes are separated: H(0x00 || l0 || l1) differs. */
     ql_merkle_leaf_hash(prof, a, buf + 1, 2 * HL);
     assert_memory_not_equal(a, v.roots[2], HL);
