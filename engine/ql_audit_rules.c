@@ -158,13 +158,15 @@ struct commit_rec {
     uint32_t unit;
     char cycle[QL_CYCLE_MAX + 1];
     int32_t cutoff; /* a local date (ql_calendar's day number) */
+    uint64_t idx;   /* its commit.sign entry */
 };
 
 /* A declaration: the entry that samples and verifications name. */
 struct decl_rec {
     uint64_t idx;
-    uint32_t commit; /* its commitment's number */
-    bool sampled;    /* one sample per declaration (commitments.md 2.3) */
+    uint32_t commit;     /* its commitment's number */
+    bool sampled;        /* one sample per declaration (commitments.md 2.3) */
+    uint64_t sample_idx; /* its sample's entry, when sampled */
 };
 
 /*
@@ -1486,15 +1488,17 @@ lead_entry(struct audit_rules *r, const struct ql_entry *e,
 
 /*
  * A declaration binds a checkpoint: the root of the log's first n entries,
- * n no larger than its own index; a spot-check sample takes its seed from
- * one the same way. The root is recomputed from the source's stored
+ * n no larger than its own index and past its commitment's entry (after);
+ * a spot-check sample takes its seed from one the same way, past its
+ * declaration, so that nobody can pick a convenient seed among the roots
+ * the log had before. The root is recomputed from the source's stored
  * hashes, which the verifier has compared with the entries up to here.
  * what names the pair for messages ("declaration", "sample's seed").
  */
 static ql_err
 bound_root(struct audit_rules *r, const struct ql_entry *e,
-           const char *size_key, const char *root_key, const char *what,
-           struct audit_fail *f, struct ql_diag *d)
+           const char *size_key, const char *root_key, uint64_t after,
+           const char *what, struct audit_fail *f, struct ql_diag *d)
 {
     const char *size_s = ql_entry_get_clear(e, size_key);
     const char *root_s = ql_entry_get_clear(e, root_key);
@@ -1514,6 +1518,10 @@ bound_root(struct audit_rules *r, const struct ql_entry *e,
         return FAIL(QL_EINTEGRITY, "a %s binds a checkpoint of size %llu, "
                                    "beyond the entries before it",
                     what, (unsigned long long)n);
+    if (n <= after)
+        return FAIL(QL_EINTEGRITY, "a %s binds a checkpoint of size %llu, "
+                                   "from before entry %llu it must follow",
+                    what, (unsigned long long)n, (unsigned long long)after);
     rc = r->root(r->root_ctx, n, mine, &dd);
     if (rc == QL_EINTEGRITY)
         return FAIL(QL_EINTEGRITY, "the %s's checkpoint cannot be "
@@ -1535,9 +1543,13 @@ commit_sign(struct audit_rules *r, const struct ql_entry *e, uint32_t unit,
 {
     const char *cycle = ql_entry_get_clear(e, "cycle");
     const char *cutoff = ql_entry_get_clear(e, "cutoff");
+    const char *deadline = ql_entry_get_clear(e, "deadline");
+    const char *text = ql_entry_get_clear(e, "text");
+    const char *kind = unit_kind(r, unit);
     struct commit_rec *c;
     struct ql_diag dd;
-    int32_t day = 0;
+    int32_t day = 0, dl = 0, today = 0;
+    int64_t t = 0;
     size_t i;
     ql_err rc;
 
@@ -1546,6 +1558,24 @@ commit_sign(struct audit_rules *r, const struct ql_entry *e, uint32_t unit,
         ql_date_parse(cutoff, strlen(cutoff), &day, &dd) != QL_OK)
         return FAIL(QL_EINTEGRITY, "a commitment without a valid cycle and "
                                    "cut-off");
+    if (deadline == NULL ||
+        ql_date_parse(deadline, strlen(deadline), &dl, &dd) != QL_OK ||
+        dl < day)
+        return FAIL(QL_EINTEGRITY, "a commitment without a valid deadline "
+                                   "on or after its cut-off");
+    if (text == NULL || *text == '\0' || strlen(text) > QL_COMMIT_TEXT_MAX)
+        return FAIL(QL_EINTEGRITY, "a commitment without its text");
+    if (strcmp(kind, QL_KIND_TOWNSHIP) != 0 &&
+        strcmp(kind, QL_KIND_MEMBER) != 0)
+        return FAIL(QL_EINTEGRITY, "a commitment of unit %s, a %s unit, "
+                                   "which makes none",
+                    e->unit, kind);
+    /* Signed while the deadline was still ahead, in the county's time. */
+    if (ql_time_parse(e->time, strlen(e->time), &t, &dd) != QL_OK ||
+        ql_zone_local_date(t, r->zone, &today, &dd) != QL_OK || today > dl)
+        return FAIL(QL_EINTEGRITY, "a commitment signed after its "
+                                   "deadline %s",
+                    deadline);
     for (i = 0; i < r->ncommits; i++)
         if (r->commits[i].unit == unit &&
             strcmp(r->commits[i].cycle, cycle) == 0)
@@ -1559,6 +1589,7 @@ commit_sign(struct audit_rules *r, const struct ql_entry *e, uint32_t unit,
     c->unit = unit;
     snprintf(c->cycle, sizeof c->cycle, "%s", cycle);
     c->cutoff = day;
+    c->idx = e->index;
     return QL_OK;
 }
 
@@ -1839,9 +1870,10 @@ commit_entry(struct audit_rules *r, const struct ql_entry *e,
                                                               : "declare");
         if (strcmp(e->action, "commit.sign") == 0)
             return commit_sign(r, e, p->unit, f, d);
-        if ((rc = bound_root(r, e, "checkpoint_size", "checkpoint_root",
-                             "declaration", f, d)) != QL_OK ||
-            (rc = find_commit(r, e, &ci, f)) != QL_OK ||
+        if ((rc = find_commit(r, e, &ci, f)) != QL_OK ||
+            (rc = bound_root(r, e, "checkpoint_size", "checkpoint_root",
+                             r->commits[ci].idx, "declaration", f, d)) !=
+                QL_OK ||
             (rc = check_scope(r, e, ci, "declaration", f, d)) != QL_OK ||
             (rc = grow((void **)&r->decls, &r->capdecls, r->ndecls,
                        sizeof *r->decls, d)) != QL_OK)
@@ -1849,6 +1881,7 @@ commit_entry(struct audit_rules *r, const struct ql_entry *e,
         r->decls[r->ndecls].idx = e->index;
         r->decls[r->ndecls].commit = ci;
         r->decls[r->ndecls].sampled = false;
+        r->decls[r->ndecls].sample_idx = 0;
         r->ndecls++;
         r->declarations++;
         return QL_OK;
@@ -1862,24 +1895,39 @@ commit_entry(struct audit_rules *r, const struct ql_entry *e,
                     p->name,
                     sample ? "draw a spot-check sample"
                            : "verify a declaration");
-    /* A sample's seed is a checkpoint's root. */
-    if (sample && (rc = bound_root(r, e, "seed_size", "seed_root",
-                                   "sample's seed", f, d)) != QL_OK)
-        return rc;
     if ((rc = find_commit(r, e, &ci, f)) != QL_OK ||
         (rc = check_declaration(r, e, ci, &decl, f)) != QL_OK)
         return rc;
     if (sample) {
         /* Drawing again until a convenient sample comes up is what one
-           sample per declaration forbids. */
+           sample per declaration forbids; a seed from a checkpoint before
+           the declaration, what bound_root forbids. */
         if (decl->sampled)
             return FAIL(QL_EINTEGRITY, "a second sample of declaration "
                                        "%llu",
                         (unsigned long long)decl->idx);
-        if ((rc = check_sample(r, e, ci, f, d)) != QL_OK)
+        if ((rc = bound_root(r, e, "seed_size", "seed_root", decl->idx,
+                             "sample's seed", f, d)) != QL_OK ||
+            (rc = check_sample(r, e, ci, f, d)) != QL_OK)
             return rc;
         decl->sampled = true;
+        decl->sample_idx = e->index;
         return QL_OK;
+    }
+    /* A verification stands on the declaration's sample. */
+    {
+        const char *num = ql_entry_get_clear(e, "sample");
+        uint64_t idx = 0;
+
+        if (!decl->sampled)
+            return FAIL(QL_EINTEGRITY, "verifies declaration %llu, which "
+                                       "has no sample",
+                        (unsigned long long)decl->idx);
+        if (num == NULL || !parse_u64(num, &idx) || idx != decl->sample_idx)
+            return FAIL(QL_EINTEGRITY, "verifies declaration %llu with "
+                                       "sample %s, but its sample is %llu",
+                        (unsigned long long)decl->idx, num ? num : "-",
+                        (unsigned long long)decl->sample_idx);
     }
     return check_scope(r, e, ci, "verification", f, d);
 }

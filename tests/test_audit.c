@@ -1224,6 +1224,29 @@ test_rules(void **state)
           {{"cycle", "2025Q3"}, {"deadline", "2025-09-30"}},
           NULL, 0},
          "a commitment without a valid cycle and cut-off"},
+        {"a commitment whose deadline is before its cut-off",
+         {HEAD, "commit.sign", "LT", NULL, NULL, NULL, NULL, NULL,
+          {{"cutoff", "2025-09-30"}, {"cycle", "2025Q3"},
+           {"deadline", "2025-09-29"}, {"text", "承诺"}},
+          NULL, 0},
+         "a commitment without a valid deadline on or after its cut-off"},
+        {"a commitment without a deadline",
+         {HEAD, "commit.sign", "LT", NULL, NULL, NULL, NULL, NULL,
+          {{"cutoff", "2025-09-30"}, {"cycle", "2025Q3"}, {"text", "承诺"}},
+          NULL, 0},
+         "a commitment without a valid deadline on or after its cut-off"},
+        {"a commitment without its text",
+         {HEAD, "commit.sign", "LT", NULL, NULL, NULL, NULL, NULL,
+          {{"cutoff", "2025-09-01"}, {"cycle", "2025Q3"},
+           {"deadline", "2025-09-30"}},
+          NULL, 0},
+         "a commitment without its text"},
+        {"a commitment signed after its deadline",
+         {HEAD, "commit.sign", "LT", NULL, NULL, NULL, NULL, NULL,
+          {{"cutoff", "2025-08-01"}, {"cycle", "2025Q3"},
+           {"deadline", "2025-09-14"}, {"text", "承诺"}},
+          NULL, 0},
+         "a commitment signed after its deadline 2025-09-14"},
         {"an action of no commitment step",
          {HEAD, "commit.frob", "LT", NULL, NULL, NULL, NULL, NULL, NOCLEAR,
           NULL, 0},
@@ -1234,11 +1257,12 @@ test_rules(void **state)
           NULL, 0},
          "a commit.verify for the commitment of unit LT for 2025Q3, which "
          "was never signed"},
-        {"a declaration of no checkpoint",
+        {"a declaration of a commitment never signed",
          {HEAD, "commit.declare", "LT", NULL, NULL, NULL, NULL, NULL,
           {{"cycle", "2025"}},
           NULL, 0},
-         "binds no valid checkpoint"},
+         "a commit.declare for the commitment of unit LT for 2025, which "
+         "was never signed"},
         {"a unit without a code",
          {ADMIN, "unit.add", NULL, NULL, NULL, NULL, NULL, NULL,
           {{"kind", "township"}, {"name", "某镇"}},
@@ -1837,94 +1861,192 @@ sign_lt(const char *db, const char *cutoff)
     append(db, &s, true);
 }
 
+/* Sets s's clear lines from a NULL-terminated list of names and values. */
+static void
+set_clear(struct spec *s, const char *const *kv)
+{
+    size_t i;
+
+    memset(s->clear, 0, sizeof s->clear);
+    for (i = 0; kv[2 * i] != NULL; i++) {
+        assert_true(i < sizeof s->clear / sizeof s->clear[0]);
+        s->clear[i][0] = kv[2 * i];
+        s->clear[i][1] = kv[2 * i + 1];
+    }
+}
+
+/* The root of db's first n entries, in base64. */
+static void
+root_at(const char *db, uint64_t n, char out[64])
+{
+    struct ql_county *c = open_county(db);
+    struct ql_diag d;
+    uint8_t root[32];
+
+    ok(ql_log_root(ql_county_log(c), n, root, &d), &d, "root");
+    b64(out, root);
+    ql_county_close(c);
+}
+
 /*
- * The declaration's bound checkpoint (the log's root at that size) and
- * its scope; a sample's seed the same way, and its population.
+ * Unit LT's commitment (cut-off cutoff) appended to a fresh copy of the
+ * base, and the declaration s binding the root the log has then (the
+ * commitment included); returns the copy.
+ */
+static char *
+declared(const char *cutoff, struct spec *s, char r64[64], char size_s[24])
+{
+    char *db = copy_base("declare.db");
+
+    sign_lt(db, cutoff);
+    root_at(db, B.n + 1, r64);
+    snprintf(size_s, 24, "%llu", (unsigned long long)(B.n + 1));
+    s->clear[0][1] = r64;
+    s->clear[1][1] = size_s;
+    return db;
+}
+
+/*
+ * The declaration's bound checkpoint (the log's root at that size, which
+ * must hold its commitment) and its scope; a sample's seed the same way
+ * (a checkpoint past the declaration), its population and its draw; a
+ * verification's sample.
  */
 static void
 test_declarations(void **state)
 {
     char *db = copy_base("declare.db");
     struct ql_audit_result res;
-    uint8_t root[32];
     char r64[64], wrong[64], size_s[24], beyond[24], decl_s[24];
+    char seed64[64], seed_s[24], early64[64], early_s[24], smp_s[24];
     char hash[65], count_s[24], empty[65];
     struct ql_county *c = open_county(db);
-    struct ql_diag d;
     size_t count = 0;
     struct spec s = {HEAD, "commit.declare", "LT", NULL, NULL, NULL, NULL,
                      NULL, {{NULL, NULL}}, NULL, 0};
     struct spec smp = {INSP, "commit.sample", "LT", NULL, NULL, NULL, NULL,
                        NULL, {{NULL, NULL}}, NULL, 0};
+    struct spec ver = {INSP, "commit.verify", "LT", NULL, NULL, NULL, NULL,
+                       NULL, {{NULL, NULL}}, NULL, 0};
 
     (void)state;
-    ok(ql_log_root(ql_county_log(c), B.n - 2, root, &d), &d, "root");
     /* LT holds L1 and L3; nothing of the commitment changes them. */
     unit_scope(c, "LT", SIZE_MAX, hash, &count);
     assert_int_equal(count, 2);
     ql_county_close(c);
     free(db);
     sha_hex("", 0, empty);
-    b64(r64, root);
-    root[0] ^= 1;
-    b64(wrong, root);
-    snprintf(size_s, sizeof size_s, "%llu", (unsigned long long)(B.n - 2));
     snprintf(beyond, sizeof beyond, "%llu", (unsigned long long)(B.n + 2));
     snprintf(count_s, sizeof count_s, "%zu", count);
     snprintf(decl_s, sizeof decl_s, "%llu", (unsigned long long)(B.n + 1));
-    s.clear[0][0] = "checkpoint_root";
-    s.clear[0][1] = r64;
-    s.clear[1][0] = "checkpoint_size";
-    s.clear[1][1] = size_s;
-    s.clear[2][0] = "cycle";
-    s.clear[2][1] = "2025Q3";
-    s.clear[3][0] = "scope_hash";
-    s.clear[3][1] = hash;
-    s.clear[4][0] = "scope_leads";
-    s.clear[4][1] = count_s;
-    db = copy_base("declare.db");
-    sign_lt(db, "2025-09-30");
+    snprintf(smp_s, sizeof smp_s, "%llu", (unsigned long long)(B.n + 2));
+    {
+        const char *const declare_lines[] = {
+            "checkpoint_root", "", "checkpoint_size", "", "cycle", "2025Q3",
+            "scope_hash", hash, "scope_leads", count_s, NULL};
+
+        set_clear(&s, declare_lines);
+    }
+    db = declared("2025-09-30", &s, r64, size_s);
     append(db, &s, true);
     expect_good(db, &res);
     assert_int_equal(res.declarations, 1);
-    /* A sample of it: no state of test_flow is one a spot_pass leaves,
-       so its population is empty. */
-    smp.clear[0][0] = "cycle";
-    smp.clear[0][1] = "2025Q3";
-    smp.clear[1][0] = "declaration";
-    smp.clear[1][1] = decl_s;
-    smp.clear[2][0] = "leads";
-    smp.clear[2][1] = "";
-    smp.clear[3][0] = "mandatory";
-    smp.clear[3][1] = "";
-    smp.clear[4][0] = "population";
-    smp.clear[4][1] = "0";
-    smp.clear[5][0] = "population_hash";
-    smp.clear[5][1] = empty;
-    smp.clear[6][0] = "seed_root";
-    smp.clear[6][1] = r64;
-    smp.clear[7][0] = "seed_size";
-    smp.clear[7][1] = size_s;
+    /* A sample of it, seeded by the root the log has after the
+       declaration: no state of test_flow is one a spot_pass leaves, so
+       its population is empty. */
+    root_at(db, B.n + 2, seed64);
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)(B.n + 2));
+    root_at(db, B.n + 1, early64);
+    snprintf(early_s, sizeof early_s, "%llu", (unsigned long long)(B.n + 1));
+    memcpy(wrong, seed64, sizeof wrong);
+    wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
+    {
+        const char *const sample_lines[] = {
+            "cycle",      "2025Q3", "declaration",     decl_s,
+            "leads",      "",       "mandatory",       "",
+            "population", "0",      "population_hash", empty,
+            "seed_root",  seed64,   "seed_size",       seed_s,
+            NULL};
+        const char *const verify_lines[] = {
+            "cycle",       "2025Q3", "declaration", decl_s,
+            "sample",      smp_s,    "scope_hash",  hash,
+            "scope_leads", count_s,  NULL};
+
+        set_clear(&smp, sample_lines);
+        set_clear(&ver, verify_lines);
+    }
+    {
+        char *two = qlt_join(B.dir, "declare-2.db");
+        char *three = qlt_join(B.dir, "declare-3.db");
+        char a[700], b[700];
+
+        /* Copies of the declared store for the verifications below. */
+        copy_file(db, two);
+        copy_file(db, three);
+        snprintf(a, sizeof a, "%s.logkey", db);
+        snprintf(b, sizeof b, "%s.logkey", two);
+        copy_file(a, b);
+        snprintf(b, sizeof b, "%s.logkey", three);
+        copy_file(a, b);
+        /* A verification before any sample stands on nothing. */
+        append(two, &ver, true);
+        expect_bad(two, B.n + 2, "verifies declaration");
+        expect_bad(two, B.n + 2, "which has no sample");
+        /* A seed from the log as it was before the declaration would let
+           the inspector choose among old roots. */
+        smp.clear[6][1] = early64;
+        smp.clear[7][1] = early_s;
+        append(three, &smp, true);
+        expect_bad(three, B.n + 2, "from before entry");
+        smp.clear[6][1] = seed64;
+        smp.clear[7][1] = seed_s;
+        free(two);
+        free(three);
+    }
     append(db, &smp, true);
+    expect_good(db, &res);
+    /* A verification must name that sample. */
+    ver.clear[2][1] = decl_s;
+    append(db, &ver, true);
+    expect_bad(db, B.n + 3, "but its sample is");
+    free(db);
+    db = declared("2025-09-30", &s, r64, size_s);
+    append(db, &s, true);
+    root_at(db, B.n + 2, seed64);
+    append(db, &smp, true);
+    ver.clear[2][1] = smp_s;
+    append(db, &ver, true);
     expect_good(db, &res);
     /* One sample per declaration. */
     append(db, &smp, true);
-    expect_bad(db, B.n + 3, "a second sample of declaration");
+    expect_bad(db, B.n + 4, "a second sample of declaration");
     free(db);
 
-    db = copy_base("declare.db");
-    sign_lt(db, "2025-09-30");
+    db = declared("2025-09-30", &s, r64, size_s);
+    memcpy(wrong, r64, sizeof wrong);
+    wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
     s.clear[0][1] = wrong;
     append(db, &s, true);
     expect_bad(db, B.n + 1, "binds a root at size");
     free(db);
-    db = copy_base("declare.db");
-    sign_lt(db, "2025-09-30");
-    s.clear[0][1] = r64;
+    db = declared("2025-09-30", &s, r64, size_s);
     s.clear[1][1] = beyond;
     append(db, &s, true);
     expect_bad(db, B.n + 1, "beyond the entries before it");
-    s.clear[1][1] = size_s;
+    free(db);
+    /* The checkpoint must hold the commitment it declares for. */
+    db = declared("2025-09-30", &s, r64, size_s);
+    root_at(db, B.n, early64);
+    snprintf(early_s, sizeof early_s, "%llu", (unsigned long long)B.n);
+    s.clear[0][1] = early64;
+    s.clear[1][1] = early_s;
+    append(db, &s, true);
+    expect_bad(db, B.n + 1, "from before entry");
+    free(db);
+    db = declared("2025-09-30", &s, r64, size_s);
+    s.clear[0][1] = "not-base64";
+    append(db, &s, true);
+    expect_bad(db, B.n + 1, "binds no valid checkpoint");
     free(db);
     /* A declaration with no commitment has no scope to state. */
     db = copy_base("declare.db");
@@ -1932,23 +2054,20 @@ test_declarations(void **state)
     expect_bad(db, B.n, "which was never signed");
     free(db);
     /* Leads registered after the cut-off (here, all) are out of scope. */
-    db = copy_base("declare.db");
-    sign_lt(db, "2025-09-14");
+    db = declared("2025-09-14", &s, r64, size_s);
     append(db, &s, true);
     expect_bad(db, B.n + 1,
                "the declaration's scope_leads is 2, but unit LT has 0 "
                "in-scope leads");
     free(db);
-    db = copy_base("declare.db");
-    sign_lt(db, "2025-09-14");
     s.clear[3][1] = empty;
     s.clear[4][1] = "0";
+    db = declared("2025-09-14", &s, r64, size_s);
     append(db, &s, true);
     expect_good(db, &res);
     free(db);
     /* The cut-off day itself is in scope (registered 2025-09-15). */
-    db = copy_base("declare.db");
-    sign_lt(db, "2025-09-15");
+    db = declared("2025-09-15", &s, r64, size_s);
     append(db, &s, true);
     expect_bad(db, B.n + 1, "the declaration's scope_leads is 0");
     free(db);
@@ -1956,34 +2075,39 @@ test_declarations(void **state)
     s.clear[4][1] = count_s;
 
     /* The sample's seed is a checkpoint's root; its population counts. */
-    db = copy_base("declare.db");
-    sign_lt(db, "2025-09-30");
+    db = declared("2025-09-30", &s, r64, size_s);
     append(db, &s, true);
+    root_at(db, B.n + 2, seed64);
+    memcpy(wrong, seed64, sizeof wrong);
+    wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
     smp.clear[6][1] = wrong;
     append(db, &smp, true);
     expect_bad(db, B.n + 2, "the sample's seed binds a root at size");
     free(db);
-    smp.clear[6][1] = r64;
-    db = copy_base("declare.db");
-    sign_lt(db, "2025-09-30");
+    db = declared("2025-09-30", &s, r64, size_s);
     append(db, &s, true);
+    root_at(db, B.n + 2, seed64);
+    smp.clear[6][1] = seed64;
     smp.clear[4][1] = "1";
     append(db, &smp, true);
     expect_bad(db, B.n + 2, "the sample's population is 1, but unit LT has 0");
     free(db);
     smp.clear[4][1] = "0";
-    db = copy_base("declare.db");
-    sign_lt(db, "2025-09-30");
+    db = declared("2025-09-30", &s, r64, size_s);
     append(db, &s, true);
+    root_at(db, B.n + 2, seed64);
     smp.clear[3][1] = B.verifying;
     append(db, &smp, true);
-    expect_bad(db, B.n + 2, "the sample's mandatory leads are not the ones the rule");
+    expect_bad(db, B.n + 2,
+               "the sample's mandatory leads are not the ones the rule");
     free(db);
     smp.clear[3][1] = "";
-    db = copy_base("declare.db");
-    sign_lt(db, "2025-09-30");
+    db = declared("2025-09-30", &s, r64, size_s);
     append(db, &s, true);
-    smp.clear[1][1] = size_s;
+    root_at(db, B.n + 2, seed64);
+    /* Entry B.n is the commitment, not a declaration. */
+    snprintf(early_s, sizeof early_s, "%llu", (unsigned long long)B.n);
+    smp.clear[1][1] = early_s;
     append(db, &smp, true);
     expect_bad(db, B.n + 2, "which is no declaration of unit LT for 2025Q3");
     free(db);
