@@ -84,6 +84,8 @@ struct audit_lead_side {
     struct audit_took *took; /* ntook, allocated exactly */
     uint32_t master; /* 0, or 1 + the verifier's number of the lead id its
                         clear master_lead names */
+    uint8_t proposed[32]; /* while a proposal waits: the hash of its clear
+                             fields, which the approval must carry */
 };
 
 struct audit_leads;

@@ -1059,6 +1059,109 @@ lead_set(struct audit_rules *r, const struct ql_entry *e,
     lr->l->unit = unit;
 }
 
+/*
+ * The clear fields of a lead entry (not the engine's own, which start with
+ * '_') must be fields its workflow writes in clear, with values the
+ * workflow allows, as the engine checks them: a sealed field in clear
+ * would leak, and a value off the list would mislead every figure and
+ * the sample rule.
+ */
+static ql_err
+check_clear(const struct ql_workflow *wf, const struct ql_entry *e,
+            struct audit_fail *f)
+{
+    struct ql_diag dd;
+    size_t i;
+
+    for (i = 0; i < e->nclear; i++) {
+        const char *name = e->clear[i].name;
+        const struct ql_wf_field *fd;
+
+        if (name[0] == '_')
+            continue;
+        fd = ql_workflow_field(wf, name);
+        if (fd == NULL || fd->vis != QL_VIS_CLEAR)
+            return FAIL(QL_EINTEGRITY, "writes field '%s' of lead %s in "
+                                       "clear, which workflow '%s' %s",
+                        name, e->lead, ql_workflow_name(wf),
+                        fd == NULL ? "does not have" : "seals");
+        if (ql_workflow_check_value(wf, fd, e->clear[i].value, &dd) != QL_OK)
+            return FAIL(QL_EINTEGRITY, "field '%s' of lead %s: %s", name,
+                        e->lead, dd.msg);
+    }
+    return QL_OK;
+}
+
+/* The hash of an entry's clear fields, the engine's own left out. */
+static ql_err
+clear_hash(const struct audit_rules *r, const struct ql_entry *e,
+           uint8_t out[QL_HASH_LEN], struct ql_diag *d)
+{
+    struct ql_hash_stream *hs = NULL;
+    size_t i;
+    ql_err rc;
+
+    if ((rc = ql_hash_stream_new(r->p, &hs, d)) != QL_OK)
+        return rc;
+    for (i = 0; i < e->nclear; i++) {
+        if (e->clear[i].name[0] == '_')
+            continue;
+        /* Names and one-line values, each ended by a newline. */
+        ql_hash_stream_add(hs, e->clear[i].name, strlen(e->clear[i].name));
+        ql_hash_stream_add(hs, "\n", 1);
+        ql_hash_stream_add(hs, e->clear[i].value, strlen(e->clear[i].value));
+        ql_hash_stream_add(hs, "\n", 1);
+    }
+    ql_hash_stream_end(hs, out);
+    return QL_OK;
+}
+
+/*
+ * What the engine checks of the leads and units a transition's fields
+ * name, where the verifier can see them: the unit an assigning move or
+ * approval leaves the lead in is the one its clear field names, and a
+ * merge names another registered lead that is not merged itself. A field
+ * the workflow seals, or one set by an earlier entry the verifier does
+ * not follow, the auditor cannot check.
+ */
+static ql_err
+check_named(struct audit_rules *r, const struct ql_entry *e,
+            const struct lead_ref *lr, const struct ql_wf_transition *t,
+            bool propose, struct audit_fail *f)
+{
+    const struct audit_lead_side *x;
+    const char *v;
+    uint32_t at;
+
+    if (!propose && t->assign_field != NULL &&
+        (v = ql_entry_get_clear(e, t->assign_field)) != NULL &&
+        strcmp(v, e->unit) != 0)
+        return FAIL(QL_EINTEGRITY, "moves lead %s to unit %s, but its "
+                                   "field '%s' names %s",
+                    e->lead, e->unit, t->assign_field, v);
+    if (t->merge_field == NULL)
+        return QL_OK;
+    v = ql_entry_get_clear(e, t->merge_field);
+    if (v == NULL && strcmp(t->merge_field, QL_FIELD_MASTER) == 0 &&
+        (x = lead_side(r, lr)) != NULL && x->master != 0)
+        v = r->masters[x->master - 1].id;
+    if (v == NULL)
+        return QL_OK;
+    if (strcmp(v, e->lead) == 0 || !audit_leads_find(r->leads, v, &at))
+        return FAIL(QL_EINTEGRITY, "merges lead %s into '%s', which is no "
+                                   "other registered lead",
+                    e->lead, v);
+    {
+        const struct lead_ref m = {at, audit_leads_at(r->leads, at)};
+
+        if (strcmp(lead_state(r, &m), t->to) == 0)
+            return FAIL(QL_EINTEGRITY, "merges lead %s into lead %s, which "
+                                       "is itself merged",
+                        e->lead, v);
+    }
+    return QL_OK;
+}
+
 static ql_err
 lead_add(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
          struct ql_diag *d)
@@ -1103,6 +1206,8 @@ lead_add(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
         return FAIL(QL_EINTEGRITY, "registers lead %s at a time that has "
                                    "no local date",
                     e->lead);
+    if ((rc = check_clear(w->wf, e, f)) != QL_OK)
+        return rc;
     memset(&rec, 0, sizeof rec);
     rec.unit = unit;
     rec.wf = (uint16_t)(w - r->wfs);
@@ -1179,7 +1284,9 @@ lead_move(struct audit_rules *r, const struct ql_entry *e,
         if ((rc = unit_after(r, e, lr, t, &unit, f)) != QL_OK)
             return rc;
     }
-    if ((rc = remember(r, lr, t, d)) != QL_OK)
+    if ((rc = check_clear(wf, e, f)) != QL_OK ||
+        (rc = check_named(r, e, lr, t, propose, f)) != QL_OK ||
+        (rc = remember(r, lr, t, d)) != QL_OK)
         return rc;
     if (!propose) {
         lead_set(r, e, lr, t, unit);
@@ -1190,7 +1297,7 @@ lead_move(struct audit_rules *r, const struct ql_entry *e,
     w->pending_t = t;
     w->pending_idx = e->index;
     w->proposer = r->who;
-    return QL_OK;
+    return clear_hash(r, e, w->proposed, d);
 }
 
 /* The proposal an approval or rejection names must be the waiting one. */
@@ -1235,6 +1342,7 @@ lead_approve(struct audit_rules *r, const struct ql_entry *e,
     const struct principal_rec *p = &r->prs[r->who];
     const char *state = lead_state(r, lr);
     const struct ql_wf_transition *t;
+    uint8_t mine[QL_HASH_LEN];
     uint32_t unit;
     ql_err rc;
 
@@ -1259,7 +1367,18 @@ lead_approve(struct audit_rules *r, const struct ql_entry *e,
         return FAIL(QL_EINTEGRITY, "moves lead %s to state %s, but '%s' "
                                    "leads to %s",
                     e->lead, e->to[0] ? e->to : "-", t->name, t->to);
+    /* Two people agree on one change: the approval carries out the
+       proposal's fields, not others of the approver's choosing. */
+    if ((rc = clear_hash(r, e, mine, d)) != QL_OK)
+        return rc;
+    if (memcmp(mine, lead_side(r, lr)->proposed, QL_HASH_LEN) != 0)
+        return FAIL(QL_EINTEGRITY, "approves '%s' on lead %s with clear "
+                                   "fields its proposal (entry %llu) did "
+                                   "not make",
+                    t->name, e->lead,
+                    (unsigned long long)lead_side(r, lr)->pending_idx);
     if ((rc = unit_after(r, e, lr, t, &unit, f)) != QL_OK ||
+        (rc = check_named(r, e, lr, t, false, f)) != QL_OK ||
         (rc = remember(r, lr, t, d)) != QL_OK)
         return rc;
     lead_set(r, e, lr, t, unit);
