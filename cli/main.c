@@ -22,14 +22,14 @@
 const struct cli_cmd cli_commands[] = {
     {"audit", cmd_audit,
      "qingling audit verify [--db PATH | --export DIR] --trust ADMIN.pub "
-     "[--state FILE] [--jobs N] [--json]\n"
+     "[--state FILE] [--jobs N] [--tables] [--json]\n"
      "       qingling audit checkpoint [--json]\n"
      "       qingling audit prove inclusion INDEX [--size N] [--json]\n"
      "       qingling audit prove consistency OLD NEW [--json]\n"
      "       qingling audit verify-proof FILE\n"
      "       qingling audit export DIR\n"
      "       qingling audit cosign --key FILE --trust ADMIN.pub "
-     "[--state FILE] [--jobs N]",
+     "[--state FILE] [--jobs N] [--tables]",
      "verify, prove, export and cosign the signed log", 0},
     {"backup", cmd_backup, "qingling backup FILE",
      "write a consistent, checked copy of the store", CMD_NEEDS_STORE |

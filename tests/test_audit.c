@@ -3076,6 +3076,54 @@ test_genesis_tampered(void **state)
 }
 
 /* Option errors of verify and cosign. */
+/*
+ * `audit verify --tables` rebuilds the tables status and reports read from
+ * the verified log and compares them with the store's: an edit of them
+ * behind the log's back, which the log alone cannot show, fails it.
+ */
+static void
+test_verify_tables(void **state)
+{
+    char *db = copy_base("tables.db"), *exp = qlt_join(B.dir, "tables-exp");
+    const char *tables[] = {"--db",    db,          "audit",    "verify",
+                            "--trust", B.admin_pub, "--tables", NULL};
+    const char *tables_json[] = {"--db",       db,       "audit",
+                                 "verify",     "--trust", B.admin_pub,
+                                 "--tables",   "--json",  NULL};
+    const char *plain[] = {"--db",    db,          "audit", "verify",
+                           "--trust", B.admin_pub, NULL};
+    const char *export_tables[] = {"audit",   "verify",    "--export",
+                                   exp,       "--trust",   B.admin_pub,
+                                   "--tables", NULL};
+    struct qlt_run r;
+    sqlite3 *h = NULL;
+    char sql[256];
+
+    (void)state;
+    qx(&r, tables);
+    expect_exit(&r, 0, "the store's tables agree with a replay of the log");
+    qx(&r, tables_json);
+    expect_exit(&r, 0, "\"tables\":true");
+    /* Lead L1 shown closed, with nothing in the log to say so. */
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "UPDATE leads SET state = 'CLOSED' WHERE id = '%s'",
+             B.verifying);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    qx(&r, plain);
+    expect_exit(&r, 0, "log verified");
+    qx(&r, tables);
+    expect_exit(&r, 5, "table 'leads' differs from a replay of the log: 1 "
+                       "row(s) only in the store, 1 only in the replay");
+    qx(&r, tables_json);
+    expect_exit(&r, 5, "\"tables\":false");
+    qx(&r, export_tables);
+    expect_exit(&r, 2, "--tables checks a store's tables; an export has none");
+    free(exp);
+    free(db);
+}
+
 static void
 test_verify_usage(void **state)
 {
@@ -3634,6 +3682,7 @@ main(void)
         cmocka_unit_test(test_genesis_rules),
         cmocka_unit_test(test_state_file),
         cmocka_unit_test(test_genesis_tampered),
+        cmocka_unit_test(test_verify_tables),
         cmocka_unit_test(test_verify_usage),
         cmocka_unit_test(test_tile_paths),
         cmocka_unit_test(test_export_incremental),
