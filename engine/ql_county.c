@@ -1469,14 +1469,23 @@ holder_list_add(struct holder_list *h, const char *name, const char *vkey,
  * The pieces of the holder queries. A holder is an active principal of
  * the unit or of a supervision unit (of a supervision unit only, for a
  * scope with its own eligible()), lacking a grant for the epoch asked.
- * The old-epoch form pairs each such principal with every epoch older
- * than ?2 of which ?3 (the actor) holds a grant.
+ * The old-epoch form pairs such principals with every epoch older than
+ * ?2 of which ?3 (the actor) holds a grant. For a unit it probes only
+ * principals registered after the epoch began, since whoever was a
+ * holder then received it with its first grants, and the probe for a
+ * grant is what costs. The envelope gets no such shortcut: a later
+ * workflow may give an older principal's role the right to read it.
  */
 #define HOLDER_SELECT "SELECT p.name, p.vkey, p.roles, "
 #define HOLDER_FROM "FROM principals p JOIN units u ON u.code = p.unit "
-#define HOLDER_OLD                                                            \
-    "JOIN grants o ON o.unit = ?1 AND o.epoch < ?2 AND o.principal = ?3 "
+#define HOLDER_OLD_FROM                                                       \
+    "FROM datakeys k CROSS JOIN principals p JOIN units u "                   \
+    "  ON u.code = p.unit "
 #define HOLDER_WHERE "WHERE p.revoked_idx IS NULL "
+#define HOLDER_OLD                                                            \
+    "AND k.unit = ?1 AND k.epoch < ?2 AND EXISTS (SELECT 1 FROM grants o "    \
+    "  WHERE o.unit = ?1 AND o.epoch = k.epoch AND o.principal = ?3) "
+#define HOLDER_SINCE "AND p.idx > k.idx "
 #define HOLDER_UNIT "AND (p.unit = ?1 OR u.kind = 'supervision') "
 #define HOLDER_OFFICE "AND u.kind = 'supervision' "
 #define HOLDER_LACKS(ep)                                                      \
@@ -1489,10 +1498,11 @@ static const char *const HOLDER_SQL[2][2] = {
          HOLDER_LACKS("?2") "ORDER BY p.name",
      HOLDER_SELECT "?2 " HOLDER_FROM HOLDER_WHERE HOLDER_OFFICE
          HOLDER_LACKS("?2") "ORDER BY p.name"},
-    {HOLDER_SELECT "o.epoch " HOLDER_FROM HOLDER_OLD HOLDER_WHERE HOLDER_UNIT
-         HOLDER_LACKS("o.epoch") "ORDER BY o.epoch, p.name",
-     HOLDER_SELECT "o.epoch " HOLDER_FROM HOLDER_OLD HOLDER_WHERE
-         HOLDER_OFFICE HOLDER_LACKS("o.epoch") "ORDER BY o.epoch, p.name"},
+    {HOLDER_SELECT "k.epoch " HOLDER_OLD_FROM HOLDER_WHERE HOLDER_OLD
+         HOLDER_SINCE HOLDER_UNIT HOLDER_LACKS("k.epoch")
+             "ORDER BY k.epoch, +p.name",
+     HOLDER_SELECT "k.epoch " HOLDER_OLD_FROM HOLDER_WHERE HOLDER_OLD
+         HOLDER_OFFICE HOLDER_LACKS("k.epoch") "ORDER BY k.epoch, +p.name"},
 };
 
 /*
