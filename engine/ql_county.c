@@ -1774,6 +1774,26 @@ out:
     return rc;
 }
 
+ql_err
+ql_county_key_share(struct ql_county *c, const char *unit, struct ql_diag *d)
+{
+    struct county_actor who;
+    const struct ql_datakey *k = NULL;
+    char kind[16];
+    int64_t epoch = 0;
+    ql_err rc;
+
+    if ((rc = county_begin(c, &who, d)) != QL_OK)
+        return rc;
+    if ((rc = county_unit_kind(c, unit, kind, sizeof kind, d)) != QL_OK ||
+        (rc = county_write_key(c, unit, &k, &epoch, d)) != QL_OK ||
+        (rc = county_finish(c, d)) != QL_OK) {
+        county_abort(c);
+        return rc;
+    }
+    return QL_OK;
+}
+
 /* ---- applying entries to the derived tables ---- */
 
 static ql_err

@@ -1156,6 +1156,67 @@ test_forged_old_epoch_grants(void **state)
     ql_key_free(nk[NEW2]);
 }
 
+/*
+ * The same hand-over without a lead entry: the unit head, who held the
+ * old key, shares the unit's keys. A second call finds nobody lacking
+ * anything and writes nothing; who may not hold the key is refused and
+ * the store is left as it was.
+ */
+static void
+test_key_share(void **state)
+{
+    static const struct {
+        enum who w;
+        const char *unit;
+        ql_err rc;
+        const char *why;
+    } refusals[] = {
+        {GONE, "LT", QL_EDENIED, "has been revoked"},
+        {ADMIN, "LT", QL_EDENIED, "'admin' holds no key to unit LT"},
+        {QLLY, "LT", QL_EDENIED, "'qy-lly' holds no key to unit LT"},
+        {AUD, "QY", QL_EDENIED, "'jw-sj' holds no key to unit QY"},
+        {HEAD, "ZZ", QL_ENOTFOUND, "unknown unit 'ZZ'"},
+    };
+    struct ql_audit_result res;
+    struct ql_key *nk = NULL;
+    struct ql_diag d;
+    char value[128];
+    uint64_t size0, size1, h0, h1;
+    size_t i;
+    ql_err rc;
+
+    (void)state;
+    newcomer("lt-hc-new", "LT", "verifier", &nk);
+    as(F->c, ADMIN);
+    ok(ql_county_principal_revoke(F->c, P[GONE].name, &d), &d, "revoke");
+    as(F->c, HEAD);
+    ok(ql_county_key_share(F->c, "LT", &d), &d, "share");
+    assert_int_equal(epochs_held("LT", "lt-hc-new"), 3);
+    assert_int_equal(epochs_held("LT", P[GONE].name), 1);
+    assert_true(readable_by(nk, LEAD_LT, "summary", value, sizeof value));
+    assert_non_null(strstr(value, "MKS-LT-1"));
+    h0 = evidence(&size0);
+    as(F->c, HEAD);
+    ok(ql_county_key_share(F->c, "LT", &d), &d, "share again");
+    h1 = evidence(&size1);
+    assert_int_equal(size1, size0);
+    assert_int_equal(h1, h0);
+    for (i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        print_message("key share of %s as %s\n", refusals[i].unit,
+                      P[refusals[i].w].name);
+        as(F->c, refusals[i].w);
+        rc = ql_county_key_share(F->c, refusals[i].unit, &d);
+        if (rc != refusals[i].rc || strstr(d.msg, refusals[i].why) == NULL)
+            fail_msg("%s (%s), want %s naming '%s'", ql_errname(rc), d.msg,
+                     ql_errname(refusals[i].rc), refusals[i].why);
+        h1 = evidence(&size1);
+        assert_int_equal(size1, size0);
+        assert_int_equal(h1, h0);
+    }
+    ok(ql_audit_verify(F->c, K[ADMIN], &res, &d), &d, "verify");
+    ql_key_free(nk);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1171,6 +1232,7 @@ main(void)
         T(test_old_epochs_reach_newcomers),
         T(test_old_epochs_in_a_batch),
         T(test_forged_old_epoch_grants),
+        T(test_key_share),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
