@@ -179,13 +179,22 @@ struct master_rec {
     uint32_t named;
 };
 
-/* A data key scope (a unit, or SECRET): its latest epoch and holders. */
-struct scope_rec {
-    char *name;
-    int64_t epoch;
+/* One epoch of a scope's data key: its fingerprint and who holds it. */
+struct epoch_rec {
     char fp[65];
     uint8_t *holders; /* one bit per principal index */
     size_t nbytes;
+};
+
+/*
+ * A data key scope (a unit, or SECRET): every epoch so far, epoch i + 1 at
+ * eps[i], so neps is the latest. Older epochs are kept because their
+ * holders may grant them to newcomers (decisions.md section 8).
+ */
+struct scope_rec {
+    char *name;
+    struct epoch_rec *eps;
+    size_t neps, capeps;
 };
 
 struct audit_rules {
@@ -277,8 +286,12 @@ audit_rules_free(struct audit_rules *r)
     for (i = 0; i < r->nwfs; i++)
         ql_workflow_free(r->wfs[i].wf);
     for (i = 0; i < r->nscopes; i++) {
+        size_t j;
+
+        for (j = 0; j < r->scopes[i].neps; j++)
+            free(r->scopes[i].eps[j].holders);
+        free(r->scopes[i].eps);
         free(r->scopes[i].name);
-        free(r->scopes[i].holders);
     }
     for (i = 0; i < r->nmasters; i++)
         free(r->masters[i].id);
@@ -756,14 +769,14 @@ find_scope(struct audit_rules *r, const char *name)
 }
 
 static bool
-holds(const struct scope_rec *s, uint32_t who)
+holds(const struct epoch_rec *s, uint32_t who)
 {
     return (size_t)who / 8 < s->nbytes &&
            (s->holders[who / 8] & (1u << (who % 8))) != 0;
 }
 
 static ql_err
-set_holder(struct scope_rec *s, uint32_t who, struct ql_diag *d)
+set_holder(struct epoch_rec *s, uint32_t who, struct ql_diag *d)
 {
     if ((size_t)who / 8 >= s->nbytes) {
         size_t n = (size_t)who / 8 + 16;
@@ -799,10 +812,14 @@ may_hold(const struct audit_rules *r, const char *scope, uint32_t i)
 }
 
 /*
- * A grant seals one epoch of a scope's data key to recipients. It must be
- * signed by a principal who holds that key, or who starts its next epoch
- * and may hold it; every recipient must be an active principal allowed to
- * read the scope; the key of one epoch never changes (its fingerprint).
+ * A grant seals one epoch of a scope's data key to recipients, each an
+ * active principal allowed to read the scope; the key of one epoch never
+ * changes (its fingerprint). Its signer starts the next epoch and may hold
+ * it, or holds the epoch granted. For the current epoch, a signer among
+ * the recipients also passes: a new epoch's first grants may take several
+ * entries, and the signer's own grant need not be in the first. An older
+ * epoch goes to a newcomer only from a principal who holds it, so a lead
+ * sealed before a revocation stays movable (decisions.md section 8).
  */
 static ql_err
 grant(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
@@ -812,11 +829,12 @@ grant(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
     const char *fp = ql_entry_get_clear(e, "fingerprint");
     const char *recipients = ql_entry_get_clear(e, "recipients");
     struct scope_rec *s;
+    struct epoch_rec *ep;
     uint32_t list[256];
     size_t nlist = 0, at = 0, i;
     uint64_t epoch = 0;
     uint32_t u;
-    bool fresh, in_list = false;
+    bool in_list = false;
     const char *p;
     ql_err rc;
 
@@ -875,30 +893,40 @@ grant(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
             return ql_fail(d, QL_ENOMEM, NULL);
         r->nscopes++;
     }
-    fresh = epoch == (uint64_t)s->epoch + 1;
-    if (!fresh && epoch != (uint64_t)s->epoch)
+    if (epoch > (uint64_t)s->neps + 1)
         return FAIL(QL_EINTEGRITY, "grants epoch %llu of unit %s's key, "
-                                   "which is neither its current epoch %lld "
-                                   "nor the next",
-                    (unsigned long long)epoch, e->unit,
-                    (long long)s->epoch);
-    if (!fresh && strcmp(s->fp, fp) != 0)
-        return FAIL(QL_EINTEGRITY, "grants another key for unit %s epoch "
-                                   "%llu",
-                    e->unit, (unsigned long long)epoch);
-    if (fresh ? !may_hold(r, e->unit, r->who)
-              : !(holds(s, r->who) || in_list))
-        return FAIL(QL_EINTEGRITY, "'%s' grants unit %s's key, which they "
-                                   "do not hold",
-                    r->prs[r->who].name, e->unit);
-    if (fresh) {
-        s->epoch = (int64_t)epoch;
-        snprintf(s->fp, sizeof s->fp, "%s", fp);
-        if (s->holders != NULL)
-            memset(s->holders, 0, s->nbytes);
+                                   "which is neither its current epoch %zu "
+                                   "nor the next nor an earlier one",
+                    (unsigned long long)epoch, e->unit, s->neps);
+    if (epoch == (uint64_t)s->neps + 1) {
+        if (!may_hold(r, e->unit, r->who))
+            return FAIL(QL_EINTEGRITY, "'%s' grants unit %s's key, which "
+                                       "they do not hold",
+                        r->prs[r->who].name, e->unit);
+        if ((rc = grow((void **)&s->eps, &s->capeps, s->neps, sizeof *ep,
+                       d)) != QL_OK)
+            return rc;
+        ep = &s->eps[s->neps++];
+        memset(ep, 0, sizeof *ep);
+        snprintf(ep->fp, sizeof ep->fp, "%s", fp);
+    } else {
+        ep = &s->eps[epoch - 1];
+        if (strcmp(ep->fp, fp) != 0)
+            return FAIL(QL_EINTEGRITY, "grants another key for unit %s "
+                                       "epoch %llu",
+                        e->unit, (unsigned long long)epoch);
+        if (epoch == (uint64_t)s->neps && !(holds(ep, r->who) || in_list))
+            return FAIL(QL_EINTEGRITY, "'%s' grants unit %s's key, which "
+                                       "they do not hold",
+                        r->prs[r->who].name, e->unit);
+        if (epoch < (uint64_t)s->neps && !holds(ep, r->who))
+            return FAIL(QL_EINTEGRITY, "'%s' grants epoch %llu of unit %s's "
+                                       "key, which they never held",
+                        r->prs[r->who].name, (unsigned long long)epoch,
+                        e->unit);
     }
     for (i = 0; i < nlist; i++)
-        if ((rc = set_holder(s, list[i], d)) != QL_OK)
+        if ((rc = set_holder(ep, list[i], d)) != QL_OK)
             return rc;
     return QL_OK;
 }

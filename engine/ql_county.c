@@ -1412,93 +1412,180 @@ append_grants(struct ql_county *c, const char *unit, int64_t epoch,
     return rc;
 }
 
-/* Frees a list of strings from holders(). */
+/* Principals from holders(): parallel arrays, each row's epoch with it. */
+struct holder_list {
+    char **names, **vkeys;
+    int64_t *epochs;
+    size_t n;
+};
+
 static void
-free_list(char **v, size_t n)
+holder_list_free(struct holder_list *h)
 {
     size_t i;
 
-    for (i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
+    for (i = 0; i < h->n; i++) {
+        free(h->names[i]);
+        free(h->vkeys[i]);
+    }
+    free(h->names);
+    free(h->vkeys);
+    free(h->epochs);
+    memset(h, 0, sizeof *h);
 }
+
+static ql_err
+holder_list_add(struct holder_list *h, const char *name, const char *vkey,
+                int64_t epoch, struct ql_diag *d)
+{
+    char **a = realloc(h->names, (h->n + 1) * sizeof *a);
+    char **b = a ? realloc(h->vkeys, (h->n + 1) * sizeof *b) : NULL;
+    int64_t *e = b ? realloc(h->epochs, (h->n + 1) * sizeof *e) : NULL;
+    char *nm, *vk;
+
+    if (a != NULL)
+        h->names = a;
+    if (b != NULL)
+        h->vkeys = b;
+    if (e != NULL)
+        h->epochs = e;
+    if (e == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    nm = strdup(name);
+    vk = strdup(vkey);
+    if (nm == NULL || vk == NULL) {
+        free(nm);
+        free(vk);
+        return ql_fail(d, QL_ENOMEM, NULL);
+    }
+    h->names[h->n] = nm;
+    h->vkeys[h->n] = vk;
+    h->epochs[h->n] = epoch;
+    h->n++;
+    return QL_OK;
+}
+
+/*
+ * The pieces of the holder queries. A holder is an active principal of
+ * the unit or of a supervision unit (of a supervision unit only, for a
+ * scope with its own eligible()), lacking a grant for the epoch asked.
+ * The old-epoch form pairs such principals with every epoch older than
+ * ?2 of which ?3 (the actor) holds a grant. For a unit it probes only
+ * principals registered after the epoch began, since whoever was a
+ * holder then received it with its first grants, and the probe for a
+ * grant is what costs. The envelope gets no such shortcut: a later
+ * workflow may give an older principal's role the right to read it.
+ */
+#define HOLDER_SELECT "SELECT p.name, p.vkey, p.roles, "
+#define HOLDER_FROM "FROM principals p JOIN units u ON u.code = p.unit "
+#define HOLDER_OLD_FROM                                                       \
+    "FROM datakeys k CROSS JOIN principals p JOIN units u "                   \
+    "  ON u.code = p.unit "
+#define HOLDER_WHERE "WHERE p.revoked_idx IS NULL "
+#define HOLDER_OLD                                                            \
+    "AND k.unit = ?1 AND k.epoch < ?2 AND EXISTS (SELECT 1 FROM grants o "    \
+    "  WHERE o.unit = ?1 AND o.epoch = k.epoch AND o.principal = ?3) "
+#define HOLDER_SINCE "AND p.idx > k.idx "
+#define HOLDER_UNIT "AND (p.unit = ?1 OR u.kind = 'supervision') "
+#define HOLDER_OFFICE "AND u.kind = 'supervision' "
+#define HOLDER_LACKS(ep)                                                      \
+    "AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.unit = ?1 "               \
+    "  AND g.epoch = " ep " AND g.principal = p.name) "
+
+/* [old][eligible != NULL] */
+static const char *const HOLDER_SQL[2][2] = {
+    {HOLDER_SELECT "?2 " HOLDER_FROM HOLDER_WHERE HOLDER_UNIT
+         HOLDER_LACKS("?2") "ORDER BY p.name",
+     HOLDER_SELECT "?2 " HOLDER_FROM HOLDER_WHERE HOLDER_OFFICE
+         HOLDER_LACKS("?2") "ORDER BY p.name"},
+    {HOLDER_SELECT "k.epoch " HOLDER_OLD_FROM HOLDER_WHERE HOLDER_OLD
+         HOLDER_SINCE HOLDER_UNIT HOLDER_LACKS("k.epoch")
+             "ORDER BY k.epoch, +p.name",
+     HOLDER_SELECT "k.epoch " HOLDER_OLD_FROM HOLDER_WHERE HOLDER_OLD
+         HOLDER_OFFICE HOLDER_LACKS("k.epoch") "ORDER BY k.epoch, +p.name"},
+};
 
 /*
  * The principals who should hold unit's key: its active members and every
  * active supervision principal; for a scope with eligible (the secret
  * envelope), the active supervision principals eligible() accepts. With
- * missing_epoch > 0, only those without a grant for that epoch. Sorted by
- * name. The engine's own roles read no content: a principal holding
- * `admin` or `auditor` holds no data key, whatever else it holds.
+ * old_of NULL: those without a grant for epoch (all of them for epoch 0),
+ * sorted by name. With old_of a principal's name: for every epoch older
+ * than epoch that old_of holds, those without a grant for it, sorted by
+ * epoch and name. The engine's own roles read no content: a principal
+ * holding `admin` or `auditor` holds no data key, whatever else it holds.
  */
 static ql_err
-holders(struct ql_county *c, const char *unit, int64_t missing_epoch,
-        county_holder_fn eligible, void *ectx, char ***names, char ***vkeys,
-        size_t *n, struct ql_diag *d)
+holders(struct ql_county *c, const char *unit, int64_t epoch,
+        const char *old_of, county_holder_fn eligible, void *ectx,
+        struct holder_list *out, struct ql_diag *d)
 {
-    static const char BY_UNIT[] =
-        "SELECT p.name, p.vkey, p.roles FROM principals p "
-        "JOIN units u ON u.code = p.unit "
-        "WHERE p.revoked_idx IS NULL "
-        "AND (p.unit = ?1 OR u.kind = 'supervision') "
-        "AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.unit = ?1 "
-        "  AND g.epoch = ?2 AND g.principal = p.name) "
-        "ORDER BY p.name";
-    static const char ALL[] =
-        "SELECT p.name, p.vkey, p.roles FROM principals p "
-        "JOIN units u ON u.code = p.unit "
-        "WHERE p.revoked_idx IS NULL AND u.kind = 'supervision' "
-        "AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.unit = ?1 "
-        "  AND g.epoch = ?2 AND g.principal = p.name) "
-        "ORDER BY p.name";
-    const char *SQL = eligible != NULL ? ALL : BY_UNIT;
+    const char *SQL = HOLDER_SQL[old_of != NULL][eligible != NULL];
+    struct holder_list h = {NULL, NULL, NULL, 0};
     struct ql_stmt *st = NULL;
-    char **nv = NULL, **kv = NULL;
-    size_t count = 0;
     bool row = false;
     ql_err rc;
 
     if ((rc = ql_store_prepare(c->store, SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, unit, d)) != QL_OK ||
-        (rc = ql_stmt_bind_int(st, 2, missing_epoch, d)) != QL_OK)
+        (rc = ql_stmt_bind_int(st, 2, epoch, d)) != QL_OK ||
+        (old_of != NULL &&
+         (rc = ql_stmt_bind_text(st, 3, old_of, d)) != QL_OK))
         goto out;
     while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
-        char **a;
+        const char *roles = ql_stmt_text(st, 2);
 
-        if ((eligible != NULL && !eligible(ectx, ql_stmt_text(st, 2))) ||
-            county_has_role(ql_stmt_text(st, 2), "admin") ||
-            county_has_role(ql_stmt_text(st, 2), "auditor"))
+        if ((eligible != NULL && !eligible(ectx, roles)) ||
+            county_has_role(roles, "admin") ||
+            county_has_role(roles, "auditor"))
             continue;
-        a = realloc(nv, (count + 1) * sizeof *a);
-        char **b = a ? realloc(kv, (count + 1) * sizeof *b) : NULL;
-
-        if (a != NULL)
-            nv = a;
-        if (b != NULL)
-            kv = b;
-        if (a == NULL || b == NULL) {
-            rc = ql_fail(d, QL_ENOMEM, NULL);
+        if ((rc = holder_list_add(&h, ql_stmt_text(st, 0),
+                                  ql_stmt_text(st, 1), ql_stmt_int(st, 3),
+                                  d)) != QL_OK)
             break;
-        }
-        nv[count] = strdup(ql_stmt_text(st, 0));
-        kv[count] = strdup(ql_stmt_text(st, 1));
-        count++;
-        if (nv[count - 1] == NULL || kv[count - 1] == NULL) {
-            rc = ql_fail(d, QL_ENOMEM, NULL);
-            break;
-        }
     }
 out:
     ql_stmt_done(st);
     if (rc != QL_OK) {
-        free_list(nv, count);
-        free_list(kv, count);
+        holder_list_free(&h);
         return rc;
     }
-    *names = nv;
-    *vkeys = kv;
-    *n = count;
+    *out = h;
     return QL_OK;
+}
+
+/*
+ * Grants every epoch of scope's key older than current that the actor
+ * holds to the principals who may hold the key now and lack it, one grant
+ * entry (or more, GRANT_BATCH recipients each) per epoch. A lead is
+ * re-sealed in the current epoch only by a writer who can read it, so
+ * without this a member who joined after a revocation could never move a
+ * lead last sealed before it (decisions.md section 8). Revoked principals
+ * are not holders, so they receive nothing.
+ */
+static ql_err
+share_old_epochs(struct ql_county *c, const char *scope, int64_t current,
+                 county_holder_fn eligible, void *ectx, struct ql_diag *d)
+{
+    struct holder_list h = {NULL, NULL, NULL, 0};
+    size_t at = 0, end;
+    ql_err rc;
+
+    if ((rc = holders(c, scope, current, ql_key_name(c->actor), eligible,
+                      ectx, &h, d)) != QL_OK)
+        return rc;
+    while (at < h.n && rc == QL_OK) {
+        const struct ql_datakey *k = NULL;
+
+        for (end = at + 1; end < h.n && h.epochs[end] == h.epochs[at]; end++)
+            continue;
+        if ((rc = county_read_key(c, scope, h.epochs[at], &k, d)) == QL_OK)
+            rc = append_grants(c, scope, h.epochs[at], k, h.names + at,
+                               h.vkeys + at, end - at, d);
+        at = end;
+    }
+    holder_list_free(&h);
+    return rc;
 }
 
 ql_err
@@ -1595,8 +1682,8 @@ county_write_key_for(struct ql_county *c, const char *unit,
     struct ql_datakey *fresh = NULL;
     const struct ql_datakey *k = NULL;
     struct ql_stmt *st = NULL;
-    char **names = NULL, **vkeys = NULL;
-    size_t n = 0, i;
+    struct holder_list h = {NULL, NULL, NULL, 0};
+    size_t i;
     int64_t ep = 0;
     bool row = false, stale = false, mine = false;
     ql_err rc;
@@ -1632,20 +1719,19 @@ county_write_key_for(struct ql_county *c, const char *unit,
          */
         if ((rc = county_read_key(c, unit, ep, &k, d)) != QL_OK ||
             (!(c->batch && is_settled(c, unit, eligible, ectx, ep)) &&
-             (rc = holders(c, unit, ep, eligible, ectx, &names, &vkeys, &n,
-                           d)) != QL_OK))
+             (rc = holders(c, unit, ep, NULL, eligible, ectx, &h, d)) !=
+                 QL_OK))
             goto out;
-        if (n > 0 &&
-            (rc = append_grants(c, unit, ep, k, names, vkeys, n, d)) != QL_OK)
+        if (h.n > 0 && (rc = append_grants(c, unit, ep, k, h.names, h.vkeys,
+                                           h.n, d)) != QL_OK)
             goto out;
     } else {
         /* No key yet, or a revocation made it stale: start a new epoch. */
         ep = row ? ep + 1 : 1;
-        if ((rc = holders(c, unit, 0, eligible, ectx, &names, &vkeys, &n,
-                          d)) != QL_OK)
+        if ((rc = holders(c, unit, 0, NULL, eligible, ectx, &h, d)) != QL_OK)
             goto out;
-        for (i = 0; i < n; i++)
-            if (strcmp(names[i], ql_key_name(c->actor)) == 0)
+        for (i = 0; i < h.n; i++)
+            if (strcmp(h.names[i], ql_key_name(c->actor)) == 0)
                 mine = true;
         if (!mine) {
             rc = ql_fail(d, QL_EDENIED, "'%s' may not hold unit %s's key",
@@ -1654,8 +1740,8 @@ county_write_key_for(struct ql_county *c, const char *unit,
         }
         if ((rc = ql_datakey_new(ql_key_profile(c->actor), &fresh, d)) !=
                 QL_OK ||
-            (rc = append_grants(c, unit, ep, fresh, names, vkeys, n, d)) !=
-                QL_OK)
+            (rc = append_grants(c, unit, ep, fresh, h.names, h.vkeys, h.n,
+                                d)) != QL_OK)
             goto out;
         if ((rc = cache_key(c, unit, ep, fresh, d)) != QL_OK) {
             fresh = NULL;
@@ -1664,6 +1750,16 @@ county_write_key_for(struct ql_county *c, const char *unit,
         k = fresh;
         fresh = NULL;
     }
+    /*
+     * Older epochs the actor holds go to holders who lack them. Per write
+     * (per actor and scope in a batch, through the write key remembered
+     * below), since a holder of an old epoch may write long after the
+     * newcomer was granted the current one; a unit that never saw a
+     * revocation has no older epoch and skips the query.
+     */
+    if (ep > 1 &&
+        (rc = share_old_epochs(c, unit, ep, eligible, ectx, d)) != QL_OK)
+        goto out;
     *key = k;
     *epoch = ep;
     if (c->batch && strlen(unit) < sizeof c->wkeys[0].scope)
@@ -1674,9 +1770,28 @@ county_write_key_for(struct ql_county *c, const char *unit,
 out:
     ql_stmt_done(st);
     ql_datakey_free(fresh);
-    free_list(names, n);
-    free_list(vkeys, n);
+    holder_list_free(&h);
     return rc;
+}
+
+ql_err
+ql_county_key_share(struct ql_county *c, const char *unit, struct ql_diag *d)
+{
+    struct county_actor who;
+    const struct ql_datakey *k = NULL;
+    char kind[16];
+    int64_t epoch = 0;
+    ql_err rc;
+
+    if ((rc = county_begin(c, &who, d)) != QL_OK)
+        return rc;
+    if ((rc = county_unit_kind(c, unit, kind, sizeof kind, d)) != QL_OK ||
+        (rc = county_write_key(c, unit, &k, &epoch, d)) != QL_OK ||
+        (rc = county_finish(c, d)) != QL_OK) {
+        county_abort(c);
+        return rc;
+    }
+    return QL_OK;
 }
 
 /* ---- applying entries to the derived tables ---- */

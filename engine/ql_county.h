@@ -209,4 +209,19 @@ ql_err ql_county_calendar(struct ql_county *c, const struct ql_calendar **out,
 ql_err ql_county_replay_check(struct ql_county *c,
                               struct ql_diag *d) QL_MUST_CHECK;
 
+/* ---- Data keys ---- */
+
+/*
+ * Hands on unit's data key as any write in the unit does, without a lead
+ * entry: the current epoch (a new one when a revocation made it stale) to
+ * the unit's holders who lack it, and every older epoch the actor holds to
+ * those who lack it, so that members who joined after a revocation can
+ * read, and move, the leads sealed before it. Appends grant entries only,
+ * none when nobody lacks anything. QL_ENOTFOUND for an unknown unit;
+ * QL_EDENIED when the actor may not hold the unit's key or has not been
+ * granted its current epoch.
+ */
+ql_err ql_county_key_share(struct ql_county *c, const char *unit,
+                           struct ql_diag *d) QL_MUST_CHECK;
+
 #endif

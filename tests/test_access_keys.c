@@ -168,28 +168,39 @@ key_file(const char *dir, enum who w)
     return qlt_join(dir, name);
 }
 
-/* Registers a lead in unit by REG with markers, returns its id in id. */
+/*
+ * Registers a lead in unit as k with markers (the reporter only when
+ * reporter is true), returns its id in id.
+ */
 static void
-add_lead(struct ql_county *c, enum who w, const char *unit, const char *tag,
-         char id[QL_ENTRY_WORD_MAX + 1])
+add_lead_by(struct ql_county *c, const struct ql_key *k, bool reporter,
+            const char *unit, const char *tag, char id[QL_ENTRY_WORD_MAX + 1])
 {
-    char summary[64], reporter[64];
+    char summary[64], reporter_v[64];
     struct ql_wf_kv f[10] = {
         {"source", "群众举报"}, {"received_at", "2025-09-15"},
         {"channel", "来信"},    {"named", "匿名"},
         {"subjects", "某甲"},   {"locality", "某村"},
         {"industry", "其他"},   {"summary", summary},
-        {"reporter", reporter}, {NULL, NULL},
+        {"reporter", reporter_v}, {NULL, NULL},
     };
     char out[QL_ENTRY_WORD_MAX + 1];
     struct ql_diag d;
 
     snprintf(summary, sizeof summary, "MKS-%s-%s 强迫交易", unit, tag);
-    snprintf(reporter, sizeof reporter, "MKX-%s-%s 举报人", unit, tag);
-    as(c, w);
-    ok(ql_lead_add(c, "gang_lead", unit, f, w == REG ? 9 : 8, out, &d), &d,
+    snprintf(reporter_v, sizeof reporter_v, "MKX-%s-%s 举报人", unit, tag);
+    ql_county_set_actor(c, k);
+    ok(ql_lead_add(c, "gang_lead", unit, f, reporter ? 9 : 8, out, &d), &d,
        "lead add");
     snprintf(id, QL_ENTRY_WORD_MAX + 1, "%s", out);
+}
+
+/* Registers a lead in unit as w (with the reporter when w is REG). */
+static void
+add_lead(struct ql_county *c, enum who w, const char *unit, const char *tag,
+         char id[QL_ENTRY_WORD_MAX + 1])
+{
+    add_lead_by(c, K[w], w == REG, unit, tag, id);
 }
 
 static void
@@ -685,23 +696,30 @@ test_keys_outside_the_county_write_nothing(void **state)
     every_write_refused(FAKE, "is not the key registered under that name");
 }
 
-/* Opens a lead as w and says whether its content was readable. */
+/* Opens a lead as k and says whether its content was readable. */
 static bool
-readable_as(enum who w, const char *id, const char *field, char *value,
-            size_t size)
+readable_by(const struct ql_key *k, const char *id, const char *field,
+            char *value, size_t size)
 {
     struct ql_lead *l = NULL;
     struct ql_diag d;
     const char *v;
     bool r;
 
-    as(F->c, w);
+    ql_county_set_actor(F->c, k);
     ok(ql_lead_load(F->c, id, &l, &d), &d, "load");
     r = ql_lead_readable(l);
     v = ql_lead_get(l, field);
     snprintf(value, size, "%s", v ? v : "");
     ql_lead_free(l);
     return r;
+}
+
+static bool
+readable_as(enum who w, const char *id, const char *field, char *value,
+            size_t size)
+{
+    return readable_by(K[w], id, field, value, size);
 }
 
 static void
@@ -818,47 +836,40 @@ test_secret_roles_outside_the_office(void **state)
 }
 
 /*
- * What the engine will not write, an auditor will not accept: the
- * registrar, who holds the envelope, seals it to a township member with
- * a secret role, signs the grant and the log key signs a checkpoint over
- * it. Verification must fail at that entry.
+ * Appends a grant entry of epoch of unit's key, signed by signer, to the
+ * store at db, as someone holding signer's key file and the log key would,
+ * and signs a checkpoint over it. The sealed grant is junk: no auditor can
+ * open one. Returns the entry's index.
  */
-static void
-test_verifier_refuses_the_envelope_outside_the_office(void **state)
+static uint64_t
+forge_grant(const char *db, const struct ql_key *signer, const char *unit,
+            const char *epoch, const char *fp, const char *recipient)
 {
-    const struct ql_key *signers[1] = {K[REG]};
-    struct ql_audit_result res;
+    const struct ql_key *signers[1] = {signer};
     struct ql_store *s = NULL;
     struct ql_log *log = NULL;
     struct ql_key *lk = NULL;
     struct ql_entry e;
     struct ql_diag d;
     uint8_t payload[2 + 48];
-    char *lkp = qlt_join(F->dir, "county.db.logkey");
+    char lkp[4096];
     uint64_t at = 0;
 
-    (void)state;
-    ok(ql_audit_verify(F->c, K[ADMIN], &res, &d), &d, "verify before");
-    ql_county_close(F->c);
-    F->c = NULL;
+    snprintf(lkp, sizeof lkp, "%s.logkey", db);
     ok(ql_keyfile_read(lkp, NULL, 0, &lk, &d), &d, "log key");
-    ok(ql_store_open(F->db, 0, &s, &d), &d, "store");
+    ok(ql_store_open(db, 0, &s, &d), &d, "store");
     ok(ql_log_open(s, &log, &d), &d, "log");
     ql_entry_init(&e);
     snprintf(e.action, sizeof e.action, "grant");
-    snprintf(e.unit, sizeof e.unit, "SECRET");
+    snprintf(e.unit, sizeof e.unit, "%s", unit);
     memset(payload, 7, sizeof payload);
     payload[0] = 0;
     payload[1] = 48;
     ok(ql_time_format(NOW + 60, e.time, sizeof e.time, &d), &d, "time");
-    ok(ql_entry_set_actor(&e, P[REG].name, &d), &d, "actor");
-    ok(ql_entry_add_clear(&e, "epoch", "1", &d), &d, "epoch");
-    ok(ql_entry_add_clear(&e, "fingerprint",
-                          "00000000000000000000000000000000"
-                          "00000000000000000000000000000000",
-                          &d),
-       &d, "fingerprint");
-    ok(ql_entry_add_clear(&e, "recipients", P[LTREG].name, &d), &d,
+    ok(ql_entry_set_actor(&e, ql_key_name(signer), &d), &d, "actor");
+    ok(ql_entry_add_clear(&e, "epoch", epoch, &d), &d, "epoch");
+    ok(ql_entry_add_clear(&e, "fingerprint", fp, &d), &d, "fingerprint");
+    ok(ql_entry_add_clear(&e, "recipients", recipient, &d), &d,
        "recipients");
     ok(ql_entry_set_payload(&e, payload, sizeof payload, &d), &d, "payload");
     ok(ql_store_begin(s, &d), &d, "begin");
@@ -869,12 +880,341 @@ test_verifier_refuses_the_envelope_outside_the_office(void **state)
     ql_log_free(log);
     ql_store_close(s);
     ql_key_free(lk);
-    free(lkp);
-    ok(ql_county_open(F->db, 0, &F->c, &d), &d, "reopen");
-    assert_int_not_equal(ql_audit_verify(F->c, K[ADMIN], &res, &d), QL_OK);
-    assert_int_equal(res.bad_index, at);
-    if (strstr(d.msg, "who may not read it") == NULL)
-        fail_msg("verification failed otherwise: %s", d.msg);
+    return at;
+}
+
+/* Fails unless the store at db fails verification at entry at, naming
+   why. */
+static void
+refused_at(const char *db, uint64_t at, const char *why)
+{
+    struct ql_audit_result res;
+    struct ql_county *c = NULL;
+    struct ql_diag d;
+
+    ok(ql_county_open(db, 0, &c, &d), &d, "reopen");
+    assert_int_not_equal(ql_audit_verify(c, K[ADMIN], &res, &d), QL_OK);
+    if (res.bad_index != at || strstr(d.msg, why) == NULL)
+        fail_msg("verification failed at %llu (want %llu): %s (want '%s')",
+                 (unsigned long long)res.bad_index, (unsigned long long)at,
+                 d.msg, why);
+    ql_county_close(c);
+}
+
+/*
+ * What the engine will not write, an auditor will not accept: the
+ * registrar, who holds the envelope, seals it to a township member with
+ * a secret role, signs the grant and the log key signs a checkpoint over
+ * it. Verification must fail at that entry.
+ */
+static void
+test_verifier_refuses_the_envelope_outside_the_office(void **state)
+{
+    struct ql_audit_result res;
+    struct ql_diag d;
+    uint64_t at;
+
+    (void)state;
+    ok(ql_audit_verify(F->c, K[ADMIN], &res, &d), &d, "verify before");
+    ql_county_close(F->c);
+    F->c = NULL;
+    at = forge_grant(F->db, K[REG], "SECRET", "1",
+                     "00000000000000000000000000000000"
+                     "00000000000000000000000000000000",
+                     P[LTREG].name);
+    refused_at(F->db, at, "who may not read it");
+}
+
+/* ---- older epochs ---- */
+
+/* A query of the test's store about one key scope, bound as ?1. */
+static struct ql_stmt *
+scope_query(const char *sql, const char *scope)
+{
+    struct ql_stmt *st = NULL;
+    struct ql_diag d;
+
+    ok(ql_store_prepare(ql_county_store(F->c), sql, &st, &d), &d, sql);
+    ok(ql_stmt_bind_text(st, 1, scope, &d), &d, "bind");
+    return st;
+}
+
+/* The fingerprint the store recorded for unit's key of epoch. */
+static void
+fingerprint_of(const char *unit, int64_t epoch, char fp[65])
+{
+    struct ql_stmt *st = scope_query("SELECT fingerprint FROM datakeys "
+                                     "WHERE unit = ?1 AND epoch = ?2",
+                                     unit);
+    struct ql_diag d;
+    bool row = false;
+
+    ok(ql_stmt_bind_int(st, 2, epoch, &d), &d, "bind");
+    ok(ql_stmt_step(st, &row, &d), &d, "step");
+    assert_true(row);
+    snprintf(fp, 65, "%s", ql_stmt_text(st, 0));
+    ql_stmt_done(st);
+}
+
+/* The epochs of scope's key granted to name, as bits (epoch 1 = bit 0). */
+static unsigned
+epochs_held(const char *scope, const char *name)
+{
+    struct ql_stmt *st = scope_query("SELECT epoch FROM grants "
+                                     "WHERE unit = ?1 AND principal = ?2",
+                                     scope);
+    struct ql_diag d;
+    unsigned bits = 0;
+    bool row = false;
+
+    ok(ql_stmt_bind_text(st, 2, name, &d), &d, "bind");
+    while (ql_stmt_step(st, &row, &d) == QL_OK && row)
+        bits |= 1u << (ql_stmt_int(st, 0) - 1);
+    ql_stmt_done(st);
+    return bits;
+}
+
+/* Registers a new principal in unit with roles, its key in *k. */
+static void
+newcomer(const char *name, const char *unit, const char *roles,
+         struct ql_key **k)
+{
+    struct ql_diag d;
+
+    ok(ql_key_generate(ql_profile_default(), name, k, &d), &d, "key");
+    as(F->c, ADMIN);
+    ok(ql_county_principal_add(F->c, *k, unit, roles, &d), &d, name);
+}
+
+/*
+ * A verifier joins LT after a colleague's revocation: the lead sealed
+ * before stays closed to it until someone who holds the old key writes in
+ * the unit (here the office's triage, moving another lead). That write
+ * starts the new epoch for every holder but the revoked one, and grants
+ * the old epoch to the newcomer, whose key in hand then opens the old
+ * content. The log verifies.
+ */
+static void
+test_old_epochs_reach_newcomers(void **state)
+{
+    struct ql_audit_result res;
+    struct ql_key *nk = NULL;
+    struct ql_diag d;
+    char value[128], *kp, *stolen, *db;
+    struct haul h;
+
+    (void)state;
+    newcomer("lt-hc-new", "LT", "verifier", &nk);
+    ok(ql_county_principal_revoke(F->c, P[GONE].name, &d), &d, "revoke");
+    assert_false(readable_by(nk, LEAD_LT, "summary", value, sizeof value));
+    assert_int_equal(epochs_held("LT", "lt-hc-new"), 0);
+    move(F->c, TRI, LEAD_LT2, "triage", NULL, 0, NULL);
+    assert_int_equal(epochs_held("LT", "lt-hc-new"), 3);
+    assert_int_equal(epochs_held("LT", P[GONE].name), 1);
+    assert_int_equal(epochs_held("LT", P[HC].name), 3);
+    assert_true(readable_by(nk, LEAD_LT, "summary", value, sizeof value));
+    assert_non_null(strstr(value, "MKS-LT-1"));
+    assert_true(readable_by(nk, LEAD_LT, "contact_log", value, sizeof value));
+    assert_non_null(strstr(value, "MKS-LT-c"));
+    /* Another unit's old key is not the unit's to give. */
+    assert_int_equal(epochs_held("QY", "lt-hc-new"), 0);
+    ok(ql_audit_verify(F->c, K[ADMIN], &res, &d), &d, "verify");
+    ok(ql_county_replay_check(F->c, &d), &d, "replay");
+    /* The key in hand opens the old content, not another unit's. */
+    kp = qlt_join(F->dir, "new.key");
+    ok(ql_keyfile_write(kp, nk, NULL, 0, QL_KEYFILE_PLAINTEXT, &d), &d,
+       "key file");
+    stolen = copy_store();
+    db = qlt_join(stolen, "county.db");
+    steal(kp, db, &h);
+    assert_non_null(strstr(h.text, "MKS-LT-1"));
+    assert_null(strstr(h.text, "MKS-QY-"));
+    assert_null(strstr(h.text, "MKX-"));
+    assert_int_equal(h.parts, h.parts_want);
+    free(h.text);
+    free(db);
+    free(stolen);
+    free(kp);
+    ql_key_free(nk);
+}
+
+/*
+ * A registrar joins the office after a director's revocation and, in a
+ * batch, writes first: it starts LT's and the envelope's new epochs
+ * without holding the old ones, and the batch then knows every holder of
+ * those epochs is served. Later writes in the same batch by holders of
+ * the old keys must still grant them: the office's triage in LT, the
+ * office's registrar (an envelope holder) in QY. Then the newcomer reads
+ * the old leads and their reporters, the revoked director receives no
+ * new epoch anywhere, and the log verifies.
+ */
+static void
+test_old_epochs_in_a_batch(void **state)
+{
+    static const char *const scopes[] = {"SH", "LT", "QY", "SECRET"};
+    struct ql_audit_result res;
+    struct ql_key *nk = NULL;
+    struct ql_diag d;
+    char value[128], id[QL_ENTRY_WORD_MAX + 1];
+    size_t i;
+
+    (void)state;
+    newcomer("sh-dengji-new", "SH", "registrar", &nk);
+    ok(ql_county_principal_revoke(F->c, P[DRC2].name, &d), &d, "revoke");
+    ok(ql_county_batch_begin(F->c, &d), &d, "batch");
+    add_lead_by(F->c, nk, true, "LT", "NEW", id);
+    move(F->c, TRI, LEAD_LT2, "triage", NULL, 0, NULL);
+    add_lead(F->c, REG, "QY", "NEW", id);
+    ok(ql_county_batch_commit(F->c, &d), &d, "commit");
+    assert_int_equal(epochs_held("LT", "sh-dengji-new"), 3);
+    assert_int_equal(epochs_held("QY", "sh-dengji-new"), 3);
+    assert_int_equal(epochs_held("SECRET", "sh-dengji-new"), 3);
+    /* SH saw no write since: nothing of it yet, old or new. */
+    assert_int_equal(epochs_held("SH", "sh-dengji-new"), 0);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(epochs_held(scopes[i], P[DRC2].name) & ~1u, 0);
+    assert_true(readable_by(nk, LEAD_LT, "summary", value, sizeof value));
+    assert_non_null(strstr(value, "MKS-LT-1"));
+    assert_true(readable_by(nk, LEAD_QY, "reporter", value, sizeof value));
+    assert_non_null(strstr(value, "MKX-QY-1"));
+    assert_false(readable_by(nk, LEAD_SH, "summary", value, sizeof value));
+    ok(ql_audit_verify(F->c, K[ADMIN], &res, &d), &d, "verify");
+    ok(ql_county_replay_check(F->c, &d), &d, "replay");
+    ql_key_free(nk);
+}
+
+/*
+ * Old-epoch grants the engine never writes, each signed with a real key
+ * and checkpointed with the log key: verification fails at that entry.
+ * The last row is one the engine could have written, and passes.
+ */
+static void
+test_forged_old_epoch_grants(void **state)
+{
+    enum { NEW, NEW2 };
+    struct ql_key *nk[2] = {NULL, NULL};
+    struct ql_diag d;
+    char fp1[65], wrong[65], dir[64];
+    const struct {
+        const char *what;
+        struct ql_key *const *signer;
+        const char *epoch, *fp, *recipient, *why; /* why NULL: verifies */
+    } cases[] = {
+        {"to a revoked principal", &K[LLY], "1", fp1, "lt-hc-gone",
+         "who is not an active principal"},
+        {"of an unknown epoch", &K[LLY], "7", fp1, "lt-hc-new2",
+         "neither its current epoch 2 nor the next"},
+        {"by a member of another unit", &K[QLLY], "1", fp1, "lt-hc-new2",
+         "'qy-lly' grants epoch 1 of unit LT's key, which they never held"},
+        {"by a newcomer who never held it", &nk[NEW2], "1", fp1, "lt-hc-new",
+         "'lt-hc-new2' grants epoch 1 of unit LT's key, which they never "
+         "held"},
+        {"of another key", &K[LLY], "1", wrong, "lt-hc-new2",
+         "grants another key for unit LT epoch 1"},
+        {"by a holder to a newcomer", &K[LLY], "1", fp1, "lt-hc-new2", NULL},
+    };
+    size_t i;
+
+    (void)state;
+    newcomer("lt-hc-new", "LT", "verifier", &nk[NEW]);
+    ok(ql_county_principal_revoke(F->c, P[GONE].name, &d), &d, "revoke");
+    move(F->c, TRI, LEAD_LT2, "triage", NULL, 0, NULL);
+    newcomer("lt-hc-new2", "LT", "verifier", &nk[NEW2]);
+    fingerprint_of("LT", 1, fp1);
+    memset(wrong, 'a', 64);
+    wrong[64] = '\0';
+    ql_county_close(F->c);
+    F->c = NULL;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *to, *db;
+        uint64_t at;
+
+        print_message("old-epoch grant %s\n", cases[i].what);
+        snprintf(dir, sizeof dir, "case%zu", i);
+        to = qlt_join(F->dir, dir);
+        assert_int_equal(mkdir(to, 0700), 0);
+        copy_file(F->dir, to, "county.db");
+        copy_file(F->dir, to, "county.db-wal");
+        copy_file(F->dir, to, "county.db.logkey");
+        db = qlt_join(to, "county.db");
+        at = forge_grant(db, *cases[i].signer, "LT", cases[i].epoch,
+                         cases[i].fp, cases[i].recipient);
+        if (cases[i].why != NULL) {
+            refused_at(db, at, cases[i].why);
+        } else {
+            struct ql_audit_result res;
+            struct ql_county *c = NULL;
+
+            ok(ql_county_open(db, 0, &c, &d), &d, "reopen");
+            ok(ql_audit_verify(c, K[ADMIN], &res, &d), &d, cases[i].what);
+            ql_county_close(c);
+        }
+        free(db);
+        free(to);
+    }
+    ql_key_free(nk[NEW]);
+    ql_key_free(nk[NEW2]);
+}
+
+/*
+ * The same hand-over without a lead entry: the unit head, who held the
+ * old key, shares the unit's keys. A second call finds nobody lacking
+ * anything and writes nothing; who may not hold the key is refused and
+ * the store is left as it was.
+ */
+static void
+test_key_share(void **state)
+{
+    static const struct {
+        enum who w;
+        const char *unit;
+        ql_err rc;
+        const char *why;
+    } refusals[] = {
+        {GONE, "LT", QL_EDENIED, "has been revoked"},
+        {ADMIN, "LT", QL_EDENIED, "'admin' holds no key to unit LT"},
+        {QLLY, "LT", QL_EDENIED, "'qy-lly' holds no key to unit LT"},
+        {AUD, "QY", QL_EDENIED, "'jw-sj' holds no key to unit QY"},
+        {HEAD, "ZZ", QL_ENOTFOUND, "unknown unit 'ZZ'"},
+    };
+    struct ql_audit_result res;
+    struct ql_key *nk = NULL;
+    struct ql_diag d;
+    char value[128];
+    uint64_t size0, size1, h0, h1;
+    size_t i;
+    ql_err rc;
+
+    (void)state;
+    newcomer("lt-hc-new", "LT", "verifier", &nk);
+    as(F->c, ADMIN);
+    ok(ql_county_principal_revoke(F->c, P[GONE].name, &d), &d, "revoke");
+    as(F->c, HEAD);
+    ok(ql_county_key_share(F->c, "LT", &d), &d, "share");
+    assert_int_equal(epochs_held("LT", "lt-hc-new"), 3);
+    assert_int_equal(epochs_held("LT", P[GONE].name), 1);
+    assert_true(readable_by(nk, LEAD_LT, "summary", value, sizeof value));
+    assert_non_null(strstr(value, "MKS-LT-1"));
+    h0 = evidence(&size0);
+    as(F->c, HEAD);
+    ok(ql_county_key_share(F->c, "LT", &d), &d, "share again");
+    h1 = evidence(&size1);
+    assert_int_equal(size1, size0);
+    assert_int_equal(h1, h0);
+    for (i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        print_message("key share of %s as %s\n", refusals[i].unit,
+                      P[refusals[i].w].name);
+        as(F->c, refusals[i].w);
+        rc = ql_county_key_share(F->c, refusals[i].unit, &d);
+        if (rc != refusals[i].rc || strstr(d.msg, refusals[i].why) == NULL)
+            fail_msg("%s (%s), want %s naming '%s'", ql_errname(rc), d.msg,
+                     ql_errname(refusals[i].rc), refusals[i].why);
+        h1 = evidence(&size1);
+        assert_int_equal(size1, size0);
+        assert_int_equal(h1, h0);
+    }
+    ok(ql_audit_verify(F->c, K[ADMIN], &res, &d), &d, "verify");
+    ql_key_free(nk);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -889,6 +1229,10 @@ main(void)
         T(test_revoked_supervisor),
         T(test_secret_roles_outside_the_office),
         T(test_verifier_refuses_the_envelope_outside_the_office),
+        T(test_old_epochs_reach_newcomers),
+        T(test_old_epochs_in_a_batch),
+        T(test_forged_old_epoch_grants),
+        T(test_key_share),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

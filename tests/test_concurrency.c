@@ -1444,11 +1444,12 @@ test_concurrent_writers(void **state)
 }
 
 /*
- * Why the crash loop never replaces a principal who moves leads: one who
- * joins a unit and writes there first after a revocation starts the new
- * key epoch without ever holding the old one, so it cannot re-seal a lead
- * last sealed in the old epoch. The refusal must change nothing and name
- * who was refused.
+ * A verifier who joins after a revocation and is the first to write in
+ * the unit cannot re-seal a lead sealed under the old key: the write is
+ * refused and changes nothing. The next write in the unit by anyone
+ * holding the old key (here the liaison, accepting another lead) starts
+ * the new epoch and grants the old one to the newcomer, who can then
+ * read and move the lead; the log still verifies.
  */
 static void
 test_newcomer_first_write(void **state)
@@ -1457,26 +1458,36 @@ test_newcomer_first_write(void **state)
     struct ql_wf_kv add[] = {{"source", "群众举报"}, {"summary", "换人测试"}};
     struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
                                 {"due_at", "2025-10-15"}};
+    struct ql_audit_result res;
     struct ql_county *c = NULL;
     struct ql_key *hc2 = NULL;
     struct ql_lead *l = NULL;
     struct ql_diag d;
-    char id[QL_ENTRY_WORD_MAX + 1];
+    char id[QL_ENTRY_WORD_MAX + 1], other[QL_ENTRY_WORD_MAX + 1];
+    char *ids[2] = {id, other};
     uint64_t before = 0, after = 0;
+    size_t i;
 
     assert_int_equal(
         ql_key_generate(ql_profile_default(), "LT-hc-02", &hc2, &d), QL_OK);
     assert_int_equal(ql_county_open(f->path, 0, &c, &d), QL_OK);
     ql_county_set_now(c, NOW);
-    ql_county_set_actor(c, f->k[REG]);
-    assert_int_equal(ql_lead_add(c, "test_flow", NULL, add, 2, id, &d), QL_OK);
-    ql_county_set_actor(c, f->k[TRI]);
-    assert_int_equal(ql_lead_move(c, id, "triage", NULL, 0, NULL, NULL, &d),
-                     QL_OK);
-    assert_int_equal(ql_lead_move(c, id, "assign", assign, 2, NULL, NULL, &d),
-                     QL_OK);
-    ql_county_set_actor(c, f->k[DIR]);
-    assert_int_equal(ql_lead_approve(c, id, &d), QL_OK);
+    for (i = 0; i < 2; i++) {
+        char out[QL_ENTRY_WORD_MAX + 1];
+
+        ql_county_set_actor(c, f->k[REG]);
+        assert_int_equal(ql_lead_add(c, "test_flow", NULL, add, 2, out, &d),
+                         QL_OK);
+        snprintf(ids[i], QL_ENTRY_WORD_MAX + 1, "%s", out);
+        ql_county_set_actor(c, f->k[TRI]);
+        assert_int_equal(
+            ql_lead_move(c, ids[i], "triage", NULL, 0, NULL, NULL, &d), QL_OK);
+        assert_int_equal(
+            ql_lead_move(c, ids[i], "assign", assign, 2, NULL, NULL, &d),
+            QL_OK);
+        ql_county_set_actor(c, f->k[DIR]);
+        assert_int_equal(ql_lead_approve(c, ids[i], &d), QL_OK);
+    }
     ql_county_set_actor(c, f->k[LT_LLY]);
     assert_int_equal(ql_lead_move(c, id, "accept", NULL, 0, NULL, NULL, &d),
                      QL_OK);
@@ -1484,6 +1495,8 @@ test_newcomer_first_write(void **state)
     assert_int_equal(ql_county_principal_add(c, hc2, "LT", "verifier", &d),
                      QL_OK);
     assert_int_equal(ql_county_principal_revoke(c, "LT-hc-01", &d), QL_OK);
+
+    /* Before any holder of the old key writes: refused, nothing written. */
     assert_int_equal(ql_log_size(ql_county_log(c), &before, &d), QL_OK);
     ql_county_set_actor(c, hc2);
     assert_int_equal(
@@ -1493,11 +1506,28 @@ test_newcomer_first_write(void **state)
                                "'LT-hc-02' cannot read it");
     assert_int_equal(ql_log_size(ql_county_log(c), &after, &d), QL_OK);
     assert_int_equal(after, before);
+    assert_int_equal(ql_lead_load(c, id, &l, &d), QL_OK);
+    assert_false(ql_lead_readable(l));
+    ql_lead_free(l);
+
+    /* The liaison, who held the old key, writes in the unit. */
+    ql_county_set_actor(c, f->k[LT_LLY]);
+    assert_int_equal(
+        ql_lead_move(c, other, "accept", NULL, 0, NULL, NULL, &d), QL_OK);
+    ql_county_set_actor(c, hc2);
+    assert_int_equal(ql_lead_load(c, id, &l, &d), QL_OK);
+    assert_true(ql_lead_readable(l));
+    assert_string_equal(ql_lead_get(l, "summary"), "换人测试");
+    ql_lead_free(l);
+    assert_int_equal(
+        ql_lead_move(c, id, "progress", NULL, 0, "首次回告", NULL, &d), QL_OK);
     ql_county_set_actor(c, f->k[DIR]);
     assert_int_equal(ql_lead_load(c, id, &l, &d), QL_OK);
     assert_string_equal(ql_lead_state(l), "VERIFYING");
+    assert_string_equal(ql_lead_get(l, "summary"), "换人测试");
     ql_lead_free(l);
     assert_int_equal(ql_county_replay_check(c, &d), QL_OK);
+    assert_int_equal(ql_audit_verify(c, f->k[ADMIN], &res, &d), QL_OK);
     ql_county_close(c);
     ql_key_free(hc2);
 }
