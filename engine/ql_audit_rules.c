@@ -834,7 +834,6 @@ grant(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
     size_t nlist = 0, at = 0, i;
     uint64_t epoch = 0;
     uint32_t u;
-    bool in_list = false;
     const char *p;
     ql_err rc;
 
@@ -874,8 +873,6 @@ grant(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
             return FAIL(QL_EINTEGRITY, "grants unit %s's key to '%s', who may "
                                        "not read it",
                         e->unit, name);
-        if (who == r->who)
-            in_list = true;
         list[nlist++] = who;
         p += n;
         if (*p == ' ')
@@ -915,7 +912,7 @@ grant(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
             return FAIL(QL_EINTEGRITY, "grants another key for unit %s "
                                        "epoch %llu",
                         e->unit, (unsigned long long)epoch);
-        if (epoch == (uint64_t)s->neps && !(holds(ep, r->who) || in_list))
+        if (epoch == (uint64_t)s->neps && !holds(ep, r->who))
             return FAIL(QL_EINTEGRITY, "'%s' grants unit %s's key, which "
                                        "they do not hold",
                         r->prs[r->who].name, e->unit);

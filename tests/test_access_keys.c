@@ -1094,7 +1094,7 @@ test_forged_old_epoch_grants(void **state)
     enum { NEW, NEW2 };
     struct ql_key *nk[2] = {NULL, NULL};
     struct ql_diag d;
-    char fp1[65], wrong[65], dir[64];
+    char fp1[65], fp2[65], wrong[65], dir[64];
     const struct {
         const char *what;
         struct ql_key *const *signer;
@@ -1111,6 +1111,9 @@ test_forged_old_epoch_grants(void **state)
          "held"},
         {"of another key", &K[LLY], "1", wrong, "lt-hc-new2",
          "grants another key for unit LT epoch 1"},
+        {"of the current epoch by a newcomer, to themselves", &nk[NEW2], "2",
+         fp2, "lt-hc-new2",
+         "'lt-hc-new2' grants unit LT's key, which they do not hold"},
         {"by a holder to a newcomer", &K[LLY], "1", fp1, "lt-hc-new2", NULL},
     };
     size_t i;
@@ -1121,6 +1124,7 @@ test_forged_old_epoch_grants(void **state)
     move(F->c, TRI, LEAD_LT2, "triage", NULL, 0, NULL);
     newcomer("lt-hc-new2", "LT", "verifier", &nk[NEW2]);
     fingerprint_of("LT", 1, fp1);
+    fingerprint_of("LT", 2, fp2);
     memset(wrong, 'a', 64);
     wrong[64] = '\0';
     ql_county_close(F->c);
