@@ -1129,82 +1129,129 @@ static const char FACT_TOOK_SQL[] =
     "unit = ?1 AND workflow = ?2 AND state = ?3 AND registered = ?4 AND "      \
     "due = ?5 AND pending = ?6 AND facts = ?7"
 
-/* The facts bits of lead id, whose state_since FACTS_SQL read. */
+/*
+ * What a lead's facts bits are made of, kept so that the next entry can
+ * change them without the lead's clear fields and entries being read
+ * again: every bit but F_ON_TIME, and each deadline field as cut to fit.
+ */
+#define DEADLINES 3
+#define DEADLINE_MAX 128
+
+struct facts {
+    unsigned bits;
+    char deadline[DEADLINES][DEADLINE_MAX];
+};
+
+static const char *const deadline_field[DEADLINES] = {
+    QL_FIELD_DUE_AT, QL_FIELD_EXTENDED_DUE, QL_FIELD_REDO_DUE};
+
+/*
+ * Sets bit set when v is not empty and bit good when v is one of the two
+ * good answers, clearing both first: a later value replaces an earlier.
+ */
+static void
+facts_answer(struct facts *f, const char *v, unsigned set, unsigned good,
+             const char *good1, const char *good2)
+{
+    f->bits &= ~(set | good);
+    if (*v != '\0')
+        f->bits |= set;
+    if (is(v, good1) || is(v, good2))
+        f->bits |= good;
+}
+
+/* Sets the part of f that the clear field name, now v, decides. */
+static void
+facts_field(struct facts *f, const char *name, const char *v)
+{
+    size_t i;
+
+    if (is(name, QL_FIELD_FINDING)) {
+        facts_answer(f, v, F_FINDING, F_SUBSTANTIATED, QL_FINDING_CONFIRMED,
+                     QL_FINDING_PARTLY);
+    } else if (is(name, QL_FIELD_FEEDBACK)) {
+        facts_answer(f, v, F_FEEDBACK, F_SATISFIED, QL_FEEDBACK_SATISFIED,
+                     QL_FEEDBACK_MOSTLY);
+    } else if (is(name, QL_FIELD_NAMED)) {
+        facts_answer(f, v, 0, F_NAMED, QL_NAMED_REAL, QL_NAMED_REAL);
+    } else {
+        /* A date cut after 127 bytes compares with a 10-byte date as the
+           whole would. */
+        for (i = 0; i < DEADLINES; i++)
+            if (is(name, deadline_field[i]))
+                snprintf(f->deadline[i], DEADLINE_MAX, "%s", v);
+    }
+}
+
+/* Adds what a lead's entry of action a on transition t says it took. */
+static void
+facts_took(struct facts *f, const char *a, const char *t)
+{
+    if (!is(a, "lead.move") && !is(a, "lead.approve"))
+        return; /* only effective entries are "took" */
+    if (is(t, QL_T_URGE) || is(t, QL_T_SUPERVISE))
+        f->bits |= F_URGED;
+    else if (is(t, QL_T_REPORT))
+        f->bits |= F_REPORTED;
+    else if (is(t, QL_T_RETURN))
+        f->bits |= F_RETURNED;
+    else if (is(t, QL_SPOT_PASS))
+        f->bits |= F_SPOT;
+    else if (is(t, QL_SPOT_RETURN))
+        f->bits |= F_SPOT | F_SPOT_RETURNED;
+}
+
+/* The facts bits of f for a lead in its state since the instant since. */
 static ql_err
-lead_facts(struct ql_county *c, const char *id, const char *state_since,
+facts_bits(struct ql_county *c, const struct facts *f, const char *since,
            int64_t *out, struct ql_diag *d)
+{
+    const char *deadline = "";
+    char day[16];
+    unsigned bits = f->bits;
+    size_t i;
+    ql_err rc;
+
+    for (i = 0; i < DEADLINES; i++)
+        if (strcmp(f->deadline[i], deadline) > 0)
+            deadline = f->deadline[i];
+    /* Whether it is closed depends on the workflow; the date does not. */
+    if (*deadline == '\0') {
+        bits |= F_ON_TIME;
+    } else {
+        if ((rc = local_date_of(since, ql_county_zone(c), day, d)) != QL_OK)
+            return rc;
+        if (strcmp(day, deadline) <= 0)
+            bits |= F_ON_TIME;
+    }
+    *out = (int64_t)bits;
+    return QL_OK;
+}
+
+/* The facts of lead id, from its clear fields and its entries. */
+static ql_err
+lead_facts(struct ql_county *c, const char *id, struct facts *out,
+           struct ql_diag *d)
 {
     struct ql_store *store = ql_county_store(c);
     struct ql_stmt *st = NULL;
-    char finding[64] = "", feedback[64] = "", deadline[128] = "", since[16];
     bool row = false;
-    unsigned f = 0;
     ql_err rc;
 
+    memset(out, 0, sizeof *out);
     if ((rc = ql_store_prepare(store, FACT_FIELDS_SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
         goto out;
-    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
-        const char *name = ql_stmt_text(st, 0), *v = ql_stmt_text(st, 1);
-
-        /* A value cut to fit is none of the values counted, and being set
-           is all that counts of it; a date cut after 127 bytes compares
-           with a 10-byte date as the whole would. */
-        if (is(name, QL_FIELD_FINDING))
-            snprintf(finding, sizeof finding, "%s", *v ? v : "");
-        else if (is(name, QL_FIELD_FEEDBACK))
-            snprintf(feedback, sizeof feedback, "%s", *v ? v : "");
-        else if (is(name, QL_FIELD_NAMED))
-            f |= is(v, QL_NAMED_REAL) ? F_NAMED : 0;
-        else if ((is(name, QL_FIELD_DUE_AT) ||
-                  is(name, QL_FIELD_EXTENDED_DUE) ||
-                  is(name, QL_FIELD_REDO_DUE)) &&
-                 strcmp(v, deadline) > 0)
-            snprintf(deadline, sizeof deadline, "%s", v);
-    }
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row)
+        facts_field(out, ql_stmt_text(st, 0), ql_stmt_text(st, 1));
     ql_stmt_done(st);
     st = NULL;
     if (rc != QL_OK ||
         (rc = ql_store_prepare(store, FACT_TOOK_SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
         goto out;
-    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
-        const char *a = ql_stmt_text(st, 0), *t = ql_stmt_text(st, 1);
-
-        if (!is(a, "lead.move") && !is(a, "lead.approve"))
-            continue; /* only effective entries are "took" */
-        if (is(t, QL_T_URGE) || is(t, QL_T_SUPERVISE))
-            f |= F_URGED;
-        else if (is(t, QL_T_REPORT))
-            f |= F_REPORTED;
-        else if (is(t, QL_T_RETURN))
-            f |= F_RETURNED;
-        else if (is(t, QL_SPOT_PASS))
-            f |= F_SPOT;
-        else if (is(t, QL_SPOT_RETURN))
-            f |= F_SPOT | F_SPOT_RETURNED;
-    }
-    if (rc != QL_OK)
-        goto out;
-    /* Whether it is closed depends on the workflow; the date does not. */
-    if (*deadline == '\0') {
-        f |= F_ON_TIME;
-    } else {
-        if ((rc = local_date_of(state_since, ql_county_zone(c), since, d)) !=
-            QL_OK)
-            goto out;
-        if (strcmp(since, deadline) <= 0)
-            f |= F_ON_TIME;
-    }
-    if (*finding != '\0')
-        f |= F_FINDING;
-    if (is(finding, QL_FINDING_CONFIRMED) || is(finding, QL_FINDING_PARTLY))
-        f |= F_SUBSTANTIATED;
-    if (*feedback != '\0')
-        f |= F_FEEDBACK;
-    if (is(feedback, QL_FEEDBACK_SATISFIED) || is(feedback, QL_FEEDBACK_MOSTLY))
-        f |= F_SATISFIED;
-    *out = (int64_t)f;
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row)
+        facts_took(out, ql_stmt_text(st, 0), ql_stmt_text(st, 1));
 out:
     ql_stmt_done(st);
     return rc;
@@ -1213,10 +1260,17 @@ out:
 /* A lead's row of the status counts: the key columns and the facts bits. */
 #define KEY_TEXTS 6
 
+/*
+ * The row a lead was last counted into inside a batch, with what its
+ * facts bits were made of and the instant its state began: enough for
+ * the lead's next entry to work out its next row without reading it.
+ */
 struct ql_status_memo {
     char *id;
     char *text[KEY_TEXTS]; /* unit, workflow, state, registered, due,
                               pending; all in one allocation with id */
+    char *since;
+    struct facts facts;
     int64_t bits;
 };
 
@@ -1227,31 +1281,37 @@ ql_status_memo_drop(struct ql_county *c)
     c->status_memo = NULL;
 }
 
-/* Remembers the key the lead was just counted under (a batch only). */
+/*
+ * Remembers the row the lead was just counted into (a batch only). The
+ * strings may point into the memo it replaces.
+ */
 static void
 memo_keep(struct ql_county *c, const char *id, const char *const *text,
-          int64_t bits)
+          const char *since, const struct facts *f, int64_t bits)
 {
     struct ql_status_memo *m;
-    size_t len[KEY_TEXTS], idlen = strlen(id) + 1, total = idlen, i;
+    size_t len[KEY_TEXTS], idlen = strlen(id) + 1, i;
+    size_t sincelen = strlen(since) + 1, total = idlen + sincelen;
     char *at;
 
-    ql_status_memo_drop(c);
     for (i = 0; i < KEY_TEXTS; i++) {
         len[i] = strlen(text[i]) + 1;
         total += len[i];
     }
     /* Without memory the next entry reads the lead again: no error. */
-    if ((m = malloc(sizeof *m + total)) == NULL)
-        return;
-    at = (char *)(m + 1);
-    m->id = memcpy(at, id, idlen);
-    at += idlen;
-    for (i = 0; i < KEY_TEXTS; i++) {
-        m->text[i] = memcpy(at, text[i], len[i]);
-        at += len[i];
+    if ((m = malloc(sizeof *m + total)) != NULL) {
+        at = (char *)(m + 1);
+        m->id = memcpy(at, id, idlen);
+        at += idlen;
+        for (i = 0; i < KEY_TEXTS; i++) {
+            m->text[i] = memcpy(at, text[i], len[i]);
+            at += len[i];
+        }
+        m->since = memcpy(at, since, sincelen);
+        m->facts = *f;
+        m->bits = bits;
     }
-    m->bits = bits;
+    ql_status_memo_drop(c);
     c->status_memo = m;
 }
 
@@ -1276,22 +1336,58 @@ run_key(struct ql_store *store, const char *sql, const char *const *text,
     return rc;
 }
 
-ql_err
-ql_status_count_lead(struct ql_county *c, const char *id, int delta,
-                     struct ql_diag *d)
+/* Counts one more lead in the row of key text and bits. */
+static ql_err
+count_in(struct ql_store *store, const char *const *text, int64_t bits,
+         struct ql_diag *d)
 {
     static const char ADD[] =
         "INSERT INTO status_counts(unit, workflow, state, registered, due, "
         "pending, facts, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1) "
         "ON CONFLICT(unit, workflow, state, registered, due, pending, facts) "
         "DO UPDATE SET n = n + 1";
+
+    return run_key(store, ADD, text, bits, d);
+}
+
+/* Counts lead id out of the row of key text and bits. */
+static ql_err
+count_out(struct ql_store *store, const char *id, const char *const *text,
+          int64_t bits, struct ql_diag *d)
+{
     static const char DROP[] =
         "DELETE FROM status_counts WHERE " KEY_WHERE " AND n = 1";
     static const char LESS[] =
         "UPDATE status_counts SET n = n - 1 WHERE " KEY_WHERE " AND n > 1";
+    ql_err rc;
+
+    /*
+     * A row at zero is deleted, so that replay and upgrade agree. (An
+     * UPDATE ... RETURNING would say which in one statement, but SQLite
+     * keeps the returned rows in a scratch table, which costs more than
+     * the second statement.) Rows shared by several leads come first:
+     * a batch moves many leads alike.
+     */
+    if ((rc = run_key(store, LESS, text, bits, d)) != QL_OK ||
+        ql_store_changes(store) == 1 ||
+        (rc = run_key(store, DROP, text, bits, d)) != QL_OK)
+        return rc;
+    if (ql_store_changes(store) != 1)
+        return ql_fail(d, QL_EINTEGRITY,
+                       "the status counts lack lead %s: the table "
+                       "'status_counts' differs from the log",
+                       id);
+    return QL_OK;
+}
+
+ql_err
+ql_status_count_lead(struct ql_county *c, const char *id, int delta,
+                     struct ql_diag *d)
+{
     struct ql_store *store = ql_county_store(c);
     struct ql_stmt *st = NULL;
     const char *text[KEY_TEXTS];
+    struct facts f;
     bool row = false;
     int64_t bits;
     int i;
@@ -1310,36 +1406,121 @@ ql_status_count_lead(struct ql_county *c, const char *id, int delta,
         if ((rc = ql_store_prepare(store, FACTS_SQL, &st, d)) != QL_OK ||
             (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK ||
             (rc = ql_stmt_step(st, &row, d)) != QL_OK || !row ||
-            (rc = lead_facts(c, id, ql_stmt_text(st, 6), &bits, d)) != QL_OK)
+            (rc = lead_facts(c, id, &f, d)) != QL_OK ||
+            (rc = facts_bits(c, &f, ql_stmt_text(st, 6), &bits, d)) != QL_OK)
             goto out;
         for (i = 0; i < KEY_TEXTS; i++)
             text[i] = ql_stmt_text(st, i);
     }
     if (delta > 0) {
-        if ((rc = run_key(store, ADD, text, bits, d)) == QL_OK && c->batch)
-            memo_keep(c, id, text, bits);
+        if ((rc = count_in(store, text, bits, d)) == QL_OK && c->batch)
+            memo_keep(c, id, text, ql_stmt_text(st, 6), &f, bits);
         goto out;
     }
-    /*
-     * A row at zero is deleted, so that replay and upgrade agree. (An
-     * UPDATE ... RETURNING would say which in one statement, but SQLite
-     * keeps the returned rows in a scratch table, which costs more than
-     * the second statement.)
-     */
-    if ((rc = run_key(store, DROP, text, bits, d)) != QL_OK ||
-        ql_store_changes(store) == 1 ||
-        (rc = run_key(store, LESS, text, bits, d)) != QL_OK)
-        goto out;
-    if (ql_store_changes(store) != 1)
-        rc = ql_fail(d, QL_EINTEGRITY,
-                     "the status counts lack lead %s: the table "
-                     "'status_counts' differs from the log",
-                     id);
+    rc = count_out(store, id, text, bits, d);
 out:
     /* Whatever happened, the remembered row is the lead's no longer. */
     if (delta < 0 && c->status_memo != NULL)
         ql_status_memo_drop(c);
     ql_stmt_done(st);
+    return rc;
+}
+
+/* Whether e is an action whose change to the lead's row follows from it. */
+static bool
+entry_quick(const struct ql_entry *e)
+{
+    return is(e->action, "lead.move") || is(e->action, "lead.approve") ||
+           is(e->action, "lead.propose") || is(e->action, "lead.reject");
+}
+
+bool
+ql_status_count_quick(const struct ql_county *c, const struct ql_entry *e)
+{
+    if (!c->batch)
+        return false;
+    if (is(e->action, "lead.add"))
+        return true;
+    return c->status_memo != NULL && is(c->status_memo->id, e->lead) &&
+           entry_quick(e);
+}
+
+ql_err
+ql_status_count_entry(struct ql_county *c, const struct ql_entry *e,
+                      struct ql_diag *d)
+{
+    struct ql_store *store = ql_county_store(c);
+    const struct ql_status_memo *m = c->status_memo;
+    const char *text[KEY_TEXTS], *since, *due = ql_entry_get_clear(e, "_due");
+    char registered[16];
+    bool add = is(e->action, "lead.add"), same;
+    struct facts f;
+    int64_t bits;
+    size_t i;
+    ql_err rc;
+
+    if (!ql_status_count_quick(c, e)) {
+        rc = ql_fail(d, QL_EUSAGE,
+                     "entry %llu of lead %s cannot be counted "
+                     "without reading the lead",
+                     (unsigned long long)e->index, e->lead);
+        goto out;
+    }
+    if (due == NULL)
+        due = "";
+    /* The row as apply_rows (ql_lead.c) leaves the lead's columns. */
+    if (add) {
+        if ((rc = local_date_of(e->time, ql_county_zone(c), registered, d)) !=
+            QL_OK)
+            goto out;
+        memset(&f, 0, sizeof f);
+        text[0] = e->unit;
+        text[1] = e->workflow;
+        text[2] = e->to;
+        text[3] = registered;
+        text[4] = due;
+        text[5] = "";
+        since = e->time;
+    } else {
+        for (i = 0; i < KEY_TEXTS; i++)
+            text[i] = m->text[i];
+        f = m->facts;
+        since = m->since;
+    }
+    if (is(e->action, "lead.move") || is(e->action, "lead.approve")) {
+        if (!is(text[2], e->to))
+            since = e->time;
+        text[0] = e->unit;
+        text[2] = e->to;
+        text[4] = due;
+        if (is(e->action, "lead.approve"))
+            text[5] = "";
+    } else if (is(e->action, "lead.propose")) {
+        text[5] = e->transition;
+    } else if (is(e->action, "lead.reject")) {
+        text[5] = "";
+    }
+    /* The clear fields the entry sets, as lead_clear keeps them. */
+    if (add || is(e->action, "lead.move") || is(e->action, "lead.approve"))
+        for (i = 0; i < e->nclear; i++)
+            if (e->clear[i].name[0] != '_')
+                facts_field(&f, e->clear[i].name, e->clear[i].value);
+    facts_took(&f, e->action, e->transition);
+    if ((rc = facts_bits(c, &f, since, &bits, d)) != QL_OK)
+        goto out;
+    same = !add && bits == m->bits;
+    for (i = 0; same && i < KEY_TEXTS; i++)
+        same = is(text[i], m->text[i]);
+    /* A lead that stays in its row leaves the count as it is. */
+    if (!same &&
+        ((!add && (rc = count_out(store, e->lead, (const char *const *)m->text,
+                                  m->bits, d)) != QL_OK) ||
+         (rc = count_in(store, text, bits, d)) != QL_OK))
+        goto out;
+    memo_keep(c, e->lead, text, since, &f, bits);
+    return QL_OK;
+out:
+    ql_status_memo_drop(c);
     return rc;
 }
 

@@ -26,6 +26,7 @@
 #include "ql_err.h"
 
 struct ql_county;
+struct ql_entry;
 
 /* Clear fields the figures and the sample rule read. */
 #define QL_FIELD_FINDING "finding"           /* 核查结论 */
@@ -230,6 +231,23 @@ ql_err ql_status_summary(struct ql_county *c, const char *cycle,
  */
 ql_err ql_status_count_lead(struct ql_county *c, const char *id, int delta,
                             struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Inside a batch the row a lead's entry was counted into is remembered
+ * with what its facts were made of, so the lead's next entry in the batch
+ * works out its new row from the entry alone. ql_status_count_quick says
+ * whether that holds for entry e: a batch, and either a registration or
+ * a move, approval, proposal or rejection of the lead counted last.
+ * Then ql_lead_apply, instead of the two calls of ql_status_count_lead,
+ * applies e and calls ql_status_count_entry, which moves the lead's count
+ * from its old row to its new one (and writes nothing when the two are
+ * the same). QL_EUSAGE when ql_status_count_quick does not hold;
+ * otherwise errors as ql_status_count_lead. On any error the remembered
+ * row is dropped.
+ */
+bool ql_status_count_quick(const struct ql_county *c, const struct ql_entry *e);
+ql_err ql_status_count_entry(struct ql_county *c, const struct ql_entry *e,
+                             struct ql_diag *d) QL_MUST_CHECK;
 
 /*
  * Inside a batch ql_status_count_lead remembers the row it last counted a
