@@ -1116,7 +1116,7 @@ ql_lead_cache_drop(struct ql_county *c)
 
     if (c == NULL)
         return;
-    ql_status_memo_drop(c);
+    ql_status_counts_drop(c);
     if (c->leads == NULL)
         return;
     for (i = 0; i < c->leads->n; i++)

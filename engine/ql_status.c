@@ -1265,7 +1265,7 @@ out:
  * facts bits were made of and the instant its state began: enough for
  * the lead's next entry to work out its next row without reading it.
  */
-struct ql_status_memo {
+struct status_row {
     char *id;
     char *text[KEY_TEXTS]; /* unit, workflow, state, registered, due,
                               pending; all in one allocation with id */
@@ -1274,51 +1274,177 @@ struct ql_status_memo {
     int64_t bits;
 };
 
+/* A batch's change to the count of one row, not yet written. */
+struct delta {
+    char *key; /* the KEY_TEXTS texts, each with its NUL, back to back */
+    size_t len;
+    int64_t bits, n;
+    uint32_t hash;
+    int next; /* the next delta in the same bucket, or -1 */
+};
+
+#define DELTA_BUCKETS 1024
+
+/*
+ * What a batch keeps of the status counts: the row of the lead counted
+ * last, and the changes to the counts, written once when the batch
+ * commits (or a summary reads the counts inside it). A batch moves many
+ * leads through the same few rows, so most changes cancel or add up
+ * before they reach the table.
+ */
+struct ql_status_memo {
+    struct status_row *row;
+    struct delta *v;
+    size_t n, cap;
+    int bucket[DELTA_BUCKETS];
+};
+
 void
 ql_status_memo_drop(struct ql_county *c)
 {
-    free(c->status_memo);
+    if (c->status_memo == NULL)
+        return;
+    free(c->status_memo->row);
+    c->status_memo->row = NULL;
+}
+
+void
+ql_status_counts_drop(struct ql_county *c)
+{
+    struct ql_status_memo *m = c->status_memo;
+    size_t i;
+
+    if (m == NULL)
+        return;
+    for (i = 0; i < m->n; i++)
+        free(m->v[i].key);
+    free(m->v);
+    free(m->row);
+    free(m);
     c->status_memo = NULL;
+}
+
+/* The batch's memo, made on first use; NULL when out of memory. */
+static struct ql_status_memo *
+memo_of(struct ql_county *c)
+{
+    struct ql_status_memo *m = c->status_memo;
+    size_t i;
+
+    if (m == NULL && (m = calloc(1, sizeof *m)) != NULL) {
+        for (i = 0; i < DELTA_BUCKETS; i++)
+            m->bucket[i] = -1;
+        c->status_memo = m;
+    }
+    return m;
+}
+
+/* The row remembered for lead id, or NULL. */
+static const struct status_row *
+row_of(const struct ql_county *c, const char *id)
+{
+    const struct ql_status_memo *m = c->status_memo;
+
+    if (m == NULL || m->row == NULL || !is(m->row->id, id))
+        return NULL;
+    return m->row;
 }
 
 /*
  * Remembers the row the lead was just counted into (a batch only). The
- * strings may point into the memo it replaces.
+ * strings may point into the row it replaces.
  */
 static void
 memo_keep(struct ql_county *c, const char *id, const char *const *text,
           const char *since, const struct facts *f, int64_t bits)
 {
-    struct ql_status_memo *m;
+    struct ql_status_memo *m = memo_of(c);
+    struct status_row *r;
     size_t len[KEY_TEXTS], idlen = strlen(id) + 1, i;
     size_t sincelen = strlen(since) + 1, total = idlen + sincelen;
     char *at;
 
+    if (m == NULL)
+        return; /* without memory the next entry reads the lead again */
     for (i = 0; i < KEY_TEXTS; i++) {
         len[i] = strlen(text[i]) + 1;
         total += len[i];
     }
-    /* Without memory the next entry reads the lead again: no error. */
-    if ((m = malloc(sizeof *m + total)) != NULL) {
-        at = (char *)(m + 1);
-        m->id = memcpy(at, id, idlen);
+    if ((r = malloc(sizeof *r + total)) != NULL) {
+        at = (char *)(r + 1);
+        r->id = memcpy(at, id, idlen);
         at += idlen;
         for (i = 0; i < KEY_TEXTS; i++) {
-            m->text[i] = memcpy(at, text[i], len[i]);
+            r->text[i] = memcpy(at, text[i], len[i]);
             at += len[i];
         }
-        m->since = memcpy(at, since, sincelen);
-        m->facts = *f;
-        m->bits = bits;
+        r->since = memcpy(at, since, sincelen);
+        r->facts = *f;
+        r->bits = bits;
     }
-    ql_status_memo_drop(c);
-    c->status_memo = m;
+    free(m->row);
+    m->row = r;
 }
 
-/* Runs sql with a lead's key bound. */
+/* Adds n to the batch's change to the row of key text and bits. */
+static ql_err
+delta_add(struct ql_county *c, const char *const *text, int64_t bits,
+          int64_t n, struct ql_diag *d)
+{
+    struct ql_status_memo *m = memo_of(c);
+    struct delta *v;
+    size_t len = 0, k[KEY_TEXTS], at, i;
+    uint32_t h = 2166136261u ^ (uint32_t)bits;
+    char *key = NULL;
+    int j;
+    ql_err rc = QL_OK;
+
+    if (m == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    for (i = 0; i < KEY_TEXTS; i++)
+        len += k[i] = strlen(text[i]) + 1;
+    if ((key = malloc(len)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    for (i = 0, at = 0; i < KEY_TEXTS; at += k[i], i++)
+        memcpy(key + at, text[i], k[i]);
+    for (i = 0; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * 16777619u;
+    for (j = m->bucket[h % DELTA_BUCKETS]; j >= 0; j = m->v[j].next) {
+        v = &m->v[j];
+        if (v->hash == h && v->bits == bits && v->len == len &&
+            memcmp(v->key, key, len) == 0) {
+            v->n += n;
+            goto out;
+        }
+    }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 64;
+
+        if ((v = realloc(m->v, cap * sizeof *v)) == NULL) {
+            rc = ql_fail(d, QL_ENOMEM, NULL);
+            goto out;
+        }
+        m->v = v;
+        m->cap = cap;
+    }
+    v = &m->v[m->n];
+    v->key = key;
+    key = NULL; /* the delta's now */
+    v->len = len;
+    v->bits = bits;
+    v->n = n;
+    v->hash = h;
+    v->next = m->bucket[h % DELTA_BUCKETS];
+    m->bucket[h % DELTA_BUCKETS] = (int)m->n++;
+out:
+    free(key);
+    return rc;
+}
+
+/* Runs sql with a row's key and a count bound. */
 static ql_err
 run_key(struct ql_store *store, const char *sql, const char *const *text,
-        int64_t bits, struct ql_diag *d)
+        int64_t bits, int64_t n, struct ql_diag *d)
 {
     struct ql_stmt *st = NULL;
     ql_err rc = QL_OK;
@@ -1331,52 +1457,93 @@ run_key(struct ql_store *store, const char *sql, const char *const *text,
     if (rc == QL_OK)
         rc = ql_stmt_bind_int(st, 7, bits, d);
     if (rc == QL_OK)
+        rc = ql_stmt_bind_int(st, 8, n, d);
+    if (rc == QL_OK)
         rc = ql_stmt_run(st, d);
     ql_stmt_done(st);
     return rc;
 }
 
-/* Counts one more lead in the row of key text and bits. */
+/*
+ * Changes the count of the row of key text and bits by n. who names what
+ * the message blames when a row to take leads out of is not there (a
+ * lead's id, or the batch's). A row at zero is deleted, so that replay
+ * and upgrade agree. (An UPDATE ... RETURNING would say which in one
+ * statement, but SQLite keeps the returned rows in a scratch table, which
+ * costs more than the second statement.)
+ */
 static ql_err
-count_in(struct ql_store *store, const char *const *text, int64_t bits,
-         struct ql_diag *d)
+count_by(struct ql_store *store, const char *who, const char *const *text,
+         int64_t bits, int64_t n, struct ql_diag *d)
 {
     static const char ADD[] =
         "INSERT INTO status_counts(unit, workflow, state, registered, due, "
-        "pending, facts, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1) "
+        "pending, facts, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
         "ON CONFLICT(unit, workflow, state, registered, due, pending, facts) "
-        "DO UPDATE SET n = n + 1";
-
-    return run_key(store, ADD, text, bits, d);
-}
-
-/* Counts lead id out of the row of key text and bits. */
-static ql_err
-count_out(struct ql_store *store, const char *id, const char *const *text,
-          int64_t bits, struct ql_diag *d)
-{
+        "DO UPDATE SET n = n + excluded.n";
     static const char DROP[] =
-        "DELETE FROM status_counts WHERE " KEY_WHERE " AND n = 1";
+        "DELETE FROM status_counts WHERE " KEY_WHERE " AND n = -?8";
     static const char LESS[] =
-        "UPDATE status_counts SET n = n - 1 WHERE " KEY_WHERE " AND n > 1";
+        "UPDATE status_counts SET n = n + ?8 WHERE " KEY_WHERE " AND n > -?8";
     ql_err rc;
 
-    /*
-     * A row at zero is deleted, so that replay and upgrade agree. (An
-     * UPDATE ... RETURNING would say which in one statement, but SQLite
-     * keeps the returned rows in a scratch table, which costs more than
-     * the second statement.) Rows shared by several leads come first:
-     * a batch moves many leads alike.
-     */
-    if ((rc = run_key(store, LESS, text, bits, d)) != QL_OK ||
+    if (n == 0)
+        return QL_OK;
+    if (n > 0)
+        return run_key(store, ADD, text, bits, n, d);
+    if ((rc = run_key(store, DROP, text, bits, n, d)) != QL_OK ||
         ql_store_changes(store) == 1 ||
-        (rc = run_key(store, DROP, text, bits, d)) != QL_OK)
+        (rc = run_key(store, LESS, text, bits, n, d)) != QL_OK)
         return rc;
     if (ql_store_changes(store) != 1)
         return ql_fail(d, QL_EINTEGRITY,
-                       "the status counts lack lead %s: the table "
+                       "the status counts lack %s: the table "
                        "'status_counts' differs from the log",
-                       id);
+                       who);
+    return QL_OK;
+}
+
+/* Counts a lead in or out of a row: at once, or at the batch's end. */
+static ql_err
+count_lead(struct ql_county *c, const char *id, const char *const *text,
+           int64_t bits, int64_t n, struct ql_diag *d)
+{
+    char who[QL_ENTRY_WORD_MAX + 8];
+
+    if (c->batch)
+        return delta_add(c, text, bits, n, d);
+    snprintf(who, sizeof who, "lead %s", id);
+    return count_by(ql_county_store(c), who, text, bits, n, d);
+}
+
+ql_err
+ql_status_counts_flush(struct ql_county *c, struct ql_diag *d)
+{
+    struct ql_status_memo *m = c->status_memo;
+    const char *text[KEY_TEXTS];
+    size_t i, k;
+    ql_err rc = QL_OK;
+
+    if (m == NULL)
+        return QL_OK;
+    for (i = 0; i < m->n && rc == QL_OK; i++) {
+        const struct delta *v = &m->v[i];
+        const char *at = v->key;
+
+        for (k = 0; k < KEY_TEXTS; k++) {
+            text[k] = at;
+            at += strlen(at) + 1;
+        }
+        rc = count_by(ql_county_store(c), "a row the batch's leads leave",
+                      text, v->bits, v->n, d);
+    }
+    if (rc != QL_OK)
+        return rc;
+    for (i = 0; i < m->n; i++)
+        free(m->v[i].key);
+    m->n = 0;
+    for (i = 0; i < DELTA_BUCKETS; i++)
+        m->bucket[i] = -1;
     return QL_OK;
 }
 
@@ -1385,6 +1552,7 @@ ql_status_count_lead(struct ql_county *c, const char *id, int delta,
                      struct ql_diag *d)
 {
     struct ql_store *store = ql_county_store(c);
+    const struct status_row *r = row_of(c, id);
     struct ql_stmt *st = NULL;
     const char *text[KEY_TEXTS];
     struct facts f;
@@ -1397,11 +1565,10 @@ ql_status_count_lead(struct ql_county *c, const char *id, int delta,
      * The lead's row was last written by this batch's own previous entry
      * on it: take it out under the key remembered then.
      */
-    if (delta < 0 && c->batch && c->status_memo != NULL &&
-        strcmp(c->status_memo->id, id) == 0) {
+    if (delta < 0 && c->batch && r != NULL) {
         for (i = 0; i < KEY_TEXTS; i++)
-            text[i] = c->status_memo->text[i];
-        bits = c->status_memo->bits;
+            text[i] = r->text[i];
+        bits = r->bits;
     } else {
         if ((rc = ql_store_prepare(store, FACTS_SQL, &st, d)) != QL_OK ||
             (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK ||
@@ -1412,15 +1579,12 @@ ql_status_count_lead(struct ql_county *c, const char *id, int delta,
         for (i = 0; i < KEY_TEXTS; i++)
             text[i] = ql_stmt_text(st, i);
     }
-    if (delta > 0) {
-        if ((rc = count_in(store, text, bits, d)) == QL_OK && c->batch)
-            memo_keep(c, id, text, ql_stmt_text(st, 6), &f, bits);
-        goto out;
-    }
-    rc = count_out(store, id, text, bits, d);
+    if ((rc = count_lead(c, id, text, bits, delta, d)) == QL_OK &&
+        delta > 0 && c->batch)
+        memo_keep(c, id, text, ql_stmt_text(st, 6), &f, bits);
 out:
     /* Whatever happened, the remembered row is the lead's no longer. */
-    if (delta < 0 && c->status_memo != NULL)
+    if (delta < 0)
         ql_status_memo_drop(c);
     ql_stmt_done(st);
     return rc;
@@ -1441,16 +1605,14 @@ ql_status_count_quick(const struct ql_county *c, const struct ql_entry *e)
         return false;
     if (is(e->action, "lead.add"))
         return true;
-    return c->status_memo != NULL && is(c->status_memo->id, e->lead) &&
-           entry_quick(e);
+    return row_of(c, e->lead) != NULL && entry_quick(e);
 }
 
 ql_err
 ql_status_count_entry(struct ql_county *c, const struct ql_entry *e,
                       struct ql_diag *d)
 {
-    struct ql_store *store = ql_county_store(c);
-    const struct ql_status_memo *m = c->status_memo;
+    const struct status_row *m = row_of(c, e->lead);
     const char *text[KEY_TEXTS], *since, *due = ql_entry_get_clear(e, "_due");
     char registered[16];
     bool add = is(e->action, "lead.add"), same;
@@ -1513,9 +1675,9 @@ ql_status_count_entry(struct ql_county *c, const struct ql_entry *e,
         same = is(text[i], m->text[i]);
     /* A lead that stays in its row leaves the count as it is. */
     if (!same &&
-        ((!add && (rc = count_out(store, e->lead, (const char *const *)m->text,
-                                  m->bits, d)) != QL_OK) ||
-         (rc = count_in(store, text, bits, d)) != QL_OK))
+        ((!add && (rc = count_lead(c, e->lead, (const char *const *)m->text,
+                                   m->bits, -1, d)) != QL_OK) ||
+         (rc = count_lead(c, e->lead, text, bits, 1, d)) != QL_OK))
         goto out;
     memo_keep(c, e->lead, text, since, &f, bits);
     return QL_OK;
@@ -1716,7 +1878,9 @@ read_counts(struct ql_county *c, struct ql_status *s, struct tally *tl,
     ql_err rc;
 
     memset(&g, 0, sizeof g);
-    if ((rc = ql_store_prepare(ql_county_store(c), COUNTS_SQL, &st, d)) !=
+    /* Inside a batch the counts are written when read. */
+    if ((rc = ql_status_counts_flush(c, d)) != QL_OK ||
+        (rc = ql_store_prepare(ql_county_store(c), COUNTS_SQL, &st, d)) !=
             QL_OK ||
         (rc = only ? ql_stmt_bind_text(st, 1, only, d)
                    : ql_stmt_bind_null(st, 1, d)) != QL_OK)

@@ -1124,7 +1124,7 @@ test_names(void **state)
 }
 
 /* Every row of status_counts as the county's own connection sees it,
-   uncommitted writes of a batch included; caller-owned. */
+   with the changes of an open batch written; caller-owned. */
 static char *
 counts_seen(void)
 {
@@ -1138,6 +1138,7 @@ counts_seen(void)
     bool row = false;
     char *out;
 
+    ok(ql_status_counts_flush(F->c, &d), &d);
     ok(ql_store_prepare(ql_county_store(F->c), SQL, &st, &d), &d);
     ok(ql_stmt_step(st, &row, &d), &d);
     assert_true(row);
@@ -1255,6 +1256,42 @@ test_counts_worked_out_in_batch(void **state)
     ok(ql_county_replay_check(F->c, &d), &d);
 }
 
+/*
+ * Inside a batch the counts' changes are written at its end: a batch that
+ * takes a lead out of a row an intruder deleted fails there, with the
+ * table named, and leaves the store as it was.
+ */
+static void
+test_tampered_counts_in_batch(void **state)
+{
+    struct varied v;
+    struct ql_lead *lead = NULL;
+    struct ql_diag d;
+    uint64_t before, after;
+    char *counts, *now;
+
+    (void)state;
+    varied_county(&v);
+    raw_sql("DELETE FROM status_counts WHERE unit = 'LT' AND "
+            "state = 'VERIFYING'");
+    counts = counts_dump();
+    ok(ql_log_size(ql_county_log(F->c), &before, &d), &d);
+    as(REG);
+    ok(ql_county_batch_begin(F->c, &d), &d);
+    move(LT_HC, "2025-09-03", v.a[6], "report", "finding", "查实");
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EINTEGRITY);
+    assert_non_null(strstr(d.msg, "table 'status_counts' differs"));
+    ok(ql_log_size(ql_county_log(F->c), &after, &d), &d);
+    assert_int_equal(after, before);
+    ok(ql_lead_load_clear(F->c, v.a[6], &lead, &d), &d);
+    assert_string_equal(ql_lead_state(lead), "VERIFYING");
+    ql_lead_free(lead);
+    now = counts_dump();
+    assert_string_equal(now, counts);
+    free(now);
+    free(counts);
+}
+
 int
 main(void)
 {
@@ -1280,6 +1317,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_counts_worked_out_in_batch,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tampered_counts_in_batch, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
