@@ -2387,23 +2387,42 @@ bump_counter(struct ql_county *c, const char *id, struct ql_diag *d)
     return run1(c, SQL, t, 1, v, 1, d);
 }
 
+/*
+ * The clear fields an entry sets, up to CLEAR_ROWS in one statement:
+ * most entries set a few, and a statement's own cost (reset, step, the
+ * index search to start) is most of a one-row upsert's.
+ */
+#define CLEAR_ROWS 4
+#define CLEAR_INSERT "INSERT INTO lead_clear(lead, name, value) VALUES "
+#define CLEAR_UPSERT                                                           \
+    " ON CONFLICT(lead, name) DO UPDATE SET value = excluded.value"
+
 static ql_err
 set_clear_fields(struct ql_county *c, const struct ql_entry *e,
                  struct ql_diag *d)
 {
-    static const char SQL[] =
-        "INSERT INTO lead_clear(lead, name, value) VALUES (?1, ?2, ?3) "
-        "ON CONFLICT(lead, name) DO UPDATE SET value = excluded.value";
-    size_t i;
+    static const char *const SQL[CLEAR_ROWS] = {
+        CLEAR_INSERT "(?1, ?2, ?3)" CLEAR_UPSERT,
+        CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5)" CLEAR_UPSERT,
+        CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7)" CLEAR_UPSERT,
+        CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7), "
+                     "(?1, ?8, ?9)" CLEAR_UPSERT};
+    const char *t[1 + 2 * CLEAR_ROWS];
+    size_t i, n = 0;
     ql_err rc;
 
-    for (i = 0; i < e->nclear; i++) {
-        const char *t[3] = {e->lead, e->clear[i].name, e->clear[i].value};
-
-        if (e->clear[i].name[0] == '_')
+    t[0] = e->lead;
+    for (i = 0; i <= e->nclear; i++) {
+        if (n == CLEAR_ROWS || (i == e->nclear && n > 0)) {
+            if ((rc = run1(c, SQL[n - 1], t, 1 + 2 * n, NULL, 0, d)) != QL_OK)
+                return rc;
+            n = 0;
+        }
+        if (i == e->nclear || e->clear[i].name[0] == '_')
             continue;
-        if ((rc = run1(c, SQL, t, 3, NULL, 0, d)) != QL_OK)
-            return rc;
+        t[1 + 2 * n] = e->clear[i].name;
+        t[2 + 2 * n] = e->clear[i].value;
+        n++;
     }
     return QL_OK;
 }
