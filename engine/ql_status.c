@@ -1527,7 +1527,7 @@ ql_status_counts_flush(struct ql_county *c, struct ql_diag *d)
     if (m == NULL)
         return QL_OK;
     for (i = 0; i < m->n && rc == QL_OK; i++) {
-        const struct delta *v = &m->v[i];
+        struct delta *v = &m->v[i];
         const char *at = v->key;
 
         for (k = 0; k < KEY_TEXTS; k++) {
@@ -1536,6 +1536,8 @@ ql_status_counts_flush(struct ql_county *c, struct ql_diag *d)
         }
         rc = count_by(ql_county_store(c), "a row the batch's leads leave",
                       text, v->bits, v->n, d);
+        if (rc == QL_OK)
+            v->n = 0; /* written: a second flush must not write it again */
     }
     if (rc != QL_OK)
         return rc;

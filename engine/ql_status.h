@@ -257,7 +257,8 @@ ql_err ql_status_count_entry(struct ql_county *c, const struct ql_entry *e,
  * so most changes cancel or add up. A row the batch takes more leads out
  * of than it holds (the table was tampered with) fails the flush with
  * QL_EINTEGRITY naming the table; store errors as ql_store. After a
- * failure the changes are kept, for the rollback to drop.
+ * failure the changes not yet written are kept, for the rollback to drop
+ * (or a second flush to try again).
  *
  * ql_status_memo_drop forgets the row remembered for the lead counted
  * last (the county does so at every entry that is not a lead's);

@@ -1266,6 +1266,7 @@ test_tampered_counts_in_batch(void **state)
 {
     struct varied v;
     struct ql_lead *lead = NULL;
+    struct ql_status *st = NULL;
     struct ql_diag d;
     uint64_t before, after;
     char *counts, *now;
@@ -1279,6 +1280,11 @@ test_tampered_counts_in_batch(void **state)
     as(REG);
     ok(ql_county_batch_begin(F->c, &d), &d);
     move(LT_HC, "2025-09-03", v.a[6], "report", "finding", "查实");
+    /* A summary inside the batch writes the changes first, and fails. */
+    assert_int_equal(ql_status_summary(F->c, NULL, NULL, &st, &d),
+                     QL_EINTEGRITY);
+    assert_null(st);
+    assert_non_null(strstr(d.msg, "table 'status_counts' differs"));
     assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EINTEGRITY);
     assert_non_null(strstr(d.msg, "table 'status_counts' differs"));
     ok(ql_log_size(ql_county_log(F->c), &after, &d), &d);
