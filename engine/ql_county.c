@@ -479,6 +479,11 @@ ql_county_batch_commit(struct ql_county *c, struct ql_diag *d)
         return ql_fail(d, QL_EUSAGE, "the batch failed and was rolled back");
     }
     c->batch = false;
+    /* The status counts the batch changed, before its checkpoint. */
+    if ((rc = ql_status_counts_flush(c, d)) != QL_OK) {
+        county_abort(c);
+        return rc;
+    }
     rc = county_finish(c, d);
     ql_log_defer_end(c->log);
     forget_registry(c);

@@ -242,8 +242,12 @@ copy_text(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
+static bool meta_cached(struct ql_county *c, const char *id, struct meta *m);
+static void meta_keep(struct ql_county *c, const struct meta *m);
+
+/* The lead's row in leads and pending, as the store has it. */
 static ql_err
-load_meta(struct ql_county *c, const char *id, struct meta *m,
+meta_read(struct ql_county *c, const char *id, struct meta *m,
           struct ql_diag *d)
 {
     static const char SQL[] =
@@ -285,6 +289,24 @@ load_meta(struct ql_county *c, const char *id, struct meta *m,
     }
 out:
     ql_stmt_done(st);
+    return rc;
+}
+
+/*
+ * The lead's row in leads and pending. Inside a batch, once read or
+ * written, it is kept with the lead's memo and kept current by every entry
+ * applied to the lead (meta_apply), so later writes skip the query.
+ */
+static ql_err
+load_meta(struct ql_county *c, const char *id, struct meta *m,
+          struct ql_diag *d)
+{
+    ql_err rc;
+
+    if (meta_cached(c, id, m))
+        return QL_OK;
+    if ((rc = meta_read(c, id, m, d)) == QL_OK)
+        meta_keep(c, m);
     return rc;
 }
 
@@ -1066,6 +1088,8 @@ struct lead_memo {
     uint8_t *buf;           /* the slot, or a guarded block of its own */
     size_t cap, sealed_len, secret_len; /* buf: the sealed, then secret */
     int next; /* the next memo in its bucket, or -1 */
+    bool meta_ok;     /* meta is the lead's row as the store has it now */
+    struct meta meta; /* see load_meta */
 };
 
 /* Leads a batch keeps; past that the oldest memo makes room. */
@@ -1107,6 +1131,7 @@ memo_clear(struct lead_memo *m)
     m->cap = m->slot != NULL ? MEMO_SLOT : 0;
     m->sealed_len = m->secret_len = 0;
     m->valid = false;
+    m->meta_ok = false;
 }
 
 void
@@ -1116,7 +1141,7 @@ ql_lead_cache_drop(struct ql_county *c)
 
     if (c == NULL)
         return;
-    ql_status_memo_drop(c);
+    ql_status_counts_drop(c);
     if (c->leads == NULL)
         return;
     for (i = 0; i < c->leads->n; i++)
@@ -1183,6 +1208,140 @@ memo_get(struct ql_county *c, const char *id)
     m->next = lc->bucket[h];
     lc->bucket[h] = (int)i;
     return m;
+}
+
+/* Copies the kept row of lead id to m; false when none is kept. */
+static bool
+meta_cached(struct ql_county *c, const char *id, struct meta *m)
+{
+    const struct lead_memo *lm = memo_find(c, id);
+
+    if (lm == NULL || !lm->meta_ok)
+        return false;
+    *m = lm->meta;
+    return true;
+}
+
+/* Keeps m, just read from the store, inside a batch (load_meta). */
+static void
+meta_keep(struct ql_county *c, const struct meta *m)
+{
+    struct lead_memo *lm;
+
+    if (!c->batch || (lm = memo_get(c, m->id)) == NULL)
+        return; /* the next write reads the store again */
+    lm->meta = *m;
+    lm->meta_ok = true;
+}
+
+/*
+ * Brings the kept row of e's lead up to entry e, just applied, as
+ * apply_rows changed leads and pending (registered: the date it worked
+ * out for a registration). An entry of any other kind, or a failure to
+ * apply one, forgets the row (ok false).
+ */
+static void
+meta_apply(struct ql_county *c, const struct ql_entry *e,
+           const char *registered, bool ok)
+{
+    const char *due = ql_entry_get_clear(e, "_due");
+    int64_t epoch = clear_int(e, "_epoch");
+    bool add = strcmp(e->action, "lead.add") == 0, settle = false;
+    struct lead_memo *lm;
+    struct meta *m;
+
+    if (!c->batch)
+        return;
+    lm = ok && add ? memo_get(c, e->lead) : memo_find(c, e->lead);
+    if (lm == NULL || (!add && !lm->meta_ok))
+        return;
+    m = &lm->meta;
+    lm->meta_ok = false;
+    if (!ok)
+        return;
+    if (due == NULL)
+        due = "";
+    if (add) {
+        memset(m, 0, sizeof *m);
+        copy_text(m->id, sizeof m->id, e->lead);
+        copy_text(m->workflow, sizeof m->workflow, e->workflow);
+        copy_text(m->registered, sizeof m->registered, registered);
+        m->snapshot_idx = e->index;
+    }
+    if (add || strcmp(e->action, "lead.move") == 0 ||
+        strcmp(e->action, "lead.approve") == 0) {
+        copy_text(m->unit, sizeof m->unit, e->unit);
+        copy_text(m->state, sizeof m->state, e->to);
+        copy_text(m->due, sizeof m->due, due);
+        if (add || epoch > 0)
+            m->epoch = epoch;
+        if (ql_entry_get_clear(e, "_snapshot") != NULL)
+            m->snapshot_idx = e->index;
+        m->last_idx = e->index;
+        settle = strcmp(e->action, "lead.approve") == 0;
+    } else if (strcmp(e->action, "lead.propose") == 0) {
+        m->pending = true;
+        m->pending_idx = e->index;
+        copy_text(m->pending_transition, sizeof m->pending_transition,
+                  e->transition);
+        copy_text(m->proposer, sizeof m->proposer, e->actor);
+    } else if (strcmp(e->action, "lead.reject") == 0) {
+        m->last_idx = e->index;
+        settle = true;
+    } else {
+        return; /* a migration: read the store again */
+    }
+    if (settle) {
+        m->pending = false;
+        m->pending_idx = 0;
+        m->pending_transition[0] = '\0';
+        m->proposer[0] = '\0';
+    }
+    lm->meta_ok = true;
+}
+
+ql_err
+ql_lead_cache_check(struct ql_county *c, const char *id, bool *kept,
+                    struct ql_diag *d)
+{
+    struct meta k, m;
+    const char *what = NULL;
+    ql_err rc;
+
+    if (kept != NULL)
+        *kept = false;
+    if (!meta_cached(c, id, &k))
+        return QL_OK;
+    if (kept != NULL)
+        *kept = true;
+    if ((rc = meta_read(c, id, &m, d)) != QL_OK)
+        return rc;
+    if (strcmp(k.unit, m.unit) != 0)
+        what = "unit";
+    else if (strcmp(k.workflow, m.workflow) != 0)
+        what = "workflow";
+    else if (strcmp(k.state, m.state) != 0)
+        what = "state";
+    else if (strcmp(k.registered, m.registered) != 0)
+        what = "registered";
+    else if (strcmp(k.due, m.due) != 0)
+        what = "due";
+    else if (k.epoch != m.epoch)
+        what = "epoch";
+    else if (k.snapshot_idx != m.snapshot_idx)
+        what = "snapshot_idx";
+    else if (k.last_idx != m.last_idx)
+        what = "last_idx";
+    else if (k.pending != m.pending || k.pending_idx != m.pending_idx ||
+             strcmp(k.pending_transition, m.pending_transition) != 0 ||
+             strcmp(k.proposer, m.proposer) != 0)
+        what = "pending";
+    if (what != NULL)
+        return ql_fail(d, QL_EINTEGRITY,
+                       "the batch keeps lead %s with another %s than the "
+                       "store",
+                       id, what);
+    return QL_OK;
 }
 
 /*
@@ -2228,29 +2387,54 @@ bump_counter(struct ql_county *c, const char *id, struct ql_diag *d)
     return run1(c, SQL, t, 1, v, 1, d);
 }
 
+/*
+ * The clear fields an entry sets, up to CLEAR_ROWS in one statement:
+ * most entries set a few, and a statement's own cost (reset, step, the
+ * index search to start) is most of a one-row upsert's.
+ */
+#define CLEAR_ROWS 4
+#define CLEAR_INSERT "INSERT INTO lead_clear(lead, name, value) VALUES "
+#define CLEAR_UPSERT                                                           \
+    " ON CONFLICT(lead, name) DO UPDATE SET value = excluded.value"
+
 static ql_err
 set_clear_fields(struct ql_county *c, const struct ql_entry *e,
                  struct ql_diag *d)
 {
-    static const char SQL[] =
-        "INSERT INTO lead_clear(lead, name, value) VALUES (?1, ?2, ?3) "
-        "ON CONFLICT(lead, name) DO UPDATE SET value = excluded.value";
-    size_t i;
+    static const char *const SQL[CLEAR_ROWS] = {
+        CLEAR_INSERT "(?1, ?2, ?3)" CLEAR_UPSERT,
+        CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5)" CLEAR_UPSERT,
+        CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7)" CLEAR_UPSERT,
+        CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7), "
+                     "(?1, ?8, ?9)" CLEAR_UPSERT};
+    const char *t[1 + 2 * CLEAR_ROWS];
+    size_t i, n = 0;
     ql_err rc;
 
-    for (i = 0; i < e->nclear; i++) {
-        const char *t[3] = {e->lead, e->clear[i].name, e->clear[i].value};
-
-        if (e->clear[i].name[0] == '_')
+    t[0] = e->lead;
+    for (i = 0; i <= e->nclear; i++) {
+        if (n == CLEAR_ROWS || (i == e->nclear && n > 0)) {
+            if ((rc = run1(c, SQL[n - 1], t, 1 + 2 * n, NULL, 0, d)) != QL_OK)
+                return rc;
+            n = 0;
+        }
+        if (i == e->nclear || e->clear[i].name[0] == '_')
             continue;
-        if ((rc = run1(c, SQL, t, 3, NULL, 0, d)) != QL_OK)
-            return rc;
+        t[1 + 2 * n] = e->clear[i].name;
+        t[2 + 2 * n] = e->clear[i].value;
+        n++;
     }
     return QL_OK;
 }
 
+/*
+ * Applies lead entry e to leads, lead_entries, lead_clear, pending and
+ * counters; for a registration, registered (size bytes) gets the local
+ * date it worked out for the lead.
+ */
 static ql_err
-apply_rows(struct ql_county *c, const struct ql_entry *e, struct ql_diag *d)
+apply_rows(struct ql_county *c, const struct ql_entry *e, char *registered,
+           size_t size, struct ql_diag *d)
 {
     static const char ADD[] =
         "INSERT INTO leads(id, unit, workflow, state, due, registered, "
@@ -2276,7 +2460,6 @@ apply_rows(struct ql_county *c, const struct ql_entry *e, struct ql_diag *d)
     const char *due = ql_entry_get_clear(e, "_due");
     int64_t epoch = clear_int(e, "_epoch");
     bool snapshot = ql_entry_get_clear(e, "_snapshot") != NULL;
-    char registered[16];
     int32_t day;
     int64_t t;
     ql_err rc;
@@ -2301,7 +2484,7 @@ apply_rows(struct ql_county *c, const struct ql_entry *e, struct ql_diag *d)
         if ((rc = ql_time_parse(e->time, strlen(e->time), &t, d)) != QL_OK ||
             (rc = ql_zone_local_date(t, ql_county_zone(c), &day, d)) !=
                 QL_OK ||
-            (rc = ql_date_format(day, registered, sizeof registered, d)) !=
+            (rc = ql_date_format(day, registered, size, d)) !=
                 QL_OK)
             return rc;
         tx[0] = e->lead;
@@ -2364,20 +2547,32 @@ apply_rows(struct ql_county *c, const struct ql_entry *e, struct ql_diag *d)
 /*
  * The lead's row of the status counts leaves before the entry changes the
  * lead and comes back after, on the same path for writing and replaying.
+ * Inside a batch, when the lead's previous entry was the batch's last
+ * write, its new row is worked out from the row that entry left (a
+ * replay, outside any batch, reads the lead and so checks that path).
  */
 ql_err
 ql_lead_apply(struct ql_county *c, const struct ql_entry *e,
               struct ql_diag *d)
 {
+    char registered[16] = "";
+    bool quick;
     ql_err rc;
 
     if (!ql_entry_word_valid(e->lead))
         return ql_fail(d, QL_EINTEGRITY, "entry %llu (%s) names no lead",
                        (unsigned long long)e->index, e->action);
-    if (strcmp(e->action, "lead.add") != 0 &&
+    quick = ql_status_count_quick(c, e);
+    if (!quick && strcmp(e->action, "lead.add") != 0 &&
         (rc = ql_status_count_lead(c, e->lead, -1, d)) != QL_OK)
         return rc;
-    if ((rc = apply_rows(c, e, d)) != QL_OK)
+    rc = apply_rows(c, e, registered, sizeof registered, d);
+    meta_apply(c, e, registered, rc == QL_OK);
+    if (rc != QL_OK) {
+        ql_status_memo_drop(c);
         return rc;
+    }
+    if (quick)
+        return ql_status_count_entry(c, e, d);
     return ql_status_count_lead(c, e->lead, 1, d);
 }

@@ -77,6 +77,18 @@ ql_err ql_lead_reject(struct ql_county *c, const char *id, const char *note,
 ql_err ql_lead_migrate(struct ql_county *c, const char *id, const char *hash,
                        const char *map, struct ql_diag *d) QL_MUST_CHECK;
 
+/*
+ * Inside a batch the lead's clear metadata (its row in leads and pending)
+ * is kept from one write to the next and brought up to date by each entry
+ * applied to the lead, instead of being read again. This compares what
+ * the batch keeps for lead id with the store: QL_OK when they agree or
+ * nothing is kept (*kept, when not NULL, says which); QL_EINTEGRITY naming
+ * the first column that differs; store errors as ql_lead_load. A
+ * self-check for tests; it changes nothing.
+ */
+ql_err ql_lead_cache_check(struct ql_county *c, const char *id, bool *kept,
+                           struct ql_diag *d) QL_MUST_CHECK;
+
 /* ---- reading ---- */
 
 struct ql_lead;

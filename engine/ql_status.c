@@ -1129,82 +1129,129 @@ static const char FACT_TOOK_SQL[] =
     "unit = ?1 AND workflow = ?2 AND state = ?3 AND registered = ?4 AND "      \
     "due = ?5 AND pending = ?6 AND facts = ?7"
 
-/* The facts bits of lead id, whose state_since FACTS_SQL read. */
+/*
+ * What a lead's facts bits are made of, kept so that the next entry can
+ * change them without the lead's clear fields and entries being read
+ * again: every bit but F_ON_TIME, and each deadline field as cut to fit.
+ */
+#define DEADLINES 3
+#define DEADLINE_MAX 128
+
+struct facts {
+    unsigned bits;
+    char deadline[DEADLINES][DEADLINE_MAX];
+};
+
+static const char *const deadline_field[DEADLINES] = {
+    QL_FIELD_DUE_AT, QL_FIELD_EXTENDED_DUE, QL_FIELD_REDO_DUE};
+
+/*
+ * Sets bit set when v is not empty and bit good when v is one of the two
+ * good answers, clearing both first: a later value replaces an earlier.
+ */
+static void
+facts_answer(struct facts *f, const char *v, unsigned set, unsigned good,
+             const char *good1, const char *good2)
+{
+    f->bits &= ~(set | good);
+    if (*v != '\0')
+        f->bits |= set;
+    if (is(v, good1) || is(v, good2))
+        f->bits |= good;
+}
+
+/* Sets the part of f that the clear field name, now v, decides. */
+static void
+facts_field(struct facts *f, const char *name, const char *v)
+{
+    size_t i;
+
+    if (is(name, QL_FIELD_FINDING)) {
+        facts_answer(f, v, F_FINDING, F_SUBSTANTIATED, QL_FINDING_CONFIRMED,
+                     QL_FINDING_PARTLY);
+    } else if (is(name, QL_FIELD_FEEDBACK)) {
+        facts_answer(f, v, F_FEEDBACK, F_SATISFIED, QL_FEEDBACK_SATISFIED,
+                     QL_FEEDBACK_MOSTLY);
+    } else if (is(name, QL_FIELD_NAMED)) {
+        facts_answer(f, v, 0, F_NAMED, QL_NAMED_REAL, QL_NAMED_REAL);
+    } else {
+        /* A date cut after 127 bytes compares with a 10-byte date as the
+           whole would. */
+        for (i = 0; i < DEADLINES; i++)
+            if (is(name, deadline_field[i]))
+                snprintf(f->deadline[i], DEADLINE_MAX, "%s", v);
+    }
+}
+
+/* Adds what a lead's entry of action a on transition t says it took. */
+static void
+facts_took(struct facts *f, const char *a, const char *t)
+{
+    if (!is(a, "lead.move") && !is(a, "lead.approve"))
+        return; /* only effective entries are "took" */
+    if (is(t, QL_T_URGE) || is(t, QL_T_SUPERVISE))
+        f->bits |= F_URGED;
+    else if (is(t, QL_T_REPORT))
+        f->bits |= F_REPORTED;
+    else if (is(t, QL_T_RETURN))
+        f->bits |= F_RETURNED;
+    else if (is(t, QL_SPOT_PASS))
+        f->bits |= F_SPOT;
+    else if (is(t, QL_SPOT_RETURN))
+        f->bits |= F_SPOT | F_SPOT_RETURNED;
+}
+
+/* The facts bits of f for a lead in its state since the instant since. */
 static ql_err
-lead_facts(struct ql_county *c, const char *id, const char *state_since,
+facts_bits(struct ql_county *c, const struct facts *f, const char *since,
            int64_t *out, struct ql_diag *d)
+{
+    const char *deadline = "";
+    char day[16];
+    unsigned bits = f->bits;
+    size_t i;
+    ql_err rc;
+
+    for (i = 0; i < DEADLINES; i++)
+        if (strcmp(f->deadline[i], deadline) > 0)
+            deadline = f->deadline[i];
+    /* Whether it is closed depends on the workflow; the date does not. */
+    if (*deadline == '\0') {
+        bits |= F_ON_TIME;
+    } else {
+        if ((rc = local_date_of(since, ql_county_zone(c), day, d)) != QL_OK)
+            return rc;
+        if (strcmp(day, deadline) <= 0)
+            bits |= F_ON_TIME;
+    }
+    *out = (int64_t)bits;
+    return QL_OK;
+}
+
+/* The facts of lead id, from its clear fields and its entries. */
+static ql_err
+lead_facts(struct ql_county *c, const char *id, struct facts *out,
+           struct ql_diag *d)
 {
     struct ql_store *store = ql_county_store(c);
     struct ql_stmt *st = NULL;
-    char finding[64] = "", feedback[64] = "", deadline[128] = "", since[16];
     bool row = false;
-    unsigned f = 0;
     ql_err rc;
 
+    memset(out, 0, sizeof *out);
     if ((rc = ql_store_prepare(store, FACT_FIELDS_SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
         goto out;
-    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
-        const char *name = ql_stmt_text(st, 0), *v = ql_stmt_text(st, 1);
-
-        /* A value cut to fit is none of the values counted, and being set
-           is all that counts of it; a date cut after 127 bytes compares
-           with a 10-byte date as the whole would. */
-        if (is(name, QL_FIELD_FINDING))
-            snprintf(finding, sizeof finding, "%s", *v ? v : "");
-        else if (is(name, QL_FIELD_FEEDBACK))
-            snprintf(feedback, sizeof feedback, "%s", *v ? v : "");
-        else if (is(name, QL_FIELD_NAMED))
-            f |= is(v, QL_NAMED_REAL) ? F_NAMED : 0;
-        else if ((is(name, QL_FIELD_DUE_AT) ||
-                  is(name, QL_FIELD_EXTENDED_DUE) ||
-                  is(name, QL_FIELD_REDO_DUE)) &&
-                 strcmp(v, deadline) > 0)
-            snprintf(deadline, sizeof deadline, "%s", v);
-    }
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row)
+        facts_field(out, ql_stmt_text(st, 0), ql_stmt_text(st, 1));
     ql_stmt_done(st);
     st = NULL;
     if (rc != QL_OK ||
         (rc = ql_store_prepare(store, FACT_TOOK_SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
         goto out;
-    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
-        const char *a = ql_stmt_text(st, 0), *t = ql_stmt_text(st, 1);
-
-        if (!is(a, "lead.move") && !is(a, "lead.approve"))
-            continue; /* only effective entries are "took" */
-        if (is(t, QL_T_URGE) || is(t, QL_T_SUPERVISE))
-            f |= F_URGED;
-        else if (is(t, QL_T_REPORT))
-            f |= F_REPORTED;
-        else if (is(t, QL_T_RETURN))
-            f |= F_RETURNED;
-        else if (is(t, QL_SPOT_PASS))
-            f |= F_SPOT;
-        else if (is(t, QL_SPOT_RETURN))
-            f |= F_SPOT | F_SPOT_RETURNED;
-    }
-    if (rc != QL_OK)
-        goto out;
-    /* Whether it is closed depends on the workflow; the date does not. */
-    if (*deadline == '\0') {
-        f |= F_ON_TIME;
-    } else {
-        if ((rc = local_date_of(state_since, ql_county_zone(c), since, d)) !=
-            QL_OK)
-            goto out;
-        if (strcmp(since, deadline) <= 0)
-            f |= F_ON_TIME;
-    }
-    if (*finding != '\0')
-        f |= F_FINDING;
-    if (is(finding, QL_FINDING_CONFIRMED) || is(finding, QL_FINDING_PARTLY))
-        f |= F_SUBSTANTIATED;
-    if (*feedback != '\0')
-        f |= F_FEEDBACK;
-    if (is(feedback, QL_FEEDBACK_SATISFIED) || is(feedback, QL_FEEDBACK_MOSTLY))
-        f |= F_SATISFIED;
-    *out = (int64_t)f;
+    while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row)
+        facts_took(out, ql_stmt_text(st, 0), ql_stmt_text(st, 1));
 out:
     ql_stmt_done(st);
     return rc;
@@ -1213,52 +1260,191 @@ out:
 /* A lead's row of the status counts: the key columns and the facts bits. */
 #define KEY_TEXTS 6
 
-struct ql_status_memo {
+/*
+ * The row a lead was last counted into inside a batch, with what its
+ * facts bits were made of and the instant its state began: enough for
+ * the lead's next entry to work out its next row without reading it.
+ */
+struct status_row {
     char *id;
     char *text[KEY_TEXTS]; /* unit, workflow, state, registered, due,
                               pending; all in one allocation with id */
+    char *since;
+    struct facts facts;
     int64_t bits;
+};
+
+/* A batch's change to the count of one row, not yet written. */
+struct delta {
+    char *key; /* the KEY_TEXTS texts, each with its NUL, back to back */
+    size_t len;
+    int64_t bits, n;
+    uint32_t hash;
+    int next; /* the next delta in the same bucket, or -1 */
+};
+
+#define DELTA_BUCKETS 1024
+
+/*
+ * What a batch keeps of the status counts: the row of the lead counted
+ * last, and the changes to the counts, written once when the batch
+ * commits (or a summary reads the counts inside it). A batch moves many
+ * leads through the same few rows, so most changes cancel or add up
+ * before they reach the table.
+ */
+struct ql_status_memo {
+    struct status_row *row;
+    struct delta *v;
+    size_t n, cap;
+    int bucket[DELTA_BUCKETS];
 };
 
 void
 ql_status_memo_drop(struct ql_county *c)
 {
-    free(c->status_memo);
+    if (c->status_memo == NULL)
+        return;
+    free(c->status_memo->row);
+    c->status_memo->row = NULL;
+}
+
+void
+ql_status_counts_drop(struct ql_county *c)
+{
+    struct ql_status_memo *m = c->status_memo;
+    size_t i;
+
+    if (m == NULL)
+        return;
+    for (i = 0; i < m->n; i++)
+        free(m->v[i].key);
+    free(m->v);
+    free(m->row);
+    free(m);
     c->status_memo = NULL;
 }
 
-/* Remembers the key the lead was just counted under (a batch only). */
+/* The batch's memo, made on first use; NULL when out of memory. */
+static struct ql_status_memo *
+memo_of(struct ql_county *c)
+{
+    struct ql_status_memo *m = c->status_memo;
+    size_t i;
+
+    if (m == NULL && (m = calloc(1, sizeof *m)) != NULL) {
+        for (i = 0; i < DELTA_BUCKETS; i++)
+            m->bucket[i] = -1;
+        c->status_memo = m;
+    }
+    return m;
+}
+
+/* The row remembered for lead id, or NULL. */
+static const struct status_row *
+row_of(const struct ql_county *c, const char *id)
+{
+    const struct ql_status_memo *m = c->status_memo;
+
+    if (m == NULL || m->row == NULL || !is(m->row->id, id))
+        return NULL;
+    return m->row;
+}
+
+/*
+ * Remembers the row the lead was just counted into (a batch only). The
+ * strings may point into the row it replaces.
+ */
 static void
 memo_keep(struct ql_county *c, const char *id, const char *const *text,
-          int64_t bits)
+          const char *since, const struct facts *f, int64_t bits)
 {
-    struct ql_status_memo *m;
-    size_t len[KEY_TEXTS], idlen = strlen(id) + 1, total = idlen, i;
+    struct ql_status_memo *m = memo_of(c);
+    struct status_row *r;
+    size_t len[KEY_TEXTS], idlen = strlen(id) + 1, i;
+    size_t sincelen = strlen(since) + 1, total = idlen + sincelen;
     char *at;
 
-    ql_status_memo_drop(c);
+    if (m == NULL)
+        return; /* without memory the next entry reads the lead again */
     for (i = 0; i < KEY_TEXTS; i++) {
         len[i] = strlen(text[i]) + 1;
         total += len[i];
     }
-    /* Without memory the next entry reads the lead again: no error. */
-    if ((m = malloc(sizeof *m + total)) == NULL)
-        return;
-    at = (char *)(m + 1);
-    m->id = memcpy(at, id, idlen);
-    at += idlen;
-    for (i = 0; i < KEY_TEXTS; i++) {
-        m->text[i] = memcpy(at, text[i], len[i]);
-        at += len[i];
+    if ((r = malloc(sizeof *r + total)) != NULL) {
+        at = (char *)(r + 1);
+        r->id = memcpy(at, id, idlen);
+        at += idlen;
+        for (i = 0; i < KEY_TEXTS; i++) {
+            r->text[i] = memcpy(at, text[i], len[i]);
+            at += len[i];
+        }
+        r->since = memcpy(at, since, sincelen);
+        r->facts = *f;
+        r->bits = bits;
     }
-    m->bits = bits;
-    c->status_memo = m;
+    free(m->row);
+    m->row = r;
 }
 
-/* Runs sql with a lead's key bound. */
+/* Adds n to the batch's change to the row of key text and bits. */
+static ql_err
+delta_add(struct ql_county *c, const char *const *text, int64_t bits,
+          int64_t n, struct ql_diag *d)
+{
+    struct ql_status_memo *m = memo_of(c);
+    struct delta *v;
+    size_t len = 0, k[KEY_TEXTS], at, i;
+    uint32_t h = 2166136261u ^ (uint32_t)bits;
+    char *key = NULL;
+    int j;
+    ql_err rc = QL_OK;
+
+    if (m == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    for (i = 0; i < KEY_TEXTS; i++)
+        len += k[i] = strlen(text[i]) + 1;
+    if ((key = malloc(len)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    for (i = 0, at = 0; i < KEY_TEXTS; at += k[i], i++)
+        memcpy(key + at, text[i], k[i]);
+    for (i = 0; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * 16777619u;
+    for (j = m->bucket[h % DELTA_BUCKETS]; j >= 0; j = m->v[j].next) {
+        v = &m->v[j];
+        if (v->hash == h && v->bits == bits && v->len == len &&
+            memcmp(v->key, key, len) == 0) {
+            v->n += n;
+            goto out;
+        }
+    }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 64;
+
+        if ((v = realloc(m->v, cap * sizeof *v)) == NULL) {
+            rc = ql_fail(d, QL_ENOMEM, NULL);
+            goto out;
+        }
+        m->v = v;
+        m->cap = cap;
+    }
+    v = &m->v[m->n];
+    v->key = key;
+    key = NULL; /* the delta's now */
+    v->len = len;
+    v->bits = bits;
+    v->n = n;
+    v->hash = h;
+    v->next = m->bucket[h % DELTA_BUCKETS];
+    m->bucket[h % DELTA_BUCKETS] = (int)m->n++;
+out:
+    free(key);
+    return rc;
+}
+
+/* Runs sql with a row's key and a count bound. */
 static ql_err
 run_key(struct ql_store *store, const char *sql, const char *const *text,
-        int64_t bits, struct ql_diag *d)
+        int64_t bits, int64_t n, struct ql_diag *d)
 {
     struct ql_stmt *st = NULL;
     ql_err rc = QL_OK;
@@ -1271,27 +1457,107 @@ run_key(struct ql_store *store, const char *sql, const char *const *text,
     if (rc == QL_OK)
         rc = ql_stmt_bind_int(st, 7, bits, d);
     if (rc == QL_OK)
+        rc = ql_stmt_bind_int(st, 8, n, d);
+    if (rc == QL_OK)
         rc = ql_stmt_run(st, d);
     ql_stmt_done(st);
     return rc;
+}
+
+/*
+ * Changes the count of the row of key text and bits by n. who names what
+ * the message blames when a row to take leads out of is not there (a
+ * lead's id, or the batch's). A row at zero is deleted, so that replay
+ * and upgrade agree. (An UPDATE ... RETURNING would say which in one
+ * statement, but SQLite keeps the returned rows in a scratch table, which
+ * costs more than the second statement.)
+ */
+static ql_err
+count_by(struct ql_store *store, const char *who, const char *const *text,
+         int64_t bits, int64_t n, struct ql_diag *d)
+{
+    static const char ADD[] =
+        "INSERT INTO status_counts(unit, workflow, state, registered, due, "
+        "pending, facts, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "ON CONFLICT(unit, workflow, state, registered, due, pending, facts) "
+        "DO UPDATE SET n = n + excluded.n";
+    static const char DROP[] =
+        "DELETE FROM status_counts WHERE " KEY_WHERE " AND n = -?8";
+    static const char LESS[] =
+        "UPDATE status_counts SET n = n + ?8 WHERE " KEY_WHERE " AND n > -?8";
+    ql_err rc;
+
+    if (n == 0)
+        return QL_OK;
+    if (n > 0)
+        return run_key(store, ADD, text, bits, n, d);
+    if ((rc = run_key(store, DROP, text, bits, n, d)) != QL_OK ||
+        ql_store_changes(store) == 1 ||
+        (rc = run_key(store, LESS, text, bits, n, d)) != QL_OK)
+        return rc;
+    if (ql_store_changes(store) != 1)
+        return ql_fail(d, QL_EINTEGRITY,
+                       "the status counts lack %s: the table "
+                       "'status_counts' differs from the log",
+                       who);
+    return QL_OK;
+}
+
+/* Counts a lead in or out of a row: at once, or at the batch's end. */
+static ql_err
+count_lead(struct ql_county *c, const char *id, const char *const *text,
+           int64_t bits, int64_t n, struct ql_diag *d)
+{
+    char who[QL_ENTRY_WORD_MAX + 8];
+
+    if (c->batch)
+        return delta_add(c, text, bits, n, d);
+    snprintf(who, sizeof who, "lead %s", id);
+    return count_by(ql_county_store(c), who, text, bits, n, d);
+}
+
+ql_err
+ql_status_counts_flush(struct ql_county *c, struct ql_diag *d)
+{
+    struct ql_status_memo *m = c->status_memo;
+    const char *text[KEY_TEXTS];
+    size_t i, k;
+    ql_err rc = QL_OK;
+
+    if (m == NULL)
+        return QL_OK;
+    for (i = 0; i < m->n && rc == QL_OK; i++) {
+        struct delta *v = &m->v[i];
+        const char *at = v->key;
+
+        for (k = 0; k < KEY_TEXTS; k++) {
+            text[k] = at;
+            at += strlen(at) + 1;
+        }
+        rc = count_by(ql_county_store(c), "a row the batch's leads leave",
+                      text, v->bits, v->n, d);
+        if (rc == QL_OK)
+            v->n = 0; /* written: a second flush must not write it again */
+    }
+    if (rc != QL_OK)
+        return rc;
+    for (i = 0; i < m->n; i++)
+        free(m->v[i].key);
+    m->n = 0;
+    for (i = 0; i < DELTA_BUCKETS; i++)
+        m->bucket[i] = -1;
+    return QL_OK;
 }
 
 ql_err
 ql_status_count_lead(struct ql_county *c, const char *id, int delta,
                      struct ql_diag *d)
 {
-    static const char ADD[] =
-        "INSERT INTO status_counts(unit, workflow, state, registered, due, "
-        "pending, facts, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1) "
-        "ON CONFLICT(unit, workflow, state, registered, due, pending, facts) "
-        "DO UPDATE SET n = n + 1";
-    static const char DROP[] =
-        "DELETE FROM status_counts WHERE " KEY_WHERE " AND n = 1";
-    static const char LESS[] =
-        "UPDATE status_counts SET n = n - 1 WHERE " KEY_WHERE " AND n > 1";
     struct ql_store *store = ql_county_store(c);
+    const struct status_row *r = row_of(c, id);
     struct ql_stmt *st = NULL;
     const char *text[KEY_TEXTS];
+    struct facts f;
     bool row = false;
     int64_t bits;
     int i;
@@ -1301,45 +1567,124 @@ ql_status_count_lead(struct ql_county *c, const char *id, int delta,
      * The lead's row was last written by this batch's own previous entry
      * on it: take it out under the key remembered then.
      */
-    if (delta < 0 && c->batch && c->status_memo != NULL &&
-        strcmp(c->status_memo->id, id) == 0) {
+    if (delta < 0 && c->batch && r != NULL) {
         for (i = 0; i < KEY_TEXTS; i++)
-            text[i] = c->status_memo->text[i];
-        bits = c->status_memo->bits;
+            text[i] = r->text[i];
+        bits = r->bits;
     } else {
         if ((rc = ql_store_prepare(store, FACTS_SQL, &st, d)) != QL_OK ||
             (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK ||
             (rc = ql_stmt_step(st, &row, d)) != QL_OK || !row ||
-            (rc = lead_facts(c, id, ql_stmt_text(st, 6), &bits, d)) != QL_OK)
+            (rc = lead_facts(c, id, &f, d)) != QL_OK ||
+            (rc = facts_bits(c, &f, ql_stmt_text(st, 6), &bits, d)) != QL_OK)
             goto out;
         for (i = 0; i < KEY_TEXTS; i++)
             text[i] = ql_stmt_text(st, i);
     }
-    if (delta > 0) {
-        if ((rc = run_key(store, ADD, text, bits, d)) == QL_OK && c->batch)
-            memo_keep(c, id, text, bits);
-        goto out;
-    }
-    /*
-     * A row at zero is deleted, so that replay and upgrade agree. (An
-     * UPDATE ... RETURNING would say which in one statement, but SQLite
-     * keeps the returned rows in a scratch table, which costs more than
-     * the second statement.)
-     */
-    if ((rc = run_key(store, DROP, text, bits, d)) != QL_OK ||
-        ql_store_changes(store) == 1 ||
-        (rc = run_key(store, LESS, text, bits, d)) != QL_OK)
-        goto out;
-    if (ql_store_changes(store) != 1)
-        rc = ql_fail(d, QL_EINTEGRITY,
-                     "the status counts lack lead %s: the table "
-                     "'status_counts' differs from the log",
-                     id);
+    if ((rc = count_lead(c, id, text, bits, delta, d)) == QL_OK &&
+        delta > 0 && c->batch)
+        memo_keep(c, id, text, ql_stmt_text(st, 6), &f, bits);
 out:
     /* Whatever happened, the remembered row is the lead's no longer. */
-    if (delta < 0 && c->status_memo != NULL)
+    if (delta < 0)
         ql_status_memo_drop(c);
     ql_stmt_done(st);
+    return rc;
+}
+
+/* Whether e is an action whose change to the lead's row follows from it. */
+static bool
+entry_quick(const struct ql_entry *e)
+{
+    return is(e->action, "lead.move") || is(e->action, "lead.approve") ||
+           is(e->action, "lead.propose") || is(e->action, "lead.reject");
+}
+
+bool
+ql_status_count_quick(const struct ql_county *c, const struct ql_entry *e)
+{
+    if (!c->batch)
+        return false;
+    if (is(e->action, "lead.add"))
+        return true;
+    return row_of(c, e->lead) != NULL && entry_quick(e);
+}
+
+ql_err
+ql_status_count_entry(struct ql_county *c, const struct ql_entry *e,
+                      struct ql_diag *d)
+{
+    const struct status_row *m = row_of(c, e->lead);
+    const char *text[KEY_TEXTS], *since, *due = ql_entry_get_clear(e, "_due");
+    char registered[16];
+    bool add = is(e->action, "lead.add"), same;
+    struct facts f;
+    int64_t bits;
+    size_t i;
+    ql_err rc;
+
+    if (!ql_status_count_quick(c, e)) {
+        rc = ql_fail(d, QL_EUSAGE,
+                     "entry %llu of lead %s cannot be counted "
+                     "without reading the lead",
+                     (unsigned long long)e->index, e->lead);
+        goto out;
+    }
+    if (due == NULL)
+        due = "";
+    /* The row as apply_rows (ql_lead.c) leaves the lead's columns. */
+    if (add) {
+        if ((rc = local_date_of(e->time, ql_county_zone(c), registered, d)) !=
+            QL_OK)
+            goto out;
+        memset(&f, 0, sizeof f);
+        text[0] = e->unit;
+        text[1] = e->workflow;
+        text[2] = e->to;
+        text[3] = registered;
+        text[4] = due;
+        text[5] = "";
+        since = e->time;
+    } else {
+        for (i = 0; i < KEY_TEXTS; i++)
+            text[i] = m->text[i];
+        f = m->facts;
+        since = m->since;
+    }
+    if (is(e->action, "lead.move") || is(e->action, "lead.approve")) {
+        if (!is(text[2], e->to))
+            since = e->time;
+        text[0] = e->unit;
+        text[2] = e->to;
+        text[4] = due;
+        if (is(e->action, "lead.approve"))
+            text[5] = "";
+    } else if (is(e->action, "lead.propose")) {
+        text[5] = e->transition;
+    } else if (is(e->action, "lead.reject")) {
+        text[5] = "";
+    }
+    /* The clear fields the entry sets, as lead_clear keeps them. */
+    if (add || is(e->action, "lead.move") || is(e->action, "lead.approve"))
+        for (i = 0; i < e->nclear; i++)
+            if (e->clear[i].name[0] != '_')
+                facts_field(&f, e->clear[i].name, e->clear[i].value);
+    facts_took(&f, e->action, e->transition);
+    if ((rc = facts_bits(c, &f, since, &bits, d)) != QL_OK)
+        goto out;
+    same = !add && bits == m->bits;
+    for (i = 0; same && i < KEY_TEXTS; i++)
+        same = is(text[i], m->text[i]);
+    /* A lead that stays in its row leaves the count as it is. */
+    if (!same &&
+        ((!add && (rc = count_lead(c, e->lead, (const char *const *)m->text,
+                                   m->bits, -1, d)) != QL_OK) ||
+         (rc = count_lead(c, e->lead, text, bits, 1, d)) != QL_OK))
+        goto out;
+    memo_keep(c, e->lead, text, since, &f, bits);
+    return QL_OK;
+out:
+    ql_status_memo_drop(c);
     return rc;
 }
 
@@ -1535,7 +1880,9 @@ read_counts(struct ql_county *c, struct ql_status *s, struct tally *tl,
     ql_err rc;
 
     memset(&g, 0, sizeof g);
-    if ((rc = ql_store_prepare(ql_county_store(c), COUNTS_SQL, &st, d)) !=
+    /* Inside a batch the counts are written when read. */
+    if ((rc = ql_status_counts_flush(c, d)) != QL_OK ||
+        (rc = ql_store_prepare(ql_county_store(c), COUNTS_SQL, &st, d)) !=
             QL_OK ||
         (rc = only ? ql_stmt_bind_text(st, 1, only, d)
                    : ql_stmt_bind_null(st, 1, d)) != QL_OK)

@@ -26,6 +26,7 @@
 #include "ql_err.h"
 
 struct ql_county;
+struct ql_entry;
 
 /* Clear fields the figures and the sample rule read. */
 #define QL_FIELD_FINDING "finding"           /* 核查结论 */
@@ -232,12 +233,42 @@ ql_err ql_status_count_lead(struct ql_county *c, const char *id, int delta,
                             struct ql_diag *d) QL_MUST_CHECK;
 
 /*
- * Inside a batch ql_status_count_lead remembers the row it last counted a
- * lead into, so the lead's next entry in the batch takes it out without
- * reading the lead again. The county drops it whenever the batch ends or
- * rolls back (nothing else writes the store while a batch holds it).
+ * Inside a batch the row a lead's entry was counted into is remembered
+ * with what its facts were made of, so the lead's next entry in the batch
+ * works out its new row from the entry alone. ql_status_count_quick says
+ * whether that holds for entry e: a batch, and either a registration or
+ * a move, approval, proposal or rejection of the lead counted last.
+ * Then ql_lead_apply, instead of the two calls of ql_status_count_lead,
+ * applies e and calls ql_status_count_entry, which moves the lead's count
+ * from its old row to its new one (and changes nothing when the two are
+ * the same). QL_EUSAGE when ql_status_count_quick does not hold;
+ * otherwise errors as ql_status_count_lead. On any error the remembered
+ * row is forgotten.
  */
+bool ql_status_count_quick(const struct ql_county *c, const struct ql_entry *e);
+ql_err ql_status_count_entry(struct ql_county *c, const struct ql_entry *e,
+                             struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Inside a batch the changes to the status counts add up in memory, one
+ * per row, and reach the table in ql_status_counts_flush, which the
+ * county calls before the batch commits and ql_status_summary before it
+ * reads the counts; a batch moves many leads through the same few rows,
+ * so most changes cancel or add up. A row the batch takes more leads out
+ * of than it holds (the table was tampered with) fails the flush with
+ * QL_EINTEGRITY naming the table; store errors as ql_store. After a
+ * failure the changes not yet written are kept, for the rollback to drop
+ * (or a second flush to try again).
+ *
+ * ql_status_memo_drop forgets the row remembered for the lead counted
+ * last (the county does so at every entry that is not a lead's);
+ * ql_status_counts_drop forgets that and every change not yet written
+ * (a rollback, or the batch's end).
+ */
+ql_err ql_status_counts_flush(struct ql_county *c,
+                              struct ql_diag *d) QL_MUST_CHECK;
 void ql_status_memo_drop(struct ql_county *c);
+void ql_status_counts_drop(struct ql_county *c);
 
 /* Frees s; NULL is fine. Everything it lent becomes invalid. */
 void ql_status_free(struct ql_status *s);

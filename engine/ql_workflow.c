@@ -18,6 +18,7 @@
 #include "ql_codec.h"
 #include "ql_lua.h"
 #include "ql_profile.h"
+#include "ql_seal.h"
 #include "ql_workflow_impl.h"
 
 /* Most entries of each list a workflow declares. */
@@ -1624,44 +1625,69 @@ ql_wf_transition_from(const struct ql_wf_transition *t, const char *state)
 /* ---- Guards ----------------------------------------------------------------
  */
 
-/* t[key] = s; nothing when s is NULL (the guard sees nil). */
-static ql_err
-put_string(struct ql_lval *t, const char *key, const char *s, struct ql_diag *d)
-{
-    struct ql_lval *v = NULL;
-    ql_err rc;
+/*
+ * The lead table a guard gets, made in one block. The guard reads it
+ * through argument tables filled on first use (docs/lua-sandbox.md), so a
+ * node, an allocation and a sorted insert per field cost more than most
+ * guards' own run. Keys and whole values point at the caller's strings,
+ * which outlive the call (only ql_lua_guard reads the tree, and only
+ * during the call); a list's lines are copied into the block, which
+ * tree_free wipes. Each table keeps the order struct ql_lval
+ * defines: the array part, then string keys bytewise.
+ */
+struct arg_tree {
+    size_t size; /* bytes of the block, for the wipe */
+    struct ql_lval root;
+};
 
-    if (s == NULL)
-        return QL_OK;
-    if ((rc = ql_lval_new_string(s, strlen(s), &v, d)) != QL_OK)
-        return rc;
-    return ql_lval_set(t, key, v, d);
+/* v = the len bytes at s, borrowed; s has a NUL after them. */
+static void
+tree_string(struct ql_lval *v, const char *s, size_t len)
+{
+    memset(v, 0, sizeof *v);
+    v->type = QL_LVAL_STRING;
+    v->u.string.bytes = (char *)s; /* only read, during the call */
+    v->u.string.len = len;
 }
 
-/* t[key] = the non-empty lines of s, as an array. */
-static ql_err
-put_lines(struct ql_lval *t, const char *key, const char *s, struct ql_diag *d)
+/* v = a table of the n entries at e, the first array_len its array. */
+static void
+tree_table(struct ql_lval *v, struct ql_lval_entry *e, size_t n,
+           size_t array_len)
 {
-    struct ql_lval *arr = NULL, *v = NULL;
-    const char *p = s, *e;
-    ql_err rc;
+    memset(v, 0, sizeof *v);
+    v->type = QL_LVAL_TABLE;
+    v->u.table.entries = e;
+    v->u.table.count = v->u.table.cap = n;
+    v->u.table.array_len = array_len;
+}
 
-    if ((rc = ql_lval_new_table(&arr, d)) != QL_OK)
-        return rc;
-    while (*p != '\0') {
-        e = strchr(p, '\n');
-        if (e == NULL)
-            e = p + strlen(p);
-        if (e > p) {
-            if ((rc = ql_lval_new_string(p, (size_t)(e - p), &v, d)) != QL_OK ||
-                (rc = ql_lval_append(arr, v, d)) != QL_OK) {
-                ql_lval_free(arr);
-                return rc;
-            }
+/* The non-empty lines of s: how many, and their bytes with a NUL each. */
+static size_t
+count_lines(const char *s, size_t *bytes)
+{
+    size_t n = 0, len;
+
+    while (*s != '\0') {
+        len = strcspn(s, "\n");
+        if (len > 0) {
+            n++;
+            *bytes += len + 1;
         }
-        p = *e == '\n' ? e + 1 : e;
+        s += len + (s[len] == '\n');
     }
-    return ql_lval_set(t, key, arr, d);
+    return n;
+}
+
+static void
+tree_free(struct ql_lval *root)
+{
+    struct arg_tree *t;
+
+    if (root == NULL)
+        return;
+    t = (struct arg_tree *)((char *)root - offsetof(struct arg_tree, root));
+    ql_datakey_plain_free((uint8_t *)t, t->size); /* wipes the lines */
 }
 
 /* The lead table: id, state, unit, fields (lists as arrays of lines). */
@@ -1669,81 +1695,157 @@ static ql_err
 lead_table(const struct ql_workflow *wf, const struct ql_wf_guard_input *in,
            struct ql_lval **out, struct ql_diag *d)
 {
-    struct ql_lval *lead = NULL, *fields = NULL;
     const struct ql_wf_field *f;
-    size_t i;
-    ql_err rc;
+    struct arg_tree *t = NULL;
+    struct ql_lval_entry *top, *fe, *le;
+    size_t *order = NULL, n = 0, nlines = 0, bytes = 0, size, i, j, k;
+    unsigned char *list = NULL;
+    char *text;
+    ql_err rc = QL_OK;
 
-    if ((rc = ql_lval_new_table(&lead, d)) != QL_OK ||
-        (rc = ql_lval_new_table(&fields, d)) != QL_OK)
+    for (i = 0; i < in->nfields; i++)
+        if (in->fields[i].name == NULL)
+            return ql_fail(d, QL_EUSAGE, "guard input field %zu has no name",
+                           i + 1);
+    if (in->nfields > 0 &&
+        ((order = malloc(in->nfields * sizeof *order)) == NULL ||
+         (list = malloc(in->nfields)) == NULL)) {
+        rc = ql_fail(d, QL_ENOMEM, NULL);
         goto out;
+    }
+    /* The fields with a value, by name; of a name given twice, the later. */
     for (i = 0; i < in->nfields; i++) {
-        if (in->fields[i].name == NULL) {
-            rc = ql_fail(d, QL_EUSAGE, "guard input field %zu has no name",
-                         i + 1);
-            goto out;
-        }
+        const char *name = in->fields[i].name;
+
         if (in->fields[i].value == NULL)
             continue;
-        f = ql_workflow_field(wf, in->fields[i].name);
-        if (f != NULL && f->type == QL_FIELD_LIST)
-            rc = put_lines(fields, f->name, in->fields[i].value, d);
-        else
-            rc = put_string(fields, in->fields[i].name, in->fields[i].value, d);
-        if (rc != QL_OK)
-            goto out;
+        for (j = n; j > 0 && strcmp(in->fields[order[j - 1]].name, name) > 0;
+             j--)
+            ;
+        if (j > 0 && strcmp(in->fields[order[j - 1]].name, name) == 0) {
+            order[j - 1] = i;
+            continue;
+        }
+        memmove(&order[j + 1], &order[j], (n - j) * sizeof *order);
+        order[j] = i;
+        n++;
     }
-    if ((rc = put_string(lead, "id", in->lead_id, d)) != QL_OK ||
-        (rc = put_string(lead, "state", in->state, d)) != QL_OK ||
-        (rc = put_string(lead, "unit", in->unit, d)) != QL_OK)
+    for (k = 0; k < n; k++) {
+        f = ql_workflow_field(wf, in->fields[order[k]].name);
+        list[k] = f != NULL && f->type == QL_FIELD_LIST;
+        if (list[k])
+            nlines += count_lines(in->fields[order[k]].value, &bytes);
+    }
+    /* fields, id, state, unit; the fields; the lines; their text. */
+    size = sizeof *t + (4 + n + nlines) * sizeof *top + bytes;
+    /* Every entry read is written below; the spare ones are never read. */
+    if ((t = malloc(size)) == NULL) {
+        rc = ql_fail(d, QL_ENOMEM, NULL);
         goto out;
-    rc = ql_lval_set(lead, "fields", fields, d);
-    fields = NULL; /* taken by ql_lval_set either way */
-    if (rc != QL_OK)
-        goto out;
-    *out = lead;
-    lead = NULL;
+    }
+    t->size = size;
+    top = (struct ql_lval_entry *)(t + 1);
+    fe = top + 4;
+    le = fe + n;
+    text = (char *)(le + nlines);
+    for (k = 0; k < n; k++) {
+        const char *name = in->fields[order[k]].name;
+        const char *v = in->fields[order[k]].value, *p = v;
+        size_t len, m = 0;
+
+        tree_string(&fe[k].key, name, strlen(name));
+        if (!list[k]) {
+            tree_string(&fe[k].value, v, strlen(v));
+            continue;
+        }
+        while (*p != '\0') {
+            len = strcspn(p, "\n");
+            if (len > 0) {
+                memcpy(text, p, len);
+                text[len] = '\0';
+                memset(&le[m].key, 0, sizeof le[m].key);
+                le[m].key.type = QL_LVAL_INTEGER;
+                le[m].key.u.integer = (int64_t)m + 1;
+                tree_string(&le[m].value, text, len);
+                text += len + 1;
+                m++;
+            }
+            p += len + (p[len] == '\n');
+        }
+        tree_table(&fe[k].value, le, m, m);
+        le += m;
+    }
+    /* "fields" < "id" < "state" < "unit", bytewise; NULL ones are nil. */
+    j = 0;
+    tree_string(&top[j].key, "fields", 6);
+    tree_table(&top[j++].value, fe, n, 0);
+    if (in->lead_id != NULL) {
+        tree_string(&top[j].key, "id", 2);
+        tree_string(&top[j++].value, in->lead_id, strlen(in->lead_id));
+    }
+    if (in->state != NULL) {
+        tree_string(&top[j].key, "state", 5);
+        tree_string(&top[j++].value, in->state, strlen(in->state));
+    }
+    if (in->unit != NULL) {
+        tree_string(&top[j].key, "unit", 4);
+        tree_string(&top[j++].value, in->unit, strlen(in->unit));
+    }
+    tree_table(&t->root, top, j, 0);
+    *out = &t->root;
+    t = NULL;
 out:
-    ql_lval_free(fields);
-    ql_lval_free(lead);
+    if (t != NULL)
+        tree_free(&t->root);
+    free(order);
+    free(list);
     return rc;
 }
 
-/* The ctx table: who acts, when, and which transition. */
+/*
+ * The ctx table: who acts, when, and which transition; made in one block
+ * like the lead table, for the same reason.
+ */
 static ql_err
 ctx_table(const struct ql_wf_transition *t, const struct ql_wf_guard_input *in,
           struct ql_lval **out, struct ql_diag *d)
 {
-    struct ql_lval *ctx = NULL, *roles = NULL, *v = NULL;
-    size_t i;
-    ql_err rc;
+    /* Bytewise order, a prefix first; a NULL value is nil. */
+    const char *const key[7] = {"actor", "actor_unit", "now",       "roles",
+                                "to",    "today",      "transition"};
+    const char *const val[7] = {in->actor, in->actor_unit, in->now, NULL,
+                                t->to,     in->today,      t->name};
+    struct arg_tree *tr;
+    struct ql_lval_entry *top, *re;
+    size_t size, i, j = 0, m = 0;
 
-    if ((rc = ql_lval_new_table(&ctx, d)) != QL_OK ||
-        (rc = ql_lval_new_table(&roles, d)) != QL_OK)
-        goto out;
+    size = sizeof *tr + (7 + in->nroles) * sizeof *top;
+    if ((tr = malloc(size)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    tr->size = size;
+    top = (struct ql_lval_entry *)(tr + 1);
+    re = top + 7;
     for (i = 0; i < in->nroles; i++) {
         if (in->roles[i] == NULL)
             continue;
-        if ((rc = ql_lval_new_string(in->roles[i], strlen(in->roles[i]), &v,
-                                     d)) != QL_OK ||
-            (rc = ql_lval_append(roles, v, d)) != QL_OK)
-            goto out;
+        memset(&re[m].key, 0, sizeof re[m].key);
+        re[m].key.type = QL_LVAL_INTEGER;
+        re[m].key.u.integer = (int64_t)m + 1;
+        tree_string(&re[m].value, in->roles[i], strlen(in->roles[i]));
+        m++;
     }
-    rc = ql_lval_set(ctx, "roles", roles, d);
-    roles = NULL; /* taken by ql_lval_set either way */
-    if (rc != QL_OK || (rc = put_string(ctx, "actor", in->actor, d)) != QL_OK ||
-        (rc = put_string(ctx, "actor_unit", in->actor_unit, d)) != QL_OK ||
-        (rc = put_string(ctx, "now", in->now, d)) != QL_OK ||
-        (rc = put_string(ctx, "today", in->today, d)) != QL_OK ||
-        (rc = put_string(ctx, "transition", t->name, d)) != QL_OK ||
-        (rc = put_string(ctx, "to", t->to, d)) != QL_OK)
-        goto out;
-    *out = ctx;
-    ctx = NULL;
-out:
-    ql_lval_free(roles);
-    ql_lval_free(ctx);
-    return rc;
+    for (i = 0; i < 7; i++) {
+        if (i == 3) {
+            tree_string(&top[j].key, key[i], strlen(key[i]));
+            tree_table(&top[j++].value, re, m, m);
+        } else if (val[i] != NULL) {
+            tree_string(&top[j].key, key[i], strlen(key[i]));
+            tree_string(&top[j++].value, val[i], strlen(val[i]));
+        }
+    }
+    tree_table(&tr->root, top, j, 0);
+    *out = &tr->root;
+    return QL_OK;
 }
 
 /* Copies a guard's reason for a person to read: one safe line. */
@@ -1820,7 +1922,7 @@ ql_workflow_guard(struct ql_workflow *wf, const struct ql_wf_transition *t,
     }
 out:
     free(why);
-    ql_lval_free(ctx);
-    ql_lval_free(lead);
+    tree_free(ctx);
+    tree_free(lead);
     return rc;
 }

@@ -907,6 +907,22 @@ test_long_history_snapshots(void **state)
 
 /* ---- the batch's caches: the same entries as one write at a time ---- */
 
+/*
+ * Whatever a batch keeps of lead id's clear metadata is what the store
+ * has; kept counts the writes after which it kept some.
+ */
+static size_t kept;
+
+static void
+kept_same(const char *id)
+{
+    struct ql_diag d;
+    bool k = false;
+
+    assert_int_equal(ql_lead_cache_check(F->c, id, &k, &d), QL_OK);
+    kept += k;
+}
+
 /* One lead's walk through the workflow, touching every kind of write. */
 static void
 walk_lead(struct ql_key *tmp, char *id)
@@ -924,17 +940,22 @@ walk_lead(struct ql_key *tmp, char *id)
     int k;
 
     add_lead(id, "缓存比对");
+    kept_same(id);
     as(TRI);
     assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
                      QL_OK);
+    kept_same(id);
     assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, "交办",
                                   NULL, &d),
                      QL_OK);
+    kept_same(id);
     as(DIR);
     assert_int_equal(ql_lead_approve(F->c, id, &d), QL_OK);
+    kept_same(id);
     as(LT_LLY);
     assert_int_equal(ql_lead_move(F->c, id, "accept", NULL, 0, NULL, NULL, &d),
                      QL_OK);
+    kept_same(id);
     /* Past SNAPSHOT_EVERY parts: the writer snapshots the lead. */
     as(LT_HC);
     for (k = 0; k < 18; k++) {
@@ -942,6 +963,7 @@ walk_lead(struct ql_key *tmp, char *id)
         assert_int_equal(
             ql_lead_move(F->c, id, "progress", NULL, 0, note, NULL, &d),
             QL_OK);
+        kept_same(id);
     }
     /* A new member is granted the key; once revoked, the key renews. */
     as(ADMIN);
@@ -951,6 +973,7 @@ walk_lead(struct ql_key *tmp, char *id)
     assert_int_equal(
         ql_lead_move(F->c, id, "progress", NULL, 0, "新成员", NULL, &d),
         QL_OK);
+    kept_same(id);
     as(ADMIN);
     assert_int_equal(ql_county_principal_revoke(F->c, ql_key_name(tmp), &d),
                      QL_OK);
@@ -958,18 +981,22 @@ walk_lead(struct ql_key *tmp, char *id)
     assert_int_equal(
         ql_lead_move(F->c, id, "progress", NULL, 0, "换钥后", NULL, &d),
         QL_OK);
+    kept_same(id);
     assert_int_equal(ql_lead_move(F->c, id, "report", report, 3, NULL, NULL,
                                   &d),
                      QL_OK);
+    kept_same(id);
     /* The envelope changes by a secret reader, and a sealed change. */
     as(DIR);
     assert_int_equal(ql_lead_move(F->c, id, "return_report", secret, 2,
                                   "退回", NULL, &d),
                      QL_OK);
+    kept_same(id);
     as(LT_HC);
     assert_int_equal(ql_lead_move(F->c, id, "report", report2, 1, NULL, NULL,
                                   &d),
                      QL_OK);
+    kept_same(id);
 }
 
 /* Appends one line per history event: what a reader folds. */
@@ -1140,12 +1167,19 @@ test_batch_caches_change_nothing(void **state)
      */
     at[0] = log_size();
     for (run = 0; run < 3; run++) {
+        size_t kept0 = kept;
+
         if (run == 2)
             assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
         walk_lead(tmp[run], id[run]);
         if (run == 2)
             assert_int_equal(ql_county_batch_commit(F->c, &d), QL_OK);
         at[run + 1] = log_size();
+        /* Only a batch keeps the metadata, after most of its writes. */
+        if (run < 2)
+            assert_int_equal(kept, kept0);
+        else
+            assert_true(kept - kept0 >= 25);
     }
     e0 = entries_of(at[1], at[2]);
     e1 = entries_of(at[2], at[3]);
@@ -1208,12 +1242,16 @@ test_batch_cache_rollback_and_reject(void **state)
     assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, NULL, NULL,
                                   &d),
                      QL_OK);
+    kept_same(id);
     assert_int_equal(ql_lead_reject(F->c, id, "重新研判", &d), QL_OK);
+    kept_same(id);
     assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, "再交办",
                                   NULL, &d),
                      QL_OK);
+    kept_same(id);
     as(DIR);
     assert_int_equal(ql_lead_approve(F->c, id, &d), QL_OK);
+    kept_same(id);
     assert_int_equal(ql_county_batch_commit(F->c, &d), QL_OK);
     fields_of(id, f0, sizeof f0);
     assert_non_null(strstr(f0, "ASSIGNED LT 2025-10-15"));

@@ -26,6 +26,7 @@
 #include "ql_log.h"
 #include "ql_profile.h"
 #include "ql_status.h"
+#include "ql_store.h"
 #include "ql_test.h"
 
 #include "qlt_cycle.h"
@@ -1122,6 +1123,181 @@ test_names(void **state)
     assert_string_equal(ql_declaration_name(QL_DECL_BREACHED), "breached");
 }
 
+/* Every row of status_counts as the county's own connection sees it,
+   with the changes of an open batch written; caller-owned. */
+static char *
+counts_seen(void)
+{
+    static const char SQL[] =
+        "SELECT group_concat(unit || ' ' || state || ' ' || registered || ' ' "
+        "|| due || ' ' || pending || ' ' || facts || ' ' || n, ';') FROM "
+        "(SELECT * FROM status_counts ORDER BY unit, workflow, state, "
+        "registered, due, pending, facts)";
+    struct ql_stmt *st = NULL;
+    struct ql_diag d;
+    bool row = false;
+    char *out;
+
+    ok(ql_status_counts_flush(F->c, &d), &d);
+    ok(ql_store_prepare(ql_county_store(F->c), SQL, &st, &d), &d);
+    ok(ql_stmt_step(st, &row, &d), &d);
+    assert_true(row);
+    out = strdup(ql_stmt_text(st, 0) ? ql_stmt_text(st, 0) : "");
+    assert_non_null(out);
+    ql_stmt_done(st);
+    return out;
+}
+
+/* The writes of test_counts_worked_out_in_batch, by kind. */
+enum step_kind { S_ADD, S_MOVE, S_SPOT_RETURN, S_APPROVE, S_REJECT, S_PASS };
+
+static const struct step {
+    enum step_kind kind;
+    enum who w;
+    const char *date;
+    int lead; /* 0 or 1 */
+    const char *t, *name, *value;
+} STEPS[] = {
+    {S_ADD, REG, "2025-07-01", 0, NULL, NULL, "实名"},
+    {S_MOVE, TRI, "2025-07-02", 0, "accept", "due_at", "2025-08-20"},
+    {S_MOVE, DIR, "2025-07-03", 0, "urge", NULL, NULL},
+    {S_MOVE, DIR, "2025-07-04", 0, "urge", NULL, NULL}, /* the same row */
+    {S_MOVE, TRI, "2025-07-05", 0, "extend", "extended_due", "2025-08-01"},
+    {S_ADD, REG, "2025-07-01", 1, NULL, NULL, NULL},
+    {S_MOVE, TRI, "2025-07-02", 1, "accept", "due_at", "2025-07-10"},
+    {S_MOVE, DIR, "2025-07-15", 1, "urge", NULL, NULL}, /* same since */
+    {S_MOVE, LT_HC, "2025-07-21", 1, "report", "finding", "查实"},
+    {S_MOVE, LT_HC, "2025-07-20", 0, "report", "finding", "部分查实"},
+    {S_MOVE, DIR, "2025-07-22", 0, "return", NULL, NULL},
+    {S_MOVE, LT_HC, "2025-08-25", 0, "report", "finding", "查否"},
+    {S_MOVE, DIR, "2025-08-26", 0, "close", "feedback_opinion", "满意"},
+    {S_SPOT_RETURN, INSP, "2025-08-27", 0, NULL, NULL, "2025-09-20"},
+    {S_REJECT, DIR, "2025-08-28", 0, NULL, NULL, NULL},
+    {S_SPOT_RETURN, INSP, "2025-08-29", 0, NULL, NULL, "2025-09-25"},
+    {S_APPROVE, DIR, "2025-08-30", 0, NULL, NULL, NULL},
+    {S_MOVE, LT_HC, "2025-09-10", 0, "report", "finding", "查实"},
+    {S_MOVE, DIR, "2025-09-11", 0, "close", "feedback_opinion", "基本满意"},
+    {S_MOVE, DIR, "2025-08-26", 1, "close", "feedback_opinion", "不满意"},
+    {S_PASS, INSP, "2025-08-30", 1, NULL, NULL, NULL},
+};
+#define NSTEPS (sizeof STEPS / sizeof STEPS[0])
+
+/* Runs STEPS on a signed LT, keeping the counts seen after each. */
+static void
+run_steps(bool batch, char **seen)
+{
+    char id[2][72];
+    struct ql_diag d;
+    size_t i;
+
+    sign(LT_HEAD, "LT");
+    if (batch)
+        ok(ql_county_batch_begin(F->c, &d), &d);
+    for (i = 0; i < NSTEPS; i++) {
+        const struct step *s = &STEPS[i];
+        char *lead = id[s->lead];
+
+        switch (s->kind) {
+        case S_ADD:
+            add(lead, "LT", s->date, s->value);
+            break;
+        case S_MOVE:
+            move(s->w, s->date, lead, s->t, s->name, s->value);
+            break;
+        case S_SPOT_RETURN:
+            spot_return(s->date, lead, s->value);
+            break;
+        case S_APPROVE:
+            approve(s->w, s->date, lead);
+            break;
+        case S_REJECT:
+            on(s->date);
+            as(s->w);
+            ok(ql_lead_reject(F->c, lead, "不予批准", &d), &d);
+            break;
+        case S_PASS:
+            spot_pass(s->date, lead);
+            break;
+        }
+        seen[i] = counts_seen();
+    }
+    if (batch)
+        ok(ql_county_batch_commit(F->c, &d), &d);
+}
+
+/*
+ * Inside a batch a lead's next row is worked out from its previous one
+ * and the entry, without reading the lead: every kind of entry that takes
+ * that path (registration, move, proposal, approval, rejection), fields
+ * that change a fact back (a second finding, an earlier extension), moves
+ * that leave the row or the start of the state as they were, and two
+ * leads taking turns. Written in one batch, the counts after every write
+ * are those the same writes make one at a time (which read each lead
+ * back), and at the end those of the replay and of the definition.
+ */
+static void
+test_counts_worked_out_in_batch(void **state)
+{
+    char *single[NSTEPS], *batch[NSTEPS];
+    struct ql_diag d;
+    size_t i;
+
+    run_steps(false, single);
+    assert_int_equal(teardown(state), 0);
+    assert_int_equal(setup(state), 0);
+    run_steps(true, batch);
+    for (i = 0; i < NSTEPS; i++) {
+        print_message("after write %zu\n", i);
+        assert_string_equal(single[i], batch[i]);
+        free(single[i]);
+        free(batch[i]);
+    }
+    assert_same_everywhere();
+    ok(ql_county_replay_check(F->c, &d), &d);
+}
+
+/*
+ * Inside a batch the counts' changes are written at its end: a batch that
+ * takes a lead out of a row an intruder deleted fails there, with the
+ * table named, and leaves the store as it was.
+ */
+static void
+test_tampered_counts_in_batch(void **state)
+{
+    struct varied v;
+    struct ql_lead *lead = NULL;
+    struct ql_status *st = NULL;
+    struct ql_diag d;
+    uint64_t before, after;
+    char *counts, *now;
+
+    (void)state;
+    varied_county(&v);
+    raw_sql("DELETE FROM status_counts WHERE unit = 'LT' AND "
+            "state = 'VERIFYING'");
+    counts = counts_dump();
+    ok(ql_log_size(ql_county_log(F->c), &before, &d), &d);
+    as(REG);
+    ok(ql_county_batch_begin(F->c, &d), &d);
+    move(LT_HC, "2025-09-03", v.a[6], "report", "finding", "查实");
+    /* A summary inside the batch writes the changes first, and fails. */
+    assert_int_equal(ql_status_summary(F->c, NULL, NULL, &st, &d),
+                     QL_EINTEGRITY);
+    assert_null(st);
+    assert_non_null(strstr(d.msg, "table 'status_counts' differs"));
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EINTEGRITY);
+    assert_non_null(strstr(d.msg, "table 'status_counts' differs"));
+    ok(ql_log_size(ql_county_log(F->c), &after, &d), &d);
+    assert_int_equal(after, before);
+    ok(ql_lead_load_clear(F->c, v.a[6], &lead, &d), &d);
+    assert_string_equal(ql_lead_state(lead), "VERIFYING");
+    ql_lead_free(lead);
+    now = counts_dump();
+    assert_string_equal(now, counts);
+    free(now);
+    free(counts);
+}
+
 int
 main(void)
 {
@@ -1144,6 +1320,10 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tampered_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counts_in_one_batch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_counts_worked_out_in_batch,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tampered_counts_in_batch, setup,
                                         teardown),
     };
 

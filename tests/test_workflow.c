@@ -1540,6 +1540,123 @@ test_error_places(void **state)
     }
 }
 
+/* ---- the lead table a guard sees ---- */
+
+/* A workflow whose guard returns everything it sees of the lead. */
+static const char TREE_WF[] =
+    "local function dump(t)\n"
+    "  local keys, out = {}, {}\n"
+    "  for k in pairs(t) do keys[#keys + 1] = k end\n"
+    "  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)\n"
+    "  for _, k in ipairs(keys) do\n"
+    "    local v = t[k]\n"
+    "    if type(v) == 'table' then\n"
+    "      out[#out + 1] = tostring(k) .. '={' .. dump(v) .. '}#' .. #v\n"
+    "    else\n"
+    "      out[#out + 1] = tostring(k) .. '=' .. v\n"
+    "    end\n"
+    "  end\n"
+    "  return table.concat(out, ',')\n"
+    "end\n"
+    "return { name = 'tree', initial = 'OPEN',\n"
+    "  roles = { { name = 'clerk', label = '办事员' } },\n"
+    "  fields = { { name = 'x', label = '甲' }, { name = 'a', label = '乙' },\n"
+    "    { name = 'ab', label = '丙' },\n"
+    "    { name = 'items', label = '条目', type = 'list' } },\n"
+    "  states = { { name = 'OPEN', label = '开' },\n"
+    "    { name = 'DONE', label = '完', terminal = true } },\n"
+    "  transitions = { { name = 'dump', label = '看', from = 'OPEN',\n"
+    "    to = 'DONE', roles = { 'clerk' },\n"
+    "    guard = function(lead) return false, dump(lead) end },\n"
+    "    { name = 'ctx', label = '境', from = 'OPEN', to = 'DONE',\n"
+    "      roles = { 'clerk' },\n"
+    "      guard = function(lead, ctx) return false, dump(ctx) end } } }\n";
+
+/*
+ * The lead table a guard gets, whole, for inputs that test how it is
+ * built: fields in any order and with shared prefixes, a name given twice
+ * (the later value counts, unless it is NULL), lists with empty lines or
+ * none, undeclared fields, missing id, state or unit; and the ctx table.
+ */
+static void
+test_guard_lead_table(void **state)
+{
+    static const char *const roles[] = {"clerk"};
+    static const char *const two[] = {"clerk", NULL, "chief"};
+    static const struct ql_wf_kv all[] = {
+        {"zz", "未声明"}, {"items", "一\n\n二\n"}, {"x", "甲值"},
+        {"ab", "2"},      {"a", "1"},            {"b", NULL}};
+    static const struct ql_wf_kv twice[] = {
+        {"x", "先"}, {"a", "留"}, {"x", "后"}, {"a", NULL}, {"items", "\n\n"}};
+    static const struct ql_wf_kv none[] = {{"x", NULL}};
+    static const struct {
+        const char *name;
+        const struct ql_wf_kv *kv;
+        size_t n;
+        const char *id, *want;
+    } t[] = {
+        {"every kind", all, 6, "T-1",
+         "fields={a=1,ab=2,items={1=一,2=二}#2,x=甲值,zz=未声明}#0,id=T-1,"
+         "state=OPEN,unit=LT"},
+        {"a name twice", twice, 5, "T-2",
+         "fields={a=留,items={}#0,x=后}#0,id=T-2,state=OPEN,unit=LT"},
+        {"no values", none, 1, NULL, "fields={}#0,state=OPEN,unit=LT"},
+        {"no fields", NULL, 0, "T-4", "fields={}#0,id=T-4,state=OPEN,unit=LT"},
+    };
+    struct fixture *fx = *state;
+    struct ql_workflow *wf = NULL;
+    struct ql_wf_guard_input in;
+    struct ql_wf_kv bad[2] = {{"x", "1"}, {NULL, "2"}};
+    struct ql_diag d = {0};
+    char reason[512];
+    bool ok = true;
+    size_t i;
+
+    (void)fx;
+    assert_int_equal(ql_workflow_load("tree.lua", TREE_WF, strlen(TREE_WF),
+                                      &wf, &d),
+                     QL_OK);
+    memset(&in, 0, sizeof in);
+    in.state = "OPEN";
+    in.unit = "LT";
+    in.actor = "lt-lly-01";
+    in.actor_unit = "LT";
+    in.roles = roles;
+    in.nroles = 1;
+    in.now = "2025-09-15T02:00:00Z";
+    in.today = "2025-09-15";
+    for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+        print_message("%s\n", t[i].name);
+        in.lead_id = t[i].id;
+        in.fields = t[i].kv;
+        in.nfields = t[i].n;
+        assert_int_equal(ql_workflow_guard(wf,
+                                           ql_workflow_transition(wf, "dump"),
+                                           &in, &ok, reason, sizeof reason,
+                                           &d),
+                         QL_OK);
+        assert_false(ok);
+        assert_string_equal(reason, t[i].want);
+    }
+    /* And the ctx table, a NULL role and a NULL unit left out. */
+    in.roles = two;
+    in.nroles = 3;
+    in.actor_unit = NULL;
+    assert_int_equal(ql_workflow_guard(wf, ql_workflow_transition(wf, "ctx"),
+                                       &in, &ok, reason, sizeof reason, &d),
+                     QL_OK);
+    assert_string_equal(reason, "actor=lt-lly-01,now=2025-09-15T02:00:00Z,"
+                                "roles={1=clerk,2=chief}#2,to=DONE,"
+                                "today=2025-09-15,transition=ctx");
+    in.fields = bad;
+    in.nfields = 2;
+    assert_int_equal(ql_workflow_guard(wf, ql_workflow_transition(wf, "dump"),
+                                       &in, &ok, reason, sizeof reason, &d),
+                     QL_EUSAGE);
+    assert_non_null(strstr(d.msg, "guard input field 2 has no name"));
+    ql_workflow_free(wf);
+}
+
 int
 main(void)
 {
@@ -1565,6 +1682,7 @@ main(void)
         cmocka_unit_test(test_long_chunk_name),
         cmocka_unit_test(test_bad_workflows),
         cmocka_unit_test(test_error_places),
+        cmocka_unit_test(test_guard_lead_table),
     };
 
     failed = cmocka_run_group_tests_name("eager", tests, group_setup,
