@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ql_county.h"
 #include "ql_keys.h"
+#include "ql_log.h"
 #include "ql_profile.h"
 
 /* The default key name: the file's base name without its extension. */
@@ -108,17 +110,57 @@ key_show(int argc, char **argv, const struct cli_cmd *self)
     return EXIT_OK;
 }
 
+/*
+ * Passes a unit's data keys on, as any write in the unit does, for a unit
+ * where a member who joined after a revocation cannot read the leads
+ * sealed before it and nobody who can has a step to take.
+ */
+static int
+key_share(int argc, char **argv, struct cli *cli, const struct cli_cmd *self)
+{
+    struct ql_diag d;
+    uint64_t before = 0, after = 0;
+    int ex;
+
+    if (argc != 2)
+        return cli_usage(self, "give exactly one unit CODE");
+    if ((ex = cli_load_key(cli)) != EXIT_OK ||
+        (ex = cli_open_county(cli, false)) != EXIT_OK)
+        return ex;
+    ql_diag_clear(&d);
+    if (ql_log_size(ql_county_log(cli->county), &before, &d) != QL_OK ||
+        ql_county_key_share(cli->county, argv[1], &d) != QL_OK ||
+        ql_log_size(ql_county_log(cli->county), &after, &d) != QL_OK)
+        return cli_fail(&d);
+    if (cli->json) {
+        bool first = true;
+
+        fputc('{', stdout);
+        cli_json_kv(stdout, &first, "unit", argv[1]);
+        cli_json_ki(stdout, &first, "grants", (long long)(after - before));
+        fputs("}\n", stdout);
+    } else if (after == before) {
+        printf("every holder of unit %s's keys has them already\n", argv[1]);
+    } else {
+        printf("passed unit %s's keys on in %llu grant entr%s\n", argv[1],
+               (unsigned long long)(after - before),
+               after - before == 1 ? "y" : "ies");
+    }
+    return EXIT_OK;
+}
+
 int
 cmd_key(int argc, char **argv, struct cli *cli)
 {
     const struct cli_cmd *self = cli_find("key");
 
-    (void)cli;
     if (argc < 2)
-        return cli_usage(self, "say what to do: new or show");
+        return cli_usage(self, "say what to do: new, show or share");
     if (strcmp(argv[1], "new") == 0)
         return key_new(argc - 1, argv + 1, self);
     if (strcmp(argv[1], "show") == 0)
         return key_show(argc - 1, argv + 1, self);
+    if (strcmp(argv[1], "share") == 0)
+        return key_share(argc - 1, argv + 1, cli, self);
     return cli_usage(self, "unknown key command '%s'", argv[1]);
 }

@@ -55,8 +55,9 @@ const struct cli_cmd cli_commands[] = {
      "create a county store and its log", 0},
     {"key", cmd_key,
      "qingling key new FILE [--name NAME] [--no-passphrase]\n"
-     "       qingling key show FILE.pub",
-     "make a key pair (FILE and FILE.pub)", 0},
+     "       qingling key show FILE.pub\n"
+     "       qingling key share UNIT",
+     "make a key pair (FILE and FILE.pub); pass a unit's data keys on", 0},
     {"lead", cmd_lead,
      "qingling lead add [--unit CODE] [--workflow NAME] "
      "[--field NAME=VALUE | --field NAME=@FILE]...\n"

@@ -989,8 +989,11 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
     /* e->actor is set when the entry is appended, after this. */
     if (snapshot && !p->readable)
         return ql_fail(d, QL_EDENIED, "moving this lead re-encrypts it, and "
-                                      "'%s' cannot read it",
-                       ql_key_name(c->actor));
+                                      "'%s' cannot read it: its older key "
+                                      "reaches them with the next step in "
+                                      "unit %s by someone who holds it, or "
+                                      "with `qingling key share %s`",
+                       ql_key_name(c->actor), p->m.unit, p->m.unit);
     fields = snapshot ? &p->all_sealed : &p->sealed;
     sfields = force_snapshot ? &p->all_secret : &p->secret;
     p->snapshot = snapshot;

@@ -1517,6 +1517,102 @@ test_move_keeps_the_wal(void **state)
     free(wal);
 }
 
+/* Runs qingling as the holder of the key file at path (not in PEOPLE). */
+static void
+run_as_file(struct qlt_run *r, const char *path, const char *const *args)
+{
+    const char *argv[24];
+    size_t n = 0, i;
+
+    argv[n++] = "--key";
+    argv[n++] = path;
+    for (i = 0; args[i] != NULL && n < 23; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    run_in(r, F->dir, NOKEY, NULL, NULL, argv);
+}
+
+/*
+ * A verifier who joins LT after a revocation cannot move a lead sealed
+ * before it until someone holding LT's older key passes it on: the
+ * refusal says how, `qingling key share` does it (once), and the log
+ * still verifies.
+ */
+static void
+test_key_share_unblocks_newcomer(void **state)
+{
+    char *nk = qlt_join(F->dir, "LT-hc-02.key");
+    char *nk_pub = qlt_join(F->dir, "LT-hc-02.key.pub");
+    char *admin_pub = qlt_join(F->dir, "admin.key.pub");
+    const char *const progress[] = {"lead", "move", "T-2025-0001", "progress",
+                                    "--note", "首次回告", NULL};
+    struct qlt_run r;
+
+    (void)state;
+    add_lead("T-2025-0001", "张某某强揽工程");
+    assigned_lead("T-2025-0001");
+    STEP(LLY, "lead", "move", "T-2025-0001", "accept");
+    STEP(NOKEY, "key", "new", nk, "--name", "LT-hc-02", "--no-passphrase");
+    STEP(ADMIN, "principal", "add", nk_pub, "--unit", "LT", "--role",
+         "verifier");
+    STEP(ADMIN, "principal", "revoke", "LT-hc-01");
+    run_as_file(&r, nk, progress);
+    expect_fail(&r, 3,
+                "'LT-hc-02' cannot read it: its older key reaches them with "
+                "the next step in unit LT by someone who holds it, or with "
+                "`qingling key share LT`");
+    qlt_run_free(&r);
+    QL(&r, LLY, "key", "share");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "qingling: give exactly one unit CODE\n"
+                                  "usage: qingling key new"));
+    qlt_run_free(&r);
+    {
+        /* Refusals first, then the share, then two that find nothing. */
+        static const struct {
+            enum who w;
+            const char *json, *unit;
+            int status;
+            const char *says;
+        } steps[] = {
+            {LLY, NULL, "ZZ", 4, "unit 'ZZ'"},
+            {ADMIN, NULL, "LT", 3, "'admin' may not hold unit LT's key"},
+            {LLY, NULL, "LT", 0, "passed unit LT's keys on in "},
+            {LLY, "--json", "LT", 0, "{\"unit\":\"LT\",\"grants\":0}"},
+            {LLY, NULL, "LT", 0,
+             "every holder of unit LT's keys has them already"},
+        };
+        size_t i;
+
+        for (i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+            const char *const a[] = {steps[i].json ? steps[i].json : "key",
+                                     steps[i].json ? "key" : "share",
+                                     steps[i].json ? "share" : steps[i].unit,
+                                     steps[i].json ? steps[i].unit : NULL,
+                                     NULL};
+
+            run_in(&r, F->dir, steps[i].w, NULL, NULL, a);
+            if (steps[i].status != 0) {
+                expect_fail(&r, steps[i].status, steps[i].says);
+            } else {
+                expect_ok(&r);
+                expect_out(&r, steps[i].says);
+            }
+            qlt_run_free(&r);
+        }
+    }
+    run_as_file(&r, nk, progress);
+    expect_ok(&r);
+    qlt_run_free(&r);
+    QL(&r, NOKEY, "audit", "verify", "--trust", admin_pub, "--tables");
+    expect_ok(&r);
+    expect_out(&r, "log verified");
+    qlt_run_free(&r);
+    free(nk);
+    free(nk_pub);
+    free(admin_pub);
+}
+
 int
 main(void)
 {
@@ -1543,6 +1639,7 @@ main(void)
         T(test_prompts_on_terminal),
         T(test_prompt_end_of_input),
         T(test_move_keeps_the_wal),
+        T(test_key_share_unblocks_newcomer),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

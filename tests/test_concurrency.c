@@ -1503,7 +1503,10 @@ test_newcomer_first_write(void **state)
         ql_lead_move(c, id, "progress", NULL, 0, "首次回告", NULL, &d),
         QL_EDENIED);
     assert_string_equal(d.msg, "moving this lead re-encrypts it, and "
-                               "'LT-hc-02' cannot read it");
+                               "'LT-hc-02' cannot read it: its older key "
+                               "reaches them with the next step in unit LT "
+                               "by someone who holds it, or with `qingling "
+                               "key share LT`");
     assert_int_equal(ql_log_size(ql_county_log(c), &after, &d), QL_OK);
     assert_int_equal(after, before);
     assert_int_equal(ql_lead_load(c, id, &l, &d), QL_OK);
