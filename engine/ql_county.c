@@ -1117,16 +1117,16 @@ ql_county_workflow(struct ql_county *c, const char *name, const char *hash,
     /*
      * Registering it checked it in full (ql_county_workflow_add seals
      * eagerly); sealing waits for a guard, which many commands never run.
+     * The source must hash to the version before it is compiled.
      */
-    if ((rc = ql_workflow_load_lazy(wname, (const char *)e.payload,
-                                    e.payload_len, &wf, d)) != QL_OK)
-        goto out;
-    if (strcmp(ql_workflow_hash(wf), h) != 0) {
+    rc = ql_workflow_load_registered(wname, (const char *)e.payload,
+                                     e.payload_len, h, &wf, d);
+    if (rc == QL_EINTEGRITY)
         rc = ql_fail(d, QL_EINTEGRITY, "workflow entry %llu does not hash "
                                        "to %s",
                      (unsigned long long)idx, h);
+    if (rc != QL_OK)
         goto out;
-    }
     grown = realloc(c->wfs, (c->nwfs + 1) * sizeof *grown);
     if (grown == NULL) {
         rc = ql_fail(d, QL_ENOMEM, NULL);
