@@ -424,7 +424,6 @@ cli_load_key(struct cli *cli)
     struct ql_diag d;
     char *pass = NULL;
     size_t plen = 0;
-    bool enc = false;
     ql_err rc;
     int ex;
 
@@ -433,14 +432,22 @@ cli_load_key(struct cli *cli)
     if (cli->key_path == NULL || *cli->key_path == '\0')
         return cli_error(EXIT_USAGE, "no key given: use --key FILE or "
                                      "QINGLING_KEY");
+    /*
+     * A file without a passphrase is read once. Without a passphrase, an
+     * encrypted one is refused with QL_EPASS before any key derivation,
+     * after the same access and format checks, and read again once the
+     * passphrase is asked for.
+     */
     ql_diag_clear(&d);
-    if (ql_keyfile_path_is_encrypted(cli->key_path, &enc, &d) != QL_OK)
-        return cli_fail(&d);
-    if (enc && (ex = cli_passphrase("Passphrase for key: ", false, &pass,
-                                    &plen)) != EXIT_OK)
-        return ex;
-    rc = ql_keyfile_read(cli->key_path, pass, plen, &cli->key, &d);
-    cli_passphrase_free(pass);
+    rc = ql_keyfile_read(cli->key_path, NULL, 0, &cli->key, &d);
+    if (rc == QL_EPASS) {
+        if ((ex = cli_passphrase("Passphrase for key: ", false, &pass,
+                                 &plen)) != EXIT_OK)
+            return ex;
+        ql_diag_clear(&d);
+        rc = ql_keyfile_read(cli->key_path, pass, plen, &cli->key, &d);
+        cli_passphrase_free(pass);
+    }
     if (rc != QL_OK)
         return cli_fail(&d);
     return EXIT_OK;

@@ -17,6 +17,7 @@
 #include "ql_county.h"
 #include "ql_keys.h"
 #include "ql_profile.h"
+#include "ql_store.h"
 
 /* Sorted by name; a test keeps it, --help and the man page in agreement. */
 const struct cli_cmd cli_commands[] = {
@@ -290,6 +291,8 @@ main(int argc, char **argv)
         return ex;
     if (ql_crypto_init(&d) != QL_OK)
         return cli_fail(&d);
+    /* Settles SQLite for this one process; false only if it had started. */
+    (void)ql_store_init_process();
     if ((cmd->flags & CMD_NEEDS_KEY) && (ex = cli_load_key(&cli)) != EXIT_OK)
         goto out;
     if ((cmd->flags & CMD_NEEDS_STORE) &&

@@ -242,9 +242,14 @@ out:
     return rc;
 }
 
-ql_err
-county_principal(struct ql_county *c, const char *name,
-                 struct county_actor *who, bool *revoked, struct ql_diag *d)
+/*
+ * The registry row of principal name; with vkey, also its registered
+ * verifier key (caller-owned), from the same row, so resolving an actor
+ * prepares one statement.
+ */
+static ql_err
+principal_row(struct ql_county *c, const char *name, struct county_actor *who,
+              bool *revoked, char **vkey, struct ql_diag *d)
 {
     static const char SQL[] =
         "SELECT p.unit, p.roles, u.kind, p.revoked_idx IS NOT NULL, p.vkey "
@@ -261,6 +266,10 @@ county_principal(struct ql_county *c, const char *name,
         rc = ql_fail(d, QL_ENOTFOUND, "unknown principal '%s'", name);
         goto out;
     }
+    if (vkey != NULL && (*vkey = strdup(ql_stmt_text(st, 4))) == NULL) {
+        rc = ql_fail(d, QL_ENOMEM, NULL);
+        goto out;
+    }
     memset(who, 0, sizeof *who);
     snprintf(who->name, sizeof who->name, "%s", name);
     snprintf(who->unit, sizeof who->unit, "%s", ql_stmt_text(st, 0));
@@ -274,27 +283,21 @@ out:
     return rc;
 }
 
+ql_err
+county_principal(struct ql_county *c, const char *name,
+                 struct county_actor *who, bool *revoked, struct ql_diag *d)
+{
+    return principal_row(c, name, who, revoked, NULL, d);
+}
+
 /* The registered verifier key of principal name, caller-owned. */
 static ql_err
 principal_vkey(struct ql_county *c, const char *name, char **vkey,
                struct ql_diag *d)
 {
-    static const char SQL[] = "SELECT vkey FROM principals WHERE name = ?1";
-    struct ql_stmt *st = NULL;
-    bool row = false;
-    ql_err rc;
+    struct county_actor who;
 
-    if ((rc = ql_store_prepare(c->store, SQL, &st, d)) != QL_OK ||
-        (rc = ql_stmt_bind_text(st, 1, name, d)) != QL_OK ||
-        (rc = ql_stmt_step(st, &row, d)) != QL_OK)
-        goto out;
-    if (!row)
-        rc = ql_fail(d, QL_ENOTFOUND, "unknown principal '%s'", name);
-    else if ((*vkey = strdup(ql_stmt_text(st, 0))) == NULL)
-        rc = ql_fail(d, QL_ENOMEM, NULL);
-out:
-    ql_stmt_done(st);
-    return rc;
+    return principal_row(c, name, &who, NULL, vkey, d);
 }
 
 /*
@@ -317,15 +320,14 @@ resolve_actor(struct ql_county *c, struct county_actor *who,
         snprintf(who->name, sizeof who->name, "%s", name);
         return QL_OK;
     }
-    rc = county_principal(c, name, who, &revoked, d);
+    rc = principal_row(c, name, who, &revoked, &theirs, d);
     if (rc == QL_ENOTFOUND)
         return ql_fail(d, QL_EDENIED, "key '%s' is not registered in this "
                                       "county",
                        name);
     if (rc != QL_OK)
         return rc;
-    if ((rc = principal_vkey(c, name, &theirs, d)) != QL_OK ||
-        (rc = ql_key_vkey(c->actor, 0, &mine, d)) != QL_OK)
+    if ((rc = ql_key_vkey(c->actor, 0, &mine, d)) != QL_OK)
         goto out;
     if (strcmp(mine, theirs) != 0)
         rc = ql_fail(d, QL_EDENIED, "key '%s' is not the key registered "
@@ -1120,16 +1122,16 @@ ql_county_workflow(struct ql_county *c, const char *name, const char *hash,
     /*
      * Registering it checked it in full (ql_county_workflow_add seals
      * eagerly); sealing waits for a guard, which many commands never run.
+     * The source must hash to the version before it is compiled.
      */
-    if ((rc = ql_workflow_load_lazy(wname, (const char *)e.payload,
-                                    e.payload_len, &wf, d)) != QL_OK)
-        goto out;
-    if (strcmp(ql_workflow_hash(wf), h) != 0) {
+    rc = ql_workflow_load_registered(wname, (const char *)e.payload,
+                                     e.payload_len, h, &wf, d);
+    if (rc == QL_EINTEGRITY)
         rc = ql_fail(d, QL_EINTEGRITY, "workflow entry %llu does not hash "
                                        "to %s",
                      (unsigned long long)idx, h);
+    if (rc != QL_OK)
         goto out;
-    }
     grown = realloc(c->wfs, (c->nwfs + 1) * sizeof *grown);
     if (grown == NULL) {
         rc = ql_fail(d, QL_ENOMEM, NULL);

@@ -422,6 +422,12 @@ fail:
     return rc;
 }
 
+bool
+ql_store_init_process(void)
+{
+    return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+}
+
 /* Whether the -wal file has grown past LAZY_CLOSE_WAL_MAX. */
 static bool
 wal_is_large(struct ql_store *s)

@@ -35,6 +35,17 @@
 struct ql_store;
 
 /*
+ * Process-wide SQLite settings for a program that opens its stores from
+ * one main function and exits: SQLite keeps no memory statistics, which
+ * it otherwise counts under a global lock on every allocation (about a
+ * twentieth of the instructions of a one-command process). Nothing in
+ * qingling reads them. Call it from main before any store is opened; once
+ * SQLite has started it changes nothing and returns false. It changes the
+ * whole process, so library code never calls it.
+ */
+bool ql_store_init_process(void);
+
+/*
  * Opens (or with QL_STORE_CREATE creates) the store at path. A store whose
  * schema is newer than this code is refused (QL_EUNSUPPORTED); an older one
  * is migrated forward inside one transaction. A file that is not a qingling

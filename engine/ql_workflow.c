@@ -1332,29 +1332,54 @@ script_error(const char *chunk, ql_err rc, struct ql_diag *d)
     return wf_fail(d, rc, "%s: %s", chunk, msg);
 }
 
-/* ql_workflow_load and ql_workflow_load_lazy. */
+/* The hex SHA-256 of a source, as ql_workflow_hash gives it. */
+static void
+source_hash(const char *src, size_t len, char hex[2 * QL_HASH_LEN + 1])
+{
+    uint8_t h[QL_HASH_LEN];
+
+    ql_hash(ql_profile_default(), h, src != NULL ? src : "", len);
+    ql_hex_encode(hex, h, sizeof h);
+}
+
+/*
+ * ql_workflow_load, ql_workflow_load_lazy and, with want (the registered
+ * hash), ql_workflow_load_registered. The source is hashed once either way.
+ */
 static ql_err
 load(const char *chunkname, const char *src, size_t len, bool lazy,
-     struct ql_workflow **out, struct ql_diag *d)
+     const char *want, struct ql_workflow **out, struct ql_diag *d)
 {
     struct ql_workflow *wf = NULL;
     struct loader L;
-    uint8_t h[QL_HASH_LEN];
+    char hex[2 * QL_HASH_LEN + 1];
     ql_err rc;
 
     if (chunkname == NULL || out == NULL || (src == NULL && len > 0))
         return ql_fail(d, QL_EUSAGE, "no workflow source or result");
+    /*
+     * A registered version is held to its hash first: what a changed
+     * store holds is refused as a change, not compiled, run or judged.
+     */
+    if (want != NULL) {
+        source_hash(src, len, hex);
+        if (strcmp(hex, want) != 0)
+            return wf_fail(d, QL_EINTEGRITY,
+                           "%s: workflow source does not hash to %s",
+                           chunkname, want);
+    }
     if (len > QL_WORKFLOW_SOURCE_MAX)
         return wf_fail(d, QL_ETOOBIG,
                        "%s: workflow source is %zu bytes, the limit is %d",
                        chunkname, len, QL_WORKFLOW_SOURCE_MAX);
+    if (want == NULL)
+        source_hash(src, len, hex);
     if ((wf = calloc(1, sizeof *wf)) == NULL ||
         (wf->chunk = strdup(chunkname)) == NULL) {
         rc = ql_fail(d, QL_ENOMEM, NULL);
         goto out;
     }
-    ql_hash(ql_profile_default(), h, src != NULL ? src : "", len);
-    ql_hex_encode(wf->hash, h, sizeof h);
+    memcpy(wf->hash, hex, sizeof wf->hash);
     if ((rc = ql_lua_new(NULL, &wf->lua, d)) != QL_OK)
         goto out;
     rc = lazy ? ql_lua_load_lazy(wf->lua, chunkname, src != NULL ? src : "",
@@ -1381,14 +1406,24 @@ ql_err
 ql_workflow_load(const char *chunkname, const char *src, size_t len,
                  struct ql_workflow **out, struct ql_diag *d)
 {
-    return load(chunkname, src, len, false, out, d);
+    return load(chunkname, src, len, false, NULL, out, d);
 }
 
 ql_err
 ql_workflow_load_lazy(const char *chunkname, const char *src, size_t len,
                       struct ql_workflow **out, struct ql_diag *d)
 {
-    return load(chunkname, src, len, true, out, d);
+    return load(chunkname, src, len, true, NULL, out, d);
+}
+
+ql_err
+ql_workflow_load_registered(const char *chunkname, const char *src,
+                            size_t len, const char *hash,
+                            struct ql_workflow **out, struct ql_diag *d)
+{
+    if (hash == NULL)
+        return ql_fail(d, QL_EUSAGE, "no registered workflow hash");
+    return load(chunkname, src, len, true, hash, out, d);
 }
 
 void

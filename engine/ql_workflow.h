@@ -113,6 +113,18 @@ ql_err ql_workflow_load_lazy(const char *chunkname, const char *src, size_t len,
                              struct ql_workflow **out,
                              struct ql_diag *d) QL_MUST_CHECK;
 
+/*
+ * ql_workflow_load_lazy for the version a store registered under hash (its
+ * lowercase hex, as ql_workflow_hash gives it). The source must hash to
+ * it, and that is checked before any of it is compiled or run: a source
+ * changed in the store is refused as a change (QL_EINTEGRITY) whatever it
+ * holds, and never reaches the sandbox.
+ */
+ql_err ql_workflow_load_registered(const char *chunkname, const char *src,
+                                   size_t len, const char *hash,
+                                   struct ql_workflow **out,
+                                   struct ql_diag *d) QL_MUST_CHECK;
+
 /* Frees wf and its Lua state; NULL is fine. */
 void ql_workflow_free(struct ql_workflow *wf);
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "ql_county.h"
 #include "ql_keys.h"
@@ -1613,6 +1614,123 @@ test_key_share_unblocks_newcomer(void **state)
     free(admin_pub);
 }
 
+/* ---- a store changed behind the engine's back ---- */
+
+/*
+ * Runs sql on the store file directly, as an intruder would, binding ?1
+ * to the note of the entry that registered lead id's workflow with one
+ * character of its payload changed (sql may leave ?1 unused).
+ */
+static void
+raw_tamper(const char *id, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char *note = NULL, *pay;
+    int len;
+
+    assert_int_equal(sqlite3_open(F->db, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT e.note FROM leads l JOIN workflows w ON "
+                           "w.hash = l.workflow JOIN entries e ON e.idx = "
+                           "w.idx WHERE l.id = ?1",
+                           -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    len = sqlite3_column_bytes(st, 0);
+    note = malloc((size_t)len + 1);
+    memcpy(note, sqlite3_column_blob(st, 0), (size_t)len);
+    note[len] = '\0';
+    sqlite3_finalize(st);
+    /* A character well inside the base64 payload: it still decodes. */
+    pay = strstr(note, "\npayload ");
+    assert_non_null(pay);
+    pay += strlen("\npayload ") + 400;
+    *pay = *pay == 'A' ? 'B' : 'A';
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER entries_no_update; "
+                                  "PRAGMA foreign_keys = OFF",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_bind_parameter_count(st) >= 1)
+        sqlite3_bind_blob(st, 1, note, len, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(note);
+}
+
+/*
+ * A move loads the lead's workflow version from the entry that registered
+ * it, and checks that it hashes to the version the lead names before any
+ * of it is compiled: a changed source, or a registry row pointing at
+ * another entry, stops the move as a change to the store (exit 5), even
+ * when the changed text no longer parses as Lua. A registry row whose
+ * version was changed no longer names the lead's version (exit 4, as
+ * before). Nothing is written.
+ */
+static void
+test_move_tampered_workflow(void **state)
+{
+    static const struct {
+        const char *what, *sql;
+        int status;
+        const char *msg;
+    } cases[] = {
+        {"the registered source",
+         "UPDATE entries SET note = ?1 WHERE idx = (SELECT w.idx FROM "
+         "leads l JOIN workflows w ON w.hash = l.workflow WHERE l.id = ?2)",
+         5, "does not hash to"},
+        {"the registry row's entry",
+         "UPDATE workflows SET idx = 0 WHERE hash = (SELECT workflow FROM "
+         "leads WHERE id = ?2) AND ?1 IS NOT NULL",
+         5, "does not hash to"},
+        {"the registry row's version",
+         "UPDATE workflows SET hash = 'x' || hash WHERE hash = (SELECT "
+         "workflow FROM leads WHERE id = ?2) AND ?1 IS NOT NULL",
+         4, "is registered"},
+    };
+    struct qlt_run r;
+    struct snap before;
+    size_t i;
+
+    (void)state;
+    add_lead("T-2025-0001", "张某某非法采砂");
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *db = qlt_join(F->dir, "county.db");
+        char *saved = qlt_join(F->dir, "saved.db");
+        char *buf;
+        size_t len;
+
+        print_message("changed: %s\n", cases[i].what);
+        /* Each case starts from the untouched store, its -wal folded in. */
+        snap(&before);
+        buf = qlt_read_file(db, &len);
+        qlt_write_file(saved, buf, len);
+        free(buf);
+        raw_tamper("T-2025-0001", cases[i].sql);
+        snap(&before);
+        QL(&r, TRI, "lead", "move", "T-2025-0001", "triage");
+        expect_fail(&r, cases[i].status, cases[i].msg);
+        qlt_run_free(&r);
+        expect_unchanged(&before);
+        buf = qlt_read_file(saved, &len);
+        unlink(db);
+        qlt_write_file(db, buf, len);
+        free(buf);
+        unlink(saved);
+        free(saved);
+        free(db);
+    }
+    STEP(TRI, "lead", "move", "T-2025-0001", "triage");
+}
+
 int
 main(void)
 {
@@ -1640,6 +1758,7 @@ main(void)
         T(test_prompt_end_of_input),
         T(test_move_keeps_the_wal),
         T(test_key_share_unblocks_newcomer),
+        T(test_move_tampered_workflow),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -661,6 +661,45 @@ test_upgrade_fills_status_counts(void **state)
     (void)f;
 }
 
+/*
+ * The process setting takes effect only before SQLite starts, and a store
+ * opened under it reads and writes as before while SQLite counts no
+ * memory.
+ */
+static void
+test_init_process(void **state)
+{
+    struct ql_store *s = NULL;
+    struct ql_diag d;
+    char *dir = qlt_tempdir(), *path = qlt_join(dir, "county.db");
+    char *note = NULL;
+    size_t len = 0;
+    sqlite3_int64 before;
+
+    (void)state;
+    /* Every store of the earlier tests is closed: start SQLite afresh. */
+    assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+    assert_true(ql_store_init_process());
+    before = sqlite3_memory_used();
+    assert_int_equal(ql_store_open(path, QL_STORE_CREATE, &s, &d), QL_OK);
+    append_n(s, 3);
+    assert_int_equal(ql_store_entry_get(s, 2, &note, &len, &d), QL_OK);
+    assert_string_equal(note, "entry 2\n");
+    assert_int_equal(len, strlen("entry 2\n"));
+    assert_int_equal(sqlite3_memory_used(), before);
+    /* Too late once SQLite runs: nothing changes, and it says so. */
+    assert_false(ql_store_init_process());
+    ql_store_close(s);
+    assert_int_equal(ql_store_open(path, 0, &s, &d), QL_OK);
+    append_n(s, 1);
+    ql_store_close(s);
+    assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+    assert_int_equal(sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 1), SQLITE_OK);
+    free(note);
+    free(path);
+    qlt_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -690,6 +729,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_fills_status_counts, setup,
                                         teardown),
+        cmocka_unit_test(test_init_process),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1657,6 +1657,75 @@ test_guard_lead_table(void **state)
     ql_workflow_free(wf);
 }
 
+/*
+ * A registered version is held to its hash before anything else: a source
+ * that differs is refused as a change (QL_EINTEGRITY) whether or not it
+ * would compile, run or fit, and never runs (the loop below would spend
+ * the whole load budget); the right source loads as ql_workflow_load_lazy
+ * loads it.
+ */
+static void
+test_load_registered(void **state)
+{
+    static const char LOOP[] = "while true do end return {}";
+    struct fixture *fx = *state;
+    const char *want = ql_workflow_hash(fx->gang);
+    struct ql_workflow *wf = NULL;
+    struct ql_diag d = {0};
+    char *big, *changed;
+    size_t i;
+    const struct {
+        const char *what, *src;
+        size_t len;
+    } wrong[] = {
+        {"a loop that never returns", LOOP, sizeof LOOP - 1},
+        {"text that is not Lua", "return {", 8},
+        {"nothing", "", 0},
+    };
+
+    for (i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        print_message("refused: %s\n", wrong[i].what);
+        assert_int_equal(ql_workflow_load_registered("reg.lua", wrong[i].src,
+                                                     wrong[i].len, want, &wf,
+                                                     &d),
+                         QL_EINTEGRITY);
+        assert_null(wf);
+        assert_non_null(strstr(d.msg, "reg.lua: workflow source does not "
+                                      "hash to "));
+        assert_non_null(strstr(d.msg, want));
+    }
+    /* One byte changed in the real file, and a file past the size limit. */
+    changed = malloc(fx->gang_len);
+    memcpy(changed, fx->gang_src, fx->gang_len);
+    changed[fx->gang_len / 2] ^= 1;
+    assert_int_equal(ql_workflow_load_registered("reg.lua", changed,
+                                                 fx->gang_len, want, &wf, &d),
+                     QL_EINTEGRITY);
+    big = calloc(1, QL_WORKFLOW_SOURCE_MAX + 2);
+    memset(big, ' ', QL_WORKFLOW_SOURCE_MAX + 1);
+    assert_int_equal(ql_workflow_load_registered("reg.lua", big,
+                                                 QL_WORKFLOW_SOURCE_MAX + 1,
+                                                 want, &wf, &d),
+                     QL_EINTEGRITY);
+    assert_null(wf);
+    assert_int_equal(ql_workflow_load_registered("reg.lua", fx->gang_src,
+                                                 fx->gang_len, NULL, &wf, &d),
+                     QL_EUSAGE);
+    /* The right source: the same workflow, under the same version. */
+    assert_int_equal(ql_workflow_load_registered("reg.lua", fx->gang_src,
+                                                 fx->gang_len, want, &wf, &d),
+                     QL_OK);
+    assert_string_equal(ql_workflow_hash(wf), want);
+    assert_string_equal(ql_workflow_name(wf), ql_workflow_name(fx->gang));
+    assert_int_equal(ql_workflow_transition_count(wf),
+                     ql_workflow_transition_count(fx->gang));
+    assert_int_equal(ql_workflow_state_count(wf),
+                     ql_workflow_state_count(fx->gang));
+    ql_workflow_free(wf);
+    free(changed);
+    free(big);
+}
+
 int
 main(void)
 {
@@ -1683,6 +1752,7 @@ main(void)
         cmocka_unit_test(test_bad_workflows),
         cmocka_unit_test(test_error_places),
         cmocka_unit_test(test_guard_lead_table),
+        cmocka_unit_test(test_load_registered),
     };
 
     failed = cmocka_run_group_tests_name("eager", tests, group_setup,
