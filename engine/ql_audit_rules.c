@@ -195,6 +195,7 @@ struct scope_rec {
     char *name;
     struct epoch_rec *eps;
     size_t neps, capeps;
+    bool stale; /* a revocation since its latest epoch began */
 };
 
 struct audit_rules {
@@ -672,6 +673,18 @@ principal_revoke(struct audit_rules *r, const struct ql_entry *e,
         return FAIL(QL_EINTEGRITY, "revokes '%s' of unit %s under unit %s",
                     name, unit_code(r, r->prs[i].unit), e->unit);
     r->prs[i].revoked = true;
+    /* As the engine marks them: every key the principal could hold, its
+       own unit's and, from a supervision unit, every one; the next
+       writer of each starts a new epoch, and only then may one start. */
+    {
+        bool all = strcmp(unit_kind(r, r->prs[i].unit),
+                          QL_KIND_SUPERVISION) == 0;
+        size_t k;
+
+        for (k = 0; k < r->nscopes; k++)
+            if (all || strcmp(r->scopes[k].name, e->unit) == 0)
+                r->scopes[k].stale = true;
+    }
     return QL_OK;
 }
 
@@ -900,6 +913,14 @@ grant(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
             return FAIL(QL_EINTEGRITY, "'%s' grants unit %s's key, which "
                                        "they do not hold",
                         r->prs[r->who].name, e->unit);
+        /* A new key only where there is none, or a revocation made the
+           latest one stale: starting one at will would lock out every
+           holder left off its grants. */
+        if (s->neps > 0 && !s->stale)
+            return FAIL(QL_EINTEGRITY, "starts epoch %llu of unit %s's key, "
+                                       "but epoch %zu is not stale",
+                        (unsigned long long)epoch, e->unit, s->neps);
+        s->stale = false;
         if ((rc = grow((void **)&s->eps, &s->capeps, s->neps, sizeof *ep,
                        d)) != QL_OK)
             return rc;

@@ -1114,6 +1114,9 @@ test_forged_old_epoch_grants(void **state)
         {"of the current epoch by a newcomer, to themselves", &nk[NEW2], "2",
          fp2, "lt-hc-new2",
          "'lt-hc-new2' grants unit LT's key, which they do not hold"},
+        {"of a new epoch while the current one holds", &K[LLY], "3", wrong,
+         "lt-hc-new2", "starts epoch 3 of unit LT's key, but epoch 2 is not "
+                       "stale"},
         {"by a holder to a newcomer", &K[LLY], "1", fp1, "lt-hc-new2", NULL},
     };
     size_t i;
