@@ -616,6 +616,10 @@ principal_add(struct audit_rules *r, const struct ql_entry *e,
         strlen(roles) > 255)
         return FAIL(QL_EINTEGRITY, "registers a principal without a key "
                                    "and roles");
+    if (ql_county_roles_valid(roles, &dd) != QL_OK)
+        return FAIL(QL_EINTEGRITY, "registers a principal with roles the "
+                                   "registry refuses: %s",
+                    dd.msg);
     if ((rc = ql_key_parse_vkey(vkey, false, &k, &dd)) == QL_ENOMEM)
         return ql_fail(d, rc, NULL);
     if (rc != QL_OK)

@@ -765,9 +765,8 @@ fail:
     return rc;
 }
 
-/* Checks a comma-separated role list: identifiers, no repeats, a bound. */
-static ql_err
-roles_valid(const char *roles, struct ql_diag *d)
+ql_err
+ql_county_roles_valid(const char *roles, struct ql_diag *d)
 {
     char buf[256], *save = NULL, *r;
     const char *seen[QL_ROLES_MAX];
@@ -810,7 +809,7 @@ ql_county_principal_add(struct ql_county *c, const struct ql_key *pub,
     ql_err rc;
 
     ql_entry_init(&e);
-    if ((rc = roles_valid(roles, d)) != QL_OK)
+    if ((rc = ql_county_roles_valid(roles, d)) != QL_OK)
         return rc;
     if (strcmp(ql_key_name(pub), ql_key_name(c->admin)) == 0)
         return ql_fail(d, QL_EEXIST, "'%s' is the administrator's name",

@@ -50,6 +50,14 @@ struct ql_county;
 #define QL_ROLES_MAX 16
 
 /*
+ * Checks a comma-separated role list as the registry takes it: role names
+ * ([a-z][a-z0-9_]*), none empty or given twice, at most QL_ROLES_MAX, in
+ * fewer than 256 bytes. QL_EUSAGE naming what is wrong.
+ */
+ql_err ql_county_roles_valid(const char *roles,
+                             struct ql_diag *d) QL_MUST_CHECK;
+
+/*
  * Creates the store at path and its log: writes the log key beside it
  * (path + ".logkey", mode 0600, never overwritten) and the genesis entry
  * signed by admin (which needs its secret half), then the first
