@@ -184,6 +184,7 @@ struct epoch_rec {
     char fp[65];
     uint8_t *holders; /* one bit per principal index */
     size_t nbytes;
+    uint32_t starter; /* who started it, with its first grant */
 };
 
 /*
@@ -832,11 +833,12 @@ may_hold(const struct audit_rules *r, const char *scope, uint32_t i)
  * A grant seals one epoch of a scope's data key to recipients, each an
  * active principal allowed to read the scope; the key of one epoch never
  * changes (its fingerprint). Its signer starts the next epoch and may hold
- * it, or holds the epoch granted. For the current epoch, a signer among
- * the recipients also passes: a new epoch's first grants may take several
- * entries, and the signer's own grant need not be in the first. An older
- * epoch goes to a newcomer only from a principal who holds it, so a lead
- * sealed before a revocation stays movable (decisions.md section 8).
+ * it, or holds the epoch granted. For the current epoch, the principal who
+ * started it also passes: a new epoch's first grants may take several
+ * entries, and the starter's own grant need not be in the first; anyone
+ * else must hold it (naming oneself among the recipients is not enough).
+ * An older epoch goes to a newcomer only from a principal who holds it, so
+ * a lead sealed before a revocation stays movable (decisions.md section 8).
  */
 static ql_err
 grant(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
@@ -931,13 +933,15 @@ grant(struct audit_rules *r, const struct ql_entry *e, struct audit_fail *f,
         ep = &s->eps[s->neps++];
         memset(ep, 0, sizeof *ep);
         snprintf(ep->fp, sizeof ep->fp, "%s", fp);
+        ep->starter = r->who;
     } else {
         ep = &s->eps[epoch - 1];
         if (strcmp(ep->fp, fp) != 0)
             return FAIL(QL_EINTEGRITY, "grants another key for unit %s "
                                        "epoch %llu",
                         e->unit, (unsigned long long)epoch);
-        if (epoch == (uint64_t)s->neps && !holds(ep, r->who))
+        if (epoch == (uint64_t)s->neps && !holds(ep, r->who) &&
+            ep->starter != r->who)
             return FAIL(QL_EINTEGRITY, "'%s' grants unit %s's key, which "
                                        "they do not hold",
                         r->prs[r->who].name, e->unit);

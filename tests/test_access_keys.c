@@ -1164,6 +1164,36 @@ test_forged_old_epoch_grants(void **state)
 }
 
 /*
+ * A new epoch for more holders than one grant entry carries (150): its
+ * grants take several entries in the holders' name order, and the writer
+ * who started it may sign the later ones before its own grant comes. The
+ * log the engine wrote verifies.
+ */
+static void
+test_new_epoch_for_many_holders(void **state)
+{
+    struct ql_audit_result res;
+    struct ql_key *nk = NULL;
+    struct ql_diag d;
+    char name[32];
+    int i;
+
+    (void)state;
+    /* Names that sort before the office's triage, who starts epoch 2. */
+    for (i = 0; i < 160; i++) {
+        snprintf(name, sizeof name, "aa%03d", i);
+        newcomer(name, "LT", "verifier", &nk);
+        ql_key_free(nk);
+        nk = NULL;
+    }
+    ok(ql_county_principal_revoke(F->c, P[GONE].name, &d), &d, "revoke");
+    move(F->c, TRI, LEAD_LT2, "triage", NULL, 0, NULL);
+    assert_int_equal(epochs_held("LT", "aa159"), 3);
+    ok(ql_county_replay_check(F->c, &d), &d, "replay");
+    ok(ql_audit_verify(F->c, K[ADMIN], &res, &d), &d, "verify");
+}
+
+/*
  * The same hand-over without a lead entry: the unit head, who held the
  * old key, shares the unit's keys. A second call finds nobody lacking
  * anything and writes nothing; who may not hold the key is refused and
@@ -1239,6 +1269,7 @@ main(void)
         T(test_old_epochs_reach_newcomers),
         T(test_old_epochs_in_a_batch),
         T(test_forged_old_epoch_grants),
+        T(test_new_epoch_for_many_holders),
         T(test_key_share),
     };
 

@@ -3133,6 +3133,21 @@ test_verify_tables(void **state)
     expect_exit(&r, 2, "--tables checks a store's tables; an export has none");
     free(exp);
     free(db);
+    /* A log that fails says nothing of tables it never compared. */
+    db = copy_base("tables2.db");
+    {
+        const char *const bad_json[] = {"--db",     db,       "audit",
+                                        "verify",   "--trust", B.admin_pub,
+                                        "--tables", "--json",  NULL};
+        struct spec bad = {ADMIN, "commit.sign", "LT", NULL, NULL, NULL, NULL,
+                           NULL, {{NULL, NULL}}, NULL, 0};
+
+        append(db, &bad, true);
+        qx(&r, bad_json);
+        assert_null(strstr(r.out, "\"tables\""));
+        expect_exit(&r, 5, "the administrator makes no commitments");
+    }
+    free(db);
 }
 
 static void
