@@ -403,6 +403,18 @@ report(struct ql_lua *q, int status, struct ql_diag *d)
     return ql_fail(d, QL_ESCRIPT, "%s: %s%s", q->name, text, trace);
 }
 
+/* Forgets how the last load, call or seal ended, before the next one. */
+static void
+clear_outcome(struct ql_lua *q)
+{
+    q->fatal = QL_LUA_FATAL_NONE;
+    q->fatal_msg[0] = '\0';
+    q->refused = QL_LUA_REFUSED_NONE;
+    q->refused_line = -1;
+    q->err_line = -1;
+    q->ntrace = 0;
+}
+
 /* Arms the budgets of one load or call; user code may run after this. */
 static void
 start(struct ql_lua *q, uint64_t steps, uint32_t ms)
@@ -418,12 +430,7 @@ start(struct ql_lua *q, uint64_t steps, uint32_t ms)
     q->deadline_ns = ql_lua_now_ns() + (uint64_t)ms * 1000000u;
     q->clock_countdown = CLOCK_EVERY_STEPS;
     q->alloc_clock = 0;
-    q->fatal = QL_LUA_FATAL_NONE;
-    q->fatal_msg[0] = '\0';
-    q->refused = QL_LUA_REFUSED_NONE;
-    q->refused_line = -1;
-    q->err_line = -1;
-    q->ntrace = 0;
+    clear_outcome(q);
     q->hook_every =
         steps < HOOK_EVERY ? (int)(steps > 0 ? steps : 1) : HOOK_EVERY;
     lua_sethook(q->L, hook, HOOK_MASK, q->hook_every);
@@ -618,12 +625,7 @@ seal(struct ql_lua *q, struct ql_diag *d)
     if (q->sealed)
         return QL_OK;
     q->running = false;
-    q->fatal = QL_LUA_FATAL_NONE;
-    q->fatal_msg[0] = '\0';
-    q->refused = QL_LUA_REFUSED_NONE;
-    q->refused_line = -1;
-    q->err_line = -1;
-    q->ntrace = 0;
+    clear_outcome(q);
     if ((rc = run(q, seal_main, NULL, d)) != QL_OK)
         return rc;
     q->sealed = true;
