@@ -959,25 +959,6 @@ ql_keyfile_read_shared(const char *path, uid_t owner, gid_t group,
 }
 
 ql_err
-ql_keyfile_path_is_encrypted(const char *path, bool *encrypted,
-                             struct ql_diag *d)
-{
-    static const struct access_rule own = {false, 0, 0};
-    char label[QL_DIAG_MSG];
-    struct keyfile f;
-    char *text = NULL;
-    size_t len = 0;
-    ql_err rc;
-
-    if ((rc = load_secret_file(path, &own, label, sizeof label, &f, &text, &len,
-                               d)) != QL_OK)
-        return rc;
-    *encrypted = f.encrypted;
-    sodium_free(text);
-    return QL_OK;
-}
-
-ql_err
 ql_keyfile_write_public(const char *path, const struct ql_key *k,
                         struct ql_diag *d)
 {

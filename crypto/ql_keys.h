@@ -181,10 +181,6 @@ ql_err ql_keyfile_read_shared(const char *path, uid_t owner, gid_t group,
                               struct ql_key **out,
                               struct ql_diag *d) QL_MUST_CHECK;
 
-/* Reads only whether the secret key file at path needs a passphrase. */
-ql_err ql_keyfile_path_is_encrypted(const char *path, bool *encrypted,
-                                    struct ql_diag *d) QL_MUST_CHECK;
-
 /*
  * Writes the public key file at path (the verifier key string and a
  * newline; mode 0644, O_EXCL|O_NOFOLLOW) and reads one back.

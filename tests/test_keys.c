@@ -1219,7 +1219,6 @@ test_keyfile_files(void **state)
     struct ql_diag d;
     mode_t old = umask(0);
     size_t len;
-    bool enc = true;
 
     /* 0600 whatever the umask, exactly the encoded text. */
     assert_int_equal(
@@ -1244,8 +1243,6 @@ test_keyfile_files(void **state)
     assert_same_key(k, fx->key);
     ql_key_free(k);
     k = NULL;
-    assert_int_equal(ql_keyfile_path_is_encrypted(k1, &enc, &d), QL_OK);
-    assert_false(enc);
 
     /* Never overwritten, never written through a symbolic link. */
     assert_int_equal(
@@ -1264,14 +1261,12 @@ test_keyfile_files(void **state)
     assert_int_equal(symlink(k1, link2), 0);
     assert_int_equal(ql_keyfile_read(link2, NULL, 0, &k, &d), QL_EDENIED);
     assert_msg_has(d, "symbolic link");
-    assert_int_equal(ql_keyfile_path_is_encrypted(link2, &enc, &d), QL_EDENIED);
 
     /* Open to others: refused, with the fix in the message. */
     assert_int_equal(chmod(k1, 0644), 0);
     assert_int_equal(ql_keyfile_read(k1, NULL, 0, &k, &d), QL_EDENIED);
     assert_msg_has(d, "readable by others; chmod 600 it");
     assert_msg_has(d, k1);
-    assert_int_equal(ql_keyfile_path_is_encrypted(k1, &enc, &d), QL_EDENIED);
     assert_int_equal(chmod(k1, 0640), 0);
     assert_int_equal(ql_keyfile_read(k1, NULL, 0, &k, &d), QL_EDENIED);
     assert_int_equal(chmod(k1, 0620), 0);
@@ -1288,12 +1283,12 @@ test_keyfile_files(void **state)
     assert_int_equal(ql_keyfile_write(k3, fx->key, PASS, strlen(PASS), 0, &d),
                      QL_OK);
     assert_int_equal(file_mode(k3), 0600);
-    assert_int_equal(ql_keyfile_path_is_encrypted(k3, &enc, &d), QL_OK);
-    assert_true(enc);
     assert_int_equal(ql_keyfile_read(k3, PASS, strlen(PASS), &k, &d), QL_OK);
     assert_same_key(k, fx->key);
     ql_key_free(k);
     k = NULL;
+    /* Without a passphrase an encrypted file says so, and the command
+       line asks for one only then. */
     assert_int_equal(ql_keyfile_read(k3, NULL, 0, &k, &d), QL_EPASS);
     assert_msg_has(d, k3);
 
@@ -1302,7 +1297,9 @@ test_keyfile_files(void **state)
     assert_int_equal(ql_keyfile_read(cut, PASS, strlen(PASS), &k, &d),
                      QL_EDAMAGED);
     assert_msg_has(d, cut);
-    assert_int_equal(ql_keyfile_path_is_encrypted(cut, &enc, &d), QL_EDAMAGED);
+    /* Damage shows before any passphrase is asked for. */
+    assert_int_equal(ql_keyfile_read(cut, NULL, 0, &k, &d), QL_EDAMAGED);
+    assert_msg_has(d, cut);
     /* A public key file passed as a secret one is named for what it is. */
     assert_int_equal(ql_keyfile_write_public(pubfile, fx->key, &d), QL_OK);
     assert_int_equal(ql_keyfile_read(pubfile, NULL, 0, &k, &d), QL_EFORMAT);
