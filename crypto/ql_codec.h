@@ -22,13 +22,27 @@ size_t ql_base64_len(size_t len);
 void ql_base64_encode(char *out, const uint8_t *in, size_t len);
 
 /*
+ * The same for secret bytes (a key file's plain key), in constant time:
+ * no branch or table index depends on the bytes.
+ */
+void ql_base64_encode_secret(char *out, const uint8_t *in, size_t len);
+
+/*
  * Decodes exactly slen characters of s into out (capacity cap); *outlen
  * gets the byte count. QL_EFORMAT for anything that is not canonical base64;
  * QL_ETOOBIG when the result would not fit.
  */
-ql_err ql_base64_decode(uint8_t *out, size_t cap, size_t *outlen,
-                        const char *s, size_t slen,
-                        struct ql_diag *d) QL_MUST_CHECK;
+ql_err ql_base64_decode(uint8_t *out, size_t cap, size_t *outlen, const char *s,
+                        size_t slen, struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * ql_base64_decode for secret text, in constant time, with the same
+ * strictness; on failure out is wiped. It cannot tell QL_ETOOBIG from
+ * QL_EFORMAT: both are QL_EFORMAT.
+ */
+ql_err ql_base64_decode_secret(uint8_t *out, size_t cap, size_t *outlen,
+                               const char *s, size_t slen,
+                               struct ql_diag *d) QL_MUST_CHECK;
 
 /* Writes 2 * len lowercase hex digits and a NUL into out. */
 void ql_hex_encode(char *out, const uint8_t *in, size_t len);

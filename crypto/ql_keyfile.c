@@ -109,9 +109,12 @@ text_add(struct text *t, const char *fmt, ...)
     t->len += (size_t)n;
 }
 
-/* Appends base64(bin) and a newline, encoding straight into t. */
+/*
+ * Appends base64(bin) and a newline, encoding straight into t; secret
+ * bytes (a plain key) are encoded in constant time.
+ */
 static void
-text_add_b64(struct text *t, const uint8_t *bin, size_t n)
+text_add_b64(struct text *t, const uint8_t *bin, size_t n, bool secret)
 {
     size_t need = ql_base64_len(n);
 
@@ -119,7 +122,10 @@ text_add_b64(struct text *t, const uint8_t *bin, size_t n)
         t->overflow = true;
         return;
     }
-    ql_base64_encode(t->p + t->len, bin, n);
+    if (secret)
+        ql_base64_encode_secret(t->p + t->len, bin, n);
+    else
+        ql_base64_encode(t->p + t->len, bin, n);
     t->len += need;
     t->p[t->len++] = '\n';
     t->p[t->len] = '\0';
@@ -196,7 +202,7 @@ ql_keyfile_encode(const struct ql_key *k, const char *pass, size_t passlen,
              ql_profile_name(p));
     if (plain) {
         text_add(&t, "kdf none\nkey ");
-        text_add_b64(&t, k->sk, sk_len);
+        text_add_b64(&t, k->sk, sk_len, true);
     } else {
         nonce_len = ql_profile_nonce_len(p);
         ct_len = sk_len + ql_profile_tag_len(p);
@@ -204,9 +210,9 @@ ql_keyfile_encode(const struct ql_key *k, const char *pass, size_t passlen,
         ql_random(nonce, nonce_len);
         text_add(&t, "kdf " KDF_NAME " ops=%llu mem=%zu\nsalt ",
                  (unsigned long long)KDF_OPS_DEFAULT, (size_t)KDF_MEM_DEFAULT);
-        text_add_b64(&t, salt, sizeof salt);
+        text_add_b64(&t, salt, sizeof salt, false);
         text_add(&t, "nonce ");
-        text_add_b64(&t, nonce, nonce_len);
+        text_add_b64(&t, nonce, nonce_len, false);
         if (t.overflow) { /* the additional data must be whole */
             rc = too_long(k, d);
             goto out;
@@ -225,11 +231,11 @@ ql_keyfile_encode(const struct ql_key *k, const char *pass, size_t passlen,
                                           dk, d)) != QL_OK)
             goto out;
         text_add(&t, "key ");
-        text_add_b64(&t, ct, ct_len);
+        text_add_b64(&t, ct, ct_len, false);
     }
     checksum(sum, t.p, t.len);
     text_add(&t, "check ");
-    text_add_b64(&t, sum, sizeof sum);
+    text_add_b64(&t, sum, sizeof sum, false);
     if (t.overflow) {
         rc = too_long(k, d);
         goto out;
@@ -530,15 +536,18 @@ keyfile_parse(const char *buf, size_t len, const char *label, struct keyfile *f,
     return QL_OK;
 }
 
-/* Decodes the "key" value, which parse checked only for length, into bin. */
+/*
+ * Decodes the "key" value, which parse checked only for length, into bin,
+ * in constant time: in a plain key file it is the secret key itself.
+ */
 static ql_err
 decode_key_b64(const struct keyfile *f, uint8_t *bin, size_t n,
                const char *label, struct ql_diag *d)
 {
     size_t got = 0;
 
-    if (ql_base64_decode(bin, n, &got, f->key_b64, f->key_b64_len, NULL) !=
-            QL_OK ||
+    if (ql_base64_decode_secret(bin, n, &got, f->key_b64, f->key_b64_len,
+                                NULL) != QL_OK ||
         got != n)
         return ql_fail(d, QL_EDAMAGED,
                        "%s is damaged: its 'key' line is not base64", label);

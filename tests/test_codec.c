@@ -57,6 +57,9 @@ test_base64_rejects(void **state)
         assert_int_equal(
             ql_base64_decode(dec, sizeof dec, &n, bad[i], strlen(bad[i]), &d),
             QL_EFORMAT);
+        assert_int_equal(ql_base64_decode_secret(dec, sizeof dec, &n, bad[i],
+                                                 strlen(bad[i]), &d),
+                         QL_EFORMAT);
     }
     assert_int_equal(ql_base64_decode(dec, 2, &n, "Zm9vYmFy", 8, &d),
                      QL_ETOOBIG);
@@ -159,8 +162,45 @@ test_base64_differential(void **state)
             assert_int_equal(wn, gn);
             assert_memory_equal(want, got, wn);
         }
+        /* The constant-time decoder for secrets is as strict. */
+        gn = 0;
+        ours = ql_base64_decode_secret(got, sizeof got, &gn, text, len, &d) ==
+               QL_OK;
+        if (ref != ours)
+            fail_msg("'%s': reference %d, secret decoder %d", text, ref, ours);
+        if (ref) {
+            assert_int_equal(wn, gn);
+            assert_memory_equal(want, got, wn);
+        }
     }
     assert_true(accepted > 5000);
+}
+
+/*
+ * The table encoder writes what the constant-time one writes, for every
+ * length's remainder and every byte value in each position.
+ */
+static void
+test_base64_encoders_agree(void **state)
+{
+    uint8_t raw[200];
+    char fast[280], secret[280];
+    uint64_t rng = 0x243f6a8885a308d3u;
+    size_t len, i;
+    int round;
+
+    (void)state;
+    for (round = 0; round < 3000; round++) {
+        len = round < 256 ? (size_t)round % 7 : qlt_rand(&rng) % sizeof raw;
+        for (i = 0; i < len; i++)
+            raw[i] = round < 256 ? (uint8_t)(round + i * 85)
+                                 : (uint8_t)qlt_rand(&rng);
+        memset(fast, 'x', sizeof fast);
+        ql_base64_encode(fast, raw, len);
+        ql_base64_encode_secret(secret, raw, len);
+        assert_int_equal(strlen(fast), ql_base64_len(len));
+        assert_string_equal(fast, secret);
+    }
 }
 
 int
@@ -171,6 +211,7 @@ main(void)
         cmocka_unit_test(test_base64_rejects),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_base64_differential),
+        cmocka_unit_test(test_base64_encoders_agree),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
