@@ -16,6 +16,9 @@
 /* Entries with more signers than this are signed at once. */
 #define PENDING_SIGNERS 4
 
+/* A waiting signing thread is woken when this many entries wait for it. */
+#define SIGN_WAKE_AT 16
+
 /* An entry formatted and numbered, waiting for its signatures. */
 struct pending {
     uint64_t idx;
@@ -45,6 +48,7 @@ struct signq {
     size_t next;  /* the first entry nobody has taken to sign */
     size_t ndone; /* entries signed, whoever signed them */
     bool stop;
+    bool idle;    /* the signer waits on more */
     bool thread;  /* a signing thread is running */
     pthread_t tid;
 };
@@ -229,8 +233,11 @@ signer_main(void *arg)
 
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (q->next == q->n && !q->stop)
+        while (q->next == q->n && !q->stop) {
+            q->idle = true;
             pthread_cond_wait(&q->more, &q->mu);
+            q->idle = false;
+        }
         if ((p = take(q)) == NULL)
             break;
         pthread_mutex_unlock(&q->mu);
@@ -317,6 +324,8 @@ ql_log_sync(struct ql_log *l, struct ql_diag *d)
         return QL_OK;
     /* Sign beside the signing thread, then wait for its last one. */
     pthread_mutex_lock(&q->mu);
+    if (q->idle && q->next < q->n)
+        pthread_cond_signal(&q->more);
     while ((p = take(q)) != NULL) {
         pthread_mutex_unlock(&q->mu);
         sign_pending(p);
@@ -377,7 +386,14 @@ defer(struct ql_log *l, uint64_t idx, char *text, size_t text_len,
         q->cap = cap;
     }
     q->q[q->n++] = p;
-    pthread_cond_signal(&q->more);
+    /*
+     * The signer outpaces the writer, so it empties the queue and waits
+     * again; waking it for every entry cost a futex call and a context
+     * switch each. It is woken when a run of entries waits; a sync signs
+     * the rest itself.
+     */
+    if (q->idle && q->n - q->next >= SIGN_WAKE_AT)
+        pthread_cond_signal(&q->more);
     pthread_mutex_unlock(&q->mu);
     return QL_OK;
 }
