@@ -104,6 +104,17 @@ compute_id(const char *name, uint8_t type, const uint8_t *pk, size_t pk_len)
            (uint32_t)h[3];
 }
 
+/*
+ * Every signature line carries the signer's key ID, so it is worked out
+ * once, when the public half is known, not for each entry signed.
+ */
+static void
+key_settle(struct ql_key *k)
+{
+    k->id =
+        compute_id(k->name, ql_profile_note_type(k->profile), k->pk, k->pk_len);
+}
+
 static ql_err
 key_alloc(const struct ql_profile *p, const char *name, bool secret,
           struct ql_key **out, struct ql_diag *d)
@@ -145,6 +156,7 @@ ql_key_generate(const struct ql_profile *p, const char *name,
         ql_key_free(k);
         return rc;
     }
+    key_settle(k);
     *out = k;
     return QL_OK;
 }
@@ -163,6 +175,7 @@ ql_key_from_seed(const struct ql_profile *p, const char *name,
         ql_key_free(k);
         return rc;
     }
+    key_settle(k);
     *out = k;
     return QL_OK;
 }
@@ -201,6 +214,7 @@ ql_key_from_secret(const struct ql_profile *p, const char *name,
             goto fail;
         }
     }
+    key_settle(k);
     *out = k;
     return QL_OK;
 fail:
@@ -265,6 +279,7 @@ ql_key_parse_vkey(const char *vkey, bool allow_cosig, struct ql_key **out,
     if ((rc = key_alloc(p, name, false, &k, d)) != QL_OK)
         return rc;
     memcpy(k->pk, raw + 1, k->pk_len);
+    key_settle(k);
     *out = k;
     return QL_OK;
 }
@@ -304,6 +319,7 @@ ql_key_public_copy(const struct ql_key *k, struct ql_key **out,
     if ((rc = key_alloc(k->profile, k->name, false, &c, d)) != QL_OK)
         return rc;
     memcpy(c->pk, k->pk, k->pk_len);
+    c->id = k->id;
     *out = c;
     return QL_OK;
 }
@@ -323,8 +339,8 @@ ql_key_profile(const struct ql_key *k)
 uint32_t
 ql_key_id(const struct ql_key *k, uint8_t type)
 {
-    if (type == 0)
-        type = ql_profile_note_type(k->profile);
+    if (type == 0 || type == ql_profile_note_type(k->profile))
+        return k->id;
     return compute_id(k->name, type, k->pk, k->pk_len);
 }
 

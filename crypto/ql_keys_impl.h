@@ -12,6 +12,7 @@ struct ql_key {
     char name[QL_KEY_NAME_MAX + 1];
     uint8_t pk[QL_PK_MAX];
     size_t pk_len;
+    uint32_t id; /* the note key ID for the profile's own key type */
     uint8_t *sk; /* sodium_malloc, ql_profile_sk_len bytes; NULL if public */
 };
 
