@@ -198,6 +198,7 @@ ql_merkle_edge_load(const struct ql_profile *p,
                     const struct ql_merkle_store *s, uint64_t n,
                     struct ql_merkle_edge *out, struct ql_diag *d)
 {
+    struct ql_merkle_edge e;
     uint64_t above;
     unsigned level;
     ql_err rc;
@@ -214,11 +215,12 @@ ql_merkle_edge_load(const struct ql_profile *p,
         if (((n >> level) & 1) == 0)
             continue;
         above = n & ~(((uint64_t)2 << level) - 1);
-        if ((rc = s->get(s->ctx, level, above >> level, out->hash[level],
-                         d)) != QL_OK)
+        if ((rc = s->get(s->ctx, level, above >> level, e.hash[level], d)) !=
+            QL_OK)
             return rc;
     }
-    out->size = n;
+    e.size = n;
+    memcpy(out, &e, sizeof e);
     return QL_OK;
 }
 
