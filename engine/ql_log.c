@@ -50,13 +50,14 @@ struct signq {
 };
 
 /*
- * Rows a sync hands the store at once (multiples of the store's group of
- * 16 rows a statement). One append adds at most 64 tree hashes, so the
- * buffer of hashes is flushed once it has less room than that.
+ * Rows a sync hands the store at once: tree hashes go in multiples of the
+ * store's largest group of rows a statement (ql_store_tree_put_many), the
+ * rest at the end. One append adds at most 64 tree hashes, so the buffer
+ * is flushed once it has less room than that.
  */
 #define SYNC_ENTRIES 64
-#define SYNC_NODES 128
-#define SYNC_GROUP 16
+#define SYNC_GROUP 64
+#define SYNC_NODES (2 * SYNC_GROUP + 64)
 
 struct ql_log {
     struct ql_store *store;

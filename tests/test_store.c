@@ -702,7 +702,8 @@ test_init_process(void **state)
 
 /*
  * The bulk appends of a batch's checkpoint store the same rows as one call
- * a row: two full groups and a tail of single rows, read back one by one.
+ * a row: 101 tree rows make a group of 64, two of 16 and five single rows,
+ * all read back one by one.
  * A row the store refuses (a broken index, a repeated tree position) fails
  * the call, and rolling back leaves the store as it was.
  */
@@ -710,17 +711,17 @@ static void
 test_bulk_append(void **state)
 {
     struct fx *f = *state;
-    struct ql_store_entry_row rows[37];
-    struct ql_store_tree_row nodes[37];
-    char notes[37][32];
-    uint8_t leaves[37][32], got[32];
+    struct ql_store_entry_row rows[101];
+    struct ql_store_tree_row nodes[101];
+    char notes[101][32];
+    uint8_t leaves[101][32], got[32];
     struct ql_diag d;
     uint64_t size;
     char *note;
     size_t len, i;
 
     append_n(f->s, 3);
-    for (i = 0; i < 37; i++) {
+    for (i = 0; i < 101; i++) {
         snprintf(notes[i], sizeof notes[i], "bulk entry %zu\n", i + 3);
         leaf_of(i + 3, leaves[i]);
         rows[i].note = notes[i];
@@ -731,38 +732,44 @@ test_bulk_append(void **state)
         memset(nodes[i].hash, (int)(0x40 + i), 32);
     }
     /* Outside a transaction, and an index that is not the next one. */
-    assert_int_equal(ql_store_entries_append(f->s, 3, rows, 37, &d),
+    assert_int_equal(ql_store_entries_append(f->s, 3, rows, 101, &d),
                      QL_EUSAGE);
     assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
-    assert_int_equal(ql_store_entries_append(f->s, 4, rows, 37, &d),
+    assert_int_equal(ql_store_entries_append(f->s, 4, rows, 101, &d),
                      QL_EINTEGRITY);
     assert_non_null(strstr(d.msg, "not the next one"));
     ql_store_rollback(f->s);
-    /* A repeated position in the second group of tree rows. */
-    assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
-    nodes[20] = nodes[2];
-    assert_int_equal(ql_store_tree_put_many(f->s, nodes, 37, &d),
-                     QL_EINTEGRITY);
-    ql_store_rollback(f->s);
-    assert_int_equal(ql_store_tree_get(f->s, 0, 0, got, &d), QL_EINTEGRITY);
-    nodes[20].level = 20 % 3;
-    nodes[20].idx = 20;
-    memset(nodes[20].hash, 0x40 + 20, 32);
+    /* A repeated position in a group of 64, one of 16, a single row. */
+    for (i = 0; i < 3; i++) {
+        static const size_t at[] = {20, 70, 99};
+        struct ql_store_tree_row keep = nodes[at[i]];
+
+        print_message("repeated tree row %zu\n", at[i]);
+        assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
+        nodes[at[i]] = nodes[at[i] - 3];
+        assert_int_equal(ql_store_tree_put_many(f->s, nodes, 101, &d),
+                         QL_EINTEGRITY);
+        assert_non_null(strstr(d.msg, "tree hash"));
+        ql_store_rollback(f->s);
+        assert_int_equal(ql_store_tree_get(f->s, 0, 0, got, &d),
+                         QL_EINTEGRITY);
+        nodes[at[i]] = keep;
+    }
     /* Out of range: refused before anything is written. */
     assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
-    nodes[36].level = 64;
-    assert_int_equal(ql_store_tree_put_many(f->s, nodes, 37, &d), QL_EUSAGE);
+    nodes[100].level = 64;
+    assert_int_equal(ql_store_tree_put_many(f->s, nodes, 101, &d), QL_EUSAGE);
     assert_int_equal(ql_store_tree_get(f->s, 0, 0, got, &d), QL_EINTEGRITY);
-    nodes[36].level = 36 % 3;
+    nodes[100].level = 100 % 3;
     /* Nothing to do is no error. */
     assert_int_equal(ql_store_entries_append(f->s, 3, rows, 0, &d), QL_OK);
     assert_int_equal(ql_store_tree_put_many(f->s, nodes, 0, &d), QL_OK);
-    assert_int_equal(ql_store_entries_append(f->s, 3, rows, 37, &d), QL_OK);
-    assert_int_equal(ql_store_tree_put_many(f->s, nodes, 37, &d), QL_OK);
+    assert_int_equal(ql_store_entries_append(f->s, 3, rows, 101, &d), QL_OK);
+    assert_int_equal(ql_store_tree_put_many(f->s, nodes, 101, &d), QL_OK);
     assert_int_equal(ql_store_commit(f->s, &d), QL_OK);
     assert_int_equal(ql_store_log_size(f->s, &size, &d), QL_OK);
-    assert_int_equal(size, 40);
-    for (i = 0; i < 37; i++) {
+    assert_int_equal(size, 104);
+    for (i = 0; i < 101; i++) {
         assert_int_equal(ql_store_entry_get(f->s, i + 3, &note, &len, &d),
                          QL_OK);
         assert_int_equal(len, strlen(notes[i]));
@@ -785,7 +792,7 @@ test_bulk_append(void **state)
                                             "ORDER BY idx",
                                             -1, &st, NULL),
                          SQLITE_OK);
-        for (i = 0; i < 37; i++) {
+        for (i = 0; i < 101; i++) {
             assert_int_equal(sqlite3_step(st), SQLITE_ROW);
             assert_int_equal(sqlite3_column_int64(st, 0), (int64_t)i + 3);
             assert_int_equal(sqlite3_column_bytes(st, 1), 32);
