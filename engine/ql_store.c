@@ -754,6 +754,10 @@ ql_store_entries_append(struct ql_store *s, uint64_t first,
     if (first > INT64_MAX || n - 1 > INT64_MAX - first)
         return ql_fail(d, QL_ETOOBIG, "entry %llu is out of range",
                        (unsigned long long)first);
+    for (i = 0; i < n; i++)
+        if (rows[i].len > INT32_MAX)
+            return ql_fail(d, QL_ETOOBIG, "entry %llu is out of range",
+                           (unsigned long long)(first + i));
     /*
      * One row a statement, the statement held for all of them: a
      * multi-row insert into a table with a trigger (entries_dense) goes
@@ -762,11 +766,6 @@ ql_store_entries_append(struct ql_store *s, uint64_t first,
     if ((rc = cached(s, &st, SQL_ENTRY_ONE, d)) != QL_OK)
         return rc;
     for (i = 0; i < n; i++) {
-        if (rows[i].len > INT32_MAX) {
-            rc = ql_fail(d, QL_ETOOBIG, "entry %llu is out of range",
-                         (unsigned long long)(first + i));
-            goto out;
-        }
         sqlite3_bind_int64(st, 1, (sqlite3_int64)(first + i));
         sqlite3_bind_blob(st, 2, rows[i].note, (int)rows[i].len,
                           SQLITE_STATIC);

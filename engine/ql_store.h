@@ -137,10 +137,14 @@ ql_err ql_store_tree_put(struct ql_store *s, unsigned level, uint64_t idx,
 /*
  * Many rows at once, for a batch's checkpoint: the same rows and checks as
  * n calls of ql_store_entry_append (entries first, first + 1, ...) or of
- * ql_store_tree_put, in fewer statements (a fixed group of rows a
- * statement, single rows for the rest). Pointers are borrowed for the call.
- * Inside ql_store_begin. On failure some groups may be stored: the caller
- * rolls back. n == 0 does nothing.
+ * ql_store_tree_put, with less work a row. Entries take one statement a
+ * row, held for the whole call (the table's trigger makes a multi-row
+ * insert slower); tree hashes go in groups of 64 and 16 rows a statement,
+ * single rows for the rest. Pointers are borrowed for the call. Inside
+ * ql_store_begin. An argument out of range (QL_ETOOBIG for entries,
+ * QL_EUSAGE for tree positions) is refused before anything is written; on
+ * any other failure some rows may be stored: the caller rolls back. n == 0
+ * does nothing.
  */
 struct ql_store_entry_row {
     const void *note;
