@@ -277,6 +277,12 @@ store_queue(struct ql_log *l, struct pending *const *q, size_t n,
                          (unsigned long long)p->idx);
             goto out;
         }
+        /* Rows are numbered from first: the queue must be dense. */
+        if (p->idx != l->stored + i) {
+            rc = ql_fail(d, QL_EUSAGE, "queued entry %llu is out of order",
+                         (unsigned long long)p->idx);
+            goto out;
+        }
         if (p->note_len > QL_ENTRY_MAX) {
             rc = ql_fail(d, QL_ETOOBIG, "signed entry is %zu bytes, more "
                                         "than %d",
@@ -302,10 +308,9 @@ store_queue(struct ql_log *l, struct pending *const *q, size_t n,
                                         d)) != QL_OK)
             goto out;
     }
-    if ((rc = ql_store_entries_append(l->store, first, rows, nrows, d)) !=
-            QL_OK ||
-        (rc = flush_nodes(l, l->nnodes, d)) != QL_OK)
-        goto out;
+    if ((rc = ql_store_entries_append(l->store, first, rows, nrows, d)) ==
+        QL_OK)
+        rc = flush_nodes(l, l->nnodes, d);
 out:
     l->nnodes = 0;
     if (rc != QL_OK)
