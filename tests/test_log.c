@@ -243,8 +243,8 @@ check_tree(struct ql_store *s, struct ql_log *l, uint64_t want_size)
         if (ql_store_checkpoint_get(s, i, &at, &note, &d) != QL_OK)
             continue;
         cps--;
-        ok(ql_checkpoint_open(note, strlen(note), logkey, NULL, 0, &cp, &d),
-           &d, "checkpoint");
+        ok(ql_checkpoint_open(note, strlen(note), logkey, NULL, 0, &cp, &d), &d,
+           "checkpoint");
         assert_int_equal(cp.size, i);
         ql_merkle_root_of_leaves(p, want, lv.h, i);
         assert_memory_equal(cp.root, want, QL_HASH_LEN);
@@ -483,7 +483,8 @@ test_failed_sync_rolls_back(void **state)
             assert_non_null(strstr(d.msg, "more than 65535"));
         } else {
             assert_int_equal(rc, QL_EINTEGRITY);
-            assert_non_null(strstr(d.msg, c == 1 ? "tree hash" : "not the next"));
+            assert_non_null(
+                strstr(d.msg, c == 1 ? "tree hash" : "not the next"));
         }
         ql_log_defer_end(l);
         ql_store_rollback(s);
