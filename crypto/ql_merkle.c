@@ -194,6 +194,96 @@ ql_merkle_append(const struct ql_profile *p, const struct ql_merkle_store *s,
 }
 
 ql_err
+ql_merkle_edge_load(const struct ql_profile *p,
+                    const struct ql_merkle_store *s, uint64_t n,
+                    struct ql_merkle_edge *out, struct ql_diag *d)
+{
+    struct ql_merkle_edge e;
+    uint64_t above;
+    unsigned level;
+    ql_err rc;
+
+    (void)p;
+    if ((rc = check_store(s, false, d)) != QL_OK ||
+        (rc = check_size(n, d)) != QL_OK)
+        return rc;
+    /*
+     * The subtree of a set bit l starts where the larger subtrees to its
+     * left end: at the bits of n above l.
+     */
+    for (level = 0; level < 64; level++) {
+        if (((n >> level) & 1) == 0)
+            continue;
+        above = n & ~(((uint64_t)2 << level) - 1);
+        if ((rc = s->get(s->ctx, level, above >> level, e.hash[level], d)) !=
+            QL_OK)
+            return rc;
+    }
+    e.size = n;
+    memcpy(out, &e, sizeof e);
+    return QL_OK;
+}
+
+ql_err
+ql_merkle_edge_append(const struct ql_profile *p, struct ql_merkle_edge *e,
+                      const struct ql_merkle_store *s,
+                      const uint8_t leaf[QL_HASH_LEN], struct ql_diag *d)
+{
+    uint8_t cur[QL_HASH_LEN];
+    uint64_t n = e->size;
+    unsigned level;
+    ql_err rc;
+
+    if (s->put == NULL)
+        return ql_fail(d, QL_EUSAGE, "merkle store has no 'put' callback");
+    if (n >= QL_MERKLE_SIZE_MAX)
+        return ql_fail(d, QL_ETOOBIG,
+                       "tree of size %" PRIu64 " is full (2^63 leaves)", n);
+    memcpy(cur, leaf, QL_HASH_LEN);
+    if ((rc = s->put(s->ctx, 0, n, cur, d)) != QL_OK)
+        return rc;
+    /*
+     * As in ql_merkle_append, each trailing one bit of n is a complete left
+     * sibling; the edge holds it, so nothing is read back. The edge changes
+     * only once every put succeeded.
+     */
+    for (level = 0; (n >> level) & 1; level++) {
+        ql_merkle_node_hash(p, cur, e->hash[level], cur);
+        if ((rc = s->put(s->ctx, level + 1, n >> (level + 1), cur, d)) != QL_OK)
+            return rc;
+    }
+    memcpy(e->hash[level], cur, QL_HASH_LEN);
+    e->size = n + 1;
+    return QL_OK;
+}
+
+void
+ql_merkle_edge_root(const struct ql_profile *p, const struct ql_merkle_edge *e,
+                    uint8_t out[QL_HASH_LEN])
+{
+    uint8_t acc[QL_HASH_LEN];
+    unsigned level;
+    bool have = false;
+
+    if (e->size == 0) {
+        ql_merkle_empty_root(p, out);
+        return;
+    }
+    /* Fold from the right, as range_hash does over stored hashes. */
+    for (level = 0; level < 64; level++) {
+        if (((e->size >> level) & 1) == 0)
+            continue;
+        if (have) {
+            ql_merkle_node_hash(p, acc, e->hash[level], acc);
+        } else {
+            memcpy(acc, e->hash[level], QL_HASH_LEN);
+            have = true;
+        }
+    }
+    memcpy(out, acc, QL_HASH_LEN);
+}
+
+ql_err
 ql_merkle_root(const struct ql_profile *p, const struct ql_merkle_store *s,
                uint64_t n, uint8_t out[QL_HASH_LEN], struct ql_diag *d)
 {

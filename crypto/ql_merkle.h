@@ -29,6 +29,8 @@
  *   ql_merkle_append               t + 1 puts and t gets, t being the number
  *                                  of trailing one bits of the old size
  *                                  (at most 63; on average 1)
+ *   ql_merkle_edge_load            popcount(n) gets, at most 63
+ *   ql_merkle_edge_append          t + 1 puts and no gets
  *   ql_merkle_root                 popcount(n) gets, at most 63
  *   ql_merkle_prove_inclusion      at most 2L gets
  *   ql_merkle_prove_consistency    at most 2L + 1 gets
@@ -125,6 +127,49 @@ ql_err ql_merkle_append(const struct ql_profile *p,
                         const struct ql_merkle_store *s, uint64_t n,
                         const uint8_t leaf[QL_HASH_LEN],
                         struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * The right edge of a tree of size n, in caller storage: for each set bit l
+ * of size, hash[l] is the root of the complete subtree of level l that the
+ * tree splits into there (the subtrees of ql_merkle_root, largest on the
+ * left). Entries for the clear bits are unused. It is everything an append
+ * reads, so a writer that keeps it appends with puts only, and folds the
+ * root from it with no store at all.
+ */
+struct ql_merkle_edge {
+    uint64_t size;
+    uint8_t hash[64][QL_HASH_LEN];
+};
+
+/*
+ * Reads the right edge of the tree of size n from s: popcount(n) gets.
+ * *out is written only on success. QL_ETOOBIG when n exceeds
+ * QL_MERKLE_SIZE_MAX; QL_EUSAGE for a missing callback; any error of get.
+ */
+ql_err ql_merkle_edge_load(const struct ql_profile *p,
+                           const struct ql_merkle_store *s, uint64_t n,
+                           struct ql_merkle_edge *out,
+                           struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * ql_merkle_append from a kept edge: puts (0, e->size) and every subtree
+ * the new leaf completes, as ql_merkle_append does, but reads nothing (s
+ * needs only put). On success e describes the tree one leaf larger; on
+ * failure e is unchanged, though some hashes may have been put (roll back
+ * as for ql_merkle_append). e must describe the tree held in s; the caller
+ * keeps them in step, as it keeps the size. QL_ETOOBIG when the tree is
+ * full; QL_EUSAGE for a missing put; any error of put.
+ */
+ql_err ql_merkle_edge_append(const struct ql_profile *p,
+                             struct ql_merkle_edge *e,
+                             const struct ql_merkle_store *s,
+                             const uint8_t leaf[QL_HASH_LEN],
+                             struct ql_diag *d) QL_MUST_CHECK;
+
+/* The root of the tree e describes (H("") for size 0), with no store. */
+void ql_merkle_edge_root(const struct ql_profile *p,
+                         const struct ql_merkle_edge *e,
+                         uint8_t out[QL_HASH_LEN]);
 
 /*
  * The root of the tree of size n, from the stored hashes of s: the complete

@@ -53,6 +53,16 @@ struct signq {
     pthread_t tid;
 };
 
+/*
+ * Rows a sync hands the store at once: tree hashes go in multiples of the
+ * store's largest group of rows a statement (ql_store_tree_put_many), the
+ * rest at the end. One append adds at most 64 tree hashes, so the buffer
+ * is flushed once it has less room than that.
+ */
+#define SYNC_ENTRIES 64
+#define SYNC_GROUP 64
+#define SYNC_NODES (2 * SYNC_GROUP + 64)
+
 struct ql_log {
     struct ql_store *store;
     const struct ql_profile *profile;
@@ -61,6 +71,18 @@ struct ql_log {
     bool deferring;
     uint64_t stored; /* while deferring: entries already in the store */
     struct signq sq;
+    /*
+     * While deferring, the right edge of the stored tree, so that appends
+     * read nothing back. Taken from the store at the first sync of a batch
+     * and kept in step by every append of the batch; any failure or the end
+     * of the batch forgets it, and a size other than the stored count
+     * makes the next sync take it again.
+     */
+    struct ql_merkle_edge edge;
+    bool edge_ok;
+    /* A sync's tree hashes, waiting for one multi-row insert. */
+    struct ql_store_tree_row nodes[SYNC_NODES];
+    size_t nnodes;
 };
 
 static ql_err
@@ -75,6 +97,36 @@ tree_put(void *ctx, unsigned level, uint64_t index,
          const uint8_t h[QL_HASH_LEN], struct ql_diag *d)
 {
     return ql_store_tree_put(ctx, level, index, h, d);
+}
+
+/* Stores the first n buffered tree hashes and keeps the rest in order. */
+static ql_err
+flush_nodes(struct ql_log *l, size_t n, struct ql_diag *d)
+{
+    ql_err rc;
+
+    if ((rc = ql_store_tree_put_many(l->store, l->nodes, n, d)) != QL_OK)
+        return rc;
+    memmove(l->nodes, l->nodes + n, (l->nnodes - n) * sizeof l->nodes[0]);
+    l->nnodes -= n;
+    return QL_OK;
+}
+
+/* The put of a sync: buffers the hash for flush_nodes. */
+static ql_err
+tree_put_later(void *ctx, unsigned level, uint64_t index,
+               const uint8_t h[QL_HASH_LEN], struct ql_diag *d)
+{
+    struct ql_log *l = ctx;
+    struct ql_store_tree_row *w;
+
+    if (l->nnodes == SYNC_NODES)
+        return ql_fail(d, QL_EUSAGE, "too many tree hashes waiting");
+    w = &l->nodes[l->nnodes++];
+    w->level = level;
+    w->idx = index;
+    memcpy(w->hash, h, QL_HASH_LEN);
+    return QL_OK;
 }
 
 ql_err
@@ -188,10 +240,86 @@ store_note(struct ql_log *l, uint64_t idx, const char *note, size_t len,
     else
         ql_merkle_leaf_hash(l->profile, leaf, note, len);
     if ((rc = ql_store_entry_append(l->store, idx, note, len, leaf, d)) !=
-            QL_OK ||
-        (rc = ql_merkle_append(l->profile, &l->tree, idx, leaf, d)) != QL_OK)
-        return rc;
-    return QL_OK;
+        QL_OK)
+        goto out;
+    if (l->edge_ok && l->edge.size == idx)
+        rc = ql_merkle_edge_append(l->profile, &l->edge, &l->tree, leaf, d);
+    else
+        rc = ql_merkle_append(l->profile, &l->tree, idx, leaf, d);
+out:
+    if (rc != QL_OK || l->edge.size != idx + 1)
+        l->edge_ok = false;
+    return rc;
+}
+
+/*
+ * Stores the signed entries q[0 .. n) of a sync, the first at index
+ * l->stored, with their tree hashes: multi-row inserts, and appends to the
+ * kept edge, which is taken from the store if it is not at l->stored.
+ */
+static ql_err
+store_queue(struct ql_log *l, struct pending *const *q, size_t n,
+            struct ql_diag *d)
+{
+    struct ql_merkle_store later = {l, NULL, tree_put_later};
+    struct ql_store_entry_row rows[SYNC_ENTRIES];
+    struct pending *p;
+    uint64_t first = l->stored;
+    size_t i, nrows = 0;
+    ql_err rc = QL_OK;
+
+    l->nnodes = 0;
+    if ((!l->edge_ok || l->edge.size != l->stored) &&
+        (rc = ql_merkle_edge_load(l->profile, &l->tree, l->stored, &l->edge,
+                                  d)) != QL_OK)
+        goto out;
+    l->edge_ok = true;
+    for (i = 0; i < n; i++) {
+        p = q[i];
+        if (p->rc != QL_OK) {
+            rc = ql_fail(d, p->rc, "cannot sign entry %llu",
+                         (unsigned long long)p->idx);
+            goto out;
+        }
+        /* Rows are numbered from first: the queue must be dense. */
+        if (p->idx != l->stored + i) {
+            rc = ql_fail(d, QL_EUSAGE, "queued entry %llu is out of order",
+                         (unsigned long long)p->idx);
+            goto out;
+        }
+        if (p->note_len > QL_ENTRY_MAX) {
+            rc = ql_fail(d, QL_ETOOBIG, "signed entry is %zu bytes, more "
+                                        "than %d",
+                         p->note_len, QL_ENTRY_MAX);
+            goto out;
+        }
+        if (nrows == SYNC_ENTRIES) {
+            if ((rc = ql_store_entries_append(l->store, first, rows, nrows,
+                                              d)) != QL_OK)
+                goto out;
+            first += nrows;
+            nrows = 0;
+        }
+        rows[nrows].note = p->note;
+        rows[nrows].len = p->note_len;
+        rows[nrows].leaf_hash = p->leaf;
+        nrows++;
+        if (SYNC_NODES - l->nnodes < 64 &&
+            (rc = flush_nodes(l, l->nnodes - l->nnodes % SYNC_GROUP, d)) !=
+                QL_OK)
+            goto out;
+        if ((rc = ql_merkle_edge_append(l->profile, &l->edge, &later, p->leaf,
+                                        d)) != QL_OK)
+            goto out;
+    }
+    if ((rc = ql_store_entries_append(l->store, first, rows, nrows, d)) ==
+        QL_OK)
+        rc = flush_nodes(l, l->nnodes, d);
+out:
+    l->nnodes = 0;
+    if (rc != QL_OK)
+        l->edge_ok = false;
+    return rc;
 }
 
 /* ---- deferred signing ---- */
@@ -275,6 +403,7 @@ ql_log_defer_begin(struct ql_log *l, struct ql_diag *d)
     /* Without a second thread the owner signs everything at the sync. */
     q->thread = pthread_create(&q->tid, NULL, signer_main, q) == 0;
     l->deferring = true;
+    l->edge_ok = false;
     return QL_OK;
 }
 
@@ -310,6 +439,7 @@ ql_log_defer_end(struct ql_log *l)
     pthread_mutex_destroy(&q->mu);
     memset(q, 0, sizeof *q);
     l->deferring = false;
+    l->edge_ok = false;
 }
 
 ql_err
@@ -318,7 +448,7 @@ ql_log_sync(struct ql_log *l, struct ql_diag *d)
     struct signq *q = &l->sq;
     struct pending *p;
     ql_err rc = QL_OK;
-    size_t i, n;
+    size_t n;
 
     if (!l->deferring || q->n == 0)
         return QL_OK;
@@ -336,14 +466,7 @@ ql_log_sync(struct ql_log *l, struct ql_diag *d)
         pthread_cond_wait(&q->done, &q->mu);
     n = q->n;
     pthread_mutex_unlock(&q->mu);
-    for (i = 0; i < n && rc == QL_OK; i++) {
-        p = q->q[i];
-        if (p->rc != QL_OK)
-            rc = ql_fail(d, p->rc, "cannot sign entry %llu",
-                         (unsigned long long)p->idx);
-        else
-            rc = store_note(l, p->idx, p->note, p->note_len, p->leaf, d);
-    }
+    rc = store_queue(l, q->q, n, d);
     pthread_mutex_lock(&q->mu);
     drop_queue(q);
     pthread_mutex_unlock(&q->mu);
@@ -521,9 +644,12 @@ ql_log_checkpoint(struct ql_log *l, const struct ql_key *log_key, char **note,
     memset(&cp, 0, sizeof cp);
     snprintf(cp.origin, sizeof cp.origin, "%s", l->origin);
     cp.size = size;
-    if ((rc = ql_merkle_root(l->profile, &l->tree, size, cp.root, d)) !=
-            QL_OK ||
-        (rc = ql_checkpoint_sign(log_key, &cp, &signed_note, &signed_len, d)) !=
+    if (l->edge_ok && l->edge.size == size)
+        ql_merkle_edge_root(l->profile, &l->edge, cp.root);
+    else if ((rc = ql_merkle_root(l->profile, &l->tree, size, cp.root, d)) !=
+             QL_OK)
+        goto out;
+    if ((rc = ql_checkpoint_sign(log_key, &cp, &signed_note, &signed_len, d)) !=
             QL_OK ||
         (rc = ql_store_checkpoint_put(l->store, size, signed_note, d)) != QL_OK)
         goto out;

@@ -134,6 +134,36 @@ ql_err ql_store_tree_get(struct ql_store *s, unsigned level, uint64_t idx,
 ql_err ql_store_tree_put(struct ql_store *s, unsigned level, uint64_t idx,
                          const uint8_t h[32], struct ql_diag *d) QL_MUST_CHECK;
 
+/*
+ * Many rows at once, for a batch's checkpoint: the same rows and checks as
+ * n calls of ql_store_entry_append (entries first, first + 1, ...) or of
+ * ql_store_tree_put, with less work a row. Entries take one statement a
+ * row, held for the whole call (the table's trigger makes a multi-row
+ * insert slower); tree hashes go in groups of 64 and 16 rows a statement,
+ * single rows for the rest. Pointers are borrowed for the call. Inside
+ * ql_store_begin. An argument out of range (QL_ETOOBIG for entries,
+ * QL_EUSAGE for tree positions) is refused before anything is written; on
+ * any other failure some rows may be stored: the caller rolls back. n == 0
+ * does nothing.
+ */
+struct ql_store_entry_row {
+    const void *note;
+    size_t len;
+    const uint8_t *leaf_hash; /* 32 bytes */
+};
+ql_err ql_store_entries_append(struct ql_store *s, uint64_t first,
+                               const struct ql_store_entry_row *rows,
+                               size_t n, struct ql_diag *d) QL_MUST_CHECK;
+
+struct ql_store_tree_row {
+    unsigned level;
+    uint64_t idx;
+    uint8_t hash[32];
+};
+ql_err ql_store_tree_put_many(struct ql_store *s,
+                              const struct ql_store_tree_row *rows, size_t n,
+                              struct ql_diag *d) QL_MUST_CHECK;
+
 /* Records the signed checkpoint for tree size size (once per size). */
 ql_err ql_store_checkpoint_put(struct ql_store *s, uint64_t size,
                                const char *note,

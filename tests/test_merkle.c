@@ -1536,6 +1536,166 @@ test_verify_errors(void **state)
     tree_free(&t);
 }
 
+/* ------------------------------------------------------------------ */
+/* The kept right edge (ql_merkle_edge_*). */
+
+/*
+ * From every starting size up to 70 and a few larger ones, a tree loaded
+ * into an edge and grown by ql_merkle_edge_append stores exactly what
+ * ql_merkle_append stores, reads nothing while it grows, and folds the
+ * same root as the store and the RFC's definition.
+ */
+static void
+test_edge_matches_append(void **state)
+{
+    static const uint64_t big[] = {127, 128, 255, 256, 1000, 1023};
+    uint8_t leaves[1100 * HL], root[HL], want[HL];
+    struct mem_store a, b;
+    struct ql_merkle_edge e;
+    struct ql_diag d = {0};
+    uint64_t rs = 77, start, i, n;
+    unsigned long gets, puts;
+    unsigned l;
+    size_t c;
+
+    (void)state;
+    for (i = 0; i < 1100; i++)
+        rand_hash(&rs, LEAF(leaves, i));
+    for (c = 0; c < 71 + sizeof big / sizeof big[0]; c++) {
+        start = c < 71 ? c : big[c - 71];
+        mem_init(&a);
+        mem_init(&b);
+        for (i = 0; i < start; i++) {
+            mem_append(&a, LEAF(leaves, i));
+            mem_append(&b, LEAF(leaves, i));
+        }
+        memset(&e, 0xa5, sizeof e);
+        gets = b.gets;
+        assert_int_equal(ql_merkle_edge_load(prof, &b.st, start, &e, &d),
+                         QL_OK);
+        assert_int_equal(b.gets - gets, popcount(start));
+        assert_int_equal(e.size, start);
+        for (n = start; n < start + 40; n++) {
+            gets = b.gets;
+            puts = b.puts;
+            mem_append(&a, LEAF(leaves, n));
+            assert_int_equal(
+                ql_merkle_edge_append(prof, &e, &b.st, LEAF(leaves, n), &d),
+                QL_OK);
+            b.size++;
+            assert_int_equal(b.gets, gets);
+            assert_int_equal(b.puts - puts, trailing_ones(n) + 1);
+            assert_int_equal(e.size, n + 1);
+            ql_merkle_edge_root(prof, &e, root);
+            assert_int_equal(ql_merkle_root(prof, &a.st, n + 1, want, &d),
+                             QL_OK);
+            assert_memory_equal(root, want, HL);
+            naive_mth(leaves, 0, n + 1, want);
+            assert_memory_equal(root, want, HL);
+        }
+        for (l = 0; l < 64; l++) {
+            assert_int_equal(a.count[l], b.count[l]);
+            if (a.count[l] != 0)
+                assert_memory_equal(a.level[l], b.level[l], a.count[l] * HL);
+        }
+        mem_release(&a);
+        mem_release(&b);
+    }
+    e.size = 0;
+    ql_merkle_edge_root(prof, &e, root);
+    ql_merkle_empty_root(prof, want);
+    assert_memory_equal(root, want, HL);
+}
+
+/*
+ * A failed get leaves the edge unwritten; a failed put leaves it as it
+ * was, so a caller that rolls back can take it again from the store.
+ * Sizes out of range and missing callbacks are refused.
+ */
+static void
+test_edge_errors(void **state)
+{
+    static const uint64_t sizes[] = {1, 6, 7, 15, 31, 32};
+    struct ql_merkle_edge e, before;
+    struct ql_merkle_store no_get, no_put;
+    struct mem_store m;
+    struct ql_diag d;
+    uint8_t leaf[HL];
+    uint64_t rs = 5, i;
+    unsigned long n, base;
+    size_t s;
+    ql_err rc;
+
+    (void)state;
+    for (s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        /* Every get of a load can fail. */
+        for (n = 1; n <= popcount(sizes[s]); n++) {
+            mem_init(&m);
+            for (i = 0; i < sizes[s]; i++) {
+                rand_hash(&rs, leaf);
+                mem_append(&m, leaf);
+            }
+            memset(&e, 0x5a, sizeof e);
+            before = e;
+            m.fail_get_at = m.gets + n;
+            ql_diag_clear(&d);
+            assert_int_equal(ql_merkle_edge_load(prof, &m.st, sizes[s], &e, &d),
+                             QL_ESTORE);
+            assert_non_null(strstr(d.msg, "injected get failure"));
+            assert_memory_equal(&e, &before, sizeof e);
+            mem_release(&m);
+        }
+        /* Every put of an append can fail. */
+        for (n = 1;; n++) {
+            mem_init(&m);
+            for (i = 0; i < sizes[s]; i++) {
+                rand_hash(&rs, leaf);
+                mem_append(&m, leaf);
+            }
+            assert_int_equal(ql_merkle_edge_load(prof, &m.st, sizes[s], &e,
+                                                 NULL),
+                             QL_OK);
+            before = e;
+            base = m.puts;
+            m.fail_put_at = base + n;
+            rand_hash(&rs, leaf);
+            ql_diag_clear(&d);
+            rc = ql_merkle_edge_append(prof, &e, &m.st, leaf, &d);
+            if (m.puts - base < n) {
+                print_message("edge append at %" PRIu64 ": %lu puts\n",
+                              sizes[s], n - 1);
+                assert_int_equal(rc, QL_OK);
+                assert_int_equal(n - 1, trailing_ones(sizes[s]) + 1);
+                mem_release(&m);
+                break;
+            }
+            assert_int_equal(rc, QL_EFULL);
+            assert_non_null(strstr(d.msg, "injected put failure"));
+            assert_memory_equal(&e, &before, sizeof e);
+            mem_release(&m);
+        }
+    }
+    mem_init(&m);
+    no_get = m.st;
+    no_get.get = NULL;
+    no_put = m.st;
+    no_put.put = NULL;
+    assert_int_equal(ql_merkle_edge_load(prof, &no_get, 0, &e, &d), QL_EUSAGE);
+    assert_int_equal(
+        ql_merkle_edge_load(prof, &m.st, QL_MERKLE_SIZE_MAX + 1, &e, &d),
+        QL_ETOOBIG);
+    e.size = 0;
+    assert_int_equal(ql_merkle_edge_append(prof, &e, &no_put, leaf, &d),
+                     QL_EUSAGE);
+    assert_int_equal(e.size, 0);
+    e.size = QL_MERKLE_SIZE_MAX;
+    assert_int_equal(ql_merkle_edge_append(prof, &e, &m.st, leaf, &d),
+                     QL_ETOOBIG);
+    assert_int_equal(e.size, QL_MERKLE_SIZE_MAX);
+    assert_int_equal(m.puts, 0);
+    mem_release(&m);
+}
+
 static int
 group_setup(void **state)
 {
@@ -1564,6 +1724,8 @@ main(void)
         cmocka_unit_test(test_append_errors_propagate),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_verify_errors),
+        cmocka_unit_test(test_edge_matches_append),
+        cmocka_unit_test(test_edge_errors),
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);

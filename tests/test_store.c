@@ -700,6 +700,110 @@ test_init_process(void **state)
     qlt_rmtree(dir);
 }
 
+/*
+ * The bulk appends of a batch's checkpoint store the same rows as one call
+ * a row: 101 tree rows make a group of 64, two of 16 and five single rows,
+ * all read back one by one.
+ * A row the store refuses (a broken index, a repeated tree position) fails
+ * the call, and rolling back leaves the store as it was.
+ */
+static void
+test_bulk_append(void **state)
+{
+    struct fx *f = *state;
+    struct ql_store_entry_row rows[101];
+    struct ql_store_tree_row nodes[101];
+    char notes[101][32];
+    uint8_t leaves[101][32], got[32];
+    struct ql_diag d;
+    uint64_t size;
+    char *note;
+    size_t len, i;
+
+    append_n(f->s, 3);
+    for (i = 0; i < 101; i++) {
+        snprintf(notes[i], sizeof notes[i], "bulk entry %zu\n", i + 3);
+        leaf_of(i + 3, leaves[i]);
+        rows[i].note = notes[i];
+        rows[i].len = strlen(notes[i]);
+        rows[i].leaf_hash = leaves[i];
+        nodes[i].level = (unsigned)(i % 3);
+        nodes[i].idx = i;
+        memset(nodes[i].hash, (int)(0x40 + i), 32);
+    }
+    /* Outside a transaction, and an index that is not the next one. */
+    assert_int_equal(ql_store_entries_append(f->s, 3, rows, 101, &d),
+                     QL_EUSAGE);
+    assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
+    assert_int_equal(ql_store_entries_append(f->s, 4, rows, 101, &d),
+                     QL_EINTEGRITY);
+    assert_non_null(strstr(d.msg, "not the next one"));
+    ql_store_rollback(f->s);
+    /* A repeated position in a group of 64, one of 16, a single row. */
+    for (i = 0; i < 3; i++) {
+        static const size_t at[] = {20, 70, 99};
+        struct ql_store_tree_row keep = nodes[at[i]];
+
+        print_message("repeated tree row %zu\n", at[i]);
+        assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
+        nodes[at[i]] = nodes[at[i] - 3];
+        assert_int_equal(ql_store_tree_put_many(f->s, nodes, 101, &d),
+                         QL_EINTEGRITY);
+        assert_non_null(strstr(d.msg, "tree hash"));
+        ql_store_rollback(f->s);
+        assert_int_equal(ql_store_tree_get(f->s, 0, 0, got, &d),
+                         QL_EINTEGRITY);
+        nodes[at[i]] = keep;
+    }
+    /* Out of range: refused before anything is written. */
+    assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
+    nodes[100].level = 64;
+    assert_int_equal(ql_store_tree_put_many(f->s, nodes, 101, &d), QL_EUSAGE);
+    assert_int_equal(ql_store_tree_get(f->s, 0, 0, got, &d), QL_EINTEGRITY);
+    nodes[100].level = 100 % 3;
+    /* Nothing to do is no error. */
+    assert_int_equal(ql_store_entries_append(f->s, 3, rows, 0, &d), QL_OK);
+    assert_int_equal(ql_store_tree_put_many(f->s, nodes, 0, &d), QL_OK);
+    assert_int_equal(ql_store_entries_append(f->s, 3, rows, 101, &d), QL_OK);
+    assert_int_equal(ql_store_tree_put_many(f->s, nodes, 101, &d), QL_OK);
+    assert_int_equal(ql_store_commit(f->s, &d), QL_OK);
+    assert_int_equal(ql_store_log_size(f->s, &size, &d), QL_OK);
+    assert_int_equal(size, 104);
+    for (i = 0; i < 101; i++) {
+        assert_int_equal(ql_store_entry_get(f->s, i + 3, &note, &len, &d),
+                         QL_OK);
+        assert_int_equal(len, strlen(notes[i]));
+        assert_memory_equal(note, notes[i], len);
+        free(note);
+        assert_int_equal(ql_store_tree_get(f->s, nodes[i].level, nodes[i].idx,
+                                           got, &d),
+                         QL_OK);
+        assert_memory_equal(got, nodes[i].hash, 32);
+    }
+    /* The appended leaf hashes are the ones given. */
+    {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "SELECT idx, leaf_hash FROM "
+                                            "entries WHERE idx >= 3 "
+                                            "ORDER BY idx",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        for (i = 0; i < 101; i++) {
+            assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+            assert_int_equal(sqlite3_column_int64(st, 0), (int64_t)i + 3);
+            assert_int_equal(sqlite3_column_bytes(st, 1), 32);
+            assert_memory_equal(sqlite3_column_blob(st, 1), leaves[i], 32);
+        }
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+}
+
 int
 main(void)
 {
@@ -730,6 +834,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_upgrade_fills_status_counts, setup,
                                         teardown),
         cmocka_unit_test(test_init_process),
+        cmocka_unit_test_setup_teardown(test_bulk_append, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
