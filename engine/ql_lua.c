@@ -704,11 +704,15 @@ ql_lua_load_lazy(struct ql_lua *q, const char *chunkname, const char *src,
     return load(q, chunkname, src, len, true, result, d);
 }
 
+/* Longest argument label kept, NUL included; a longer name is cut. */
+#define LABEL_MAX 32
+
 struct call_job {
     struct ql_lua *q;
     int ref;
     const struct ql_lval *const *args;
-    char labels[QL_LUA_MAX_ARGS][32];
+    const char *labels[QL_LUA_MAX_ARGS]; /* the caller's names, or buf */
+    char buf[QL_LUA_MAX_ARGS][LABEL_MAX];
     size_t nargs;
     struct ql_lval *res[QL_LUA_MAX_RESULTS];
     size_t nres;
@@ -734,21 +738,22 @@ call_main(lua_State *L)
         memset(&c, 0, sizeof c);
         c.lua = j->q;
         c.functions = false;
-        snprintf(c.where, sizeof c.where, "result %zu", i + 1);
+        /* "result N" without snprintf: a call converts a result or two. */
+        memcpy(c.where, "result ", 7);
+        c.where[7] = (char)('1' + i); /* i < QL_LUA_MAX_RESULTS <= 9 */
         ql_lua_to_lval(L, base + 1 + (int)i, &c, j->res[i]);
     }
     return 0;
 }
 
 /*
- * Checks that fn is a function of q and gives the line where it is
- * defined. Only reads the registry, so it runs outside protected mode.
+ * Checks that fn is a function of q. Only reads the registry, so it runs
+ * outside protected mode.
  */
 static ql_err
-check_fn(struct ql_lua *q, const struct ql_lval *fn, int *line,
-         struct ql_diag *d)
+check_fn(struct ql_lua *q, const struct ql_lval *fn, struct ql_diag *d)
 {
-    lua_Debug ar;
+    int t;
 
     if (q->phase != QL_LUA_LOADED)
         return ql_fail(d, QL_EUSAGE, "script state '%s' is not loaded",
@@ -760,19 +765,31 @@ check_fn(struct ql_lua *q, const struct ql_lval *fn, int *line,
         return ql_fail(d, QL_EUSAGE, "function handle does not belong to '%s'",
                        q->name);
     lua_settop(q->L, 0);
-    if (lua_rawgeti(q->L, LUA_REGISTRYINDEX, fn->u.function.ref) !=
-        LUA_TFUNCTION) {
-        lua_settop(q->L, 0);
+    t = lua_rawgeti(q->L, LUA_REGISTRYINDEX, fn->u.function.ref);
+    lua_settop(q->L, 0);
+    if (t != LUA_TFUNCTION)
         return ql_fail(d, QL_EUSAGE,
                        "function handle %d is not a function of '%s'",
                        fn->u.function.ref, q->name);
-    }
+    return QL_OK;
+}
+
+/*
+ * The line where fn (checked by check_fn) is defined, or -1; only a
+ * guard's message about its answer needs it, so it is looked up then.
+ */
+static int
+fn_line(struct ql_lua *q, const struct ql_lval *fn)
+{
+    lua_Debug ar;
+
     memset(&ar, 0, sizeof ar);
+    lua_settop(q->L, 0);
+    lua_rawgeti(q->L, LUA_REGISTRYINDEX, fn->u.function.ref);
     if (!lua_getinfo(q->L, ">S", &ar))
         ar.linedefined = -1;
     lua_settop(q->L, 0);
-    *line = ar.linedefined;
-    return QL_OK;
+    return ar.linedefined;
 }
 
 ql_err
@@ -786,11 +803,29 @@ ql_lua_seal(struct ql_lua *q, struct ql_diag *d)
     return seal(q, d);
 }
 
-/* ql_lua_call, with the line where fn is defined for the guard's messages. */
-static ql_err
-call(struct ql_lua *q, const struct ql_lval *fn,
-     const struct ql_lval *const *args, const char *const *names, size_t nargs,
-     struct ql_lval **results, size_t nresults, int *line, struct ql_diag *d)
+/* A name of LABEL_MAX bytes or more, cut into buf (LABEL_MAX bytes). */
+static const char *
+cut_label(char *buf, const char *name)
+{
+    snprintf(buf, LABEL_MAX, "%s", name);
+    return buf;
+}
+
+/* "argument N" in buf (LABEL_MAX bytes), for an argument without a name. */
+static const char *
+arg_label(char *buf, size_t i)
+{
+    snprintf(buf, LABEL_MAX, "argument %d", (int)i + 1);
+    return buf;
+}
+
+_Static_assert(QL_LUA_MAX_RESULTS <= 9, "results are named by one digit");
+
+ql_err
+ql_lua_call(struct ql_lua *q, const struct ql_lval *fn,
+            const struct ql_lval *const *args, const char *const *names,
+            size_t nargs, struct ql_lval **results, size_t nresults,
+            struct ql_diag *d)
 {
     struct call_job j;
     size_t i;
@@ -806,14 +841,17 @@ call(struct ql_lua *q, const struct ql_lval *fn,
         return ql_fail(d, QL_EUSAGE,
                        "a call takes at most %d arguments and %d results",
                        QL_LUA_MAX_ARGS, QL_LUA_MAX_RESULTS);
-    if ((rc = check_fn(q, fn, line, d)) != QL_OK)
+    if ((rc = check_fn(q, fn, d)) != QL_OK)
         return rc;
     for (i = 0; i < nargs; i++) {
-        if (names != NULL && names[i] != NULL)
-            snprintf(j.labels[i], sizeof j.labels[i], "%s", names[i]);
+        /* A short name is used as it is: no copy on every call. */
+        if (names != NULL && names[i] != NULL &&
+            strnlen(names[i], LABEL_MAX) < LABEL_MAX)
+            j.labels[i] = names[i];
+        else if (names != NULL && names[i] != NULL)
+            j.labels[i] = cut_label(j.buf[i], names[i]);
         else
-            snprintf(j.labels[i], sizeof j.labels[i], "argument %d",
-                     (int)i + 1);
+            j.labels[i] = arg_label(j.buf[i], i);
         if ((rc = ql_lval_check_arg(args[i], q, q->lim.max_string, j.labels[i],
                                     d)) != QL_OK)
             return rc;
@@ -847,16 +885,6 @@ out:
     return rc;
 }
 
-ql_err
-ql_lua_call(struct ql_lua *q, const struct ql_lval *fn,
-            const struct ql_lval *const *args, const char *const *names,
-            size_t nargs, struct ql_lval **results, size_t nresults,
-            struct ql_diag *d)
-{
-    int line;
-
-    return call(q, fn, args, names, nargs, results, nresults, &line, d);
-}
 
 /* "a number", "an integer", "nil": how a message names a value's type. */
 static const char *
@@ -888,17 +916,16 @@ ql_lua_guard(struct ql_lua *q, const struct ql_lval *fn,
 {
     struct ql_lval *res[2] = {NULL, NULL};
     char *copy = NULL;
-    int line = -1;
     ql_err rc;
 
     if (allowed == NULL || reason == NULL)
         return ql_fail(d, QL_EUSAGE, "a guard call needs room for its answer");
-    if ((rc = call(q, fn, args, names, nargs, res, 2, &line, d)) != QL_OK)
+    if ((rc = ql_lua_call(q, fn, args, names, nargs, res, 2, d)) != QL_OK)
         return rc;
     if (res[0]->type != QL_LVAL_BOOLEAN) {
         rc = ql_fail(d, QL_ESCRIPT,
                      "%s:%d: guard returned %s, expected true or false",
-                     q->name, line, with_article(res[0]->type));
+                     q->name, fn_line(q, fn), with_article(res[0]->type));
         goto out;
     }
     if (!res[0]->u.boolean && res[1]->type != QL_LVAL_NIL) {
@@ -906,7 +933,7 @@ ql_lua_guard(struct ql_lua *q, const struct ql_lval *fn,
             rc = ql_fail(d, QL_ESCRIPT,
                          "%s:%d: guard returned false and %s, expected a "
                          "reason string",
-                         q->name, line, with_article(res[1]->type));
+                         q->name, fn_line(q, fn), with_article(res[1]->type));
             goto out;
         }
         if ((copy = malloc(res[1]->u.string.len + 1)) == NULL) {
