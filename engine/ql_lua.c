@@ -821,22 +821,21 @@ arg_label(char *buf, size_t i)
 
 _Static_assert(QL_LUA_MAX_RESULTS <= 9, "results are named by one digit");
 
-ql_err
-ql_lua_call(struct ql_lua *q, const struct ql_lval *fn,
-            const struct ql_lval *const *args, const char *const *names,
-            size_t nargs, struct ql_lval **results, size_t nresults,
-            struct ql_diag *d)
+/*
+ * ql_lua_call into result nodes the caller provides: res[0..nresults)
+ * point at NIL nodes, which the conversion fills (even on failure, when
+ * the caller clears them). A guard keeps its two on the stack.
+ */
+static ql_err
+call(struct ql_lua *q, const struct ql_lval *fn,
+     const struct ql_lval *const *args, const char *const *names, size_t nargs,
+     struct ql_lval *const *res, size_t nresults, struct ql_diag *d)
 {
     struct call_job j;
     size_t i;
     ql_err rc;
 
     memset(&j, 0, sizeof j);
-    if (q == NULL || (results == NULL && nresults > 0) ||
-        (args == NULL && nargs > 0))
-        return ql_fail(d, QL_EUSAGE,
-                       "calling needs a state and room for "
-                       "its arguments and results");
     if (nargs > QL_LUA_MAX_ARGS || nresults > QL_LUA_MAX_RESULTS)
         return ql_fail(d, QL_EUSAGE,
                        "a call takes at most %d arguments and %d results",
@@ -856,35 +855,58 @@ ql_lua_call(struct ql_lua *q, const struct ql_lval *fn,
                                     d)) != QL_OK)
             return rc;
     }
-    for (i = 0; i < nresults; i++)
-        if ((j.res[i] = calloc(1, sizeof *j.res[i])) == NULL) {
-            rc = ql_fail(d, QL_ENOMEM, "out of memory calling '%s'", q->name);
-            goto out;
-        }
     /* Nothing has run in the state since a lazy load: seal it now. */
     if ((rc = seal(q, d)) != QL_OK)
-        goto out;
+        return rc;
     j.q = q;
     j.ref = fn->u.function.ref;
     j.args = args;
     j.nargs = nargs;
+    for (i = 0; i < nresults; i++)
+        j.res[i] = res[i];
     j.nres = nresults;
     start(q, q->lim.call_steps, q->lim.call_ms);
     rc = run(q, call_main, &j, d);
     /* The arguments' trees die with the call (see lazy_index). */
     q->calls++;
-    if (rc != QL_OK)
-        goto out;
-    for (i = 0; i < nresults; i++) {
-        results[i] = j.res[i];
-        j.res[i] = NULL; /* ownership moved to the caller */
-    }
-out:
-    for (i = 0; i < nresults; i++)
-        ql_lval_free(j.res[i]);
     return rc;
 }
 
+ql_err
+ql_lua_call(struct ql_lua *q, const struct ql_lval *fn,
+            const struct ql_lval *const *args, const char *const *names,
+            size_t nargs, struct ql_lval **results, size_t nresults,
+            struct ql_diag *d)
+{
+    struct ql_lval *res[QL_LUA_MAX_RESULTS] = {NULL};
+    size_t i;
+    ql_err rc;
+
+    if (q == NULL || (results == NULL && nresults > 0) ||
+        (args == NULL && nargs > 0))
+        return ql_fail(d, QL_EUSAGE,
+                       "calling needs a state and room for "
+                       "its arguments and results");
+    if (nresults > QL_LUA_MAX_RESULTS)
+        return ql_fail(d, QL_EUSAGE,
+                       "a call takes at most %d arguments and %d results",
+                       QL_LUA_MAX_ARGS, QL_LUA_MAX_RESULTS);
+    for (i = 0; i < nresults; i++)
+        if ((res[i] = calloc(1, sizeof *res[i])) == NULL) {
+            rc = ql_fail(d, QL_ENOMEM, "out of memory calling '%s'", q->name);
+            goto out;
+        }
+    if ((rc = call(q, fn, args, names, nargs, res, nresults, d)) != QL_OK)
+        goto out;
+    for (i = 0; i < nresults; i++) {
+        results[i] = res[i];
+        res[i] = NULL; /* ownership moved to the caller */
+    }
+out:
+    for (i = 0; i < nresults; i++)
+        ql_lval_free(res[i]);
+    return rc;
+}
 
 /* "a number", "an integer", "nil": how a message names a value's type. */
 static const char *
@@ -914,40 +936,45 @@ ql_lua_guard(struct ql_lua *q, const struct ql_lval *fn,
              const struct ql_lval *const *args, const char *const *names,
              size_t nargs, bool *allowed, char **reason, struct ql_diag *d)
 {
-    struct ql_lval *res[2] = {NULL, NULL};
+    struct ql_lval r[2], *const res[2] = {&r[0], &r[1]};
     char *copy = NULL;
     ql_err rc;
 
+    memset(r, 0, sizeof r); /* NIL */
     if (allowed == NULL || reason == NULL)
         return ql_fail(d, QL_EUSAGE, "a guard call needs room for its answer");
-    if ((rc = ql_lua_call(q, fn, args, names, nargs, res, 2, d)) != QL_OK)
-        return rc;
-    if (res[0]->type != QL_LVAL_BOOLEAN) {
+    if (q == NULL || (args == NULL && nargs > 0))
+        return ql_fail(d, QL_EUSAGE,
+                       "calling needs a state and room for "
+                       "its arguments and results");
+    if ((rc = call(q, fn, args, names, nargs, res, 2, d)) != QL_OK)
+        goto out;
+    if (r[0].type != QL_LVAL_BOOLEAN) {
         rc = ql_fail(d, QL_ESCRIPT,
                      "%s:%d: guard returned %s, expected true or false",
-                     q->name, fn_line(q, fn), with_article(res[0]->type));
+                     q->name, fn_line(q, fn), with_article(r[0].type));
         goto out;
     }
-    if (!res[0]->u.boolean && res[1]->type != QL_LVAL_NIL) {
-        if (res[1]->type != QL_LVAL_STRING) {
+    if (!r[0].u.boolean && r[1].type != QL_LVAL_NIL) {
+        if (r[1].type != QL_LVAL_STRING) {
             rc = ql_fail(d, QL_ESCRIPT,
                          "%s:%d: guard returned false and %s, expected a "
                          "reason string",
-                         q->name, fn_line(q, fn), with_article(res[1]->type));
+                         q->name, fn_line(q, fn), with_article(r[1].type));
             goto out;
         }
-        if ((copy = malloc(res[1]->u.string.len + 1)) == NULL) {
+        if ((copy = malloc(r[1].u.string.len + 1)) == NULL) {
             rc = ql_fail(d, QL_ENOMEM, "out of memory calling '%s'", q->name);
             goto out;
         }
-        memcpy(copy, res[1]->u.string.bytes, res[1]->u.string.len + 1);
+        memcpy(copy, r[1].u.string.bytes, r[1].u.string.len + 1);
     }
-    *allowed = res[0]->u.boolean;
+    *allowed = r[0].u.boolean;
     *reason = copy;
     copy = NULL;
 out:
     free(copy);
-    ql_lval_free(res[0]);
-    ql_lval_free(res[1]);
+    ql_lval_clear(&r[0]);
+    ql_lval_clear(&r[1]);
     return rc;
 }

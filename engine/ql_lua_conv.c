@@ -302,6 +302,7 @@ void
 ql_lua_seal_state(lua_State *L, int idx)
 {
     int root = lua_absindex(L, idx), seen, todo, tabs, snap, globals, prep, i;
+    int ups;
     lua_Integer ntodo = 0, ntabs = 0, nsnap = 0, k;
     size_t count = 0;
     lua_CFunction cf;
@@ -315,6 +316,8 @@ ql_lua_seal_state(lua_State *L, int idx)
     tabs = lua_gettop(L);
     lua_newtable(L);
     snap = lua_gettop(L);
+    lua_newtable(L);
+    ups = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
     globals = lua_gettop(L);
     /* A file that returns nil (or a number) has nothing of its own to
@@ -384,6 +387,20 @@ ql_lua_seal_state(lua_State *L, int idx)
                 break;
             }
             for (i = 1; lua_getupvalue(L, -1, i) != NULL; i++) {
+                /*
+                 * Closures of one file share upvalues (_ENV, a local
+                 * function): setting one through any of them sets it for
+                 * all, so each is recorded, and put back, once.
+                 */
+                lua_pushlightuserdata(L, lua_upvalueid(L, -2, i));
+                if (lua_rawget(L, ups) != LUA_TNIL) {
+                    lua_pop(L, 2);
+                    continue;
+                }
+                lua_pop(L, 1);
+                lua_pushlightuserdata(L, lua_upvalueid(L, -2, i));
+                lua_pushboolean(L, 1);
+                lua_rawset(L, ups);
                 lua_pushvalue(L, -2);
                 lua_rawseti(L, snap, ++nsnap);
                 lua_pushinteger(L, i);
