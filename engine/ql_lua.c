@@ -151,11 +151,19 @@ refuse(struct ql_lua *q, enum ql_lua_refusal why)
 }
 
 /*
+ * memset through a volatile pointer, which the compiler cannot drop as a
+ * store to memory about to be freed (the Lua headers are all ql_lua may
+ * include, so sodium_memzero is out of reach).
+ */
+static void *(*const volatile wipe)(void *, int, size_t) = memset;
+
+/*
  * The state's allocator. When ptr is NULL, osize is the type of the new
  * object rather than a size, which lets one long string be refused by
  * itself. Growth is charged to the instruction budget, one step per 64
  * bytes, because C functions that build large strings run few
- * instructions. Shrinking never fails, as Lua requires.
+ * instructions. Shrinking never fails, as Lua requires. A block freed or
+ * moved is wiped first: Lua holds a lead's sealed values as strings.
  */
 static void *
 lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -165,6 +173,8 @@ lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     void *np;
 
     if (nsize == 0) {
+        if (ptr != NULL)
+            wipe(ptr, 0, old);
         free(ptr);
         q->mem_used -= old;
         return NULL;
@@ -189,11 +199,19 @@ lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
             }
         }
     }
-    np = realloc(ptr, nsize);
-    if (np == NULL) {
+    /*
+     * A block that moves leaves no copy behind: realloc would free the old
+     * one unwiped, and string buffers (table.concat, gsub) grow this way.
+     */
+    if ((np = malloc(nsize)) == NULL) {
         if (nsize <= old)
             return ptr;
         return refuse(q, QL_LUA_REFUSED_HOST);
+    }
+    if (ptr != NULL) {
+        memcpy(np, ptr, old < nsize ? old : nsize);
+        wipe(ptr, 0, old);
+        free(ptr);
     }
     q->mem_used = q->mem_used - old + nsize;
     return np;
