@@ -1818,7 +1818,7 @@ test_guard_big_leads(void **state)
                undeclared. */
             n = 0;
             for (i = nf - 1; i >= 0; i--) {
-                char name[8];
+                char name[16];
 
                 used = 0;
                 if (i < nlists[c]) {
