@@ -151,11 +151,19 @@ refuse(struct ql_lua *q, enum ql_lua_refusal why)
 }
 
 /*
+ * memset through a volatile pointer, which the compiler cannot drop as a
+ * store to memory about to be freed (the Lua headers are all ql_lua may
+ * include, so sodium_memzero is out of reach).
+ */
+static void *(*const volatile wipe)(void *, int, size_t) = memset;
+
+/*
  * The state's allocator. When ptr is NULL, osize is the type of the new
  * object rather than a size, which lets one long string be refused by
  * itself. Growth is charged to the instruction budget, one step per 64
  * bytes, because C functions that build large strings run few
- * instructions. Shrinking never fails, as Lua requires.
+ * instructions. Shrinking never fails, as Lua requires. A block freed or
+ * moved is wiped first: Lua holds a lead's sealed values as strings.
  */
 static void *
 lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -165,6 +173,8 @@ lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     void *np;
 
     if (nsize == 0) {
+        if (ptr != NULL)
+            wipe(ptr, 0, old);
         free(ptr);
         q->mem_used -= old;
         return NULL;
@@ -189,11 +199,19 @@ lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
             }
         }
     }
-    np = realloc(ptr, nsize);
-    if (np == NULL) {
+    /*
+     * A block that moves leaves no copy behind: realloc would free the old
+     * one unwiped, and string buffers (table.concat, gsub) grow this way.
+     */
+    if ((np = malloc(nsize)) == NULL) {
         if (nsize <= old)
             return ptr;
         return refuse(q, QL_LUA_REFUSED_HOST);
+    }
+    if (ptr != NULL) {
+        memcpy(np, ptr, old < nsize ? old : nsize);
+        wipe(ptr, 0, old);
+        free(ptr);
     }
     q->mem_used = q->mem_used - old + nsize;
     return np;
@@ -704,11 +722,15 @@ ql_lua_load_lazy(struct ql_lua *q, const char *chunkname, const char *src,
     return load(q, chunkname, src, len, true, result, d);
 }
 
+/* Longest argument label kept, NUL included; a longer name is cut. */
+#define LABEL_MAX 32
+
 struct call_job {
     struct ql_lua *q;
     int ref;
     const struct ql_lval *const *args;
-    char labels[QL_LUA_MAX_ARGS][32];
+    const char *labels[QL_LUA_MAX_ARGS]; /* the caller's names, or buf */
+    char buf[QL_LUA_MAX_ARGS][LABEL_MAX];
     size_t nargs;
     struct ql_lval *res[QL_LUA_MAX_RESULTS];
     size_t nres;
@@ -734,21 +756,22 @@ call_main(lua_State *L)
         memset(&c, 0, sizeof c);
         c.lua = j->q;
         c.functions = false;
-        snprintf(c.where, sizeof c.where, "result %zu", i + 1);
+        /* "result N" without snprintf: a call converts a result or two. */
+        memcpy(c.where, "result ", 7);
+        c.where[7] = (char)('1' + i); /* i < QL_LUA_MAX_RESULTS <= 9 */
         ql_lua_to_lval(L, base + 1 + (int)i, &c, j->res[i]);
     }
     return 0;
 }
 
 /*
- * Checks that fn is a function of q and gives the line where it is
- * defined. Only reads the registry, so it runs outside protected mode.
+ * Checks that fn is a function of q. Only reads the registry, so it runs
+ * outside protected mode.
  */
 static ql_err
-check_fn(struct ql_lua *q, const struct ql_lval *fn, int *line,
-         struct ql_diag *d)
+check_fn(struct ql_lua *q, const struct ql_lval *fn, struct ql_diag *d)
 {
-    lua_Debug ar;
+    int t;
 
     if (q->phase != QL_LUA_LOADED)
         return ql_fail(d, QL_EUSAGE, "script state '%s' is not loaded",
@@ -760,19 +783,31 @@ check_fn(struct ql_lua *q, const struct ql_lval *fn, int *line,
         return ql_fail(d, QL_EUSAGE, "function handle does not belong to '%s'",
                        q->name);
     lua_settop(q->L, 0);
-    if (lua_rawgeti(q->L, LUA_REGISTRYINDEX, fn->u.function.ref) !=
-        LUA_TFUNCTION) {
-        lua_settop(q->L, 0);
+    t = lua_rawgeti(q->L, LUA_REGISTRYINDEX, fn->u.function.ref);
+    lua_settop(q->L, 0);
+    if (t != LUA_TFUNCTION)
         return ql_fail(d, QL_EUSAGE,
                        "function handle %d is not a function of '%s'",
                        fn->u.function.ref, q->name);
-    }
+    return QL_OK;
+}
+
+/*
+ * The line where fn (checked by check_fn) is defined, or -1; only a
+ * guard's message about its answer needs it, so it is looked up then.
+ */
+static int
+fn_line(struct ql_lua *q, const struct ql_lval *fn)
+{
+    lua_Debug ar;
+
     memset(&ar, 0, sizeof ar);
+    lua_settop(q->L, 0);
+    lua_rawgeti(q->L, LUA_REGISTRYINDEX, fn->u.function.ref);
     if (!lua_getinfo(q->L, ">S", &ar))
         ar.linedefined = -1;
     lua_settop(q->L, 0);
-    *line = ar.linedefined;
-    return QL_OK;
+    return ar.linedefined;
 }
 
 ql_err
@@ -786,64 +821,72 @@ ql_lua_seal(struct ql_lua *q, struct ql_diag *d)
     return seal(q, d);
 }
 
-/* ql_lua_call, with the line where fn is defined for the guard's messages. */
+/* A name of LABEL_MAX bytes or more, cut into buf (LABEL_MAX bytes). */
+static const char *
+cut_label(char *buf, const char *name)
+{
+    snprintf(buf, LABEL_MAX, "%s", name);
+    return buf;
+}
+
+/* "argument N" in buf (LABEL_MAX bytes), for an argument without a name. */
+static const char *
+arg_label(char *buf, size_t i)
+{
+    snprintf(buf, LABEL_MAX, "argument %d", (int)i + 1);
+    return buf;
+}
+
+_Static_assert(QL_LUA_MAX_RESULTS <= 9, "results are named by one digit");
+
+/*
+ * ql_lua_call into result nodes the caller provides: res[0..nresults)
+ * point at NIL nodes, which the conversion fills (even on failure, when
+ * the caller clears them). A guard keeps its two on the stack.
+ */
 static ql_err
 call(struct ql_lua *q, const struct ql_lval *fn,
      const struct ql_lval *const *args, const char *const *names, size_t nargs,
-     struct ql_lval **results, size_t nresults, int *line, struct ql_diag *d)
+     struct ql_lval *const *res, size_t nresults, struct ql_diag *d)
 {
     struct call_job j;
     size_t i;
     ql_err rc;
 
     memset(&j, 0, sizeof j);
-    if (q == NULL || (results == NULL && nresults > 0) ||
-        (args == NULL && nargs > 0))
-        return ql_fail(d, QL_EUSAGE,
-                       "calling needs a state and room for "
-                       "its arguments and results");
     if (nargs > QL_LUA_MAX_ARGS || nresults > QL_LUA_MAX_RESULTS)
         return ql_fail(d, QL_EUSAGE,
                        "a call takes at most %d arguments and %d results",
                        QL_LUA_MAX_ARGS, QL_LUA_MAX_RESULTS);
-    if ((rc = check_fn(q, fn, line, d)) != QL_OK)
+    if ((rc = check_fn(q, fn, d)) != QL_OK)
         return rc;
     for (i = 0; i < nargs; i++) {
-        if (names != NULL && names[i] != NULL)
-            snprintf(j.labels[i], sizeof j.labels[i], "%s", names[i]);
+        /* A short name is used as it is: no copy on every call. */
+        if (names != NULL && names[i] != NULL &&
+            strnlen(names[i], LABEL_MAX) < LABEL_MAX)
+            j.labels[i] = names[i];
+        else if (names != NULL && names[i] != NULL)
+            j.labels[i] = cut_label(j.buf[i], names[i]);
         else
-            snprintf(j.labels[i], sizeof j.labels[i], "argument %d",
-                     (int)i + 1);
+            j.labels[i] = arg_label(j.buf[i], i);
         if ((rc = ql_lval_check_arg(args[i], q, q->lim.max_string, j.labels[i],
                                     d)) != QL_OK)
             return rc;
     }
-    for (i = 0; i < nresults; i++)
-        if ((j.res[i] = calloc(1, sizeof *j.res[i])) == NULL) {
-            rc = ql_fail(d, QL_ENOMEM, "out of memory calling '%s'", q->name);
-            goto out;
-        }
     /* Nothing has run in the state since a lazy load: seal it now. */
     if ((rc = seal(q, d)) != QL_OK)
-        goto out;
+        return rc;
     j.q = q;
     j.ref = fn->u.function.ref;
     j.args = args;
     j.nargs = nargs;
+    for (i = 0; i < nresults; i++)
+        j.res[i] = res[i];
     j.nres = nresults;
     start(q, q->lim.call_steps, q->lim.call_ms);
     rc = run(q, call_main, &j, d);
     /* The arguments' trees die with the call (see lazy_index). */
     q->calls++;
-    if (rc != QL_OK)
-        goto out;
-    for (i = 0; i < nresults; i++) {
-        results[i] = j.res[i];
-        j.res[i] = NULL; /* ownership moved to the caller */
-    }
-out:
-    for (i = 0; i < nresults; i++)
-        ql_lval_free(j.res[i]);
     return rc;
 }
 
@@ -853,9 +896,34 @@ ql_lua_call(struct ql_lua *q, const struct ql_lval *fn,
             size_t nargs, struct ql_lval **results, size_t nresults,
             struct ql_diag *d)
 {
-    int line;
+    struct ql_lval *res[QL_LUA_MAX_RESULTS] = {NULL};
+    size_t i;
+    ql_err rc;
 
-    return call(q, fn, args, names, nargs, results, nresults, &line, d);
+    if (q == NULL || (results == NULL && nresults > 0) ||
+        (args == NULL && nargs > 0))
+        return ql_fail(d, QL_EUSAGE,
+                       "calling needs a state and room for "
+                       "its arguments and results");
+    if (nresults > QL_LUA_MAX_RESULTS)
+        return ql_fail(d, QL_EUSAGE,
+                       "a call takes at most %d arguments and %d results",
+                       QL_LUA_MAX_ARGS, QL_LUA_MAX_RESULTS);
+    for (i = 0; i < nresults; i++)
+        if ((res[i] = calloc(1, sizeof *res[i])) == NULL) {
+            rc = ql_fail(d, QL_ENOMEM, "out of memory calling '%s'", q->name);
+            goto out;
+        }
+    if ((rc = call(q, fn, args, names, nargs, res, nresults, d)) != QL_OK)
+        goto out;
+    for (i = 0; i < nresults; i++) {
+        results[i] = res[i];
+        res[i] = NULL; /* ownership moved to the caller */
+    }
+out:
+    for (i = 0; i < nresults; i++)
+        ql_lval_free(res[i]);
+    return rc;
 }
 
 /* "a number", "an integer", "nil": how a message names a value's type. */
@@ -886,41 +954,45 @@ ql_lua_guard(struct ql_lua *q, const struct ql_lval *fn,
              const struct ql_lval *const *args, const char *const *names,
              size_t nargs, bool *allowed, char **reason, struct ql_diag *d)
 {
-    struct ql_lval *res[2] = {NULL, NULL};
+    struct ql_lval r[2], *const res[2] = {&r[0], &r[1]};
     char *copy = NULL;
-    int line = -1;
     ql_err rc;
 
+    memset(r, 0, sizeof r); /* NIL */
     if (allowed == NULL || reason == NULL)
         return ql_fail(d, QL_EUSAGE, "a guard call needs room for its answer");
-    if ((rc = call(q, fn, args, names, nargs, res, 2, &line, d)) != QL_OK)
-        return rc;
-    if (res[0]->type != QL_LVAL_BOOLEAN) {
+    if (q == NULL || (args == NULL && nargs > 0))
+        return ql_fail(d, QL_EUSAGE,
+                       "calling needs a state and room for "
+                       "its arguments and results");
+    if ((rc = call(q, fn, args, names, nargs, res, 2, d)) != QL_OK)
+        goto out;
+    if (r[0].type != QL_LVAL_BOOLEAN) {
         rc = ql_fail(d, QL_ESCRIPT,
                      "%s:%d: guard returned %s, expected true or false",
-                     q->name, line, with_article(res[0]->type));
+                     q->name, fn_line(q, fn), with_article(r[0].type));
         goto out;
     }
-    if (!res[0]->u.boolean && res[1]->type != QL_LVAL_NIL) {
-        if (res[1]->type != QL_LVAL_STRING) {
+    if (!r[0].u.boolean && r[1].type != QL_LVAL_NIL) {
+        if (r[1].type != QL_LVAL_STRING) {
             rc = ql_fail(d, QL_ESCRIPT,
                          "%s:%d: guard returned false and %s, expected a "
                          "reason string",
-                         q->name, line, with_article(res[1]->type));
+                         q->name, fn_line(q, fn), with_article(r[1].type));
             goto out;
         }
-        if ((copy = malloc(res[1]->u.string.len + 1)) == NULL) {
+        if ((copy = malloc(r[1].u.string.len + 1)) == NULL) {
             rc = ql_fail(d, QL_ENOMEM, "out of memory calling '%s'", q->name);
             goto out;
         }
-        memcpy(copy, res[1]->u.string.bytes, res[1]->u.string.len + 1);
+        memcpy(copy, r[1].u.string.bytes, r[1].u.string.len + 1);
     }
-    *allowed = res[0]->u.boolean;
+    *allowed = r[0].u.boolean;
     *reason = copy;
     copy = NULL;
 out:
     free(copy);
-    ql_lval_free(res[0]);
-    ql_lval_free(res[1]);
+    ql_lval_clear(&r[0]);
+    ql_lval_clear(&r[1]);
     return rc;
 }

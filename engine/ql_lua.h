@@ -253,7 +253,11 @@ ql_err ql_lua_seal(struct ql_lua *lua, struct ql_diag *d) QL_MUST_CHECK;
  * arguments (at most QL_LUA_MAX_ARGS; args may be NULL when nargs is 0),
  * under the call limits. Tables among the arguments arrive as fresh
  * read-only tables; assigning into one fails with "<name> is read-only",
- * where the name is names[i] (names may be NULL: "argument i").
+ * where the name is names[i] (names may be NULL: "argument i"). The
+ * arguments are read during the call only, strings by their length: an
+ * argument's string needs no NUL after it, so a caller may point into a
+ * longer text. The state may keep the tables it made for one call and
+ * hand them, emptied, to the next; no script can tell.
  *
  * On success results[0..nresults) (nresults at most QL_LUA_MAX_RESULTS)
  * each receive a caller-owned tree, NIL for missing results; on failure

@@ -302,6 +302,7 @@ void
 ql_lua_seal_state(lua_State *L, int idx)
 {
     int root = lua_absindex(L, idx), seen, todo, tabs, snap, globals, prep, i;
+    int ups;
     lua_Integer ntodo = 0, ntabs = 0, nsnap = 0, k;
     size_t count = 0;
     lua_CFunction cf;
@@ -315,6 +316,8 @@ ql_lua_seal_state(lua_State *L, int idx)
     tabs = lua_gettop(L);
     lua_newtable(L);
     snap = lua_gettop(L);
+    lua_newtable(L);
+    ups = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
     globals = lua_gettop(L);
     /* A file that returns nil (or a number) has nothing of its own to
@@ -384,6 +387,20 @@ ql_lua_seal_state(lua_State *L, int idx)
                 break;
             }
             for (i = 1; lua_getupvalue(L, -1, i) != NULL; i++) {
+                /*
+                 * Closures of one file share upvalues (_ENV, a local
+                 * function): setting one through any of them sets it for
+                 * all, so each is recorded, and put back, once.
+                 */
+                lua_pushlightuserdata(L, lua_upvalueid(L, -2, i));
+                if (lua_rawget(L, ups) != LUA_TNIL) {
+                    lua_pop(L, 2);
+                    continue;
+                }
+                lua_pop(L, 1);
+                lua_pushlightuserdata(L, lua_upvalueid(L, -2, i));
+                lua_pushboolean(L, 1);
+                lua_rawset(L, ups);
                 lua_pushvalue(L, -2);
                 lua_rawseti(L, snap, ++nsnap);
                 lua_pushinteger(L, i);
@@ -804,12 +821,211 @@ lazy_fill(lua_State *L, int h)
     lua_setmetatable(L, h);
 }
 
+/*
+ * Argument tables are kept for reuse. Building a read-only table (the
+ * proxy, its metatable, the hidden table, the loader's metatable and
+ * closure) took about 7,000 instructions, a guard call builds three or
+ * four, and the tables die with the call: nothing a script can write
+ * outlives it (globals and the tables left by loading are read-only,
+ * upvalues are put back before each call, the registry is out of reach).
+ * So the state keeps the first POOL_KITS tables of a call in the registry
+ * and the next call hands them out again, in the same order, emptied and
+ * pointed at the new tree; a script cannot tell a kept table from a new
+ * one. One that held more than POOL_KIT_ENTRIES entries is dropped
+ * instead of emptied, so a state never keeps much memory this way.
+ *
+ * The pool is a table: [POOL_CALL] the number of the call the count below
+ * belongs to, [POOL_USED] how many kits that call took, and kit k at
+ * 2k - 1 (the proxy) and 2k (the hidden table's loader metatable). The
+ * hidden table is the proxy metatable's __index.
+ */
+static const char pool_key = 'k'; /* registry: the pool */
+#define POOL_KITS 16
+#define POOL_KIT_ENTRIES 64
+#define POOL_CALL (-1)
+#define POOL_USED 0
+
+/*
+ * Pushes the hidden table's loader metatable for v: __index a lazy_index
+ * closure over v, this call's number and label.
+ */
+static void
+push_loader_meta(lua_State *L, const struct ql_lval *v, const char *label)
+{
+    lua_createtable(L, 0, 1);
+    lua_pushlightuserdata(L, (void *)v);
+    lua_pushinteger(L, (lua_Integer)ql_lua_of(L)->calls);
+    lua_pushstring(L, label);
+    lua_pushcclosure(L, lazy_index, 3);
+    lua_setfield(L, -2, "__index");
+}
+
+/*
+ * Pushes a new read-only table for the table v, and its loader metatable
+ * (nil when v is empty, which needs none) above it.
+ */
+static void
+push_new_kit(lua_State *L, const struct ql_lval *v, const char *label)
+{
+    size_t n = v->u.table.count;
+    int hidden;
+
+    lua_createtable(
+        L, v->u.table.array_len < INT_MAX ? (int)v->u.table.array_len : 0,
+        n - v->u.table.array_len < INT_MAX ? (int)(n - v->u.table.array_len)
+                                           : 0);
+    hidden = lua_gettop(L);
+    lua_newtable(L);
+    make_proxy(L, lua_gettop(L), hidden, label);
+    lua_remove(L, hidden);
+    if (n == 0) {
+        lua_pushnil(L);
+        return;
+    }
+    /* Filled on first use (see lazy_index). */
+    push_loader_meta(L, v, label);
+    lua_getmetatable(L, -2);
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, -2);
+    lua_pushvalue(L, -3);
+    lua_setmetatable(L, -2);
+    lua_pop(L, 2);
+}
+
+/*
+ * Empties the hidden table at h for reuse; false, leaving it partly
+ * emptied, when it held more than POOL_KIT_ENTRIES entries.
+ */
+static bool
+empty_hidden(lua_State *L, int h)
+{
+    int n = 0;
+
+    lua_pushnil(L);
+    while (lua_next(L, h)) {
+        lua_pop(L, 1);
+        if (++n > POOL_KIT_ENTRIES) {
+            lua_pop(L, 1);
+            return false;
+        }
+        /* Clearing existing fields during a traversal is allowed. */
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, h);
+    }
+    return true;
+}
+
+/*
+ * Points the kept kit at p (proxy) and lm (loader metatable) at v for this
+ * call: empties the hidden table and gives it the loader, or no metatable
+ * when v is empty. False when the kit is too big to keep (see above).
+ */
+static bool
+reuse_kit(lua_State *L, int p, int lm, const struct ql_lval *v,
+          const char *label)
+{
+    const char *old;
+    int top = lua_gettop(L), meta, h, fn;
+
+    lua_getmetatable(L, p);
+    meta = lua_gettop(L);
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, meta);
+    h = lua_gettop(L);
+    if (!empty_hidden(L, h)) {
+        lua_settop(L, top);
+        return false;
+    }
+    if (lua_rawgetp(L, meta, &proxy_key) != LUA_TSTRING ||
+        strcmp(lua_tostring(L, -1), label) != 0) {
+        lua_pushstring(L, label);
+        lua_rawsetp(L, meta, &proxy_key);
+    }
+    if (v->u.table.count == 0) {
+        lua_pushnil(L);
+        lua_setmetatable(L, h);
+        lua_settop(L, top);
+        return true;
+    }
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, lm);
+    fn = lua_gettop(L);
+    lua_pushlightuserdata(L, (void *)v);
+    lua_setupvalue(L, fn, 1);
+    lua_pushinteger(L, (lua_Integer)ql_lua_of(L)->calls);
+    lua_setupvalue(L, fn, 2);
+    lua_getupvalue(L, fn, 3);
+    old = lua_tostring(L, -1);
+    if (old == NULL || strcmp(old, label) != 0) {
+        lua_pushstring(L, label);
+        lua_setupvalue(L, fn, 3);
+    }
+    lua_pushvalue(L, lm);
+    lua_setmetatable(L, h);
+    lua_settop(L, top);
+    return true;
+}
+
+/* Pushes a read-only table for the table v, kept or new (see above). */
+static void
+push_table(lua_State *L, const struct ql_lval *v, const char *label)
+{
+    lua_Integer calls = (lua_Integer)ql_lua_of(L)->calls, used = 0;
+    int pool, p, lm;
+
+    luaL_checkstack(L, 12, NULL);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &pool_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, 2 * POOL_KITS, 2);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &pool_key);
+    }
+    pool = lua_gettop(L);
+    if (lua_rawgeti(L, pool, POOL_CALL) == LUA_TNUMBER &&
+        lua_tointeger(L, -1) == calls) {
+        lua_rawgeti(L, pool, POOL_USED);
+        used = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (used >= POOL_KITS) {
+        push_new_kit(L, v, label);
+        lua_pop(L, 1);
+        lua_remove(L, pool);
+        return;
+    }
+    lua_rawgeti(L, pool, 2 * used + 1);
+    p = lua_gettop(L);
+    lua_rawgeti(L, pool, 2 * used + 2);
+    lm = lua_gettop(L);
+    if (lua_type(L, p) != LUA_TTABLE || lua_type(L, lm) != LUA_TTABLE ||
+        !reuse_kit(L, p, lm, v, label)) {
+        lua_settop(L, pool);
+        push_new_kit(L, v, label);
+        /* An empty table's kit gets its loader metatable when reused. */
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            push_loader_meta(L, v, label);
+        }
+        lm = lua_gettop(L);
+        p = lm - 1;
+        lua_pushvalue(L, p);
+        lua_rawseti(L, pool, 2 * used + 1);
+        lua_pushvalue(L, lm);
+        lua_rawseti(L, pool, 2 * used + 2);
+    }
+    lua_pushinteger(L, calls);
+    lua_rawseti(L, pool, POOL_CALL);
+    lua_pushinteger(L, used + 1);
+    lua_rawseti(L, pool, POOL_USED);
+    lua_settop(L, p);
+    lua_remove(L, pool);
+}
+
 void
 ql_lua_push_lval(lua_State *L, const struct ql_lval *v, const char *label)
 {
-    size_t n;
-    int hidden;
-
     luaL_checkstack(L, 6, NULL);
     switch (v->type) {
     case QL_LVAL_NIL:
@@ -834,25 +1050,7 @@ ql_lua_push_lval(lua_State *L, const struct ql_lval *v, const char *label)
             luaL_error(L, "argument '%s' holds a stale function handle", label);
         break;
     case QL_LVAL_TABLE:
-        n = v->u.table.count;
-        lua_createtable(
-            L, v->u.table.array_len < INT_MAX ? (int)v->u.table.array_len : 0,
-            n - v->u.table.array_len < INT_MAX ? (int)(n - v->u.table.array_len)
-                                               : 0);
-        hidden = lua_gettop(L);
-        if (n > 0) {
-            /* Filled on first use (see lazy_index). */
-            lua_createtable(L, 0, 1);
-            lua_pushlightuserdata(L, (void *)v);
-            lua_pushinteger(L, (lua_Integer)ql_lua_of(L)->calls);
-            lua_pushstring(L, label);
-            lua_pushcclosure(L, lazy_index, 3);
-            lua_setfield(L, -2, "__index");
-            lua_setmetatable(L, hidden);
-        }
-        lua_newtable(L);
-        make_proxy(L, lua_gettop(L), hidden, label);
-        lua_remove(L, hidden);
+        push_table(L, v, label);
         break;
     }
 }

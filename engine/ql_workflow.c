@@ -18,7 +18,6 @@
 #include "ql_codec.h"
 #include "ql_lua.h"
 #include "ql_profile.h"
-#include "ql_seal.h"
 #include "ql_workflow_impl.h"
 
 /* Most entries of each list a workflow declares. */
@@ -1661,21 +1660,27 @@ ql_wf_transition_from(const struct ql_wf_transition *t, const char *state)
  */
 
 /*
- * The lead table a guard gets, made in one block. The guard reads it
- * through argument tables filled on first use (docs/lua-sandbox.md), so a
- * node, an allocation and a sorted insert per field cost more than most
- * guards' own run. Keys and whole values point at the caller's strings,
- * which outlive the call (only ql_lua_guard reads the tree, and only
- * during the call); a list's lines are copied into the block, which
- * tree_free wipes. Each table keeps the order struct ql_lval
- * defines: the array part, then string keys bytewise.
+ * The lead and ctx tables a guard gets, made in one array of entries. The
+ * guard reads them through argument tables filled on first use
+ * (docs/lua-sandbox.md), so a node, an allocation and a sorted insert per
+ * field cost more than most guards' own run. Keys and values point at the
+ * caller's strings, which outlive the call (only ql_lua_guard reads the
+ * trees, and only during the call), a list's lines included: ql_lua reads
+ * an argument's strings by their length, so a line needs no NUL of its
+ * own. The entries hold no text, only where it is, so they need no wipe
+ * and a guard's usual tables fit on the stack. Each table keeps the
+ * order struct ql_lval defines: the array part, then string keys
+ * bytewise.
  */
-struct arg_tree {
-    size_t size; /* bytes of the block, for the wipe */
-    struct ql_lval root;
-};
 
-/* v = the len bytes at s, borrowed; s has a NUL after them. */
+/* Entries kept on the stack; a bigger lead (long lists) allocates. */
+#define GUARD_STACK_ENTRIES 160
+/* Fields sorted on the stack; more allocate. */
+#define GUARD_STACK_FIELDS 64
+/* List fields of a workflow found by one merge; more are looked up. */
+#define GUARD_LIST_NAMES 32
+
+/* v = the len bytes at s, borrowed. */
 static void
 tree_string(struct ql_lval *v, const char *s, size_t len)
 {
@@ -1697,115 +1702,158 @@ tree_table(struct ql_lval *v, struct ql_lval_entry *e, size_t n,
     v->u.table.array_len = array_len;
 }
 
-/* The non-empty lines of s: how many, and their bytes with a NUL each. */
+/* The non-empty lines of s. */
 static size_t
-count_lines(const char *s, size_t *bytes)
+count_lines(const char *s)
 {
     size_t n = 0, len;
 
     while (*s != '\0') {
         len = strcspn(s, "\n");
-        if (len > 0) {
-            n++;
-            *bytes += len + 1;
-        }
+        n += len > 0;
         s += len + (s[len] == '\n');
     }
     return n;
 }
 
-static void
-tree_free(struct ql_lval *root)
+/*
+ * The names of wf's list fields, sorted bytewise, into names (room for
+ * GUARD_LIST_NAMES); how many, or SIZE_MAX when there are more.
+ */
+static size_t
+list_names(const struct ql_workflow *wf, const char **names)
 {
-    struct arg_tree *t;
+    size_t i, j, n = 0;
 
-    if (root == NULL)
-        return;
-    t = (struct arg_tree *)((char *)root - offsetof(struct arg_tree, root));
-    ql_datakey_plain_free((uint8_t *)t, t->size); /* wipes the lines */
+    for (i = 0; i < wf->nfields; i++) {
+        if (wf->fields[i].type != QL_FIELD_LIST)
+            continue;
+        if (n == GUARD_LIST_NAMES)
+            return SIZE_MAX;
+        for (j = n; j > 0 && strcmp(names[j - 1], wf->fields[i].name) > 0;
+             j--)
+            names[j] = names[j - 1];
+        names[j] = wf->fields[i].name;
+        n++;
+    }
+    return n;
 }
 
-/* The lead table: id, state, unit, fields (lists as arrays of lines). */
-static ql_err
-lead_table(const struct ql_workflow *wf, const struct ql_wf_guard_input *in,
-           struct ql_lval **out, struct ql_diag *d)
-{
-    const struct ql_wf_field *f;
-    struct arg_tree *t = NULL;
-    struct ql_lval_entry *top, *fe, *le;
-    size_t *order = NULL, n = 0, nlines = 0, bytes = 0, size, i, j, k;
-    unsigned char *list = NULL;
-    char *text;
-    ql_err rc = QL_OK;
+/* What the lead table is made of, worked out before its entries exist. */
+struct lead_plan {
+    size_t *order;      /* in->fields indexes with a value, by name */
+    unsigned char *list; /* per order[k]: a list field */
+    size_t n, nlines;
+    size_t order_s[GUARD_STACK_FIELDS];
+    unsigned char list_s[GUARD_STACK_FIELDS];
+};
 
+static void
+lead_plan_release(struct lead_plan *p)
+{
+    if (p->order != p->order_s)
+        free(p->order);
+    if (p->list != p->list_s)
+        free(p->list);
+}
+
+/*
+ * Sorts the fields with a value by name (of a name given twice, the
+ * later), marks the list fields and counts their lines.
+ */
+static ql_err
+lead_plan(const struct ql_workflow *wf, const struct ql_wf_guard_input *in,
+          struct lead_plan *p, struct ql_diag *d)
+{
+    const char *lists[GUARD_LIST_NAMES];
+    const struct ql_wf_field *f;
+    size_t nl, i, j, k, m;
+    int c;
+
+    p->order = p->order_s;
+    p->list = p->list_s;
+    p->n = p->nlines = 0;
     for (i = 0; i < in->nfields; i++)
         if (in->fields[i].name == NULL)
             return ql_fail(d, QL_EUSAGE, "guard input field %zu has no name",
                            i + 1);
-    if (in->nfields > 0 &&
-        ((order = malloc(in->nfields * sizeof *order)) == NULL ||
-         (list = malloc(in->nfields)) == NULL)) {
-        rc = ql_fail(d, QL_ENOMEM, NULL);
-        goto out;
+    if (in->nfields > GUARD_STACK_FIELDS &&
+        ((p->order = malloc(in->nfields * sizeof *p->order)) == NULL ||
+         (p->list = malloc(in->nfields)) == NULL)) {
+        if (p->order == NULL)
+            p->order = p->order_s;
+        return ql_fail(d, QL_ENOMEM, NULL);
     }
-    /* The fields with a value, by name; of a name given twice, the later. */
+    /* Insertion: callers pass runs already in order, so this is short. */
     for (i = 0; i < in->nfields; i++) {
         const char *name = in->fields[i].name;
 
         if (in->fields[i].value == NULL)
             continue;
-        for (j = n; j > 0 && strcmp(in->fields[order[j - 1]].name, name) > 0;
-             j--)
-            ;
-        if (j > 0 && strcmp(in->fields[order[j - 1]].name, name) == 0) {
-            order[j - 1] = i;
+        c = 1;
+        for (j = p->n; j > 0; j--)
+            if ((c = strcmp(in->fields[p->order[j - 1]].name, name)) <= 0)
+                break;
+        if (j > 0 && c == 0) {
+            p->order[j - 1] = i;
             continue;
         }
-        memmove(&order[j + 1], &order[j], (n - j) * sizeof *order);
-        order[j] = i;
-        n++;
+        memmove(&p->order[j + 1], &p->order[j],
+                (p->n - j) * sizeof *p->order);
+        p->order[j] = i;
+        p->n++;
     }
-    for (k = 0; k < n; k++) {
-        f = ql_workflow_field(wf, in->fields[order[k]].name);
-        list[k] = f != NULL && f->type == QL_FIELD_LIST;
-        if (list[k])
-            nlines += count_lines(in->fields[order[k]].value, &bytes);
+    /* Both sorted: one merge finds the lists, instead of a search each. */
+    nl = list_names(wf, lists);
+    for (k = 0, m = 0; k < p->n; k++) {
+        const char *name = in->fields[p->order[k]].name;
+
+        if (nl == SIZE_MAX) {
+            f = ql_workflow_field(wf, name);
+            p->list[k] = f != NULL && f->type == QL_FIELD_LIST;
+        } else {
+            c = 1;
+            while (m < nl && (c = strcmp(lists[m], name)) < 0)
+                m++;
+            p->list[k] = m < nl && c == 0;
+        }
+        if (p->list[k])
+            p->nlines += count_lines(in->fields[p->order[k]].value);
     }
-    /* fields, id, state, unit; the fields; the lines; their text. */
-    size = sizeof *t + (4 + n + nlines) * sizeof *top + bytes;
-    /* Every entry read is written below; the spare ones are never read. */
-    if ((t = malloc(size)) == NULL) {
-        rc = ql_fail(d, QL_ENOMEM, NULL);
-        goto out;
-    }
-    t->size = size;
-    top = (struct ql_lval_entry *)(t + 1);
-    fe = top + 4;
-    le = fe + n;
-    text = (char *)(le + nlines);
-    for (k = 0; k < n; k++) {
-        const char *name = in->fields[order[k]].name;
-        const char *v = in->fields[order[k]].value, *p = v;
+    return QL_OK;
+}
+
+/*
+ * The lead table in e (4 + p->n + p->nlines entries): id, state, unit,
+ * fields (lists as arrays of lines).
+ */
+static void
+lead_table(const struct ql_wf_guard_input *in, const struct lead_plan *p,
+           struct ql_lval_entry *e, struct ql_lval *out)
+{
+    struct ql_lval_entry *top = e, *fe = e + 4, *le = e + 4 + p->n;
+    size_t j, k;
+
+    for (k = 0; k < p->n; k++) {
+        const char *name = in->fields[p->order[k]].name;
+        const char *v = in->fields[p->order[k]].value;
         size_t len, m = 0;
 
         tree_string(&fe[k].key, name, strlen(name));
-        if (!list[k]) {
+        if (!p->list[k]) {
             tree_string(&fe[k].value, v, strlen(v));
             continue;
         }
-        while (*p != '\0') {
-            len = strcspn(p, "\n");
+        while (*v != '\0') {
+            len = strcspn(v, "\n");
             if (len > 0) {
-                memcpy(text, p, len);
-                text[len] = '\0';
                 memset(&le[m].key, 0, sizeof le[m].key);
                 le[m].key.type = QL_LVAL_INTEGER;
                 le[m].key.u.integer = (int64_t)m + 1;
-                tree_string(&le[m].value, text, len);
-                text += len + 1;
+                tree_string(&le[m].value, v, len);
                 m++;
             }
-            p += len + (p[len] == '\n');
+            v += len + (v[len] == '\n');
         }
         tree_table(&fe[k].value, le, m, m);
         le += m;
@@ -1813,7 +1861,7 @@ lead_table(const struct ql_workflow *wf, const struct ql_wf_guard_input *in,
     /* "fields" < "id" < "state" < "unit", bytewise; NULL ones are nil. */
     j = 0;
     tree_string(&top[j].key, "fields", 6);
-    tree_table(&top[j++].value, fe, n, 0);
+    tree_table(&top[j++].value, fe, p->n, 0);
     if (in->lead_id != NULL) {
         tree_string(&top[j].key, "id", 2);
         tree_string(&top[j++].value, in->lead_id, strlen(in->lead_id));
@@ -1826,40 +1874,27 @@ lead_table(const struct ql_workflow *wf, const struct ql_wf_guard_input *in,
         tree_string(&top[j].key, "unit", 4);
         tree_string(&top[j++].value, in->unit, strlen(in->unit));
     }
-    tree_table(&t->root, top, j, 0);
-    *out = &t->root;
-    t = NULL;
-out:
-    if (t != NULL)
-        tree_free(&t->root);
-    free(order);
-    free(list);
-    return rc;
+    tree_table(out, top, j, 0);
 }
 
 /*
- * The ctx table: who acts, when, and which transition; made in one block
- * like the lead table, for the same reason.
+ * The ctx table in e (7 + in->nroles entries): who acts, when, and which
+ * transition.
  */
-static ql_err
+static void
 ctx_table(const struct ql_wf_transition *t, const struct ql_wf_guard_input *in,
-          struct ql_lval **out, struct ql_diag *d)
+          struct ql_lval_entry *e, struct ql_lval *out)
 {
     /* Bytewise order, a prefix first; a NULL value is nil. */
-    const char *const key[7] = {"actor", "actor_unit", "now",       "roles",
-                                "to",    "today",      "transition"};
+    static const char *const key[7] = {"actor", "actor_unit", "now",
+                                       "roles", "to",         "today",
+                                       "transition"};
+    static const size_t klen[7] = {5, 10, 3, 5, 2, 5, 10};
     const char *const val[7] = {in->actor, in->actor_unit, in->now, NULL,
                                 t->to,     in->today,      t->name};
-    struct arg_tree *tr;
-    struct ql_lval_entry *top, *re;
-    size_t size, i, j = 0, m = 0;
+    struct ql_lval_entry *top = e, *re = e + 7;
+    size_t i, j = 0, m = 0;
 
-    size = sizeof *tr + (7 + in->nroles) * sizeof *top;
-    if ((tr = malloc(size)) == NULL)
-        return ql_fail(d, QL_ENOMEM, NULL);
-    tr->size = size;
-    top = (struct ql_lval_entry *)(tr + 1);
-    re = top + 7;
     for (i = 0; i < in->nroles; i++) {
         if (in->roles[i] == NULL)
             continue;
@@ -1871,16 +1906,14 @@ ctx_table(const struct ql_wf_transition *t, const struct ql_wf_guard_input *in,
     }
     for (i = 0; i < 7; i++) {
         if (i == 3) {
-            tree_string(&top[j].key, key[i], strlen(key[i]));
+            tree_string(&top[j].key, key[i], klen[i]);
             tree_table(&top[j++].value, re, m, m);
         } else if (val[i] != NULL) {
-            tree_string(&top[j].key, key[i], strlen(key[i]));
+            tree_string(&top[j].key, key[i], klen[i]);
             tree_string(&top[j++].value, val[i], strlen(val[i]));
         }
     }
-    tree_table(&tr->root, top, j, 0);
-    *out = &tr->root;
-    return QL_OK;
+    tree_table(out, top, j, 0);
 }
 
 /* Copies a guard's reason for a person to read: one safe line. */
@@ -1908,11 +1941,13 @@ ql_workflow_guard(struct ql_workflow *wf, const struct ql_wf_transition *t,
                   size_t reason_size, struct ql_diag *d)
 {
     static const char *const names[2] = {"lead", "ctx"};
-    struct ql_lval *lead = NULL, *ctx = NULL;
+    struct ql_lval_entry stack[GUARD_STACK_ENTRIES], *e = stack;
+    struct ql_lval lead, ctx;
+    struct lead_plan plan;
     const struct ql_lval *args[2];
     char *why = NULL, msg[QL_DIAG_MSG];
     bool allowed = false;
-    size_t idx;
+    size_t idx, nlead, nctx;
     ql_err rc;
 
     if (wf == NULL || t == NULL || in == NULL || ok == NULL)
@@ -1930,11 +1965,21 @@ ql_workflow_guard(struct ql_workflow *wf, const struct ql_wf_transition *t,
             reason[0] = '\0';
         return QL_OK;
     }
-    if ((rc = lead_table(wf, in, &lead, d)) != QL_OK ||
-        (rc = ctx_table(t, in, &ctx, d)) != QL_OK)
+    if ((rc = lead_plan(wf, in, &plan, d)) != QL_OK)
         goto out;
-    args[0] = lead;
-    args[1] = ctx;
+    nlead = 4 + plan.n + plan.nlines;
+    nctx = 7 + in->nroles;
+    if (nlead + nctx > GUARD_STACK_ENTRIES &&
+        (in->nroles > SIZE_MAX / sizeof *e - nlead - 7 ||
+         (e = malloc((nlead + nctx) * sizeof *e)) == NULL)) {
+        e = stack;
+        rc = ql_fail(d, QL_ENOMEM, NULL);
+        goto out;
+    }
+    lead_table(in, &plan, e, &lead);
+    ctx_table(t, in, e + nlead, &ctx);
+    args[0] = &lead;
+    args[1] = &ctx;
     rc = ql_lua_guard(wf->lua, wf->guards[idx], args, names, 2, &allowed, &why,
                       d);
     if (rc == QL_ESCRIPT && d != NULL) {
@@ -1957,7 +2002,8 @@ ql_workflow_guard(struct ql_workflow *wf, const struct ql_wf_transition *t,
     }
 out:
     free(why);
-    tree_free(ctx);
-    tree_free(lead);
+    if (e != stack)
+        free(e);
+    lead_plan_release(&plan);
     return rc;
 }

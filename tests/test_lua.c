@@ -2348,6 +2348,302 @@ test_usage_errors(void **state)
     ql_lua_free(other);
 }
 
+/*
+ * Argument tables are kept from one call for the next (ql_lua_conv.c):
+ * each call still sees only its own arguments, under its own labels, a
+ * table that held many entries is made afresh, and a state's memory does
+ * not grow with the number of calls.
+ */
+static const char kept_src[] =
+    "local function show(v)\n"
+    "    if type(v) ~= 'table' then return tostring(v) end\n"
+    "    local r = {}\n"
+    "    for k, x in pairs(v) do\n"
+    "        r[#r + 1] = tostring(k) .. '=' .. show(x)\n"
+    "    end\n"
+    "    return '{' .. table.concat(r, ',') .. '}#' .. #v\n"
+    "end\n"
+    "return {\n"
+    "    show = function(a, b)\n"
+    "        return show(a) .. '|' .. show(b)\n"
+    "    end,\n"
+    "    pick = function(a, b)\n"
+    "        return tostring(a.x) .. ';' .. tostring(a.t and a.t[1]) .. ';'\n"
+    "            .. tostring(b and b.x)\n"
+    "    end,\n"
+    "    write_a = function(a) a.x = 1 end,\n"
+    "    write_b = function(a, b) b.x = 1 end,\n"
+    "    fail = function(a) local x = a.x; local t = a.t; error('late') end,\n"
+    "}\n";
+
+/* {x=<x>, t={1..n}} as a tree, or {} when x is NULL. */
+static struct ql_lval *
+kept_arg(const char *x, int n)
+{
+    struct ql_lval *a = table_val(), *t;
+    int i;
+
+    if (x == NULL)
+        return a;
+    t = table_val();
+    for (i = 1; i <= n; i++)
+        push(t, int_val(i));
+    set(a, "x", str_val(x));
+    set(a, "t", t);
+    return a;
+}
+
+/* "{1=1,2=2,...}#n" */
+static void
+seq_text(char *buf, size_t cap, int n)
+{
+    size_t used = 1;
+    int i;
+
+    snprintf(buf, cap, "{");
+    for (i = 1; i <= n; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%d=%d",
+                                 i > 1 ? "," : "", i, i);
+    snprintf(buf + used, cap - used, "}#%d", n);
+}
+
+static void
+test_kept_argument_tables(void **state)
+{
+    /* Sizes across the kept limit (64 entries) and back. */
+    static const int sizes[] = {3, 0, 100, 2, 65, 64, 1, 0, 200, 5};
+    static const char *const ab[2] = {"lead", "ctx"};
+    static const char *const ba[2] = {"ctx", "lead"};
+    struct ql_lua *lua = new_state(NULL);
+    struct ql_lval *t = must_load(lua, "kept.lua", kept_src);
+    struct ql_lval *a, *b, *res[1] = {NULL};
+    const struct ql_lval *args[2];
+    struct ql_diag d;
+    char x[32], seq[2048], want[4200];
+    size_t i, mem10 = 0;
+
+    (void)state;
+    for (i = 0; i < 1000; i++) {
+        int n = sizes[i % (sizeof sizes / sizeof sizes[0])];
+
+        snprintf(x, sizeof x, "call%zu", i);
+        a = kept_arg(x, n);
+        b = kept_arg(i % 3 == 0 ? NULL : "b", 1);
+        args[0] = a;
+        args[1] = b;
+        assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "show"), args, ab, 2,
+                                     res, 1, &d),
+                         QL_OK);
+        seq_text(seq, sizeof seq, n);
+        snprintf(want, sizeof want, "{t=%s,x=%s}#0|%s", seq, x,
+                 i % 3 == 0 ? "{}#0" : "{t={1=1}#1,x=b}#0");
+        assert_string_equal(res[0]->u.string.bytes, want);
+        ql_lval_free(res[0]);
+        /* A lazy read of the same kind of tables. */
+        assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "pick"), args, ab, 2,
+                                     res, 1, &d),
+                         QL_OK);
+        snprintf(want, sizeof want, "%s;%s;%s", x, n > 0 ? "1" : "nil",
+                 i % 3 == 0 ? "nil" : "b");
+        assert_string_equal(res[0]->u.string.bytes, want);
+        ql_lval_free(res[0]);
+        /* A call that fails half way leaves nothing for the next. */
+        if (i % 7 == 0)
+            assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "fail"), args,
+                                         ab, 2, res, 1, &d),
+                             QL_ESCRIPT);
+        /* Kept tables take the label of their new call. */
+        if (i % 50 == 0) {
+            assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "write_a"),
+                                         args, ba, 2, res, 1, &d),
+                             QL_ESCRIPT);
+            assert_non_null(strstr(d.msg, "ctx is read-only"));
+            assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "write_b"),
+                                         args, ab, 2, res, 1, &d),
+                             QL_ESCRIPT);
+            assert_non_null(strstr(d.msg, "ctx is read-only"));
+            assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "write_a"),
+                                         args, NULL, 2, res, 1, &d),
+                             QL_ESCRIPT);
+            assert_non_null(strstr(d.msg, "argument 1 is read-only"));
+        }
+        ql_lval_free(a);
+        ql_lval_free(b);
+        if (i == 9)
+            mem10 = ql_lua_memory(lua);
+    }
+    /* Garbage comes and goes; what is kept stays small. */
+    print_message("memory after 10 calls %zu, after 1000 %zu\n", mem10,
+                  ql_lua_memory(lua));
+    assert_true(ql_lua_memory(lua) < mem10 + 256 * 1024);
+    ql_lval_free(t);
+    ql_lua_free(lua);
+}
+
+/* More tables in one call than are kept: each one is still its own. */
+static void
+test_many_argument_tables(void **state)
+{
+    static const char src[] =
+        "return { sum = function(a)\n"
+        "    local s, n = 0, 0\n"
+        "    for i = 1, #a do s = s + a[i].v; n = n + #a[i].l end\n"
+        "    return s .. '/' .. n .. '/' .. tostring(a[1] == a[2])\n"
+        "end }\n";
+    struct ql_lua *lua = new_state(NULL);
+    struct ql_lval *t = must_load(lua, "many.lua", src);
+    struct ql_lval *a, *e, *l, *res[1] = {NULL};
+    const struct ql_lval *args[1];
+    struct ql_diag d;
+    char want[64];
+    int round, i, k, n;
+
+    (void)state;
+    for (round = 0; round < 3; round++) {
+        n = round == 1 ? 5 : 40;
+        a = table_val();
+        for (i = 1; i <= n; i++) {
+            e = table_val();
+            l = table_val();
+            for (k = 0; k < i % 4; k++)
+                push(l, int_val(k));
+            set(e, "v", int_val(i + round));
+            set(e, "l", l);
+            push(a, e);
+        }
+        args[0] = a;
+        assert_int_equal(ql_lua_call(lua, ql_lval_get(t, "sum"), args, NULL,
+                                     1, res, 1, &d),
+                         QL_OK);
+        /* sum of i + round, sum of i % 4 */
+        for (i = 1, k = 0; i <= n; i++)
+            k += i % 4;
+        snprintf(want, sizeof want, "%d/%d/false",
+                 n * (n + 1) / 2 + n * round, k);
+        assert_string_equal(res[0]->u.string.bytes, want);
+        ql_lval_free(res[0]);
+        ql_lval_free(a);
+    }
+    ql_lval_free(t);
+    ql_lua_free(lua);
+}
+
+/*
+ * Closures share upvalues; each shared one is put back once, through
+ * whichever closure the seal met first, and every closure sees it put
+ * back. Lazy and eager states alike.
+ */
+static void
+test_shared_upvalues_restored(void **state)
+{
+    static const char src[] =
+        "local n, env_seen = 0, nil\n"
+        "local function bump() n = n + 1; return n end\n"
+        "local t = {}\n"
+        "t.a = function() return bump() end\n"
+        "t.b = function() n = n + 10; return n end\n"
+        "t.c = function() return n end\n"
+        "t.d = function() local f = bump; bump = nil; return f() end\n"
+        "t.e = function() return bump ~= nil end\n"
+        "return t\n";
+    static const struct {
+        const char *fn;
+        int64_t want;
+    } seq[] = {{"a", 1}, {"a", 1}, {"b", 10}, {"c", 0}, {"d", 1},
+               {"e", 1}, {"b", 10}, {"c", 0}};
+    struct ql_lval *res[1] = {NULL}, *t;
+    struct ql_lua *lua;
+    struct ql_diag d;
+    size_t i;
+    int lazy;
+
+    (void)state;
+    for (lazy = 0; lazy < 2; lazy++) {
+        lua = new_state(NULL);
+        t = NULL;
+        if (lazy)
+            assert_int_equal(ql_lua_load_lazy(lua, "up.lua", src, strlen(src),
+                                              &t, &d),
+                             QL_OK);
+        else
+            t = must_load(lua, "up.lua", src);
+        for (i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+            print_message("%s %s\n", lazy ? "lazy" : "eager", seq[i].fn);
+            assert_int_equal(ql_lua_call(lua, ql_lval_get(t, seq[i].fn), NULL,
+                                         NULL, 0, res, 1, &d),
+                             QL_OK);
+            if (res[0]->type == QL_LVAL_BOOLEAN)
+                assert_int_equal(res[0]->u.boolean, seq[i].want != 0);
+            else
+                assert_int_equal(res[0]->u.integer, seq[i].want);
+            ql_lval_free(res[0]);
+        }
+        ql_lval_free(t);
+        ql_lua_free(lua);
+    }
+}
+
+/*
+ * A guard's answer is checked as before now that its results live on the
+ * stack: the line of the guard in the message, the reason copied, and a
+ * table among the results freed.
+ */
+static void
+test_guard_answers(void **state)
+{
+    static const char src[] =
+        "return {\n"
+        "  yes = function() return true end,\n"
+        "  no = function() return false, 'nein' end,\n"
+        "  bare = function() return false end,\n"
+        "  table = function() return {1, {2}} end,\n"
+        "  reason = function() return false, {x = 'y'} end,\n"
+        "}\n";
+    static const struct {
+        const char *fn;
+        ql_err code;
+        bool allowed;
+        const char *reason;
+    } cases[] = {
+        {"yes", QL_OK, true, NULL},
+        {"no", QL_OK, false, "nein"},
+        {"bare", QL_OK, false, NULL},
+        {"table", QL_ESCRIPT, false,
+         "answers.lua:5: guard returned a table, expected true or false"},
+        {"reason", QL_ESCRIPT, false,
+         "answers.lua:6: guard returned false and a table, expected a "
+         "reason string"},
+    };
+    struct ql_lua *lua = new_state(NULL);
+    struct ql_lval *t = must_load(lua, "answers.lua", src);
+    struct ql_diag d;
+    char *reason;
+    bool allowed;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        print_message("%s\n", cases[i].fn);
+        reason = NULL;
+        allowed = !cases[i].allowed;
+        assert_int_equal(ql_lua_guard(lua, ql_lval_get(t, cases[i].fn), NULL,
+                                      NULL, 0, &allowed, &reason, &d),
+                         cases[i].code);
+        if (cases[i].code != QL_OK) {
+            assert_string_equal(d.msg, cases[i].reason);
+            continue;
+        }
+        assert_int_equal(allowed, cases[i].allowed);
+        if (cases[i].reason == NULL)
+            assert_null(reason);
+        else
+            assert_string_equal(reason, cases[i].reason);
+        free(reason);
+    }
+    ql_lval_free(t);
+    ql_lua_free(lua);
+}
+
 int
 main(void)
 {
@@ -2375,6 +2671,10 @@ main(void)
         cmocka_unit_test(test_script_errors),
         cmocka_unit_test(test_conversion_paths),
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_kept_argument_tables),
+        cmocka_unit_test(test_many_argument_tables),
+        cmocka_unit_test(test_shared_upvalues_restored),
+        cmocka_unit_test(test_guard_answers),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

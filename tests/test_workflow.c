@@ -1726,6 +1726,168 @@ test_load_registered(void **state)
     free(big);
 }
 
+/*
+ * Big leads and workflows with many list fields: the guard's trees leave
+ * the stack for the heap past 64 fields or 160 entries, and list fields
+ * are found by a merge up to 32 of them, by lookup beyond. Every way
+ * gives the same lead table: fields sorted, the later of a name given
+ * twice, a list's non-empty lines in order, undeclared fields as text.
+ */
+static const char BIG_DUMP[] =
+    "local function dump(lead)\n"
+    "  local f, keys, out = lead.fields, {}, {}\n"
+    "  for k in pairs(f) do keys[#keys + 1] = k end\n"
+    "  table.sort(keys)\n"
+    "  for _, k in ipairs(keys) do\n"
+    "    local v = f[k]\n"
+    "    if type(v) == 'table' then\n"
+    "      out[#out + 1] = k .. '=[' .. #v .. ':' .. table.concat(v, '+')\n"
+    "        .. ']'\n"
+    "    else\n"
+    "      out[#out + 1] = k .. '=' .. v\n"
+    "    end\n"
+    "  end\n"
+    "  return table.concat(out, ',')\n"
+    "end\n";
+
+/* Lines of list field i: a long one past the stack's entries. */
+static int
+big_lines(int i)
+{
+    return i == 3 ? 200 : i % 7;
+}
+
+/* A workflow with list fields l00..l<nlists-1>, text l<nlists>..l39 and
+   t40..t69. */
+static char *
+big_workflow(int nlists)
+{
+    size_t cap = 16384, used;
+    char *src = malloc(cap);
+    int i;
+
+    assert_non_null(src);
+    used = (size_t)snprintf(src, cap,
+                            "%sreturn { name = 'big', initial = 'OPEN',\n"
+                            "  roles = { { name = 'clerk', label = 'c' } },\n"
+                            "  fields = {\n",
+                            BIG_DUMP);
+    for (i = 0; i < 70; i++)
+        used += (size_t)snprintf(src + used, cap - used,
+                                 "    { name = '%c%02d', label = 'F%02d'%s },"
+                                 "\n",
+                                 i < 40 ? 'l' : 't', i, i,
+                                 i < nlists ? ", type = 'list'" : "");
+    snprintf(src + used, cap - used,
+             "  },\n"
+             "  states = { { name = 'OPEN', label = 'o' },\n"
+             "    { name = 'DONE', label = 'd', terminal = true } },\n"
+             "  transitions = { { name = 'dump', label = 'x', from = 'OPEN',\n"
+             "    to = 'DONE', roles = { 'clerk' },\n"
+             "    guard = function(lead) return false, dump(lead) end } } }\n");
+    assert_true(strlen(src) < cap - 1);
+    return src;
+}
+
+static void
+test_guard_big_leads(void **state)
+{
+    static const int nlists[] = {40, 32, 3, 0};
+    static const char *const roles[] = {"clerk"};
+    static char reason[65536], want[65536], vals[72][2048];
+    struct ql_wf_kv kv[75];
+    struct ql_workflow *wf;
+    struct ql_wf_guard_input in;
+    struct ql_diag d = {0};
+    size_t n, used, w, k;
+    char *src;
+    bool ok;
+    int c, i, j, nf;
+
+    (void)state;
+    for (c = 0; c < (int)(sizeof nlists / sizeof nlists[0]); c++) {
+        for (nf = 70; nf >= 10; nf -= 60) {
+            print_message("%d list fields, %d fields given\n", nlists[c], nf);
+            src = big_workflow(nlists[c]);
+            wf = NULL;
+            assert_int_equal(ql_workflow_load("big.lua", src, strlen(src),
+                                              &wf, &d),
+                             QL_OK);
+            free(src);
+            /* The fields backwards, l05 twice (the later wins), zz
+               undeclared. */
+            n = 0;
+            for (i = nf - 1; i >= 0; i--) {
+                char name[16];
+
+                used = 0;
+                if (i < nlists[c]) {
+                    for (j = 1; j <= big_lines(i); j++)
+                        used += (size_t)snprintf(
+                            vals[i] + used, sizeof vals[i] - used, "%sx%d-%d",
+                            j > 1 ? "\n\n" : "", i, j);
+                    if (used == 0)
+                        snprintf(vals[i], sizeof vals[i], "\n");
+                } else {
+                    snprintf(vals[i], sizeof vals[i], "v%d", i);
+                }
+                snprintf(name, sizeof name, "%c%02d", i < 40 ? 'l' : 't', i);
+                kv[n].name = strdup(name);
+                kv[n++].value = i == 5 ? "stale" : vals[i];
+            }
+            kv[n].name = strdup("zz");
+            kv[n++].value = "undeclared";
+            if (nf > 5) {
+                kv[n].name = strdup("l05");
+                kv[n++].value = vals[5];
+            }
+            /* What the guard should see. */
+            used = 0;
+            for (i = 0; i < nf; i++) {
+                w = (size_t)snprintf(want + used, sizeof want - used,
+                                     "%s%c%02d=", i > 0 ? "," : "",
+                                     i < 40 ? 'l' : 't', i);
+                used += w;
+                if (i < nlists[c]) {
+                    used += (size_t)snprintf(want + used, sizeof want - used,
+                                             "[%d:", big_lines(i));
+                    for (j = 1; j <= big_lines(i); j++)
+                        used += (size_t)snprintf(want + used,
+                                                 sizeof want - used, "%sx%d-%d",
+                                                 j > 1 ? "+" : "", i, j);
+                    used += (size_t)snprintf(want + used, sizeof want - used,
+                                             "]");
+                } else {
+                    used += (size_t)snprintf(want + used, sizeof want - used,
+                                             "v%d", i);
+                }
+            }
+            snprintf(want + used, sizeof want - used, ",zz=undeclared");
+            memset(&in, 0, sizeof in);
+            in.state = "OPEN";
+            in.fields = kv;
+            in.nfields = n;
+            in.actor = "clerk-01";
+            in.roles = roles;
+            in.nroles = 1;
+            in.now = "2025-09-15T02:00:00Z";
+            in.today = "2025-09-15";
+            ok = true;
+            assert_int_equal(ql_workflow_guard(wf,
+                                               ql_workflow_transition(wf,
+                                                                      "dump"),
+                                               &in, &ok, reason, sizeof reason,
+                                               &d),
+                             QL_OK);
+            assert_false(ok);
+            assert_string_equal(reason, want);
+            for (k = 0; k < n; k++)
+                free((char *)kv[k].name);
+            ql_workflow_free(wf);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -1753,6 +1915,7 @@ main(void)
         cmocka_unit_test(test_error_places),
         cmocka_unit_test(test_guard_lead_table),
         cmocka_unit_test(test_load_registered),
+        cmocka_unit_test(test_guard_big_leads),
     };
 
     failed = cmocka_run_group_tests_name("eager", tests, group_setup,
