@@ -2886,9 +2886,10 @@ flush_entries(struct ql_county *c, struct ql_diag *d)
 
 /*
  * What a batch writes of a lead's clear fields at once: the values its
- * entries left, up to FLUSH_CLEAR_ROWS in one statement. A lead the batch
- * registered has no rows yet, so a plain insert does; it skips the search
- * for a conflict an upsert makes before each row.
+ * entries left, up to FLUSH_CLEAR_ROWS in one statement. Upserts, as a
+ * write at a time makes them, even for a lead the batch registered: a
+ * plain insert saved nothing measurable, and would fail where a stray row
+ * (a tampered store) lets the upsert pass.
  */
 #define FLUSH_CLEAR_ROWS 8
 #define CLEAR_V1 "(?1, ?2, ?3)"
@@ -2900,22 +2901,16 @@ flush_entries(struct ql_county *c, struct ql_diag *d)
 #define CLEAR_V7 CLEAR_V6 ", (?1, ?14, ?15)"
 #define CLEAR_V8 CLEAR_V7 ", (?1, ?16, ?17)"
 
-static const char *const FLUSH_CLEAR_SQL[2][FLUSH_CLEAR_ROWS] = {
-    {CLEAR_INSERT CLEAR_V1 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V2 CLEAR_UPSERT,
-     CLEAR_INSERT CLEAR_V3 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V4 CLEAR_UPSERT,
-     CLEAR_INSERT CLEAR_V5 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V6 CLEAR_UPSERT,
-     CLEAR_INSERT CLEAR_V7 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V8 CLEAR_UPSERT},
-    {CLEAR_INSERT CLEAR_V1, CLEAR_INSERT CLEAR_V2, CLEAR_INSERT CLEAR_V3,
-     CLEAR_INSERT CLEAR_V4, CLEAR_INSERT CLEAR_V5, CLEAR_INSERT CLEAR_V6,
-     CLEAR_INSERT CLEAR_V7, CLEAR_INSERT CLEAR_V8}};
+static const char *const FLUSH_CLEAR_SQL[FLUSH_CLEAR_ROWS] = {
+    CLEAR_INSERT CLEAR_V1 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V2 CLEAR_UPSERT,
+    CLEAR_INSERT CLEAR_V3 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V4 CLEAR_UPSERT,
+    CLEAR_INSERT CLEAR_V5 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V6 CLEAR_UPSERT,
+    CLEAR_INSERT CLEAR_V7 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V8 CLEAR_UPSERT};
 
-/*
- * Sets the clear fields in v (n of them) of lead, FLUSH_CLEAR_ROWS at a
- * time; fresh when the lead has none yet.
- */
+/* Sets lead's clear fields in v (n of them), FLUSH_CLEAR_ROWS at a time. */
 static ql_err
 clear_rows(struct ql_county *c, const char *lead, const struct ql_wf_kv *v,
-           size_t n, bool fresh, struct ql_diag *d)
+           size_t n, struct ql_diag *d)
 {
     const char *t[1 + 2 * FLUSH_CLEAR_ROWS];
     size_t i, k;
@@ -2927,8 +2922,8 @@ clear_rows(struct ql_county *c, const char *lead, const struct ql_wf_kv *v,
             t[1 + 2 * k] = v[i + k].name;
             t[2 + 2 * k] = v[i + k].value;
         }
-        if ((rc = run1(c, FLUSH_CLEAR_SQL[fresh][k - 1], t, 1 + 2 * k, NULL,
-                       0, d)) != QL_OK)
+        if ((rc = run1(c, FLUSH_CLEAR_SQL[k - 1], t, 1 + 2 * k, NULL, 0,
+                       d)) != QL_OK)
             return rc;
     }
     return QL_OK;
@@ -2993,7 +2988,7 @@ flush_one(struct ql_county *c, struct defer_lead *s, struct ql_diag *d)
         rc = run1(c, PROPOSE, tx, 4, in, 1, d);
     }
     if (rc == QL_OK)
-        rc = clear_rows(c, s->id, s->clear.v, s->clear.n, s->insert, d);
+        rc = clear_rows(c, s->id, s->clear.v, s->clear.n, d);
     defer_clean(s);
     return rc;
 }
