@@ -247,6 +247,8 @@ static void meta_keep(struct ql_county *c, const struct meta *m);
 static ql_err flush_lead(struct ql_county *c, const char *id,
                          struct ql_diag *d);
 static ql_err flush_entries(struct ql_county *c, struct ql_diag *d);
+static ql_err flush_for_read(struct ql_county *c, const char *id,
+                             struct ql_diag *d);
 static bool counter_kept(struct ql_county *c, const char *prefix,
                          int64_t *value);
 static void counter_learn(struct ql_county *c, const char *prefix,
@@ -272,7 +274,7 @@ meta_read(struct ql_county *c, const char *id, struct meta *m,
     memset(m, 0, sizeof *m);
     if (!ql_entry_word_valid(id))
         return ql_fail(d, QL_ENOTFOUND, "no lead '%s'", id);
-    if ((rc = flush_lead(c, id, d)) != QL_OK ||
+    if ((rc = flush_for_read(c, id, d)) != QL_OK ||
         (rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK ||
         (rc = ql_stmt_step(st, &row, d)) != QL_OK)
@@ -331,7 +333,7 @@ load_clear(struct ql_county *c, const char *id, struct kvs *out,
     bool row = false;
     ql_err rc;
 
-    if ((rc = flush_lead(c, id, d)) != QL_OK ||
+    if ((rc = flush_for_read(c, id, d)) != QL_OK ||
         (rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
         goto out;
@@ -506,7 +508,7 @@ load_content(struct ql_county *c, const struct meta *m, bool want_secret,
     ql_err rc;
 
     *readable = true;
-    if ((rc = flush_entries(c, d)) != QL_OK ||
+    if ((rc = flush_for_read(c, NULL, d)) != QL_OK ||
         (rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, m->id, d)) != QL_OK ||
         (rc = ql_stmt_bind_int(st, 2, (int64_t)m->snapshot_idx, d)) !=
@@ -657,7 +659,7 @@ took_before(struct ql_county *c, const char *lead, const char *t,
     ql_err rc;
 
     *yes = false;
-    if ((rc = flush_entries(c, d)) == QL_OK &&
+    if ((rc = flush_for_read(c, NULL, d)) == QL_OK &&
         (rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) == QL_OK &&
         (rc = ql_stmt_bind_text(st, 1, lead, d)) == QL_OK &&
         (rc = ql_stmt_bind_text(st, 2, t, d)) == QL_OK &&
@@ -3040,6 +3042,24 @@ flush_lead(struct ql_county *c, const char *id, struct ql_diag *d)
     if (s != NULL && defer_dirty(s))
         return flush_one(c, s, d);
     return QL_OK;
+}
+
+/*
+ * Before a read of lead id's rows (or, id NULL, of lead_entries): writes
+ * what waits for them. A failure may leave some written and others not,
+ * so it fails the batch at once, whoever the reader.
+ */
+static ql_err
+flush_for_read(struct ql_county *c, const char *id, struct ql_diag *d)
+{
+    ql_err rc;
+
+    if (!c->batch)
+        return QL_OK;
+    rc = id != NULL ? flush_lead(c, id, d) : flush_entries(c, d);
+    if (rc != QL_OK)
+        county_abort(c);
+    return rc;
 }
 
 ql_err

@@ -1868,6 +1868,17 @@ test_batch_defer_failures(void **state)
     free(after);
     assert_int_equal(log_size(), n);
 
+    /* And by a read of the lead itself. */
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    add_lead(id, "延写冲突");
+    assert_int_not_equal(ql_lead_cache_check(F->c, id, NULL, &d), QL_OK);
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EUSAGE);
+    ql_county_batch_abort(F->c);
+    after = tables_dump(F->path);
+    assert_string_equal(before, after);
+    free(after);
+    assert_int_equal(log_size(), n);
+
     /* Without the stray row, the same batch commits. */
     sql_exec(F->path, "DELETE FROM leads WHERE id = 'T-2025-0001'");
     assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
