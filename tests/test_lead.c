@@ -1552,7 +1552,8 @@ table_dump(const char *path, const char *t)
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
-    qsort(lines, n, sizeof *lines, cmp_line);
+    if (n > 0) /* an empty table has no array to sort */
+        qsort(lines, n, sizeof *lines, cmp_line);
     out = malloc(total);
     assert_non_null(out);
     at = out;
