@@ -13,6 +13,7 @@
 #include "ql_codec.h"
 #include "ql_county_impl.h"
 #include "ql_keys.h"
+#include "ql_lead.h"
 #include "ql_log.h"
 #include "ql_note.h"
 #include "ql_profile.h"
@@ -480,8 +481,16 @@ ql_county_batch_commit(struct ql_county *c, struct ql_diag *d)
         c->batch = false;
         return ql_fail(d, QL_EUSAGE, "the batch failed and was rolled back");
     }
+    /*
+     * The lead rows the batch held back, then the status counts it
+     * changed, before its checkpoint. A failed flush rolled it back.
+     */
+    if ((rc = ql_lead_batch_flush(c, d)) != QL_OK) {
+        c->batch = false;
+        c->batch_failed = false;
+        return rc;
+    }
     c->batch = false;
-    /* The status counts the batch changed, before its checkpoint. */
     if ((rc = ql_status_counts_flush(c, d)) != QL_OK) {
         county_abort(c);
         return rc;

@@ -244,6 +244,17 @@ copy_text(char *dst, size_t size, const char *src)
 
 static bool meta_cached(struct ql_county *c, const char *id, struct meta *m);
 static void meta_keep(struct ql_county *c, const struct meta *m);
+static ql_err flush_lead(struct ql_county *c, const char *id,
+                         struct ql_diag *d);
+static ql_err flush_entries(struct ql_county *c, struct ql_diag *d);
+static ql_err flush_for_read(struct ql_county *c, const char *id,
+                             struct ql_diag *d);
+static bool counter_kept(struct ql_county *c, const char *prefix,
+                         int64_t *value);
+static void counter_learn(struct ql_county *c, const char *prefix,
+                          int64_t value, bool stored);
+static bool counter_bump(struct ql_county *c, const char *prefix,
+                         int64_t value);
 
 /* The lead's row in leads and pending, as the store has it. */
 static ql_err
@@ -263,7 +274,8 @@ meta_read(struct ql_county *c, const char *id, struct meta *m,
     memset(m, 0, sizeof *m);
     if (!ql_entry_word_valid(id))
         return ql_fail(d, QL_ENOTFOUND, "no lead '%s'", id);
-    if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
+    if ((rc = flush_for_read(c, id, d)) != QL_OK ||
+        (rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK ||
         (rc = ql_stmt_step(st, &row, d)) != QL_OK)
         goto out;
@@ -321,7 +333,8 @@ load_clear(struct ql_county *c, const char *id, struct kvs *out,
     bool row = false;
     ql_err rc;
 
-    if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
+    if ((rc = flush_for_read(c, id, d)) != QL_OK ||
+        (rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, id, d)) != QL_OK)
         goto out;
     while ((rc = ql_stmt_step(st, &row, d)) == QL_OK && row) {
@@ -495,7 +508,8 @@ load_content(struct ql_county *c, const struct meta *m, bool want_secret,
     ql_err rc;
 
     *readable = true;
-    if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
+    if ((rc = flush_for_read(c, NULL, d)) != QL_OK ||
+        (rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, m->id, d)) != QL_OK ||
         (rc = ql_stmt_bind_int(st, 2, (int64_t)m->snapshot_idx, d)) !=
             QL_OK ||
@@ -645,7 +659,8 @@ took_before(struct ql_county *c, const char *lead, const char *t,
     ql_err rc;
 
     *yes = false;
-    if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) == QL_OK &&
+    if ((rc = flush_for_read(c, NULL, d)) == QL_OK &&
+        (rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) == QL_OK &&
         (rc = ql_stmt_bind_text(st, 1, lead, d)) == QL_OK &&
         (rc = ql_stmt_bind_text(st, 2, t, d)) == QL_OK &&
         (rc = ql_stmt_bind_text(st, 3, actor, d)) == QL_OK)
@@ -1105,8 +1120,11 @@ struct lead_cache {
     struct lead_memo memo[MEMO_MAX];
     int bucket[MEMO_BUCKETS];
     size_t n, oldest;
-    uint8_t *arena; /* guarded, MEMO_MAX slots */
+    uint8_t *arena;      /* guarded, MEMO_MAX slots */
+    struct defer *defer; /* rows not written yet (see struct defer) */
 };
+
+static void defer_free(struct defer *df);
 
 static size_t
 memo_hash(const char *id)
@@ -1150,8 +1168,24 @@ ql_lead_cache_drop(struct ql_county *c)
     for (i = 0; i < c->leads->n; i++)
         memo_clear(&c->leads->memo[i]);
     ql_secret_free(c->leads->arena); /* wipes */
+    defer_free(c->leads->defer);     /* a rollback drops what was kept */
     free(c->leads);
     c->leads = NULL;
+}
+
+/* The batch's lead cache, made empty if there is none; NULL without memory. */
+static struct lead_cache *
+cache_get(struct ql_county *c)
+{
+    size_t i;
+
+    if (c->leads != NULL)
+        return c->leads;
+    if ((c->leads = calloc(1, sizeof *c->leads)) == NULL)
+        return NULL;
+    for (i = 0; i < MEMO_BUCKETS; i++)
+        c->leads->bucket[i] = -1;
+    return c->leads;
 }
 
 static struct lead_memo *
@@ -1179,19 +1213,11 @@ memo_get(struct ql_county *c, const char *id)
 
     if (m != NULL)
         return m;
-    if (c->leads == NULL) {
-        if ((c->leads = calloc(1, sizeof *c->leads)) == NULL)
-            return NULL;
-        if ((c->leads->arena = ql_secret_alloc(MEMO_MAX * MEMO_SLOT)) ==
-            NULL) {
-            free(c->leads);
-            c->leads = NULL;
-            return NULL;
-        }
-        for (i = 0; i < MEMO_BUCKETS; i++)
-            c->leads->bucket[i] = -1;
-    }
-    lc = c->leads;
+    if ((lc = cache_get(c)) == NULL)
+        return NULL;
+    if (lc->arena == NULL &&
+        (lc->arena = ql_secret_alloc(MEMO_MAX * MEMO_SLOT)) == NULL)
+        return NULL;
     if (lc->n < MEMO_MAX) {
         i = lc->n++;
     } else {
@@ -1568,11 +1594,16 @@ next_id(struct ql_county *c, struct ql_workflow *wf, const char *unit,
                        "lead id pattern '%s' must end with {seq:N} after a "
                        "non-digit",
                        fmt);
-    if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
-        (rc = ql_stmt_bind_text(st, 1, prefix, d)) != QL_OK ||
-        (rc = ql_stmt_step(st, &row, d)) != QL_OK)
-        goto out;
-    seq = row ? ql_stmt_int(st, 0) : 0;
+    /* A batch keeps the counters it read and bumped (counter_learn). */
+    if (!counter_kept(c, prefix, &seq)) {
+        if ((rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) !=
+                QL_OK ||
+            (rc = ql_stmt_bind_text(st, 1, prefix, d)) != QL_OK ||
+            (rc = ql_stmt_step(st, &row, d)) != QL_OK)
+            goto out;
+        seq = row ? ql_stmt_int(st, 0) : 0;
+        counter_learn(c, prefix, seq, true);
+    }
     if (snprintf(id, QL_ENTRY_WORD_MAX + 1, "%s%0*lld", prefix, digits,
                  (long long)(seq + 1)) > QL_ENTRY_WORD_MAX ||
         !ql_entry_word_valid(id))
@@ -2224,7 +2255,8 @@ ql_lead_list(struct ql_county *c, const char *unit, const char *state,
     bool row = false;
     ql_err rc;
 
-    if ((rc = today(c, &day, day_s, d)) != QL_OK ||
+    if ((rc = ql_lead_batch_flush(c, d)) != QL_OK ||
+        (rc = today(c, &day, day_s, d)) != QL_OK ||
         (rc = ql_store_prepare(ql_county_store(c), SQL, &st, d)) != QL_OK ||
         (rc = unit ? ql_stmt_bind_text(st, 1, unit, d)
                    : ql_stmt_bind_null(st, 1, d)) != QL_OK ||
@@ -2274,7 +2306,8 @@ ql_lead_history(struct ql_county *c, const char *id, ql_lead_event_fn fn,
     bool row = false, want_secret = false;
     ql_err rc;
 
-    if ((rc = load_meta(c, id, &m, d)) != QL_OK ||
+    if ((rc = ql_lead_batch_flush(c, d)) != QL_OK ||
+        (rc = load_meta(c, id, &m, d)) != QL_OK ||
         (rc = ql_county_workflow(c, NULL, m.workflow, &wf, d)) != QL_OK)
         return rc;
     if (c->actor != NULL &&
@@ -2368,12 +2401,13 @@ run1(struct ql_county *c, const char *sql, const char *const *text,
 }
 
 /* Keeps the id counters: the id's trailing digits under its prefix. */
+static const char COUNTER_SQL[] =
+    "INSERT INTO counters(name, value) VALUES (?1, ?2) "
+    "ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)";
+
 static ql_err
 bump_counter(struct ql_county *c, const char *id, struct ql_diag *d)
 {
-    static const char SQL[] =
-        "INSERT INTO counters(name, value) VALUES (?1, ?2) "
-        "ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)";
     char prefix[QL_ENTRY_WORD_MAX + 1];
     size_t n = strlen(id), k = n;
     const char *t[1];
@@ -2387,7 +2421,10 @@ bump_counter(struct ql_county *c, const char *id, struct ql_diag *d)
     prefix[k] = '\0';
     t[0] = prefix;
     v[0] = strtoll(id + k, NULL, 10);
-    return run1(c, SQL, t, 1, v, 1, d);
+    /* Inside a batch the counter waits in memory when there is room. */
+    if (c->batch && counter_bump(c, prefix, v[0]))
+        return QL_OK;
+    return run1(c, COUNTER_SQL, t, 1, v, 1, d);
 }
 
 /*
@@ -2400,16 +2437,17 @@ bump_counter(struct ql_county *c, const char *id, struct ql_diag *d)
 #define CLEAR_UPSERT                                                           \
     " ON CONFLICT(lead, name) DO UPDATE SET value = excluded.value"
 
+static const char *const CLEAR_SQL[CLEAR_ROWS] = {
+    CLEAR_INSERT "(?1, ?2, ?3)" CLEAR_UPSERT,
+    CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5)" CLEAR_UPSERT,
+    CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7)" CLEAR_UPSERT,
+    CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7), "
+                 "(?1, ?8, ?9)" CLEAR_UPSERT};
+
 static ql_err
 set_clear_fields(struct ql_county *c, const struct ql_entry *e,
                  struct ql_diag *d)
 {
-    static const char *const SQL[CLEAR_ROWS] = {
-        CLEAR_INSERT "(?1, ?2, ?3)" CLEAR_UPSERT,
-        CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5)" CLEAR_UPSERT,
-        CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7)" CLEAR_UPSERT,
-        CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7), "
-                     "(?1, ?8, ?9)" CLEAR_UPSERT};
     const char *t[1 + 2 * CLEAR_ROWS];
     size_t i, n = 0;
     ql_err rc;
@@ -2417,7 +2455,8 @@ set_clear_fields(struct ql_county *c, const struct ql_entry *e,
     t[0] = e->lead;
     for (i = 0; i <= e->nclear; i++) {
         if (n == CLEAR_ROWS || (i == e->nclear && n > 0)) {
-            if ((rc = run1(c, SQL[n - 1], t, 1 + 2 * n, NULL, 0, d)) != QL_OK)
+            if ((rc = run1(c, CLEAR_SQL[n - 1], t, 1 + 2 * n, NULL, 0, d)) !=
+                QL_OK)
                 return rc;
             n = 0;
         }
@@ -2547,6 +2586,687 @@ apply_rows(struct ql_county *c, const struct ql_entry *e, char *registered,
                    (unsigned long long)e->index, e->action);
 }
 
+/* ---- rows a batch writes once ---- */
+
+/*
+ * Inside a batch a lead's entries mostly follow each other (an import or
+ * a bulk tool registers a lead and takes it through its first steps), and
+ * each of them rewrote the lead's row in leads, inserted or deleted its
+ * row in pending and set clear fields that a later entry set again.
+ * Nothing but the batch's own writes reads those rows while it is open,
+ * so the batch keeps what its entries make of each lead's rows and
+ * writes them once: when it commits (before the status counts), when
+ * anything is about to read them (flush_lead, ql_lead_batch_flush), and
+ * when DEFER_MAX leads are kept. Its lead_entries rows wait too and go in
+ * ENTRY_ROWS a statement. A rollback drops all of it with the rest of the
+ * batch's cache. The rows written are those writing each entry at once
+ * would leave; only a pending row's SQLite rowid, which nothing reads,
+ * may differ.
+ *
+ * Only entries whose rows follow from the entry alone wait: a
+ * registration, and a move, approval, proposal or rejection of a lead
+ * the batch knows exists (its metadata is kept) on the quick path of the
+ * status counts (nothing reads the lead for them). Any other entry on a
+ * lead writes what waits for the lead first and is applied at once.
+ */
+#define DEFER_MAX 1024
+#define DEFER_BUCKETS 2048
+#define DEFER_ENTRIES 1024
+#define ENTRY_ROWS 8
+
+/* How a deferred update works out the lead's state_since. */
+enum since_mode {
+    SINCE_KEEP,  /* no move yet: as the store has it */
+    SINCE_FIRST, /* one move: to first_to at first_time, as MOVE does */
+    SINCE_SET    /* a later move changed the state: since */
+};
+
+struct defer_lead {
+    char id[QL_ENTRY_WORD_MAX + 1];
+    int next;     /* the next lead in its bucket, or -1 */
+    bool insert;  /* the batch registered it: its leads row is new */
+    bool moved;   /* unit, state and due changed */
+    bool touched; /* last_idx changed */
+    char unit[QL_ENTRY_WORD_MAX + 1];
+    char workflow[65];
+    char state[QL_ENTRY_WORD_MAX + 1]; /* after the last move waiting */
+    char due[QL_ENTRY_WORD_MAX + 1];   /* "" for none */
+    char registered[16];
+    enum since_mode since_mode; /* for an insert: always SINCE_SET */
+    char since[32];
+    char first_to[QL_ENTRY_WORD_MAX + 1];
+    char first_time[32];
+    int64_t epoch;        /* an update: 0 keeps the store's */
+    int64_t created_idx;  /* an insert's */
+    int64_t last_idx;
+    int64_t snapshot_idx; /* an update: -1 keeps the store's */
+    /* pending: whether the store holds a row, and the lead's now */
+    bool pend_touched, pend_stored, pending;
+    int64_t pend_idx;
+    char pend_transition[QL_ENTRY_WORD_MAX + 1];
+    char proposer[QL_KEY_NAME_MAX + 1];
+    char approval[QL_ENTRY_WORD_MAX + 1];
+    struct kvs clear; /* lead_clear values to write */
+};
+
+/* A lead_entries row not written yet. */
+struct defer_entry {
+    char lead[QL_ENTRY_WORD_MAX + 1];
+    char action[QL_ENTRY_WORD_MAX + 1];
+    char transition[QL_ENTRY_WORD_MAX + 1];
+    char unit[QL_ENTRY_WORD_MAX + 1];
+    char actor[QL_KEY_NAME_MAX + 1];
+    int64_t idx, epoch, snapshot;
+};
+
+/*
+ * An id counter (next_id, bump_counter): a batch registering leads reads
+ * and bumps the same one or two, so it keeps them and writes each once.
+ */
+#define DEFER_COUNTERS 16
+
+struct defer_counter {
+    char prefix[QL_ENTRY_WORD_MAX + 1];
+    int64_t value;
+    bool stored; /* value takes in the store's: next_id may use it */
+    bool dirty;  /* value is to be written */
+};
+
+struct defer {
+    struct defer_lead lead[DEFER_MAX]; /* in the order first kept */
+    int bucket[DEFER_BUCKETS];
+    size_t n;
+    struct defer_entry entry[DEFER_ENTRIES];
+    size_t nentries;
+    struct defer_counter counter[DEFER_COUNTERS];
+    size_t ncounters;
+};
+
+static void
+defer_reset(struct defer *df)
+{
+    size_t i;
+
+    for (i = 0; i < df->n; i++)
+        kvs_free(&df->lead[i].clear);
+    df->n = 0;
+    for (i = 0; i < DEFER_BUCKETS; i++)
+        df->bucket[i] = -1;
+}
+
+static void
+defer_free(struct defer *df)
+{
+    if (df == NULL)
+        return;
+    defer_reset(df);
+    free(df);
+}
+
+static struct defer *
+defer_of(const struct ql_county *c)
+{
+    return c->leads != NULL ? c->leads->defer : NULL;
+}
+
+/* The batch's deferred rows, made empty when there are none; NULL without
+   memory. */
+static struct defer *
+defer_get(struct ql_county *c)
+{
+    struct lead_cache *lc = cache_get(c);
+    size_t i;
+
+    if (lc == NULL)
+        return NULL;
+    if (lc->defer == NULL) {
+        if ((lc->defer = calloc(1, sizeof *lc->defer)) == NULL)
+            return NULL;
+        for (i = 0; i < DEFER_BUCKETS; i++)
+            lc->defer->bucket[i] = -1;
+    }
+    return lc->defer;
+}
+
+/* The counter kept for prefix, made when make and there is room. */
+static struct defer_counter *
+counter_of(struct ql_county *c, const char *prefix, bool make)
+{
+    struct defer *df = make ? defer_get(c) : defer_of(c);
+    struct defer_counter *k;
+    size_t i;
+
+    if (!c->batch || df == NULL || strlen(prefix) > QL_ENTRY_WORD_MAX)
+        return NULL;
+    for (i = 0; i < df->ncounters; i++)
+        if (strcmp(df->counter[i].prefix, prefix) == 0)
+            return &df->counter[i];
+    if (!make || df->ncounters == DEFER_COUNTERS)
+        return NULL;
+    k = &df->counter[df->ncounters++];
+    memset(k, 0, sizeof *k);
+    copy_text(k->prefix, sizeof k->prefix, prefix);
+    return k;
+}
+
+/* The counter of prefix as the store will have it, when the batch knows. */
+static bool
+counter_kept(struct ql_county *c, const char *prefix, int64_t *value)
+{
+    const struct defer_counter *k = counter_of(c, prefix, false);
+
+    if (k == NULL || !k->stored)
+        return false;
+    *value = k->value;
+    return true;
+}
+
+/* Remembers value of prefix's counter (stored: as the store has it). */
+static void
+counter_learn(struct ql_county *c, const char *prefix, int64_t value,
+              bool stored)
+{
+    struct defer_counter *k = counter_of(c, prefix, true);
+
+    if (k == NULL)
+        return; /* next_id reads the store again */
+    if (value > k->value)
+        k->value = value;
+    k->stored = k->stored || stored;
+}
+
+/* Raises prefix's counter to value in memory; false: write it at once. */
+static bool
+counter_bump(struct ql_county *c, const char *prefix, int64_t value)
+{
+    struct defer_counter *k = counter_of(c, prefix, true);
+
+    if (k == NULL)
+        return false;
+    if (value > k->value)
+        k->value = value;
+    k->dirty = true;
+    return true;
+}
+
+static struct defer_lead *
+defer_find(const struct ql_county *c, const char *id)
+{
+    const struct defer *df = defer_of(c);
+    int i;
+
+    if (df == NULL)
+        return NULL;
+    for (i = df->bucket[memo_hash(id) % DEFER_BUCKETS]; i >= 0;
+         i = df->lead[i].next)
+        if (strcmp(df->lead[i].id, id) == 0)
+            return (struct defer_lead *)&df->lead[i];
+    return NULL;
+}
+
+/* True when s has something to write. */
+static bool
+defer_dirty(const struct defer_lead *s)
+{
+    return s->insert || s->moved || s->touched || s->pend_touched ||
+           s->clear.n > 0;
+}
+
+/* Forgets what s had waiting, once written: the store has it now. */
+static void
+defer_clean(struct defer_lead *s)
+{
+    s->insert = s->moved = s->touched = false;
+    s->since_mode = SINCE_KEEP;
+    s->epoch = 0;
+    s->snapshot_idx = -1;
+    s->pend_stored = s->pending;
+    s->pend_touched = false;
+    kvs_free(&s->clear);
+}
+
+/* Up to ENTRY_ROWS lead_entries rows in one statement. */
+#define ENTRY_INSERT                                                           \
+    "INSERT INTO lead_entries(lead, action, transition, actor, unit, idx, "  \
+    "epoch, snapshot) VALUES "
+#define ER "(?, ?, ?, ?, ?, ?, ?, ?)"
+#define ER2 ER ", " ER
+#define ER4 ER2 ", " ER2
+
+static const char *const ENTRIES_SQL[ENTRY_ROWS] = {
+    ENTRY_INSERT ER,
+    ENTRY_INSERT ER2,
+    ENTRY_INSERT ER2 ", " ER,
+    ENTRY_INSERT ER4,
+    ENTRY_INSERT ER4 ", " ER,
+    ENTRY_INSERT ER4 ", " ER2,
+    ENTRY_INSERT ER4 ", " ER2 ", " ER,
+    ENTRY_INSERT ER4 ", " ER4,
+};
+
+/* Writes the lead_entries rows waiting, ENTRY_ROWS a statement. */
+static ql_err
+flush_entries(struct ql_county *c, struct ql_diag *d)
+{
+    struct defer *df = defer_of(c);
+    struct ql_stmt *st = NULL;
+    size_t at = 0, n, i;
+    ql_err rc = QL_OK;
+
+    if (df == NULL)
+        return QL_OK;
+    while (at < df->nentries && rc == QL_OK) {
+        n = df->nentries - at < ENTRY_ROWS ? df->nentries - at : ENTRY_ROWS;
+        if ((rc = ql_store_prepare(ql_county_store(c), ENTRIES_SQL[n - 1],
+                                   &st, d)) != QL_OK)
+            break;
+        for (i = 0; i < n && rc == QL_OK; i++) {
+            const struct defer_entry *x = &df->entry[at + i];
+            int k = (int)(8 * i);
+
+            if ((rc = ql_stmt_bind_text(st, k + 1, x->lead, d)) != QL_OK ||
+                (rc = ql_stmt_bind_text(st, k + 2, x->action, d)) != QL_OK ||
+                (rc = ql_stmt_bind_text(st, k + 3, x->transition, d)) !=
+                    QL_OK ||
+                (rc = ql_stmt_bind_text(st, k + 4, x->actor, d)) != QL_OK ||
+                (rc = ql_stmt_bind_text(st, k + 5, x->unit, d)) != QL_OK ||
+                (rc = ql_stmt_bind_int(st, k + 6, x->idx, d)) != QL_OK ||
+                (rc = ql_stmt_bind_int(st, k + 7, x->epoch, d)) != QL_OK)
+                break;
+            rc = ql_stmt_bind_int(st, k + 8, x->snapshot, d);
+        }
+        if (rc == QL_OK)
+            rc = ql_stmt_run(st, d);
+        ql_stmt_done(st);
+        st = NULL;
+        at += n;
+    }
+    /* Written or not, they are gone: a failure fails the whole batch. */
+    df->nentries = 0;
+    return rc;
+}
+
+/*
+ * What a batch writes of a lead's clear fields at once: the values its
+ * entries left, up to FLUSH_CLEAR_ROWS in one statement. Upserts, as a
+ * write at a time makes them, even for a lead the batch registered: a
+ * plain insert saved nothing measurable, and would fail where a stray row
+ * (a tampered store) lets the upsert pass.
+ */
+#define FLUSH_CLEAR_ROWS 8
+#define CLEAR_V1 "(?1, ?2, ?3)"
+#define CLEAR_V2 CLEAR_V1 ", (?1, ?4, ?5)"
+#define CLEAR_V3 CLEAR_V2 ", (?1, ?6, ?7)"
+#define CLEAR_V4 CLEAR_V3 ", (?1, ?8, ?9)"
+#define CLEAR_V5 CLEAR_V4 ", (?1, ?10, ?11)"
+#define CLEAR_V6 CLEAR_V5 ", (?1, ?12, ?13)"
+#define CLEAR_V7 CLEAR_V6 ", (?1, ?14, ?15)"
+#define CLEAR_V8 CLEAR_V7 ", (?1, ?16, ?17)"
+
+static const char *const FLUSH_CLEAR_SQL[FLUSH_CLEAR_ROWS] = {
+    CLEAR_INSERT CLEAR_V1 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V2 CLEAR_UPSERT,
+    CLEAR_INSERT CLEAR_V3 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V4 CLEAR_UPSERT,
+    CLEAR_INSERT CLEAR_V5 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V6 CLEAR_UPSERT,
+    CLEAR_INSERT CLEAR_V7 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V8 CLEAR_UPSERT};
+
+/* Sets lead's clear fields in v (n of them), FLUSH_CLEAR_ROWS at a time. */
+static ql_err
+clear_rows(struct ql_county *c, const char *lead, const struct ql_wf_kv *v,
+           size_t n, struct ql_diag *d)
+{
+    const char *t[1 + 2 * FLUSH_CLEAR_ROWS];
+    size_t i, k;
+    ql_err rc;
+
+    t[0] = lead;
+    for (i = 0; i < n; i += k) {
+        for (k = 0; k < FLUSH_CLEAR_ROWS && i + k < n; k++) {
+            t[1 + 2 * k] = v[i + k].name;
+            t[2 + 2 * k] = v[i + k].value;
+        }
+        if ((rc = run1(c, FLUSH_CLEAR_SQL[k - 1], t, 1 + 2 * k, NULL, 0,
+                       d)) != QL_OK)
+            return rc;
+    }
+    return QL_OK;
+}
+
+/* Writes what waits for one lead: its leads, pending and lead_clear rows. */
+static ql_err
+flush_one(struct ql_county *c, struct defer_lead *s, struct ql_diag *d)
+{
+    static const char ADD[] =
+        "INSERT INTO leads(id, unit, workflow, state, due, registered, "
+        "state_since, epoch, created_idx, last_idx, snapshot_idx) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    /* Several moves as one: see enum since_mode. */
+    static const char MOVE[] =
+        "UPDATE leads SET unit = ?2, state = ?3, due = ?4, "
+        "state_since = CASE WHEN ?8 = 2 THEN ?5 WHEN state = ?6 "
+        "THEN state_since ELSE ?7 END, "
+        "epoch = CASE WHEN ?9 > 0 THEN ?9 ELSE epoch END, last_idx = ?10, "
+        "snapshot_idx = CASE WHEN ?11 >= 0 THEN ?11 ELSE snapshot_idx END "
+        "WHERE id = ?1";
+    static const char TOUCH[] = "UPDATE leads SET last_idx = ?2 WHERE id = ?1";
+    static const char PROPOSE[] =
+        "INSERT INTO pending(lead, transition, proposer, approval, idx) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)";
+    static const char SETTLE[] = "DELETE FROM pending WHERE lead = ?1";
+    const char *due = s->due[0] != '\0' ? s->due : NULL;
+    const char *tx1[1] = {s->id};
+    ql_err rc = QL_OK;
+
+    if (s->insert) {
+        const char *tx[7] = {s->id,  s->unit,       s->workflow, s->state,
+                             due,    s->registered, s->since};
+        int64_t in[4] = {s->epoch, s->created_idx, s->last_idx,
+                         s->snapshot_idx};
+
+        rc = run1(c, ADD, tx, 7, in, 4, d);
+    } else if (s->moved) {
+        const char *tx[7] = {s->id,       s->unit,     s->state,
+                             due,         s->since,    s->first_to,
+                             s->first_time};
+        int64_t in[4] = {s->since_mode, s->epoch, s->last_idx,
+                         s->snapshot_idx};
+
+        if ((rc = run1(c, MOVE, tx, 7, in, 4, d)) == QL_OK &&
+            ql_store_changes(ql_county_store(c)) != 1)
+            rc = ql_fail(d, QL_EINTEGRITY, "entry %llu moves unknown lead "
+                                           "%s",
+                         (unsigned long long)s->last_idx, s->id);
+    } else if (s->touched) {
+        int64_t in[1] = {s->last_idx};
+
+        rc = run1(c, TOUCH, tx1, 1, in, 1, d);
+    }
+    if (rc == QL_OK && s->pend_touched && s->pend_stored)
+        rc = run1(c, SETTLE, tx1, 1, NULL, 0, d);
+    if (rc == QL_OK && s->pend_touched && s->pending) {
+        const char *tx[4] = {s->id, s->pend_transition, s->proposer,
+                             s->approval};
+        int64_t in[1] = {s->pend_idx};
+
+        rc = run1(c, PROPOSE, tx, 4, in, 1, d);
+    }
+    if (rc == QL_OK)
+        rc = clear_rows(c, s->id, s->clear.v, s->clear.n, d);
+    defer_clean(s);
+    return rc;
+}
+
+/* Writes everything the batch keeps back, in the order it was kept. */
+static ql_err
+flush_all(struct ql_county *c, struct ql_diag *d)
+{
+    struct defer *df = defer_of(c);
+    size_t i;
+    ql_err rc;
+
+    if (df == NULL)
+        return QL_OK;
+    rc = flush_entries(c, d);
+    for (i = 0; i < df->ncounters && rc == QL_OK; i++) {
+        struct defer_counter *k = &df->counter[i];
+        const char *t[1] = {k->prefix};
+
+        if (k->dirty)
+            rc = run1(c, COUNTER_SQL, t, 1, &k->value, 1, d);
+        k->dirty = false;
+    }
+    /* Leads are never deleted, so the order of their inserts is their
+       rowids' order, which stays the order of registration. */
+    for (i = 0; i < df->n && rc == QL_OK; i++)
+        if (defer_dirty(&df->lead[i]))
+            rc = flush_one(c, &df->lead[i], d);
+    defer_reset(df);
+    return rc;
+}
+
+/*
+ * Writes what waits for lead id, before something reads its rows; its
+ * lead_entries rows with all the others. A lead the batch registered
+ * takes every lead kept with it, so that leads keep the order of their
+ * registration.
+ */
+static ql_err
+flush_lead(struct ql_county *c, const char *id, struct ql_diag *d)
+{
+    struct defer_lead *s = defer_find(c, id);
+    ql_err rc;
+
+    if (s != NULL && s->insert)
+        return flush_all(c, d);
+    if ((rc = flush_entries(c, d)) != QL_OK)
+        return rc;
+    if (s != NULL && defer_dirty(s))
+        return flush_one(c, s, d);
+    return QL_OK;
+}
+
+/*
+ * Before a read of lead id's rows (or, id NULL, of lead_entries): writes
+ * what waits for them. A failure may leave some written and others not,
+ * so it fails the batch at once, whoever the reader.
+ */
+static ql_err
+flush_for_read(struct ql_county *c, const char *id, struct ql_diag *d)
+{
+    ql_err rc;
+
+    if (!c->batch)
+        return QL_OK;
+    rc = id != NULL ? flush_lead(c, id, d) : flush_entries(c, d);
+    if (rc != QL_OK)
+        county_abort(c);
+    return rc;
+}
+
+ql_err
+ql_lead_batch_flush(struct ql_county *c, struct ql_diag *d)
+{
+    ql_err rc;
+
+    if (c == NULL || !c->batch)
+        return QL_OK;
+    if ((rc = flush_all(c, d)) != QL_OK)
+        county_abort(c); /* some rows may be written, others not */
+    return rc;
+}
+
+static bool
+fits(const char *s, size_t size)
+{
+    return s != NULL && strlen(s) < size;
+}
+
+/*
+ * Whether entry e may wait (see above). quick says the status counts
+ * take it without reading the lead.
+ */
+static bool
+defer_ok(struct ql_county *c, const struct ql_entry *e, bool quick)
+{
+    const struct lead_memo *lm;
+    const char *due = ql_entry_get_clear(e, "_due");
+    const char *approval = ql_entry_get_clear(e, "_approval");
+    bool add = strcmp(e->action, "lead.add") == 0;
+    bool propose = strcmp(e->action, "lead.propose") == 0;
+
+    if (!c->batch || !quick)
+        return false;
+    if (!add && !propose && strcmp(e->action, "lead.move") != 0 &&
+        strcmp(e->action, "lead.approve") != 0 &&
+        strcmp(e->action, "lead.reject") != 0)
+        return false;
+    if (add) {
+        /* A lead kept already cannot be new: its insert must fail now. */
+        if (defer_find(c, e->lead) != NULL)
+            return false;
+    } else if ((lm = memo_find(c, e->lead)) == NULL || !lm->meta_ok ||
+               (propose && lm->meta.pending)) {
+        /* Unknown, or a second proposal, fail as the statements do. */
+        return false;
+    }
+    return fits(e->actor, QL_KEY_NAME_MAX + 1) &&
+           (due == NULL || fits(due, QL_ENTRY_WORD_MAX + 1)) &&
+           (approval == NULL || fits(approval, QL_ENTRY_WORD_MAX + 1));
+}
+
+/* The slot of lead id, made when there is none (writing all when full). */
+static ql_err
+defer_slot(struct ql_county *c, const char *id, struct defer_lead **out,
+           struct ql_diag *d)
+{
+    struct defer *df;
+    struct defer_lead *s;
+    size_t h;
+    ql_err rc;
+
+    if ((s = defer_find(c, id)) != NULL) {
+        *out = s;
+        return QL_OK;
+    }
+    if ((df = defer_get(c)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    if (df->n == DEFER_MAX && (rc = flush_all(c, d)) != QL_OK)
+        return rc;
+    s = &df->lead[df->n];
+    memset(s, 0, sizeof *s);
+    copy_text(s->id, sizeof s->id, id);
+    s->snapshot_idx = -1;
+    h = memo_hash(id) % DEFER_BUCKETS;
+    s->next = df->bucket[h];
+    df->bucket[h] = (int)df->n++;
+    *out = s;
+    return QL_OK;
+}
+
+/* Keeps the clear fields e sets, as set_clear_fields would write them. */
+static ql_err
+defer_clear(struct defer_lead *s, const struct ql_entry *e, struct ql_diag *d)
+{
+    size_t i;
+    ql_err rc;
+
+    for (i = 0; i < e->nclear; i++)
+        if (e->clear[i].name[0] != '_' &&
+            (rc = kvs_set(&s->clear, e->clear[i].name, e->clear[i].value,
+                          strlen(e->clear[i].value), d)) != QL_OK)
+            return rc;
+    return QL_OK;
+}
+
+/* The pending row of s settled, as SETTLE deletes it. */
+static void
+defer_settle(struct defer_lead *s)
+{
+    if (!s->pend_touched) {
+        s->pend_touched = true;
+        s->pend_stored = true; /* the store's row, if any, goes */
+    }
+    s->pending = false;
+}
+
+/*
+ * Keeps entry e, which defer_ok let wait, instead of applying it:
+ * apply_rows's changes, worked out in memory. registered as apply_rows.
+ */
+static ql_err
+defer_apply(struct ql_county *c, const struct ql_entry *e, char *registered,
+            size_t size, struct ql_diag *d)
+{
+    const char *due = ql_entry_get_clear(e, "_due");
+    int64_t epoch = clear_int(e, "_epoch");
+    bool snapshot = ql_entry_get_clear(e, "_snapshot") != NULL;
+    struct defer_lead *s = NULL;
+    struct defer_entry *x;
+    struct defer *df;
+    int32_t day;
+    int64_t t;
+    ql_err rc;
+
+    if (due == NULL)
+        due = "";
+    if ((rc = defer_slot(c, e->lead, &s, d)) != QL_OK)
+        return rc;
+    df = defer_of(c);
+    if (df->nentries == DEFER_ENTRIES && (rc = flush_entries(c, d)) != QL_OK)
+        return rc;
+    x = &df->entry[df->nentries++];
+    copy_text(x->lead, sizeof x->lead, e->lead);
+    copy_text(x->action, sizeof x->action, e->action);
+    copy_text(x->transition, sizeof x->transition, e->transition);
+    copy_text(x->unit, sizeof x->unit, e->unit);
+    copy_text(x->actor, sizeof x->actor, e->actor);
+    x->idx = (int64_t)e->index;
+    x->epoch = epoch;
+    x->snapshot = snapshot;
+    if (strcmp(e->action, "lead.add") == 0) {
+        if ((rc = ql_time_parse(e->time, strlen(e->time), &t, d)) != QL_OK ||
+            (rc = ql_zone_local_date(t, ql_county_zone(c), &day, d)) !=
+                QL_OK ||
+            (rc = ql_date_format(day, registered, size, d)) != QL_OK)
+            return rc;
+        s->insert = true;
+        copy_text(s->unit, sizeof s->unit, e->unit);
+        copy_text(s->workflow, sizeof s->workflow, e->workflow);
+        copy_text(s->state, sizeof s->state, e->to);
+        copy_text(s->due, sizeof s->due, due);
+        copy_text(s->registered, sizeof s->registered, registered);
+        s->since_mode = SINCE_SET;
+        copy_text(s->since, sizeof s->since, e->time);
+        s->epoch = epoch;
+        s->created_idx = s->last_idx = s->snapshot_idx = (int64_t)e->index;
+        if ((rc = bump_counter(c, e->lead, d)) != QL_OK)
+            return rc;
+        return defer_clear(s, e, d);
+    }
+    if (strcmp(e->action, "lead.move") == 0 ||
+        strcmp(e->action, "lead.approve") == 0) {
+        if (!s->insert && !s->moved) {
+            s->since_mode = SINCE_FIRST;
+            copy_text(s->first_to, sizeof s->first_to, e->to);
+            copy_text(s->first_time, sizeof s->first_time, e->time);
+        } else if (strcmp(s->state, e->to) != 0) {
+            s->since_mode = SINCE_SET;
+            copy_text(s->since, sizeof s->since, e->time);
+        }
+        s->moved = true;
+        copy_text(s->unit, sizeof s->unit, e->unit);
+        copy_text(s->state, sizeof s->state, e->to);
+        copy_text(s->due, sizeof s->due, due);
+        if (epoch > 0)
+            s->epoch = epoch;
+        if (snapshot)
+            s->snapshot_idx = (int64_t)e->index;
+        s->last_idx = (int64_t)e->index;
+        if (strcmp(e->action, "lead.approve") == 0)
+            defer_settle(s);
+        return defer_clear(s, e, d);
+    }
+    if (strcmp(e->action, "lead.propose") == 0) {
+        const char *approval = ql_entry_get_clear(e, "_approval");
+
+        if (!s->pend_touched) {
+            s->pend_touched = true;
+            s->pend_stored = false;
+        }
+        s->pending = true;
+        s->pend_idx = (int64_t)e->index;
+        copy_text(s->pend_transition, sizeof s->pend_transition,
+                  e->transition);
+        copy_text(s->proposer, sizeof s->proposer, e->actor);
+        copy_text(s->approval, sizeof s->approval, approval ? approval : "");
+        return QL_OK;
+    }
+    /* lead.reject */
+    defer_settle(s);
+    s->touched = true;
+    s->last_idx = (int64_t)e->index;
+    return QL_OK;
+}
+
 /*
  * The lead's row of the status counts leaves before the entry changes the
  * lead and comes back after, on the same path for writing and replaying.
@@ -2559,17 +3279,22 @@ ql_lead_apply(struct ql_county *c, const struct ql_entry *e,
               struct ql_diag *d)
 {
     char registered[16] = "";
-    bool quick;
+    bool quick, defer;
     ql_err rc;
 
     if (!ql_entry_word_valid(e->lead))
         return ql_fail(d, QL_EINTEGRITY, "entry %llu (%s) names no lead",
                        (unsigned long long)e->index, e->action);
     quick = ql_status_count_quick(c, e);
+    defer = defer_ok(c, e, quick);
+    /* Applied at once: what waits for the lead goes first. */
+    if (!defer && c->batch && (rc = flush_lead(c, e->lead, d)) != QL_OK)
+        return rc;
     if (!quick && strcmp(e->action, "lead.add") != 0 &&
         (rc = ql_status_count_lead(c, e->lead, -1, d)) != QL_OK)
         return rc;
-    rc = apply_rows(c, e, registered, sizeof registered, d);
+    rc = defer ? defer_apply(c, e, registered, sizeof registered, d)
+               : apply_rows(c, e, registered, sizeof registered, d);
     meta_apply(c, e, registered, rc == QL_OK);
     if (rc != QL_OK) {
         ql_status_memo_drop(c);

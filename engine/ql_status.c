@@ -11,6 +11,7 @@
 #include "ql_commit.h"
 #include "ql_county.h"
 #include "ql_county_impl.h"
+#include "ql_lead.h"
 #include "ql_log.h"
 #include "ql_profile.h"
 #include "ql_store.h"
@@ -2247,6 +2248,9 @@ status_run(struct ql_county *c, const char *cycle, const char *unit,
     if ((rc = ql_zone_local_date(s->now, s->zone, &s->today, d)) != QL_OK ||
         (rc = ql_date_format(s->today, s->today_s, sizeof s->today_s, d)) !=
             QL_OK)
+        goto out;
+    /* A batch's lead rows wait in memory until something reads them. */
+    if ((rc = ql_lead_batch_flush(c, d)) != QL_OK)
         goto out;
     /* One snapshot for everything, unless a write already holds one. */
     if (!ql_store_in_transaction(store)) {

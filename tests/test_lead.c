@@ -24,6 +24,7 @@
 #include "ql_log.h"
 #include "ql_note.h"
 #include "ql_profile.h"
+#include "ql_status.h"
 #include "ql_store.h"
 #include "ql_test.h"
 
@@ -1501,6 +1502,401 @@ test_many_principals_holders(void **state)
     ql_key_free(boss);
 }
 
+/* ---- rows a batch writes once: the same tables as a write at a time ---- */
+
+static const char *const LEAD_TABLES[] = {
+    "leads",    "lead_clear", "lead_entries",
+    "pending",  "counters",   "status_counts",
+};
+
+static int
+cmp_line(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Table t of the store at path, one sorted line a row, every column. */
+static char *
+table_dump(const char *path, const char *t)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char sql[128], **lines = NULL, *out, *at;
+    size_t n = 0, total = 1, i;
+    int col;
+
+    snprintf(sql, sizeof sql, "SELECT * FROM %s", t);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+                     SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        size_t len = 2;
+        char *line;
+
+        for (col = 0; col < sqlite3_column_count(st); col++)
+            len += (size_t)sqlite3_column_bytes(st, col) + 4;
+        line = malloc(len);
+        lines = realloc(lines, (n + 1) * sizeof *lines);
+        assert_non_null(line);
+        assert_non_null(lines);
+        line[0] = '\0';
+        for (col = 0; col < sqlite3_column_count(st); col++) {
+            const unsigned char *v = sqlite3_column_text(st, col);
+
+            snprintf(line + strlen(line), len - strlen(line), "%s%s",
+                     col ? "|" : "", v != NULL ? (const char *)v : "\\N");
+        }
+        lines[n++] = line;
+        total += strlen(line) + 1;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (n > 0) /* an empty table has no array to sort */
+        qsort(lines, n, sizeof *lines, cmp_line);
+    out = malloc(total);
+    assert_non_null(out);
+    at = out;
+    *at = '\0';
+    for (i = 0; i < n; i++) {
+        size_t len = strlen(lines[i]);
+
+        memcpy(at, lines[i], len);
+        at[len] = '\n';
+        at += len + 1;
+        *at = '\0';
+        free(lines[i]);
+    }
+    free(lines);
+    return out;
+}
+
+/* Every lead table of the store at path, one string. */
+static char *
+tables_dump(const char *path)
+{
+    char *out = NULL;
+    size_t len = 0, i;
+
+    for (i = 0; i < sizeof LEAD_TABLES / sizeof LEAD_TABLES[0]; i++) {
+        char *t = table_dump(path, LEAD_TABLES[i]);
+        size_t add = strlen(LEAD_TABLES[i]) + strlen(t) + 8;
+
+        out = realloc(out, len + add);
+        assert_non_null(out);
+        len += (size_t)snprintf(out + len, add, "## %s\n%s", LEAD_TABLES[i],
+                                t);
+        free(t);
+    }
+    return out;
+}
+
+/* Runs q (a read inside or outside a batch) and checks it went through. */
+static void
+status_read(struct ql_county *c)
+{
+    struct ql_status *st = NULL;
+    struct ql_diag d;
+
+    assert_int_equal(ql_status_summary(c, NULL, NULL, &st, &d), QL_OK);
+    ql_status_free(st);
+}
+
+static ql_err
+count_row(void *ctx, const struct ql_lead_row *r, struct ql_diag *d)
+{
+    (void)r;
+    (void)d;
+    ++*(size_t *)ctx;
+    return QL_OK;
+}
+
+/*
+ * Writes on c that take every path of a batch's deferred rows: leads it
+ * registers and walks at once (the quick path), a proposal rejected and
+ * proposed again and left waiting, leads moved in turns (each applied at
+ * once after the rows waiting for it), a merge reading its master, a
+ * distinct_from check reading lead_entries, a migration, a status summary
+ * and a lead list in between. ids get the five leads' ids.
+ */
+static void
+defer_walk(struct ql_county *c, char ids[5][80])
+{
+    struct ql_wf_kv fields[] = {{"source", "群众举报"},
+                                {"summary", "批量延写"},
+                                {"reporter", "举报人甲, 000-0000-0000"}};
+    struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
+                                {"due_at", "2025-10-15"}};
+    struct ql_wf_kv assign2[] = {{"handling_unit", "QY"},
+                                 {"due_at", "2025-10-20"}};
+    struct ql_wf_kv report[] = {{"finding", "查实"},
+                                {"detail", "经走访核实"},
+                                {"amount", "120000"}};
+    struct ql_wf_kv merge[] = {{"master_lead", NULL}};
+    struct ql_diag d;
+    char hash[65], *src, *p;
+    size_t i, listed = 0;
+
+    ql_county_set_actor(c, F->k[REG]);
+    for (i = 0; i < 5; i++)
+        assert_int_equal(ql_lead_add(c, "test_flow", NULL, fields, 3, ids[i],
+                                     &d),
+                         QL_OK);
+    /* One lead all the way through, each entry right after the last. */
+    ql_county_set_actor(c, F->k[TRI]);
+    assert_int_equal(ql_lead_move(c, ids[0], "triage", NULL, 0, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(c, ids[0], "assign", assign, 2, "交办",
+                                  NULL, &d),
+                     QL_OK);
+    ql_county_set_actor(c, F->k[DIR]);
+    assert_int_equal(ql_lead_approve(c, ids[0], &d), QL_OK);
+    ql_county_set_actor(c, F->k[LT_LLY]);
+    assert_int_equal(ql_lead_move(c, ids[0], "accept", NULL, 0, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    ql_county_set_actor(c, F->k[LT_HC]);
+    assert_int_equal(ql_lead_move(c, ids[0], "progress", NULL, 0, "回告",
+                                  NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(c, ids[0], "report", report, 3, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    ql_county_set_actor(c, F->k[DIR]);
+    assert_int_equal(ql_lead_move(c, ids[0], "approve_report", NULL, 0, NULL,
+                                  NULL, &d),
+                     QL_OK);
+    /* A proposal declined, proposed again and left waiting. */
+    ql_county_set_actor(c, F->k[TRI]);
+    assert_int_equal(ql_lead_move(c, ids[1], "triage", NULL, 0, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(c, ids[1], "assign", assign, 2, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    ql_county_set_actor(c, F->k[DIR]);
+    assert_int_equal(ql_lead_reject(c, ids[1], "期限过短", &d), QL_OK);
+    ql_county_set_actor(c, F->k[TRI]);
+    assert_int_equal(ql_lead_move(c, ids[1], "assign", assign2, 2, NULL,
+                                  NULL, &d),
+                     QL_OK);
+    /* Two leads in turns: each move follows a write on the other. */
+    assert_int_equal(ql_lead_move(c, ids[2], "triage", NULL, 0, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(c, ids[3], "triage", NULL, 0, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(c, ids[2], "assign", assign, 2, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    status_read(c);
+    ql_county_set_actor(c, F->k[DIR]);
+    assert_int_equal(ql_lead_approve(c, ids[2], &d), QL_OK);
+    /* A merge reads its master's row. */
+    ql_county_set_actor(c, F->k[TRI]);
+    merge[0].value = ids[1];
+    assert_int_equal(ql_lead_move(c, ids[3], "merge", merge, 1, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    /* A migration is applied at once, after what waits for its lead. */
+    src = malloc(F->wf_len + 1);
+    assert_non_null(src);
+    memcpy(src, F->wf_src, F->wf_len);
+    src[F->wf_len] = '\0';
+    while ((p = strstr(src, "\"NEW\"")) != NULL)
+        memcpy(p, "\"REG\"", 5);
+    ql_county_set_actor(c, F->k[ADMIN]);
+    assert_int_equal(ql_county_workflow_add(c, "wf_test.lua", src,
+                                            strlen(src), hash, &d),
+                     QL_OK);
+    free(src);
+    assert_int_equal(ql_lead_migrate(c, ids[4], hash, "NEW=REG", &d), QL_OK);
+    ql_county_set_actor(c, F->k[TRI]);
+    assert_int_equal(ql_lead_move(c, ids[4], "triage", NULL, 0, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_list(c, NULL, NULL, false, count_row, &listed,
+                                  &d),
+                     QL_OK);
+    assert_int_equal(listed, 5);
+    ql_county_set_actor(c, F->k[LT_LLY]);
+    assert_int_equal(ql_lead_move(c, ids[2], "accept", NULL, 0, NULL, NULL,
+                                  &d),
+                     QL_OK);
+}
+
+/*
+ * A batch writes each lead's rows once, at its end or before anything
+ * reads them; the store it leaves must be, table by table, the one the
+ * same writes leave a write at a time. Two copies of one store take the
+ * same walk, one without a batch and one in a single batch.
+ */
+static void
+test_batch_defer_same_tables(void **state)
+{
+    struct ql_county *c2 = NULL;
+    struct ql_diag d;
+    char ids[5][80], ids2[5][80], *path2, *t1, *t2;
+    uint64_t n1, n2;
+    size_t i;
+
+    (void)state;
+    path2 = qlt_join(F->dir, "copy.db");
+    assert_int_equal(ql_store_backup(ql_county_store(F->c), path2, &d),
+                     QL_OK);
+    assert_int_equal(ql_county_open(path2, 0, &c2, &d), QL_OK);
+    {
+        char *key = qlt_join(F->dir, "county.db.logkey");
+
+        assert_int_equal(ql_county_set_log_key_path(c2, key, &d), QL_OK);
+        free(key);
+    }
+    ql_county_set_now(c2, NOW);
+    defer_walk(F->c, ids);
+    ql_county_set_actor(c2, F->k[REG]);
+    assert_int_equal(ql_county_batch_begin(c2, &d), QL_OK);
+    defer_walk(c2, ids2);
+    assert_int_equal(ql_county_batch_commit(c2, &d), QL_OK);
+    for (i = 0; i < 5; i++)
+        assert_string_equal(ids[i], ids2[i]);
+    assert_int_equal(ql_log_size(ql_county_log(F->c), &n1, &d), QL_OK);
+    assert_int_equal(ql_log_size(ql_county_log(c2), &n2, &d), QL_OK);
+    assert_int_equal(n1, n2);
+    t1 = tables_dump(F->path);
+    t2 = tables_dump(path2);
+    assert_string_equal(t1, t2);
+    /* The walk left something in every table it could. */
+    assert_non_null(strstr(t2, "## pending\nT-"));
+    assert_non_null(strstr(t2, "|MERGED|"));
+    assert_non_null(strstr(t2, "|lead.migrate|"));
+    assert_int_equal(ql_county_replay_check(c2, &d), QL_OK);
+    free(t1);
+    free(t2);
+    ql_county_close(c2);
+    free(path2);
+}
+
+/* Runs one SQL statement on the store at path, on a connection of its own. */
+static void
+sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *err = NULL;
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
+                     SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", sql, err);
+    sqlite3_close(db);
+}
+
+/*
+ * What a batch holds back goes with it when it fails: a refused write, a
+ * row that cannot be written when the batch commits, or when a reader
+ * inside the batch makes it write them. Each time the store is left as
+ * it was before the batch, and a later batch writes as usual.
+ */
+static void
+test_batch_defer_failures(void **state)
+{
+    struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
+                                {"due_at", "2025-10-15"}};
+    struct ql_wf_kv bad[] = {{"handling_unit", "NOPE"},
+                             {"due_at", "2025-10-15"}};
+    struct ql_status *st = NULL;
+    struct ql_diag d;
+    char id[80], *before, *after;
+    uint64_t n;
+    ql_err rc;
+
+    (void)state;
+    before = tables_dump(F->path);
+    n = log_size();
+    /* A refused write in the batch. */
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    add_lead(id, "延写回滚");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "assign", bad, 2, NULL, NULL, &d),
+                     QL_EFORMAT);
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EUSAGE);
+    ql_county_batch_abort(F->c);
+    after = tables_dump(F->path);
+    assert_string_equal(before, after);
+    free(after);
+    assert_int_equal(log_size(), n);
+
+    /*
+     * A row in leads where the next registration's row must go: one at
+     * a time the registration fails at once; in a batch its row waits,
+     * and the commit fails and takes the whole batch back.
+     */
+    sql_exec(F->path, "INSERT INTO leads(id, unit, workflow, state, epoch, "
+                      "created_idx, last_idx, snapshot_idx, registered, "
+                      "state_since) VALUES ('T-2025-0001', 'SH', 'x', 'NEW', "
+                      "1, 1, 1, 1, '2025-09-15', '2025-09-15T02:00:00Z')");
+    free(before);
+    before = tables_dump(F->path);
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    add_lead(id, "延写冲突");
+    assert_string_equal(id, "T-2025-0001");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    rc = ql_county_batch_commit(F->c, &d);
+    assert_int_not_equal(rc, QL_OK);
+    assert_non_null(strstr(d.msg, "leads.id"));
+    ql_county_batch_abort(F->c);
+    after = tables_dump(F->path);
+    assert_string_equal(before, after);
+    free(after);
+    assert_int_equal(log_size(), n);
+
+    /* The same, found by a status summary inside the batch. */
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    add_lead(id, "延写冲突");
+    rc = ql_status_summary(F->c, NULL, NULL, &st, &d);
+    assert_int_not_equal(rc, QL_OK);
+    assert_null(st);
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EUSAGE);
+    assert_non_null(strstr(d.msg, "rolled back"));
+    ql_county_batch_abort(F->c);
+    after = tables_dump(F->path);
+    assert_string_equal(before, after);
+    free(after);
+    assert_int_equal(log_size(), n);
+
+    /* And by a read of the lead itself. */
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    add_lead(id, "延写冲突");
+    assert_int_not_equal(ql_lead_cache_check(F->c, id, NULL, &d), QL_OK);
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EUSAGE);
+    ql_county_batch_abort(F->c);
+    after = tables_dump(F->path);
+    assert_string_equal(before, after);
+    free(after);
+    assert_int_equal(log_size(), n);
+
+    /* Without the stray row, the same batch commits. */
+    sql_exec(F->path, "DELETE FROM leads WHERE id = 'T-2025-0001'");
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    add_lead(id, "延写");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, id, "assign", assign, 2, NULL, NULL,
+                                  &d),
+                     QL_OK);
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_OK);
+    /* Its three entries, and the grants of the keys they opened. */
+    assert_true(log_size() >= n + 3);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+    free(before);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1528,6 +1924,8 @@ main(void)
         T(test_batch_cache_rollback_and_reject),
         T(test_batch_cache_large_and_many),
         T(test_many_principals_holders),
+        T(test_batch_defer_same_tables),
+        T(test_batch_defer_failures),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

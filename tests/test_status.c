@@ -1298,6 +1298,48 @@ test_tampered_counts_in_batch(void **state)
     free(counts);
 }
 
+/*
+ * Inside a batch the leads' rows wait in memory until something reads them
+ * (docs/decisions.md section 32). The lead-by-lead definition reads them
+ * from the store, so computed inside the batch, after writes no read came
+ * between, it must see them: it agrees with the counts, and with what the
+ * store says once the batch is committed.
+ */
+static void
+test_definition_sees_batch_rows(void **state)
+{
+    struct ql_status *in = NULL, *out = NULL;
+    struct varied v;
+    char id[72], m[72];
+    struct ql_diag d;
+
+    (void)state;
+    on("2025-06-30");
+    varied_county(&v);
+    as(REG);
+    ok(ql_county_batch_begin(F->c, &d), &d);
+    batch_writes(id, v.a[7]);
+    /* The last lead's entries follow each other: its rows wait. */
+    add_moving(m, "2025-09-05");
+    assign_to("2025-09-05", m, "assign", "LT", "2025-10-08");
+    assign_to("2025-09-08", m, "reassign", "QY", NULL);
+    assign_to("2025-09-09", m, "reassign", "LT", NULL);
+    assert_same_status(NULL, "LT");
+    assert_same_status("2025Q4", NULL);
+    ok(ql_status_compute(F->c, NULL, "LT", &in, &d), &d);
+    as(REG);
+    ok(ql_county_batch_commit(F->c, &d), &d);
+    ok(ql_status_compute(F->c, NULL, "LT", &out, &d), &d);
+    assert_int_equal(ql_status_unit(in, "LT")->leads,
+                     ql_status_unit(out, "LT")->leads);
+    assert_int_equal(ql_status_unit(in, "LT")->open,
+                     ql_status_unit(out, "LT")->open);
+    ql_status_free(in);
+    ql_status_free(out);
+    assert_same_everywhere();
+    ok(ql_county_replay_check(F->c, &d), &d);
+}
+
 int
 main(void)
 {
@@ -1325,6 +1367,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_counts_in_batch, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_definition_sees_batch_rows,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
