@@ -740,12 +740,13 @@ took_before(struct ql_county *c, const char *lead, const char *t,
 
 /*
  * Validates the given fields against wf and sorts them into clear, sealed
- * and secret changes. Unknown fields and bad values are QL_EFORMAT.
+ * and secret changes. Unknown fields and bad values are QL_EFORMAT. With
+ * required, also counts the required fields given a value.
  */
 static ql_err
 split_fields(struct ql_workflow *wf, const struct ql_wf_kv *fields, size_t n,
              struct kvs *clear, struct kvs *sealed, struct kvs *secret,
-             struct ql_diag *d)
+             size_t *required, struct ql_diag *d)
 {
     size_t i;
     ql_err rc;
@@ -769,6 +770,9 @@ split_fields(struct ql_workflow *wf, const struct ql_wf_kv *fields, size_t n,
         if ((rc = kvs_set(to, fields[i].name, fields[i].value,
                           strlen(fields[i].value), d)) != QL_OK)
             return rc;
+        /* A name given twice was refused above: each counts once. */
+        if (required != NULL && f->required && fields[i].value[0] != '\0')
+            (*required)++;
     }
     return QL_OK;
 }
@@ -1051,7 +1055,8 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
     size_t plen = 0, ctlen = 0, sctlen = 0, packlen = 0;
     int64_t epoch = 0, sepoch = 0;
     struct kvs *fields, *sfields;
-    struct kvs with_note = {NULL, 0, 0};
+    struct ql_wf_kv note_kv;
+    struct kvs with_note = {NULL, 0, 0}; /* borrowed: never freed */
     bool snapshot;
     uint64_t idx;
     char ad[512], num[24];
@@ -1082,17 +1087,28 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
     sfields = force_snapshot ? &p->all_secret : &p->secret;
     p->snapshot = snapshot;
     p->sepoch = 0;
-    if ((rc = merge_into(&with_note, fields, d)) != QL_OK ||
-        (p->note != NULL && *p->note != '\0' &&
-         (rc = kvs_set(&with_note, "_note", p->note, strlen(p->note), d)) !=
-             QL_OK))
-        goto out;
     /* The index this entry will get: the write lock holds it still. */
     if ((rc = ql_log_size(ql_county_log(c), &idx, d)) != QL_OK)
         goto out;
     payload_ad(c, lead, idx, "sealed", ad, sizeof ad);
-    if ((rc = kvs_encode(&with_note, &plain, &plen, d)) != QL_OK ||
-        (rc = ql_datakey_encrypt(k, plain, plen, (const uint8_t *)ad,
+    /*
+     * The note follows the fields, encoded from where they lie: field
+     * names never start with '_', so "_note" is new to the list.
+     */
+    if (p->note != NULL && *p->note != '\0') {
+        note_kv.name = "_note";
+        note_kv.value = p->note;
+        with_note.v = &note_kv;
+        with_note.n = 1;
+    }
+    if ((plain = malloc(kvs_encoded_len(fields) +
+                        kvs_encoded_len(&with_note) + 1)) == NULL) {
+        rc = ql_fail(d, QL_ENOMEM, NULL);
+        goto out;
+    }
+    plen = kvs_encode_into(fields, plain);
+    plen += kvs_encode_into(&with_note, plain + plen);
+    if ((rc = ql_datakey_encrypt(k, plain, plen, (const uint8_t *)ad,
                                  strlen(ad), &ct, &ctlen, d)) != QL_OK)
         goto out;
     ql_datakey_plain_free(plain, plen);
@@ -1121,7 +1137,6 @@ out:
     free(ct);
     free(sct);
     free(packed);
-    kvs_free(&with_note);
     return rc;
 }
 
@@ -1702,7 +1717,7 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
     char kind[16];
     int32_t day, due;
     bool has = false;
-    size_t i;
+    size_t i, given = 0, need = 0;
     uint64_t idx = 0;
     ql_err rc;
 
@@ -1734,9 +1749,12 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
         goto fail;
     }
     if ((rc = split_fields(p.wf, fields, n, &p.clear, &p.sealed, &p.secret,
-                           d)) != QL_OK)
+                           &given, d)) != QL_OK)
         goto fail;
-    for (i = 0; i < ql_workflow_field_count(p.wf); i++) {
+    for (i = 0; i < ql_workflow_field_count(p.wf); i++)
+        need += ql_workflow_field_at(p.wf, i)->required;
+    /* Only when one is missing: look for it, to name it. */
+    for (i = 0; given != need && i < ql_workflow_field_count(p.wf); i++) {
         const struct ql_wf_field *f = ql_workflow_field_at(p.wf, i);
         const char *v = kvs_get(f->vis == QL_VIS_CLEAR    ? &p.clear
                                 : f->vis == QL_VIS_SECRET ? &p.secret
@@ -1854,7 +1872,7 @@ ql_lead_move(struct ql_county *c, const char *id, const char *transition,
         goto fail;
     }
     if ((rc = split_fields(p.wf, fields, n, &p.clear, &p.sealed, &p.secret,
-                           d)) != QL_OK)
+                           NULL, d)) != QL_OK)
         goto fail;
     if (!p.readable && p.sealed.n > 0) {
         rc = ql_fail(d, QL_EDENIED, "'%s' cannot read lead %s", who.name, id);
