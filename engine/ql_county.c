@@ -217,23 +217,62 @@ ql_county_zone(const struct ql_county *c)
 
 /* ---- principals and units ---- */
 
+/* Copies a unit's kind into kind of size bytes, cut short if it must be. */
+static void
+copy_kind(char *kind, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (size == 0)
+        return;
+    if (n >= size)
+        n = size - 1;
+    memcpy(kind, src, n);
+    kind[n] = '\0';
+}
+
 ql_err
 county_unit_kind(struct ql_county *c, const char *code, char *kind,
                  size_t size, struct ql_diag *d)
 {
     static const char SQL[] = "SELECT kind FROM units WHERE code = ?1";
     struct ql_stmt *st = NULL;
+    struct county_kind *k = NULL;
+    const char *found;
+    size_t h = 5381, n;
+    const char *p;
     bool row = false;
     ql_err rc;
 
+    /*
+     * Every registration and every assignment asks for a unit's kind; in
+     * a batch only a registry entry adds a unit (and a unit's kind never
+     * changes), so the answers found are kept till one comes.
+     */
+    if (c->batch) {
+        for (p = code; *p != '\0'; p++)
+            h = h * 33 + (unsigned char)*p;
+        k = &c->kinds[h % COUNTY_KINDS];
+        if (strcmp(k->code, code) == 0 && k->code[0] != '\0') {
+            copy_kind(kind, size, k->kind);
+            return QL_OK;
+        }
+    }
     if ((rc = ql_store_prepare(c->store, SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_bind_text(st, 1, code, d)) != QL_OK ||
         (rc = ql_stmt_step(st, &row, d)) != QL_OK)
         goto out;
-    if (!row)
+    if (!row) {
         rc = ql_fail(d, QL_ENOTFOUND, "unknown unit '%s'", code);
-    else
-        snprintf(kind, size, "%s", ql_stmt_text(st, 0));
+        goto out;
+    }
+    found = ql_stmt_text(st, 0);
+    copy_kind(kind, size, found);
+    n = strlen(code);
+    if (k != NULL && n < sizeof k->code && strlen(found) < sizeof k->kind) {
+        memcpy(k->code, code, n + 1);
+        memcpy(k->kind, found, strlen(found) + 1);
+    }
 out:
     ql_stmt_done(st);
     return rc;
@@ -412,10 +451,15 @@ read_log_key(struct ql_county *c, struct ql_diag *d)
 static void
 forget_registry(struct ql_county *c)
 {
+    size_t i;
+
     c->nwhos = 0;
     c->nwkeys = 0;
     c->nsettled = 0;
     c->named_wf = NULL;
+    for (i = 0; i < COUNTY_KINDS; i++)
+        c->kinds[i].code[0] = '\0';
+    c->calendar_settled = false;
 }
 
 ql_err
@@ -1169,6 +1213,16 @@ ql_county_calendar(struct ql_county *c, const struct ql_calendar **out,
     ql_err rc;
 
     ql_entry_init(&e);
+    /*
+     * Every registration and due date asks; in a batch only a registry
+     * entry sets a calendar, so once found to be the latest it stays so
+     * till one comes. A county without a calendar asks the store each
+     * time, as before.
+     */
+    if (c->batch && c->calendar_settled && c->calendar != NULL) {
+        *out = c->calendar;
+        return QL_OK;
+    }
     if ((rc = ql_store_prepare(c->store, SQL, &st, d)) != QL_OK ||
         (rc = ql_stmt_step(st, &row, d)) != QL_OK)
         goto out;
@@ -1181,6 +1235,7 @@ ql_county_calendar(struct ql_county *c, const struct ql_calendar **out,
     ql_stmt_done(st);
     st = NULL;
     if (c->calendar != NULL && c->calendar_idx == idx) {
+        c->calendar_settled = c->batch;
         *out = c->calendar;
         goto out;
     }
@@ -1194,6 +1249,7 @@ ql_county_calendar(struct ql_county *c, const struct ql_calendar **out,
     ql_calendar_free(c->calendar);
     c->calendar = cal;
     c->calendar_idx = idx;
+    c->calendar_settled = c->batch;
     *out = cal;
 out:
     ql_stmt_done(st);

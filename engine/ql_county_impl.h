@@ -23,6 +23,13 @@ struct county_dk {
     struct ql_datakey *key;
 };
 
+/* Unit kinds a batch keeps, by a hash of the code (county_unit_kind). */
+#define COUNTY_KINDS 64
+struct county_kind {
+    char code[QL_ENTRY_WORD_MAX + 1]; /* "" when empty */
+    char kind[16];
+};
+
 struct ql_county {
     struct ql_store *store;
     struct ql_log *log;
@@ -68,6 +75,12 @@ struct ql_county {
        whos: only a registry entry registers a workflow). */
     const struct ql_workflow *named_wf;
     char named_wf_name[64];
+    /* Unit kinds found in this batch (emptied with whos: only a registry
+       entry adds a unit). */
+    struct county_kind kinds[COUNTY_KINDS];
+    /* calendar is the latest one set, checked in this batch (emptied with
+       whos: only a registry entry sets a calendar). */
+    bool calendar_settled;
 };
 
 /* Who the actor is, resolved against the registry. */

@@ -22,6 +22,12 @@
 
 /* ---- a small owned list of name/value pairs ---- */
 
+/*
+ * Each pair is one allocation: the value, its terminator, then the name,
+ * so that the value pointer owns both. A write sets and frees more than
+ * a dozen pairs, and a second allocation for each name was a tenth of
+ * that work.
+ */
 struct kvs {
     struct ql_wf_kv *v;
     size_t n;
@@ -33,13 +39,14 @@ kvs_free(struct kvs *l)
 {
     size_t i;
 
-    /* Values are lead content: wiped in a way no compiler removes. */
-    for (i = 0; i < l->n; i++) {
-        free((char *)l->v[i].name);
+    /*
+     * Values are lead content: wiped in a way no compiler removes. The
+     * value's block holds the name too.
+     */
+    for (i = 0; i < l->n; i++)
         if (l->v[i].value != NULL)
             ql_datakey_plain_free((uint8_t *)l->v[i].value,
                                   strlen(l->v[i].value));
-    }
     free(l->v);
     l->v = NULL;
     l->n = 0;
@@ -63,19 +70,21 @@ kvs_set(struct kvs *l, const char *name, const char *value, size_t vlen,
         struct ql_diag *d)
 {
     struct ql_wf_kv *grown;
-    char *v = malloc(vlen + 1);
-    size_t i;
+    size_t nlen = strlen(name), i;
+    char *v = malloc(vlen + 1 + nlen + 1), *old;
 
     if (v == NULL)
         return ql_fail(d, QL_ENOMEM, NULL);
     memcpy(v, value, vlen);
     v[vlen] = '\0';
+    memcpy(v + vlen + 1, name, nlen + 1);
     for (i = 0; i < l->n; i++) {
         if (strcmp(l->v[i].name, name) == 0) {
             /* The value replaced is lead content too: wiped. */
-            ql_datakey_plain_free((uint8_t *)l->v[i].value,
-                                  strlen(l->v[i].value));
+            old = (char *)l->v[i].value;
+            l->v[i].name = v + vlen + 1;
             l->v[i].value = v;
+            ql_datakey_plain_free((uint8_t *)old, strlen(old));
             return QL_OK;
         }
     }
@@ -89,10 +98,7 @@ kvs_set(struct kvs *l, const char *name, const char *value, size_t vlen,
         l->v = grown;
         l->cap = cap;
     }
-    if ((l->v[l->n].name = strdup(name)) == NULL) {
-        ql_datakey_plain_free((uint8_t *)v, vlen);
-        return ql_fail(d, QL_ENOMEM, NULL);
-    }
+    l->v[l->n].name = v + vlen + 1;
     l->v[l->n].value = v;
     l->n++;
     return QL_OK;
@@ -201,8 +207,8 @@ drop_engine_names(struct kvs *l)
 
     for (i = 0; i < l->n; i++) {
         if (l->v[i].name[0] == '_') {
-            free((char *)l->v[i].name);
-            /* A note is sealed content like any field: wiped. */
+            /* A note is sealed content like any field: wiped (and its
+               name, which shares the value's block, freed with it). */
             ql_datakey_plain_free((uint8_t *)l->v[i].value,
                                   strlen(l->v[i].value));
             continue;
@@ -240,6 +246,63 @@ copy_text(char *dst, size_t size, const char *src)
         n = size - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
+}
+
+/*
+ * Writes v in decimal into buf of size bytes, at least width digits
+ * (zero-padded), and returns its length, or 0 when it does not fit. The
+ * write path formats a handful of numbers an entry; snprintf's format
+ * parsing cost more than the rest of the work on them.
+ */
+static size_t
+put_u64(char *buf, size_t size, uint64_t v, int width)
+{
+    char tmp[24];
+    size_t n = 0, i;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n < sizeof tmp && width > 0 && n < (size_t)width)
+        tmp[n++] = '0';
+    if (n >= size)
+        return 0;
+    for (i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return n;
+}
+
+/* put_u64 for a signed number. */
+static size_t
+put_i64(char *buf, size_t size, int64_t v)
+{
+    size_t n;
+
+    if (v >= 0)
+        return put_u64(buf, size, (uint64_t)v, 0);
+    if (size < 2)
+        return 0;
+    buf[0] = '-';
+    /* -(v + 1) + 1 stays in range for INT64_MIN. */
+    n = put_u64(buf + 1, size - 1, (uint64_t)(-(v + 1)) + 1, 0);
+    return n == 0 ? 0 : n + 1;
+}
+
+/* Appends src at *at in buf of size bytes, cut short if it must be. */
+static void
+put_text(char *buf, size_t size, size_t *at, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (*at >= size)
+        return;
+    if (n >= size - *at)
+        n = size - *at - 1;
+    memcpy(buf + *at, src, n);
+    *at += n;
+    buf[*at] = '\0';
 }
 
 static bool meta_cached(struct ql_county *c, const char *id, struct meta *m);
@@ -356,8 +419,20 @@ static void
 payload_ad(struct ql_county *c, const char *lead, uint64_t idx,
            const char *part, char *buf, size_t size)
 {
-    snprintf(buf, size, "qingling-payload/1\n%s\n%s\n%llu\n%s",
-             ql_county_origin(c), lead, (unsigned long long)idx, part);
+    char num[24];
+    size_t at = 0;
+
+    /* "qingling-payload/1\n<origin>\n<lead>\n<idx>\n<part>" */
+    buf[0] = '\0';
+    put_u64(num, sizeof num, idx, 0);
+    put_text(buf, size, &at, "qingling-payload/1\n");
+    put_text(buf, size, &at, ql_county_origin(c));
+    put_text(buf, size, &at, "\n");
+    put_text(buf, size, &at, lead);
+    put_text(buf, size, &at, "\n");
+    put_text(buf, size, &at, num);
+    put_text(buf, size, &at, "\n");
+    put_text(buf, size, &at, part);
 }
 
 /*
@@ -596,7 +671,7 @@ secret_reader(const struct ql_workflow *wf, const char *roles)
 {
     char buf[256], *save = NULL, *r;
 
-    snprintf(buf, sizeof buf, "%s", roles);
+    copy_text(buf, sizeof buf, roles);
     for (r = strtok_r(buf, ",", &save); r != NULL;
          r = strtok_r(NULL, ",", &save))
         if (ql_workflow_secret_reader(wf, r))
@@ -671,12 +746,13 @@ took_before(struct ql_county *c, const char *lead, const char *t,
 
 /*
  * Validates the given fields against wf and sorts them into clear, sealed
- * and secret changes. Unknown fields and bad values are QL_EFORMAT.
+ * and secret changes. Unknown fields and bad values are QL_EFORMAT. With
+ * required, also counts the required fields given a value.
  */
 static ql_err
 split_fields(struct ql_workflow *wf, const struct ql_wf_kv *fields, size_t n,
              struct kvs *clear, struct kvs *sealed, struct kvs *secret,
-             struct ql_diag *d)
+             size_t *required, struct ql_diag *d)
 {
     size_t i;
     ql_err rc;
@@ -700,6 +776,9 @@ split_fields(struct ql_workflow *wf, const struct ql_wf_kv *fields, size_t n,
         if ((rc = kvs_set(to, fields[i].name, fields[i].value,
                           strlen(fields[i].value), d)) != QL_OK)
             return rc;
+        /* A name given twice was refused above: each counts once. */
+        if (required != NULL && f->required && fields[i].value[0] != '\0')
+            (*required)++;
     }
     return QL_OK;
 }
@@ -802,7 +881,7 @@ run_guard(struct ql_county *c, struct plan *p, const struct county_actor *who,
     if ((rc = ql_time_format(ql_county_now(c), now, sizeof now, d)) != QL_OK ||
         (rc = today(c, &day, day_s, d)) != QL_OK)
         goto out;
-    snprintf(buf, sizeof buf, "%s", who->roles);
+    copy_text(buf, sizeof buf, who->roles);
     for (r = strtok_r(buf, ",", &save); r != NULL && nroles < QL_ROLES_MAX;
          r = strtok_r(NULL, ",", &save))
         roles[nroles++] = r;
@@ -896,7 +975,7 @@ plan_transition(struct ql_county *c, struct plan *p,
                                           "(%s)",
                            p->t->name, fd ? fd->label : f, f);
     }
-    snprintf(p->unit, sizeof p->unit, "%s", p->m.unit);
+    copy_text(p->unit, sizeof p->unit, p->m.unit);
     if (p->t->assign_field != NULL) {
         v = kvs_get(&p->all_clear, p->t->assign_field);
         if (v == NULL)
@@ -914,7 +993,7 @@ plan_transition(struct ql_county *c, struct plan *p,
             return ql_fail(d, QL_ERULE, "unit '%s' is a %s unit and handles "
                                         "no leads",
                            v, kind);
-        snprintf(p->unit, sizeof p->unit, "%s", v);
+        copy_text(p->unit, sizeof p->unit, v);
     }
     if (p->t->merge_field != NULL) {
         struct meta master;
@@ -945,9 +1024,9 @@ plan_transition(struct ql_county *c, struct plan *p,
         ((v = kvs_get(&p->all_clear, p->t->due_field)) != NULL ||
          (v = kvs_get(&p->all_sealed, p->t->due_field)) != NULL) &&
         *v != '\0') {
-        snprintf(p->due, sizeof p->due, "%s", v);
+        copy_text(p->due, sizeof p->due, v);
     } else if (strcmp(p->to, p->m.state) == 0) {
-        snprintf(p->due, sizeof p->due, "%s", p->m.due);
+        copy_text(p->due, sizeof p->due, p->m.due);
     } else if (s != NULL) {
         /* Only a county without a calendar counts plain weekdays. */
         if ((rc = ql_county_calendar(c, &cal, d)) == QL_ENOTFOUND)
@@ -982,7 +1061,8 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
     size_t plen = 0, ctlen = 0, sctlen = 0, packlen = 0;
     int64_t epoch = 0, sepoch = 0;
     struct kvs *fields, *sfields;
-    struct kvs with_note = {NULL, 0, 0};
+    struct ql_wf_kv note_kv;
+    struct kvs with_note = {NULL, 0, 0}; /* borrowed: never freed */
     bool snapshot;
     uint64_t idx;
     char ad[512], num[24];
@@ -1013,17 +1093,28 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
     sfields = force_snapshot ? &p->all_secret : &p->secret;
     p->snapshot = snapshot;
     p->sepoch = 0;
-    if ((rc = merge_into(&with_note, fields, d)) != QL_OK ||
-        (p->note != NULL && *p->note != '\0' &&
-         (rc = kvs_set(&with_note, "_note", p->note, strlen(p->note), d)) !=
-             QL_OK))
-        goto out;
     /* The index this entry will get: the write lock holds it still. */
     if ((rc = ql_log_size(ql_county_log(c), &idx, d)) != QL_OK)
         goto out;
     payload_ad(c, lead, idx, "sealed", ad, sizeof ad);
-    if ((rc = kvs_encode(&with_note, &plain, &plen, d)) != QL_OK ||
-        (rc = ql_datakey_encrypt(k, plain, plen, (const uint8_t *)ad,
+    /*
+     * The note follows the fields, encoded from where they lie: field
+     * names never start with '_', so "_note" is new to the list.
+     */
+    if (p->note != NULL && *p->note != '\0') {
+        note_kv.name = "_note";
+        note_kv.value = p->note;
+        with_note.v = &note_kv;
+        with_note.n = 1;
+    }
+    if ((plain = malloc(kvs_encoded_len(fields) +
+                        kvs_encoded_len(&with_note) + 1)) == NULL) {
+        rc = ql_fail(d, QL_ENOMEM, NULL);
+        goto out;
+    }
+    plen = kvs_encode_into(fields, plain);
+    plen += kvs_encode_into(&with_note, plain + plen);
+    if ((rc = ql_datakey_encrypt(k, plain, plen, (const uint8_t *)ad,
                                  strlen(ad), &ct, &ctlen, d)) != QL_OK)
         goto out;
     ql_datakey_plain_free(plain, plen);
@@ -1034,12 +1125,12 @@ seal_payload(struct ql_county *c, struct plan *p, const char *lead,
             (rc = ql_datakey_encrypt(sk, plain, plen, (const uint8_t *)ad,
                                      strlen(ad), &sct, &sctlen, d)) != QL_OK)
             goto out;
-        snprintf(num, sizeof num, "%lld", (long long)sepoch);
+        put_i64(num, sizeof num, sepoch);
         if ((rc = ql_entry_add_clear(e, "_secret_epoch", num, d)) != QL_OK)
             goto out;
         p->sepoch = sepoch;
     }
-    snprintf(num, sizeof num, "%lld", (long long)epoch);
+    put_i64(num, sizeof num, epoch);
     if ((rc = ql_entry_add_clear(e, "_epoch", num, d)) != QL_OK ||
         (snapshot && (rc = ql_entry_add_clear(e, "_snapshot", "1", d)) !=
                          QL_OK) ||
@@ -1052,7 +1143,6 @@ out:
     free(ct);
     free(sct);
     free(packed);
-    kvs_free(&with_note);
     return rc;
 }
 
@@ -1232,7 +1322,7 @@ memo_get(struct ql_county *c, const char *id)
     m = &lc->memo[i];
     m->slot = m->buf = lc->arena + i * MEMO_SLOT;
     m->cap = MEMO_SLOT;
-    snprintf(m->id, sizeof m->id, "%s", id);
+    copy_text(m->id, sizeof m->id, id);
     h = memo_hash(id);
     m->next = lc->bucket[h];
     lc->bucket[h] = (int)i;
@@ -1531,7 +1621,7 @@ memo_update(struct ql_county *c, const struct plan *p, struct kvs *clear,
     m->secret_ok = secret_ok;
     m->last_idx = idx;
     m->since_snapshot = p->snapshot ? 1 : p->since_snapshot + 1;
-    snprintf(m->workflow, sizeof m->workflow, "%s", ql_workflow_hash(p->wf));
+    copy_text(m->workflow, sizeof m->workflow, ql_workflow_hash(p->wf));
     m->wf = p->wf;
     m->valid = true;
 out:
@@ -1565,7 +1655,10 @@ next_id(struct ql_county *c, struct ql_workflow *wf, const char *unit,
         const char *add = NULL;
 
         if (strncmp(p, "{year}", 6) == 0) {
-            snprintf(piece, sizeof piece, "%04d", year);
+            if (year < 0)
+                snprintf(piece, sizeof piece, "%04d", year);
+            else
+                put_u64(piece, sizeof piece, (uint64_t)year, 4);
             add = piece;
             p += 6;
         } else if (strncmp(p, "{unit}", 6) == 0) {
@@ -1604,8 +1697,10 @@ next_id(struct ql_county *c, struct ql_workflow *wf, const char *unit,
         seq = row ? ql_stmt_int(st, 0) : 0;
         counter_learn(c, prefix, seq, true);
     }
-    if (snprintf(id, QL_ENTRY_WORD_MAX + 1, "%s%0*lld", prefix, digits,
-                 (long long)(seq + 1)) > QL_ENTRY_WORD_MAX ||
+    /* The prefix left room for at least the terminator. */
+    memcpy(id, prefix, at + 1);
+    if (seq < 0 || put_u64(id + at, QL_ENTRY_WORD_MAX + 1 - at,
+                           (uint64_t)seq + 1, digits) == 0 ||
         !ql_entry_word_valid(id))
         rc = ql_fail(d, QL_EFORMAT, "lead id '%s' is not a valid id", id);
 out:
@@ -1628,7 +1723,7 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
     char kind[16];
     int32_t day, due;
     bool has = false;
-    size_t i;
+    size_t i, given = 0, need = 0;
     uint64_t idx = 0;
     ql_err rc;
 
@@ -1660,9 +1755,12 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
         goto fail;
     }
     if ((rc = split_fields(p.wf, fields, n, &p.clear, &p.sealed, &p.secret,
-                           d)) != QL_OK)
+                           &given, d)) != QL_OK)
         goto fail;
-    for (i = 0; i < ql_workflow_field_count(p.wf); i++) {
+    for (i = 0; i < ql_workflow_field_count(p.wf); i++)
+        need += ql_workflow_field_at(p.wf, i)->required;
+    /* Only when one is missing: look for it, to name it. */
+    for (i = 0; given != need && i < ql_workflow_field_count(p.wf); i++) {
         const struct ql_wf_field *f = ql_workflow_field_at(p.wf, i);
         const char *v = kvs_get(f->vis == QL_VIS_CLEAR    ? &p.clear
                                 : f->vis == QL_VIS_SECRET ? &p.secret
@@ -1675,8 +1773,8 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
             goto fail;
         }
     }
-    snprintf(p.unit, sizeof p.unit, "%s", unit);
-    snprintf(p.m.unit, sizeof p.m.unit, "%s", unit);
+    copy_text(p.unit, sizeof p.unit, unit);
+    copy_text(p.m.unit, sizeof p.m.unit, unit);
     p.m.epoch = -1; /* a new lead starts with a snapshot */
     if ((rc = merge_into(&p.all_sealed, &p.sealed, d)) != QL_OK ||
         (rc = merge_into(&p.all_secret, &p.secret, d)) != QL_OK ||
@@ -1695,11 +1793,11 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
     p.due[0] = '\0';
     if (has && (rc = ql_date_format(due, p.due, sizeof p.due, d)) != QL_OK)
         goto fail;
-    snprintf(e.action, sizeof e.action, "lead.add");
-    snprintf(e.unit, sizeof e.unit, "%s", unit);
-    snprintf(e.lead, sizeof e.lead, "%s", p.m.id);
-    snprintf(e.to, sizeof e.to, "%s", p.to);
-    snprintf(e.workflow, sizeof e.workflow, "%s", ql_workflow_hash(p.wf));
+    copy_text(e.action, sizeof e.action, "lead.add");
+    copy_text(e.unit, sizeof e.unit, unit);
+    copy_text(e.lead, sizeof e.lead, p.m.id);
+    copy_text(e.to, sizeof e.to, p.to);
+    copy_text(e.workflow, sizeof e.workflow, ql_workflow_hash(p.wf));
     signers[0] = c->actor;
     /* A new lead's envelope is the fields given, all of it. */
     p.secret_all = true;
@@ -1709,7 +1807,7 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
         (rc = county_finish(c, d)) != QL_OK)
         goto fail;
     memo_update(c, &p, &p.clear, idx);
-    snprintf(id, QL_ENTRY_WORD_MAX + 1, "%s", p.m.id);
+    copy_text(id, QL_ENTRY_WORD_MAX + 1, p.m.id);
     plan_release(&p);
     ql_entry_release(&e);
     return QL_OK;
@@ -1780,7 +1878,7 @@ ql_lead_move(struct ql_county *c, const char *id, const char *transition,
         goto fail;
     }
     if ((rc = split_fields(p.wf, fields, n, &p.clear, &p.sealed, &p.secret,
-                           d)) != QL_OK)
+                           NULL, d)) != QL_OK)
         goto fail;
     if (!p.readable && p.sealed.n > 0) {
         rc = ql_fail(d, QL_EDENIED, "'%s' cannot read lead %s", who.name, id);
@@ -1789,17 +1887,17 @@ ql_lead_move(struct ql_county *c, const char *id, const char *transition,
     if ((rc = plan_transition(c, &p, &who, false, d)) != QL_OK)
         goto fail;
     propose = p.t->approval != NULL;
-    snprintf(e.action, sizeof e.action, "%s",
+    copy_text(e.action, sizeof e.action,
              propose ? "lead.propose" : "lead.move");
     /* A proposal changes nothing yet: it stays in the lead's unit. */
     if (propose)
-        snprintf(p.unit, sizeof p.unit, "%s", p.m.unit);
-    snprintf(e.unit, sizeof e.unit, "%s", p.unit);
-    snprintf(e.lead, sizeof e.lead, "%s", id);
-    snprintf(e.from, sizeof e.from, "%s", p.m.state);
-    snprintf(e.to, sizeof e.to, "%s", p.t->to);
-    snprintf(e.transition, sizeof e.transition, "%s", p.t->name);
-    snprintf(e.workflow, sizeof e.workflow, "%s", p.m.workflow);
+        copy_text(p.unit, sizeof p.unit, p.m.unit);
+    copy_text(e.unit, sizeof e.unit, p.unit);
+    copy_text(e.lead, sizeof e.lead, id);
+    copy_text(e.from, sizeof e.from, p.m.state);
+    copy_text(e.to, sizeof e.to, p.t->to);
+    copy_text(e.transition, sizeof e.transition, p.t->name);
+    copy_text(e.workflow, sizeof e.workflow, p.m.workflow);
     signers[0] = c->actor;
     if ((rc = add_clear(&e, &p, d)) != QL_OK ||
         (propose &&
@@ -1892,14 +1990,14 @@ ql_lead_approve(struct ql_county *c, const char *id, struct ql_diag *d)
     }
     if ((rc = plan_transition(c, &p, &who, true, d)) != QL_OK)
         goto fail;
-    snprintf(e.action, sizeof e.action, "lead.approve");
-    snprintf(e.unit, sizeof e.unit, "%s", p.unit);
-    snprintf(e.lead, sizeof e.lead, "%s", id);
-    snprintf(e.from, sizeof e.from, "%s", p.m.state);
-    snprintf(e.to, sizeof e.to, "%s", p.t->to);
-    snprintf(e.transition, sizeof e.transition, "%s", p.t->name);
-    snprintf(e.workflow, sizeof e.workflow, "%s", p.m.workflow);
-    snprintf(num, sizeof num, "%llu", (unsigned long long)p.m.pending_idx);
+    copy_text(e.action, sizeof e.action, "lead.approve");
+    copy_text(e.unit, sizeof e.unit, p.unit);
+    copy_text(e.lead, sizeof e.lead, id);
+    copy_text(e.from, sizeof e.from, p.m.state);
+    copy_text(e.to, sizeof e.to, p.t->to);
+    copy_text(e.transition, sizeof e.transition, p.t->name);
+    copy_text(e.workflow, sizeof e.workflow, p.m.workflow);
+    put_u64(num, sizeof num, p.m.pending_idx, 0);
     signers[0] = c->actor;
     if ((rc = add_clear(&e, &p, d)) != QL_OK ||
         (rc = ql_entry_add_clear(&e, "_proposal", num, d)) != QL_OK ||
@@ -1961,16 +2059,16 @@ ql_lead_reject(struct ql_county *c, const char *id, const char *note,
     }
     if ((rc = check_unit(&who, p.m.unit, d)) != QL_OK)
         goto fail;
-    snprintf(e.action, sizeof e.action, "lead.reject");
-    snprintf(e.unit, sizeof e.unit, "%s", p.m.unit);
-    snprintf(e.lead, sizeof e.lead, "%s", id);
-    snprintf(e.from, sizeof e.from, "%s", p.m.state);
-    snprintf(e.to, sizeof e.to, "%s", p.m.state);
-    snprintf(e.transition, sizeof e.transition, "%s",
+    copy_text(e.action, sizeof e.action, "lead.reject");
+    copy_text(e.unit, sizeof e.unit, p.m.unit);
+    copy_text(e.lead, sizeof e.lead, id);
+    copy_text(e.from, sizeof e.from, p.m.state);
+    copy_text(e.to, sizeof e.to, p.m.state);
+    copy_text(e.transition, sizeof e.transition,
              p.m.pending_transition);
-    snprintf(e.workflow, sizeof e.workflow, "%s", p.m.workflow);
-    snprintf(num, sizeof num, "%llu", (unsigned long long)p.m.pending_idx);
-    snprintf(p.unit, sizeof p.unit, "%s", p.m.unit);
+    copy_text(e.workflow, sizeof e.workflow, p.m.workflow);
+    put_u64(num, sizeof num, p.m.pending_idx, 0);
+    copy_text(p.unit, sizeof p.unit, p.m.unit);
     p.note = note;
     p.readable = true;
     signers[0] = c->actor;
@@ -2071,12 +2169,12 @@ ql_lead_migrate(struct ql_county *c, const char *id, const char *hash,
                      to);
         goto fail;
     }
-    snprintf(e.action, sizeof e.action, "lead.migrate");
-    snprintf(e.unit, sizeof e.unit, "%s", m.unit);
-    snprintf(e.lead, sizeof e.lead, "%s", id);
-    snprintf(e.from, sizeof e.from, "%s", m.state);
-    snprintf(e.to, sizeof e.to, "%s", to);
-    snprintf(e.workflow, sizeof e.workflow, "%s", hash);
+    copy_text(e.action, sizeof e.action, "lead.migrate");
+    copy_text(e.unit, sizeof e.unit, m.unit);
+    copy_text(e.lead, sizeof e.lead, id);
+    copy_text(e.from, sizeof e.from, m.state);
+    copy_text(e.to, sizeof e.to, to);
+    copy_text(e.workflow, sizeof e.workflow, hash);
     signers[0] = c->actor;
     if ((rc = ql_entry_add_clear(&e, "_from_workflow", m.workflow, d)) !=
             QL_OK ||

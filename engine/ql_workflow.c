@@ -53,6 +53,8 @@ struct ql_workflow {
     size_t ncreate;
     struct ql_wf_field *fields;
     size_t nfields;
+    /* fields by name, bytewise: every write looks its fields up by name */
+    const struct ql_wf_field **byname;
     struct ql_wf_state *states;
     size_t nstates;
     struct ql_wf_transition *trans;
@@ -708,6 +710,33 @@ load_field(struct loader *L, const struct ql_lval *item, size_t idx,
     return QL_OK;
 }
 
+/*
+ * Builds wf->byname, the fields sorted by name for ql_workflow_field's
+ * binary search. Names are unique (load_field refuses a duplicate), so
+ * the order is total. Insertion sort: at most WF_FIELDS_MAX fields, once
+ * a load.
+ */
+static ql_err
+index_fields(struct loader *L)
+{
+    struct ql_workflow *wf = L->wf;
+    const struct ql_wf_field **by;
+    size_t i, j;
+
+    if (wf->nfields == 0)
+        return QL_OK;
+    if ((by = calloc(wf->nfields, sizeof *by)) == NULL)
+        return nomem(L);
+    wf->byname = by;
+    for (i = 0; i < wf->nfields; i++) {
+        for (j = i; j > 0 && strcmp(by[j - 1]->name, wf->fields[i].name) > 0;
+             j--)
+            by[j] = by[j - 1];
+        by[j] = &wf->fields[i];
+    }
+    return QL_OK;
+}
+
 static ql_err
 load_fields(struct loader *L, const struct ql_lval *top)
 {
@@ -732,7 +761,7 @@ load_fields(struct loader *L, const struct ql_lval *top)
             return rc;
         }
     }
-    return QL_OK;
+    return index_fields(L);
 }
 
 /* ---- States ------------------------------------------------------------ */
@@ -1441,6 +1470,7 @@ ql_workflow_free(struct ql_workflow *wf)
         free((void *)wf->trans[i].distinct_from);
     }
     free(wf->fields);
+    free(wf->byname);
     free(wf->trans);
     free(wf->guards);
     free(wf->roles);
@@ -1573,13 +1603,22 @@ ql_workflow_field_at(const struct ql_workflow *wf, size_t i)
 const struct ql_wf_field *
 ql_workflow_field(const struct ql_workflow *wf, const char *name)
 {
-    size_t i;
+    size_t lo = 0, hi, mid;
+    int c;
 
-    if (name == NULL)
+    if (name == NULL || wf->byname == NULL)
         return NULL;
-    for (i = 0; i < wf->nfields; i++)
-        if (strcmp(wf->fields[i].name, name) == 0)
-            return &wf->fields[i];
+    hi = wf->nfields;
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        c = strcmp(name, wf->byname[mid]->name);
+        if (c == 0)
+            return wf->byname[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
     return NULL;
 }
 

@@ -1897,6 +1897,172 @@ test_batch_defer_failures(void **state)
     free(before);
 }
 
+/*
+ * Registration names a missing or empty required field and refuses a
+ * field given twice, whichever list (clear, sealed) the fields go to:
+ * the engine counts the required fields given and searches for the
+ * missing one only to name it.
+ */
+static void
+test_required_fields_counted(void **state)
+{
+    static const struct {
+        const char *what;
+        struct ql_wf_kv f[3];
+        size_t n;
+        ql_err want;
+        const char *msg;
+    } CASES[] = {
+        {"none", {{NULL, NULL}}, 0, QL_EFORMAT, "线索来源"},
+        {"no summary", {{"source", "群众举报"}}, 1, QL_EFORMAT, "主要问题"},
+        {"no source", {{"summary", "x"}}, 1, QL_EFORMAT, "线索来源"},
+        {"empty summary",
+         {{"source", "群众举报"}, {"summary", ""}},
+         2,
+         QL_EFORMAT,
+         "主要问题 (summary) is required"},
+        {"empty source beside a secret",
+         {{"reporter", "甲"}, {"summary", "x"}, {"source", ""}},
+         3,
+         QL_EFORMAT,
+         "线索来源"},
+        {"summary twice",
+         {{"source", "群众举报"}, {"summary", "x"}, {"summary", "y"}},
+         3,
+         QL_EUSAGE,
+         "given twice"},
+        {"both", {{"summary", "x"}, {"source", "部门移送"}}, 2, QL_OK, NULL},
+        {"both and optional",
+         {{"amount", "5"}, {"source", "部门移送"}, {"summary", "x"}},
+         3,
+         QL_OK,
+         NULL},
+    };
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char id[80];
+    size_t i;
+    uint64_t n;
+
+    (void)state;
+    as(REG);
+    for (i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        print_message("%s\n", CASES[i].what);
+        n = log_size();
+        if (CASES[i].want != QL_OK) {
+            expect_refused(ql_lead_add(F->c, "test_flow", NULL, CASES[i].f,
+                                       CASES[i].n, id, &d),
+                           CASES[i].want, &d, CASES[i].msg, n);
+            continue;
+        }
+        assert_int_equal(ql_lead_add(F->c, "test_flow", NULL, CASES[i].f,
+                                     CASES[i].n, id, &d),
+                         QL_OK);
+        assert_true(log_size() > n);
+        assert_int_equal(ql_lead_load(F->c, id, &l, &d), QL_OK);
+        assert_string_equal(ql_lead_get(l, "summary"), "x");
+        assert_string_equal(ql_lead_get(l, "source"), "部门移送");
+        ql_lead_free(l);
+    }
+    /* Only the two that passed were registered, numbered in order. */
+    assert_string_equal(id, "T-2025-0002");
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
+/*
+ * A batch keeps unit kinds and the calendar between its writes; a unit
+ * added or a calendar set in the middle of the batch takes effect for
+ * the writes after it, and a kind kept still refuses what it must.
+ */
+static void
+test_batch_registry_kept(void **state)
+{
+    static const char cal[] = "zone Asia/Shanghai\n"
+                              "weekend sat sun\n"
+                              "year 2025\n"
+                              "holiday 2025-09-16 2025-09-16 测试假日\n";
+    struct ql_wf_kv to_xs[] = {{"handling_unit", "XS"},
+                               {"due_at", "2025-10-20"}};
+    struct ql_wf_kv to_lt[] = {{"handling_unit", "LT"},
+                               {"due_at", "2025-10-20"}};
+    struct ql_wf_kv to_au[] = {{"handling_unit", "AU"},
+                               {"due_at", "2025-10-20"}};
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char a[80], b[80], c[80], e[80];
+    uint64_t n;
+
+    (void)state;
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    add_lead(a, "批内甲");
+    as(ADMIN);
+    assert_int_equal(ql_county_unit_add(F->c, "XS", "青禾县新设镇",
+                                        QL_KIND_TOWNSHIP, &d),
+                     QL_OK);
+    assert_int_equal(
+        ql_county_calendar_set(F->c, "test.cal", cal, strlen(cal), &d),
+        QL_OK);
+    add_lead(b, "批内乙");
+    add_lead(c, "批内戊");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, b, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, b, "assign", to_xs, 2, NULL, NULL, &d),
+                     QL_OK);
+    as(DIR);
+    assert_int_equal(ql_lead_approve(F->c, b, &d), QL_OK);
+    assert_int_equal(ql_county_batch_commit(F->c, &d), QL_OK);
+    /* Three workdays from Monday; the second calendar skips Tuesday. */
+    assert_int_equal(ql_lead_load(F->c, a, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_due(l), "2025-09-18");
+    ql_lead_free(l);
+    assert_int_equal(ql_lead_load(F->c, b, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_unit(l), "XS");
+    assert_string_equal(ql_lead_state(l), "ASSIGNED");
+    ql_lead_free(l);
+    assert_int_equal(ql_lead_load(F->c, c, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_due(l), "2025-09-19");
+    ql_lead_free(l);
+    add_lead(e, "批外");
+    assert_int_equal(ql_lead_load(F->c, e, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_due(l), "2025-09-19");
+    ql_lead_free(l);
+
+    /* An audit unit's kind, kept from an earlier write, still refuses. */
+    n = log_size();
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    add_lead(a, "批内丙");
+    add_lead(b, "批内丁");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, a, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, a, "assign", to_au, 2, NULL, NULL, &d),
+                     QL_ERULE);
+    assert_non_null(strstr(d.msg, "handles no leads"));
+    ql_county_batch_abort(F->c);
+    assert_int_equal(log_size(), n);
+    /* Again, with the kinds learned first by a good assignment. */
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    add_lead(a, "批内丙");
+    add_lead(b, "批内丁");
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, a, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, b, "triage", NULL, 0, NULL, NULL, &d),
+                     QL_OK);
+    assert_int_equal(ql_lead_move(F->c, a, "assign", to_lt, 2, NULL, NULL, &d),
+                     QL_OK);
+    as(DIR);
+    assert_int_equal(ql_lead_approve(F->c, a, &d), QL_OK);
+    as(TRI);
+    assert_int_equal(ql_lead_move(F->c, b, "assign", to_au, 2, NULL, NULL, &d),
+                     QL_ERULE);
+    assert_non_null(strstr(d.msg, "handles no leads"));
+    ql_county_batch_abort(F->c);
+    assert_int_equal(log_size(), n);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1926,6 +2092,8 @@ main(void)
         T(test_many_principals_holders),
         T(test_batch_defer_same_tables),
         T(test_batch_defer_failures),
+        T(test_required_fields_counted),
+        T(test_batch_registry_kept),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

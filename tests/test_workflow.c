@@ -1888,6 +1888,58 @@ test_guard_big_leads(void **state)
     }
 }
 
+/*
+ * Fields are found by name through an index sorted at load: every field
+ * of a workflow declared out of order, names that are prefixes of one
+ * another, and names that sort before, between and after them all.
+ */
+static void
+test_field_index(void **state)
+{
+    static const char src[] =
+        "return { name = \"idx\", initial = \"OPEN\", roles = { { name = "
+        "\"clerk\" } }, fields = { { name = \"mid\", type = \"text\" }, "
+        "{ name = \"ab\", type = \"text\" }, { name = \"z9\", type = "
+        "\"text\" }, { name = \"a\", type = \"text\", label = \"ay\" }, "
+        "{ name = \"abc\", type = \"number\" }, { name = \"b\", type = "
+        "\"text\" } }, states = { { name = \"OPEN\" }, { name = \"DONE\", "
+        "terminal = true } }, transitions = { { name = \"go\", from = "
+        "\"OPEN\", to = \"DONE\", roles = { \"clerk\" } } } }\n";
+    static const char *const absent[] = {"", "0", "A", "aa", "abd", "ac",
+                                         "bb", "m", "mi", "midd", "z",
+                                         "z99", "zz", "\xe5\x90\x8d"};
+    struct fixture *fx = *state;
+    struct ql_workflow *wf = NULL;
+    struct ql_diag d = {0};
+    const struct ql_wf_field *f;
+    size_t i;
+
+    assert_int_equal(ql_workflow_load("idx.lua", src, strlen(src), &wf, &d),
+                     QL_OK);
+    assert_int_equal(ql_workflow_field_count(wf), 6);
+    for (i = 0; i < ql_workflow_field_count(wf); i++) {
+        f = ql_workflow_field_at(wf, i);
+        print_message("field %s\n", f->name);
+        /* The very field, not a copy: callers compare pointers. */
+        assert_ptr_equal(ql_workflow_field(wf, f->name), f);
+    }
+    assert_string_equal(ql_workflow_field_at(wf, 0)->name, "mid");
+    assert_int_equal(ql_workflow_field(wf, "abc")->type, QL_FIELD_NUMBER);
+    for (i = 0; i < sizeof absent / sizeof absent[0]; i++) {
+        print_message("absent '%s'\n", absent[i]);
+        assert_null(ql_workflow_field(wf, absent[i]));
+    }
+    assert_null(ql_workflow_field(wf, NULL));
+    /* A label still finds its field when no name matches. */
+    assert_string_equal(ql_workflow_field_by_label(wf, "ay")->name, "a");
+    ql_workflow_free(wf);
+    /* The shipped workflow: each of its fields by its own name. */
+    for (i = 0; i < ql_workflow_field_count(fx->gang); i++) {
+        f = ql_workflow_field_at(fx->gang, i);
+        assert_ptr_equal(ql_workflow_field(fx->gang, f->name), f);
+    }
+}
+
 int
 main(void)
 {
@@ -1916,6 +1968,7 @@ main(void)
         cmocka_unit_test(test_guard_lead_table),
         cmocka_unit_test(test_load_registered),
         cmocka_unit_test(test_guard_big_leads),
+        cmocka_unit_test(test_field_index),
     };
 
     failed = cmocka_run_group_tests_name("eager", tests, group_setup,
