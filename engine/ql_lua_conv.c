@@ -829,10 +829,10 @@ lazy_fill(lua_State *L, int h)
  * outlives it (globals and the tables left by loading are read-only,
  * upvalues are put back before each call, the registry is out of reach).
  * So the state keeps the first POOL_KITS tables of a call in the registry
- * and the next call hands them out again, in the same order, emptied and
- * pointed at the new tree; a script cannot tell a kept table from a new
- * one. One that held more than POOL_KIT_ENTRIES entries is dropped
- * instead of emptied, so a state never keeps much memory this way.
+ * and the next call hands them out again, in the same order, each with a
+ * new hidden table pointed at the new tree (see reuse_kit: an emptied one
+ * would still answer next() for the last call's keys); what is kept is
+ * the proxy, its metatable and the loader, never a value.
  *
  * The pool is a table: [POOL_CALL] the number of the call the count below
  * belongs to, [POOL_USED] how many kits that call took, and kit k at
@@ -841,7 +841,6 @@ lazy_fill(lua_State *L, int h)
  */
 static const char pool_key = 'k'; /* registry: the pool */
 #define POOL_KITS 16
-#define POOL_KIT_ENTRIES 64
 #define POOL_CALL (-1)
 #define POOL_USED 0
 
@@ -893,60 +892,37 @@ push_new_kit(lua_State *L, const struct ql_lval *v, const char *label)
 }
 
 /*
- * Empties the hidden table at h for reuse; false, leaving it partly
- * emptied, when it held more than POOL_KIT_ENTRIES entries.
- */
-static bool
-empty_hidden(lua_State *L, int h)
-{
-    int n = 0;
-
-    lua_pushnil(L);
-    while (lua_next(L, h)) {
-        lua_pop(L, 1);
-        if (++n > POOL_KIT_ENTRIES) {
-            lua_pop(L, 1);
-            return false;
-        }
-        /* Clearing existing fields during a traversal is allowed. */
-        lua_pushvalue(L, -1);
-        lua_pushnil(L);
-        lua_rawset(L, h);
-    }
-    return true;
-}
-
-/*
  * Points the kept kit at p (proxy) and lm (loader metatable) at v for this
- * call: empties the hidden table and gives it the loader, or no metatable
- * when v is empty. False when the kit is too big to keep (see above).
+ * call: a new hidden table behind the proxy, with the loader, or with no
+ * metatable when v is empty. The old hidden table is not emptied and kept:
+ * Lua leaves a key set to nil in its slot (and an array part its size), so
+ * next() on it would still accept the last call's keys, and a guard could
+ * learn which fields an earlier lead had. The old one is garbage now.
  */
-static bool
+static void
 reuse_kit(lua_State *L, int p, int lm, const struct ql_lval *v,
           const char *label)
 {
+    size_t n = v->u.table.count, arr = v->u.table.array_len;
     const char *old;
     int top = lua_gettop(L), meta, h, fn;
 
     lua_getmetatable(L, p);
     meta = lua_gettop(L);
-    lua_pushliteral(L, "__index");
-    lua_rawget(L, meta);
+    lua_createtable(L, arr < INT_MAX ? (int)arr : 0,
+                    n - arr < INT_MAX ? (int)(n - arr) : 0);
     h = lua_gettop(L);
-    if (!empty_hidden(L, h)) {
-        lua_settop(L, top);
-        return false;
-    }
+    lua_pushliteral(L, "__index");
+    lua_pushvalue(L, h);
+    lua_rawset(L, meta);
     if (lua_rawgetp(L, meta, &proxy_key) != LUA_TSTRING ||
         strcmp(lua_tostring(L, -1), label) != 0) {
         lua_pushstring(L, label);
         lua_rawsetp(L, meta, &proxy_key);
     }
-    if (v->u.table.count == 0) {
-        lua_pushnil(L);
-        lua_setmetatable(L, h);
+    if (n == 0) {
         lua_settop(L, top);
-        return true;
+        return;
     }
     lua_pushliteral(L, "__index");
     lua_rawget(L, lm);
@@ -964,7 +940,6 @@ reuse_kit(lua_State *L, int p, int lm, const struct ql_lval *v,
     lua_pushvalue(L, lm);
     lua_setmetatable(L, h);
     lua_settop(L, top);
-    return true;
 }
 
 /* Pushes a read-only table for the table v, kept or new (see above). */
@@ -999,8 +974,9 @@ push_table(lua_State *L, const struct ql_lval *v, const char *label)
     p = lua_gettop(L);
     lua_rawgeti(L, pool, 2 * used + 2);
     lm = lua_gettop(L);
-    if (lua_type(L, p) != LUA_TTABLE || lua_type(L, lm) != LUA_TTABLE ||
-        !reuse_kit(L, p, lm, v, label)) {
+    if (lua_type(L, p) == LUA_TTABLE && lua_type(L, lm) == LUA_TTABLE) {
+        reuse_kit(L, p, lm, v, label);
+    } else {
         lua_settop(L, pool);
         push_new_kit(L, v, label);
         /* An empty table's kit gets its loader metatable when reused. */

@@ -2644,6 +2644,73 @@ test_guard_answers(void **state)
     ql_lua_free(lua);
 }
 
+/*
+ * A kept argument table must not know the keys of the call before.
+ * The first call gets a lead with a field 'informant' and a 10-line list;
+ * the second a lead without them. next(t, k) for a key t never had raises
+ * "invalid key to 'next'", so a table that answered would tell.
+ */
+static void
+test_kept_tables_forget_keys(void **state)
+{
+    static const char src[] =
+        "return { probe = function(lead)\n"
+        "    local f = lead.fields\n"
+        "    local _ = f.summary\n"
+        "    local had = pcall(next, f, 'informant')\n"
+        "    local list = pcall(next, f.tags or {}, 9)\n"
+        "    return tostring(had) .. '/' .. tostring(list)\n"
+        "end }\n";
+    static const char *const names[1] = {"lead"};
+    struct ql_lua *lua = new_state(NULL);
+    struct ql_lval *t = must_load(lua, "probe.lua", src);
+    struct ql_lval *a, *f, *tags, *res[1] = {NULL};
+    const struct ql_lval *args[1];
+    struct ql_diag d;
+    int i;
+
+    (void)state;
+    /* Call 1: a lead with an informant and ten tags, all read. */
+    a = table_val();
+    f = table_val();
+    tags = table_val();
+    for (i = 1; i <= 10; i++)
+        push(tags, int_val(i));
+    set(f, "summary", str_val("one"));
+    set(f, "informant", str_val("Zhang San 138-0000-0000"));
+    set(f, "tags", tags);
+    set(a, "fields", f);
+    args[0] = a;
+    assert_int_equal(
+        ql_lua_call(lua, ql_lval_get(t, "probe"), args, names, 1, res, 1, &d),
+        QL_OK);
+    print_message("call 1 (has informant, 10 tags): %s\n",
+                  res[0]->u.string.bytes);
+    ql_lval_free(res[0]);
+    ql_lval_free(a);
+    /* Call 2: another lead, no informant, two tags. */
+    a = table_val();
+    f = table_val();
+    tags = table_val();
+    push(tags, int_val(1));
+    push(tags, int_val(2));
+    set(f, "summary", str_val("two"));
+    set(f, "tags", tags);
+    set(a, "fields", f);
+    args[0] = a;
+    assert_int_equal(
+        ql_lua_call(lua, ql_lval_get(t, "probe"), args, names, 1, res, 1, &d),
+        QL_OK);
+    print_message("call 2 (no informant, 2 tags): %s\n",
+                  res[0]->u.string.bytes);
+    /* A fresh table would answer false/false: the key was never in it. */
+    assert_string_equal(res[0]->u.string.bytes, "false/false");
+    ql_lval_free(res[0]);
+    ql_lval_free(a);
+    ql_lval_free(t);
+    ql_lua_free(lua);
+}
+
 int
 main(void)
 {
@@ -2672,6 +2739,7 @@ main(void)
         cmocka_unit_test(test_conversion_paths),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_kept_argument_tables),
+        cmocka_unit_test(test_kept_tables_forget_keys),
         cmocka_unit_test(test_many_argument_tables),
         cmocka_unit_test(test_shared_upvalues_restored),
         cmocka_unit_test(test_guard_answers),

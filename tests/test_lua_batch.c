@@ -38,6 +38,10 @@
 static const char WF[] =
     "local function check(lead, ctx)\n"
     "  local f = lead.fields\n"
+    "  if f.summary == 'probe' then\n"
+    "    return false, 'earlier lead had tags: ' .. tostring((pcall(next, f, "
+    "'tags')))\n"
+    "  end\n"
     "  if f.summary == 'boom' then error('boom in guard') end\n"
     "  if f.summary:sub(1, 6) == 'refuse' then\n"
     "    return false, 'refused ' .. f.summary\n"
@@ -363,11 +367,35 @@ test_batch_guard_failure_rolls_back(void **state)
     assert_int_equal(ql_county_replay_check(f->c, &d), QL_OK);
 }
 
+/*
+ * Two single writes on one county handle. The first lead has tags
+ * (its guard reads every field); the second has none, and its guard asks
+ * next() about a 'tags' key. Its table has never held one, so next must
+ * raise: a table that answered would tell the guard the earlier lead had
+ * tags.
+ */
+static void
+test_guard_cannot_probe_earlier_lead(void **state)
+{
+    struct fx *f = *state;
+    struct plan a = {"alpha", 3, false}, b = {"probe", 0, false};
+    struct ql_diag d;
+    char id[80];
+    ql_err rc;
+
+    assert_int_equal(add_and_move(f, &a, id, &d), QL_OK);
+    rc = add_and_move(f, &b, id, &d);
+    print_message("second guard: rc %d, %s\n", (int)rc, d.msg);
+    assert_null(strstr(d.msg, "earlier lead had tags: true"));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_batch_guards_see_their_lead,
+        cmocka_unit_test_setup_teardown(test_batch_guards_see_their_lead, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_guard_cannot_probe_earlier_lead,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_guard_failure_rolls_back,
                                         setup, teardown),
