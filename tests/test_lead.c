@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -1619,6 +1620,17 @@ count_row(void *ctx, const struct ql_lead_row *r, struct ql_diag *d)
  * distinct_from check reading lead_entries, a migration, a status summary
  * and a lead list in between. ids get the five leads' ids.
  */
+static int64_t walk_now; /* 0: the clock stays */
+
+static void
+step(struct ql_county *c)
+{
+    if (walk_now != 0) {
+        walk_now += 40000;
+        ql_county_set_now(c, walk_now);
+    }
+}
+
 static void
 defer_walk(struct ql_county *c, char ids[5][80])
 {
@@ -1638,65 +1650,83 @@ defer_walk(struct ql_county *c, char ids[5][80])
     size_t i, listed = 0;
 
     ql_county_set_actor(c, F->k[REG]);
-    for (i = 0; i < 5; i++)
+    for (i = 0; i < 5; i++) {
+        step(c);
         assert_int_equal(ql_lead_add(c, "test_flow", NULL, fields, 3, ids[i],
                                      &d),
                          QL_OK);
+    }
     /* One lead all the way through, each entry right after the last. */
     ql_county_set_actor(c, F->k[TRI]);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[0], "triage", NULL, 0, NULL, NULL,
                                   &d),
                      QL_OK);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[0], "assign", assign, 2, "交办",
                                   NULL, &d),
                      QL_OK);
     ql_county_set_actor(c, F->k[DIR]);
+    step(c);
     assert_int_equal(ql_lead_approve(c, ids[0], &d), QL_OK);
     ql_county_set_actor(c, F->k[LT_LLY]);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[0], "accept", NULL, 0, NULL, NULL,
                                   &d),
                      QL_OK);
     ql_county_set_actor(c, F->k[LT_HC]);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[0], "progress", NULL, 0, "回告",
                                   NULL, &d),
                      QL_OK);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[0], "report", report, 3, NULL, NULL,
                                   &d),
                      QL_OK);
     ql_county_set_actor(c, F->k[DIR]);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[0], "approve_report", NULL, 0, NULL,
                                   NULL, &d),
                      QL_OK);
     /* A proposal declined, proposed again and left waiting. */
     ql_county_set_actor(c, F->k[TRI]);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[1], "triage", NULL, 0, NULL, NULL,
                                   &d),
                      QL_OK);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[1], "assign", assign, 2, NULL, NULL,
                                   &d),
                      QL_OK);
     ql_county_set_actor(c, F->k[DIR]);
+    step(c);
     assert_int_equal(ql_lead_reject(c, ids[1], "期限过短", &d), QL_OK);
     ql_county_set_actor(c, F->k[TRI]);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[1], "assign", assign2, 2, NULL,
                                   NULL, &d),
                      QL_OK);
     /* Two leads in turns: each move follows a write on the other. */
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[2], "triage", NULL, 0, NULL, NULL,
                                   &d),
                      QL_OK);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[3], "triage", NULL, 0, NULL, NULL,
                                   &d),
                      QL_OK);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[2], "assign", assign, 2, NULL, NULL,
                                   &d),
                      QL_OK);
     status_read(c);
     ql_county_set_actor(c, F->k[DIR]);
+    step(c);
     assert_int_equal(ql_lead_approve(c, ids[2], &d), QL_OK);
     /* A merge reads its master's row. */
     ql_county_set_actor(c, F->k[TRI]);
     merge[0].value = ids[1];
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[3], "merge", merge, 1, NULL, NULL,
                                   &d),
                      QL_OK);
@@ -1712,16 +1742,20 @@ defer_walk(struct ql_county *c, char ids[5][80])
                                             strlen(src), hash, &d),
                      QL_OK);
     free(src);
+    step(c);
     assert_int_equal(ql_lead_migrate(c, ids[4], hash, "NEW=REG", &d), QL_OK);
     ql_county_set_actor(c, F->k[TRI]);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[4], "triage", NULL, 0, NULL, NULL,
                                   &d),
                      QL_OK);
+    step(c);
     assert_int_equal(ql_lead_list(c, NULL, NULL, false, count_row, &listed,
                                   &d),
                      QL_OK);
     assert_int_equal(listed, 5);
     ql_county_set_actor(c, F->k[LT_LLY]);
+    step(c);
     assert_int_equal(ql_lead_move(c, ids[2], "accept", NULL, 0, NULL, NULL,
                                   &d),
                      QL_OK);
@@ -2063,6 +2097,132 @@ test_batch_registry_kept(void **state)
     assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
 }
 
+/* The same walk with the clock moving between writes. */
+static void
+test_batch_defer_same_tables_clock(void **state)
+{
+    walk_now = NOW;
+    {
+        struct ql_county *c2 = NULL;
+        struct ql_diag d;
+        char ids[5][80], ids2[5][80], *path2, *t1, *t2;
+        size_t i;
+
+        (void)state;
+        path2 = qlt_join(F->dir, "copy.db");
+        assert_int_equal(ql_store_backup(ql_county_store(F->c), path2, &d),
+                         QL_OK);
+        assert_int_equal(ql_county_open(path2, 0, &c2, &d), QL_OK);
+        {
+            char *key = qlt_join(F->dir, "county.db.logkey");
+
+            assert_int_equal(ql_county_set_log_key_path(c2, key, &d), QL_OK);
+            free(key);
+        }
+        ql_county_set_now(c2, NOW);
+        defer_walk(F->c, ids);
+        walk_now = NOW;
+        ql_county_set_actor(c2, F->k[REG]);
+        assert_int_equal(ql_county_batch_begin(c2, &d), QL_OK);
+        defer_walk(c2, ids2);
+        assert_int_equal(ql_county_batch_commit(c2, &d), QL_OK);
+        for (i = 0; i < 5; i++)
+            assert_string_equal(ids[i], ids2[i]);
+        t1 = tables_dump(F->path);
+        t2 = tables_dump(path2);
+        assert_string_equal(t1, t2);
+        assert_int_equal(ql_county_replay_check(c2, &d), QL_OK);
+        free(t1);
+        free(t2);
+        ql_county_close(c2);
+        free(path2);
+    }
+    walk_now = 0;
+}
+
+/*
+ * Past the bound of kept leads and kept entry rows, with the clock moving:
+ * a batch still leaves what single writes leave.
+ */
+static void
+big_walk(struct ql_county *c, size_t n)
+{
+    struct ql_wf_kv fields[] = {{"source", "群众举报"},
+                                {"summary", "批量延写"},
+                                {"reporter", "举报人甲, 000-0000-0000"}};
+    struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
+                                {"due_at", "2025-10-15"}};
+    struct ql_diag d;
+    char id[80], first[80];
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        ql_county_set_actor(c, F->k[REG]);
+        step(c);
+        assert_int_equal(ql_lead_add(c, "test_flow", NULL, fields, 3, id, &d),
+                         QL_OK);
+        if (i == 0)
+            snprintf(first, sizeof first, "%s", id);
+        ql_county_set_actor(c, F->k[TRI]);
+        step(c);
+        assert_int_equal(ql_lead_move(c, id, "triage", NULL, 0, NULL, NULL, &d),
+                         QL_OK);
+        if (i % 3 == 0) {
+            step(c);
+            assert_int_equal(
+                ql_lead_move(c, id, "assign", assign, 2, NULL, NULL, &d),
+                QL_OK);
+        }
+        if (i % 6 == 0) {
+            ql_county_set_actor(c, F->k[DIR]);
+            step(c);
+            assert_int_equal(ql_lead_approve(c, id, &d), QL_OK);
+        }
+        if (i % 97 == 0)
+            status_read(c);
+    }
+}
+
+static void
+test_batch_defer_many_leads(void **state)
+{
+    struct ql_county *c2 = NULL;
+    struct ql_diag d;
+    char *path2, *t1, *t2;
+
+    (void)state;
+    path2 = qlt_join(F->dir, "copy.db");
+    assert_int_equal(ql_store_backup(ql_county_store(F->c), path2, &d), QL_OK);
+    assert_int_equal(ql_county_open(path2, 0, &c2, &d), QL_OK);
+    {
+        char *key = qlt_join(F->dir, "county.db.logkey");
+
+        assert_int_equal(ql_county_set_log_key_path(c2, key, &d), QL_OK);
+        free(key);
+    }
+    walk_now = NOW;
+    ql_county_set_now(c2, NOW);
+    big_walk(F->c, 1100);
+    walk_now = NOW;
+    ql_county_set_actor(c2, F->k[REG]);
+    assert_int_equal(ql_county_batch_begin(c2, &d), QL_OK);
+    big_walk(c2, 1100);
+    assert_int_equal(ql_county_batch_commit(c2, &d), QL_OK);
+    walk_now = 0;
+    t1 = tables_dump(F->path);
+    t2 = tables_dump(path2);
+    assert_string_equal(t1, t2);
+    unlink("/tmp/rev-big-batch.db");
+    assert_int_equal(
+        ql_store_backup(ql_county_store(c2), "/tmp/rev-big-batch.db", &d),
+        QL_OK);
+    assert_int_equal(ql_county_replay_check(c2, &d), QL_OK);
+    free(t1);
+    free(t2);
+    ql_county_close(c2);
+    free(path2);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -2094,6 +2254,8 @@ main(void)
         T(test_batch_defer_failures),
         T(test_required_fields_counted),
         T(test_batch_registry_kept),
+        T(test_batch_defer_same_tables_clock),
+        T(test_batch_defer_many_leads),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
