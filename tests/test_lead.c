@@ -1826,6 +1826,19 @@ sql_exec(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
+/* Ends a failed batch and checks the store is as before it. */
+static void
+abort_and_check(const char *before, uint64_t n)
+{
+    char *after;
+
+    ql_county_batch_abort(F->c);
+    after = tables_dump(F->path);
+    assert_string_equal(before, after);
+    free(after);
+    assert_int_equal(log_size(), n);
+}
+
 /*
  * What a batch holds back goes with it when it fails: a refused write, a
  * row that cannot be written when the batch commits, or when a reader
@@ -1841,7 +1854,7 @@ test_batch_defer_failures(void **state)
                              {"due_at", "2025-10-15"}};
     struct ql_status *st = NULL;
     struct ql_diag d;
-    char id[80], *before, *after;
+    char id[80], *before;
     uint64_t n;
     ql_err rc;
 
@@ -1857,11 +1870,7 @@ test_batch_defer_failures(void **state)
     assert_int_equal(ql_lead_move(F->c, id, "assign", bad, 2, NULL, NULL, &d),
                      QL_EFORMAT);
     assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EUSAGE);
-    ql_county_batch_abort(F->c);
-    after = tables_dump(F->path);
-    assert_string_equal(before, after);
-    free(after);
-    assert_int_equal(log_size(), n);
+    abort_and_check(before, n);
 
     /*
      * A row in leads where the next registration's row must go: one at
@@ -1883,11 +1892,7 @@ test_batch_defer_failures(void **state)
     rc = ql_county_batch_commit(F->c, &d);
     assert_int_not_equal(rc, QL_OK);
     assert_non_null(strstr(d.msg, "leads.id"));
-    ql_county_batch_abort(F->c);
-    after = tables_dump(F->path);
-    assert_string_equal(before, after);
-    free(after);
-    assert_int_equal(log_size(), n);
+    abort_and_check(before, n);
 
     /* The same, found by a status summary inside the batch. */
     assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
@@ -1897,22 +1902,14 @@ test_batch_defer_failures(void **state)
     assert_null(st);
     assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EUSAGE);
     assert_non_null(strstr(d.msg, "rolled back"));
-    ql_county_batch_abort(F->c);
-    after = tables_dump(F->path);
-    assert_string_equal(before, after);
-    free(after);
-    assert_int_equal(log_size(), n);
+    abort_and_check(before, n);
 
     /* And by a read of the lead itself. */
     assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
     add_lead(id, "延写冲突");
     assert_int_not_equal(ql_lead_cache_check(F->c, id, NULL, &d), QL_OK);
     assert_int_equal(ql_county_batch_commit(F->c, &d), QL_EUSAGE);
-    ql_county_batch_abort(F->c);
-    after = tables_dump(F->path);
-    assert_string_equal(before, after);
-    free(after);
-    assert_int_equal(log_size(), n);
+    abort_and_check(before, n);
 
     /* Without the stray row, the same batch commits. */
     sql_exec(F->path, "DELETE FROM leads WHERE id = 'T-2025-0001'");
