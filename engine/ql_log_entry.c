@@ -41,10 +41,9 @@ ql_entry_release(struct ql_entry *e)
     if (e == NULL)
         return;
     free(e->actor);
-    for (i = 0; i < e->nclear; i++) {
+    /* A field's value shares its name's block (field_new). */
+    for (i = 0; i < e->nclear; i++)
         free(e->clear[i].name);
-        free(e->clear[i].value);
-    }
     free(e->clear);
     free(e->payload);
     memset(e, 0, sizeof *e);
@@ -194,6 +193,30 @@ ql_entry_set_actor(struct ql_entry *e, const char *actor, struct ql_diag *d)
     return QL_OK;
 }
 
+/*
+ * Fills f with copies of name and value in one block, value after name:
+ * an entry's fields are made and freed together, and two allocations a
+ * field were most of the cost of reading an entry back and releasing it.
+ * False without memory (f then holds nothing).
+ */
+static bool
+field_new(struct ql_entry_field *f, const char *name, size_t nlen,
+          const char *value, size_t vlen)
+{
+    char *b = malloc(nlen + vlen + 2);
+
+    f->name = f->value = NULL;
+    if (b == NULL)
+        return false;
+    memcpy(b, name, nlen);
+    b[nlen] = '\0';
+    memcpy(b + nlen + 1, value, vlen);
+    b[nlen + 1 + vlen] = '\0';
+    f->name = b;
+    f->value = b + nlen + 1;
+    return true;
+}
+
 ql_err
 ql_entry_add_clear(struct ql_entry *e, const char *name, const char *value,
                    struct ql_diag *d)
@@ -224,10 +247,8 @@ ql_entry_add_clear(struct ql_entry *e, const char *name, const char *value,
     e->clear = f;
     for (i = e->nclear; i > at; i--)
         f[i] = f[i - 1];
-    f[at].name = strdup(name);
-    f[at].value = strdup(value);
     e->nclear++;
-    if (f[at].name == NULL || f[at].value == NULL)
+    if (!field_new(&f[at], name, strlen(name), value, strlen(value)))
         return ql_fail(d, QL_ENOMEM, NULL); /* released with the entry */
     return QL_OK;
 }
@@ -490,7 +511,7 @@ parse_fixed(struct ql_entry *e, enum line_key k, const char *v, size_t n,
 /*
  * Appends a clear field that parse_clear has checked: the array grows to
  * powers of two (ql_entry_add_clear's exact reallocs work on it too), and
- * name and value are copied once each.
+ * name and value are copied once, into one block.
  */
 static ql_err
 append_clear(struct ql_entry *e, const char *name, size_t nlen,
@@ -506,14 +527,9 @@ append_clear(struct ql_entry *e, const char *name, size_t nlen,
         e->clear = f;
     }
     f = &e->clear[n];
-    f->name = malloc(nlen + 1);
-    f->value = malloc(vlen + 1);
     e->nclear++;
-    if (f->name == NULL || f->value == NULL)
+    if (!field_new(f, name, nlen, value, vlen))
         return ql_fail(d, QL_ENOMEM, NULL); /* released with the entry */
-    memcpy(f->name, name, nlen + 1);
-    memcpy(f->value, value, vlen);
-    f->value[vlen] = '\0';
     return QL_OK;
 }
 

@@ -1273,6 +1273,14 @@ struct status_row {
     char *since;
     struct facts facts;
     int64_t bits;
+    /*
+     * The batch's change to the count of that row, v[delta], or -1: the
+     * lead's next entry leaves the row without a lookup. Writing the
+     * changes empties v; gen tells (the next entry of the same lead comes
+     * before any other change is kept, so delta >= n tells as well).
+     */
+    int delta;
+    uint64_t gen;
 };
 
 /* A batch's change to the count of one row, not yet written. */
@@ -1295,6 +1303,14 @@ struct delta {
  */
 struct ql_status_memo {
     struct status_row *row;
+    /*
+     * The block of the row before, kept for the next memo_keep (whose
+     * strings may point into row, so it cannot reuse row itself): one
+     * malloc and free an entry less. Sizes are what each block holds.
+     */
+    struct status_row *spare;
+    size_t row_size, spare_size;
+    uint64_t gen; /* changes when v is emptied */
     struct delta *v;
     size_t n, cap;
     int bucket[DELTA_BUCKETS];
@@ -1303,10 +1319,19 @@ struct ql_status_memo {
 void
 ql_status_memo_drop(struct ql_county *c)
 {
-    if (c->status_memo == NULL)
+    struct ql_status_memo *m = c->status_memo;
+
+    if (m == NULL || m->row == NULL)
         return;
-    free(c->status_memo->row);
-    c->status_memo->row = NULL;
+    if (m->spare == NULL || m->spare_size < m->row_size) {
+        free(m->spare);
+        m->spare = m->row;
+        m->spare_size = m->row_size;
+    } else {
+        free(m->row);
+    }
+    m->row = NULL;
+    m->row_size = 0;
 }
 
 void
@@ -1321,6 +1346,7 @@ ql_status_counts_drop(struct ql_county *c)
         free(m->v[i].key);
     free(m->v);
     free(m->row);
+    free(m->spare);
     free(m);
     c->status_memo = NULL;
 }
@@ -1357,11 +1383,11 @@ row_of(const struct ql_county *c, const char *id)
  */
 static void
 memo_keep(struct ql_county *c, const char *id, const char *const *text,
-          const char *since, const struct facts *f, int64_t bits)
+          const char *since, const struct facts *f, int64_t bits, int delta)
 {
     struct ql_status_memo *m = memo_of(c);
     struct status_row *r;
-    size_t len[KEY_TEXTS], idlen = strlen(id) + 1, i;
+    size_t len[KEY_TEXTS], idlen = strlen(id) + 1, i, size = 0;
     size_t sincelen = strlen(since) + 1, total = idlen + sincelen;
     char *at;
 
@@ -1371,7 +1397,19 @@ memo_keep(struct ql_county *c, const char *id, const char *const *text,
         len[i] = strlen(text[i]) + 1;
         total += len[i];
     }
-    if ((r = malloc(sizeof *r + total)) != NULL) {
+    total += sizeof *r;
+    if (m->spare != NULL && m->spare_size >= total) {
+        r = m->spare;
+        size = m->spare_size;
+    } else {
+        free(m->spare);
+        /* Rounded up, so that the next rows fit as well. */
+        size = (total + 255) & ~(size_t)255;
+        r = malloc(size);
+    }
+    m->spare = NULL;
+    m->spare_size = 0;
+    if (r != NULL) {
         at = (char *)(r + 1);
         r->id = memcpy(at, id, idlen);
         at += idlen;
@@ -1382,19 +1420,23 @@ memo_keep(struct ql_county *c, const char *id, const char *const *text,
         r->since = memcpy(at, since, sincelen);
         r->facts = *f;
         r->bits = bits;
+        r->delta = delta;
+        r->gen = m->gen;
     }
-    free(m->row);
+    m->spare = m->row; /* no longer read: the strings are in r */
+    m->spare_size = m->row_size;
     m->row = r;
+    m->row_size = r != NULL ? size : 0;
 }
 
 /* Adds n to the batch's change to the row of key text and bits. */
 static ql_err
-delta_add(struct ql_county *c, const char *const *text, int64_t bits,
-          int64_t n, struct ql_diag *d)
+delta_add(struct ql_county *c, const char *const *text, int64_t bits, int64_t n,
+          int *slot, struct ql_diag *d)
 {
     struct ql_status_memo *m = memo_of(c);
     struct delta *v;
-    size_t len = 0, k[KEY_TEXTS], at, i;
+    size_t len = 0, k[KEY_TEXTS], at, i, b;
     uint32_t h = 2166136261u ^ (uint32_t)bits;
     char *key = NULL;
     int j;
@@ -1402,22 +1444,33 @@ delta_add(struct ql_county *c, const char *const *text, int64_t bits,
 
     if (m == NULL)
         return ql_fail(d, QL_ENOMEM, NULL);
-    for (i = 0; i < KEY_TEXTS; i++)
-        len += k[i] = strlen(text[i]) + 1;
+    /*
+     * Hashed and compared from the texts where they are: most calls find
+     * their row, and only a new row needs its key copied.
+     */
+    for (i = 0; i < KEY_TEXTS; i++) {
+        k[i] = strlen(text[i]) + 1;
+        len += k[i];
+        for (b = 0; b < k[i]; b++)
+            h = (h ^ (unsigned char)text[i][b]) * 16777619u;
+    }
+    for (j = m->bucket[h % DELTA_BUCKETS]; j >= 0; j = m->v[j].next) {
+        v = &m->v[j];
+        if (v->hash != h || v->bits != bits || v->len != len)
+            continue;
+        for (i = 0, at = 0; i < KEY_TEXTS; at += k[i], i++)
+            if (memcmp(v->key + at, text[i], k[i]) != 0)
+                break;
+        if (i == KEY_TEXTS) {
+            v->n += n;
+            *slot = j;
+            return QL_OK;
+        }
+    }
     if ((key = malloc(len)) == NULL)
         return ql_fail(d, QL_ENOMEM, NULL);
     for (i = 0, at = 0; i < KEY_TEXTS; at += k[i], i++)
         memcpy(key + at, text[i], k[i]);
-    for (i = 0; i < len; i++)
-        h = (h ^ (unsigned char)key[i]) * 16777619u;
-    for (j = m->bucket[h % DELTA_BUCKETS]; j >= 0; j = m->v[j].next) {
-        v = &m->v[j];
-        if (v->hash == h && v->bits == bits && v->len == len &&
-            memcmp(v->key, key, len) == 0) {
-            v->n += n;
-            goto out;
-        }
-    }
     if (m->n == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 64;
 
@@ -1436,6 +1489,7 @@ delta_add(struct ql_county *c, const char *const *text, int64_t bits,
     v->n = n;
     v->hash = h;
     v->next = m->bucket[h % DELTA_BUCKETS];
+    *slot = (int)m->n;
     m->bucket[h % DELTA_BUCKETS] = (int)m->n++;
 out:
     free(key);
@@ -1504,15 +1558,31 @@ count_by(struct ql_store *store, const char *who, const char *const *text,
     return QL_OK;
 }
 
-/* Counts a lead in or out of a row: at once, or at the batch's end. */
+/* The slot in the memo's changes of the row r was counted into, or -1. */
+static int
+row_delta(const struct ql_county *c, const struct status_row *r)
+{
+    const struct ql_status_memo *m = c->status_memo;
+
+    if (!c->batch || m == NULL || r->delta < 0 || r->gen != m->gen ||
+        (size_t)r->delta >= m->n)
+        return -1;
+    return r->delta;
+}
+
+/*
+ * Counts a lead in or out of a row: at once, or at the batch's end (then
+ * *slot says where the change is kept; else -1).
+ */
 static ql_err
 count_lead(struct ql_county *c, const char *id, const char *const *text,
-           int64_t bits, int64_t n, struct ql_diag *d)
+           int64_t bits, int64_t n, int *slot, struct ql_diag *d)
 {
     char who[QL_ENTRY_WORD_MAX + 8];
 
+    *slot = -1;
     if (c->batch)
-        return delta_add(c, text, bits, n, d);
+        return delta_add(c, text, bits, n, slot, d);
     snprintf(who, sizeof who, "lead %s", id);
     return count_by(ql_county_store(c), who, text, bits, n, d);
 }
@@ -1545,6 +1615,7 @@ ql_status_counts_flush(struct ql_county *c, struct ql_diag *d)
     for (i = 0; i < m->n; i++)
         free(m->v[i].key);
     m->n = 0;
+    m->gen++; /* the rows' slots in v mean nothing now */
     for (i = 0; i < DELTA_BUCKETS; i++)
         m->bucket[i] = -1;
     return QL_OK;
@@ -1561,7 +1632,7 @@ ql_status_count_lead(struct ql_county *c, const char *id, int delta,
     struct facts f;
     bool row = false;
     int64_t bits;
-    int i;
+    int i, slot;
     ql_err rc;
 
     /*
@@ -1582,9 +1653,9 @@ ql_status_count_lead(struct ql_county *c, const char *id, int delta,
         for (i = 0; i < KEY_TEXTS; i++)
             text[i] = ql_stmt_text(st, i);
     }
-    if ((rc = count_lead(c, id, text, bits, delta, d)) == QL_OK &&
+    if ((rc = count_lead(c, id, text, bits, delta, &slot, d)) == QL_OK &&
         delta > 0 && c->batch)
-        memo_keep(c, id, text, ql_stmt_text(st, 6), &f, bits);
+        memo_keep(c, id, text, ql_stmt_text(st, 6), &f, bits, slot);
 out:
     /* Whatever happened, the remembered row is the lead's no longer. */
     if (delta < 0)
@@ -1622,6 +1693,7 @@ ql_status_count_entry(struct ql_county *c, const struct ql_entry *e,
     struct facts f;
     int64_t bits;
     size_t i;
+    int slot;
     ql_err rc;
 
     if (!ql_status_count_quick(c, e)) {
@@ -1677,12 +1749,19 @@ ql_status_count_entry(struct ql_county *c, const struct ql_entry *e,
     for (i = 0; same && i < KEY_TEXTS; i++)
         same = is(text[i], m->text[i]);
     /* A lead that stays in its row leaves the count as it is. */
+    slot = add ? -1 : row_delta(c, m);
+    if (!same && !add) {
+        /* Out of its row: through the slot the last entry found it in. */
+        if (slot >= 0)
+            c->status_memo->v[slot].n--;
+        else if ((rc = count_lead(c, e->lead, (const char *const *)m->text,
+                                  m->bits, -1, &slot, d)) != QL_OK)
+            goto out;
+    }
     if (!same &&
-        ((!add && (rc = count_lead(c, e->lead, (const char *const *)m->text,
-                                   m->bits, -1, d)) != QL_OK) ||
-         (rc = count_lead(c, e->lead, text, bits, 1, d)) != QL_OK))
+        (rc = count_lead(c, e->lead, text, bits, 1, &slot, d)) != QL_OK)
         goto out;
-    memo_keep(c, e->lead, text, since, &f, bits);
+    memo_keep(c, e->lead, text, since, &f, bits, slot);
     return QL_OK;
 out:
     ql_status_memo_drop(c);

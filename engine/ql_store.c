@@ -12,6 +12,15 @@
 /* Prepared statements kept per store, keyed by their SQL's address. */
 #define STMT_CACHE 64
 
+/*
+ * Where a statement was last found, by a hash of its SQL's address: a hint
+ * checked against the slot (an evicted or moved statement just misses it
+ * and is searched for), so eviction needs no bookkeeping. The write path
+ * takes a dozen statements an entry from a full cache; a linear search
+ * cost up to 64 compares each.
+ */
+#define STMT_HINTS 256
+
 struct ql_stmt {
     struct ql_store *store;
     sqlite3_stmt *st;
@@ -26,6 +35,7 @@ struct ql_store {
     struct ql_stmt cache[STMT_CACHE];
     size_t ncache;
     size_t evict; /* where the next eviction starts looking */
+    unsigned char hint[STMT_HINTS]; /* slot numbers, see STMT_HINTS */
     sqlite3_stmt *rollback; /* prepared at open, see ql_store_rollback */
     bool lazy_close; /* ql_store_set_checkpoint_on_close(s, false) */
 };
@@ -349,6 +359,15 @@ release(struct ql_store *s, sqlite3_stmt *st)
             ql_stmt_done(&s->cache[i]);
             return;
         }
+}
+
+static size_t
+hint_of(const char *sql)
+{
+    uint64_t a = (uint64_t)(uintptr_t)sql;
+
+    /* Literals are a few bytes apart: mix the low bits upwards. */
+    return (size_t)((a * UINT64_C(0x9E3779B97F4A7C15)) >> 56) % STMT_HINTS;
 }
 
 static ql_err
@@ -1072,21 +1091,28 @@ ql_err
 ql_store_prepare(struct ql_store *s, const char *sql, struct ql_stmt **out,
                  struct ql_diag *d)
 {
-    struct ql_stmt *c;
+    size_t h = hint_of(sql);
+    struct ql_stmt *c = &s->cache[s->hint[h]];
     size_t i;
     int r;
 
-    for (i = 0; i < s->ncache; i++) {
-        c = &s->cache[i];
-        if (c->sql == sql) {
-            if (c->busy)
-                return ql_fail(d, QL_EUSAGE, "statement already in use");
-            sqlite3_reset(c->st);
-            sqlite3_clear_bindings(c->st);
-            c->busy = true;
-            *out = c;
-            return QL_OK;
-        }
+    if (c->sql != sql || c->st == NULL) {
+        c = NULL;
+        for (i = 0; i < s->ncache && c == NULL; i++)
+            if (s->cache[i].sql == sql)
+                c = &s->cache[i];
+    }
+    if (c != NULL) {
+        if (c->busy)
+            return ql_fail(d, QL_EUSAGE, "statement already in use");
+        /*
+         * Not busy means new or given back through ql_stmt_done, which
+         * reset it and cleared its bindings: nothing to do again.
+         */
+        s->hint[h] = (unsigned char)(c - s->cache);
+        c->busy = true;
+        *out = c;
+        return QL_OK;
     }
     if (s->ncache < STMT_CACHE) {
         c = &s->cache[s->ncache++];
@@ -1119,6 +1145,7 @@ ql_store_prepare(struct ql_store *s, const char *sql, struct ql_stmt **out,
     c->store = s;
     c->sql = sql;
     c->busy = true;
+    s->hint[h] = (unsigned char)(c - s->cache);
     *out = c;
     return QL_OK;
 }
@@ -1134,6 +1161,14 @@ ql_stmt_bind_text(struct ql_stmt *st, int i, const char *v, struct ql_diag *d)
 {
     return bind_result(
         st, sqlite3_bind_text(st->st, i, v, -1, SQLITE_TRANSIENT), d);
+}
+
+ql_err
+ql_stmt_bind_text_static(struct ql_stmt *st, int i, const char *v,
+                         struct ql_diag *d)
+{
+    return bind_result(
+        st, sqlite3_bind_text(st->st, i, v, -1, SQLITE_STATIC), d);
 }
 
 ql_err

@@ -194,9 +194,9 @@ struct ql_stmt;
 
 /*
  * Prepares sql (a string literal: its address keys the cache) or takes it
- * from the cache, reset and with its bindings cleared. The statement is
- * borrowed from the store until ql_stmt_done; take one at a time per SQL
- * text.
+ * from the cache, reset and with its bindings cleared (ql_stmt_done left it
+ * so). The statement is borrowed from the store until ql_stmt_done; take
+ * one at a time per SQL text.
  */
 ql_err ql_store_prepare(struct ql_store *s, const char *sql,
                         struct ql_stmt **out, struct ql_diag *d) QL_MUST_CHECK;
@@ -210,6 +210,16 @@ ql_err ql_stmt_bind_blob(struct ql_stmt *st, int i, const void *v, size_t len,
                          struct ql_diag *d) QL_MUST_CHECK;
 ql_err ql_stmt_bind_null(struct ql_stmt *st, int i,
                          struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Binds text v to parameter i without copying it: SQLite reads v when the
+ * statement is stepped, so v must stay alive and unchanged until
+ * ql_stmt_done (which clears every binding). For text the caller keeps
+ * for the whole use of the statement; a copy costs a malloc, a memcpy and
+ * a free a parameter. v NULL binds NULL.
+ */
+ql_err ql_stmt_bind_text_static(struct ql_stmt *st, int i, const char *v,
+                                struct ql_diag *d) QL_MUST_CHECK;
 
 /*
  * Runs the statement to its next row: *row is true with a row to read,

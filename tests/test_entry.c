@@ -254,6 +254,64 @@ test_builder_refusals(void **state)
     ql_entry_release(&e);
 }
 
+/*
+ * A clear field's name and value share one block: values of every
+ * length (empty, one byte, long, multi-byte) read back whole beside
+ * their neighbours, added out of order and parsed back, and an entry
+ * whose fields were added, parsed or refused releases cleanly (ASan).
+ */
+static void
+test_clear_fields_in_one_block(void **state)
+{
+    static const struct {
+        const char *name, *value;
+    } fields[] = {
+        {"zz_last", ""},
+        {"a", "x"},
+        {"extended_due", "2025-08-20"},
+        {"note", "重点督办 第二批 线索核查"},
+        {"_epoch", "7"},
+        {"m_empty", ""},
+    };
+    struct ql_entry e, back;
+    struct ql_diag d;
+    char *text = NULL, *text2 = NULL, big[3001];
+    size_t len, len2, i;
+
+    (void)state;
+    build_good(&e);
+    memset(big, 'v', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        print_message("%s\n", fields[i].name);
+        assert_int_equal(
+            ql_entry_add_clear(&e, fields[i].name, fields[i].value, &d),
+            QL_OK);
+    }
+    assert_int_equal(ql_entry_add_clear(&e, "long", big, &d), QL_OK);
+    /* Refused: the fields before stay as they were. */
+    assert_int_equal(ql_entry_add_clear(&e, "a", "again", &d), QL_EUSAGE);
+    for (i = 0; i + 1 < e.nclear; i++)
+        assert_true(strcmp(e.clear[i].name, e.clear[i + 1].name) < 0);
+    assert_int_equal(ql_entry_format(&e, &text, &len, &d), QL_OK);
+    assert_int_equal(ql_entry_parse(text, len, &back, &d), QL_OK);
+    assert_int_equal(back.nclear, e.nclear);
+    for (i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        assert_string_equal(ql_entry_get_clear(&back, fields[i].name),
+                            fields[i].value);
+    assert_string_equal(ql_entry_get_clear(&back, "long"), big);
+    assert_string_equal(ql_entry_get_clear(&back, "priority"), "重点督办");
+    assert_int_equal(ql_entry_format(&back, &text2, &len2, &d), QL_OK);
+    assert_int_equal(len2, len);
+    assert_string_equal(text2, text);
+    free(text);
+    free(text2);
+    ql_entry_release(&back);
+    ql_entry_release(&e);
+    assert_int_equal(e.nclear, 0);
+    assert_null(e.clear);
+}
+
 int
 main(void)
 {
@@ -264,6 +322,7 @@ main(void)
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_builder_refusals),
+        cmocka_unit_test(test_clear_fields_in_one_block),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

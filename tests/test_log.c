@@ -508,6 +508,80 @@ test_failed_sync_rolls_back(void **state)
     free(path);
 }
 
+/*
+ * The signing queue keeps its entries' records from sync to sync and from
+ * batch to batch: batches that grow and shrink the queue, syncs of one
+ * entry, rolled-back batches with longer entries, and a log freed with
+ * records kept (checked by ASan) store what writes one at a time store.
+ */
+static void
+test_queue_reuse(void **state)
+{
+    static const struct {
+        const char *name;
+        uint64_t n;      /* entries */
+        uint64_t every;  /* a sync after this many; 0: at the end only */
+        size_t payload;  /* bytes, for batches rolled back */
+        bool commit;
+    } batches[] = {
+        {"grow", 100, 0, 0, true},
+        {"one a sync", 5, 1, 0, true},
+        {"rolled back, long", 80, 30, 900, false},
+        {"shrink", 3, 0, 0, true},
+        {"past the first", 170, 64, 0, true},
+        {"rolled back again", 200, 0, 300, false},
+        {"after", 40, 7, 0, true},
+    };
+    struct fx *f = *state;
+    struct ql_store *a = NULL, *b = NULL;
+    struct ql_log *la = NULL, *lb = NULL;
+    struct ql_diag d;
+    char *pa, *pb;
+    uint64_t at = 0, i, size;
+    size_t k;
+
+    new_log(f, "single.db", &pa, &a, &la);
+    new_log(f, "batch.db", &pb, &b, &lb);
+    for (k = 0; k < sizeof batches / sizeof batches[0]; k++) {
+        print_message("%s\n", batches[k].name);
+        ok(ql_store_begin(b, &d), &d, "begin");
+        ok(ql_log_defer_begin(lb, &d), &d, "defer");
+        for (i = 0; i < batches[k].n; i++) {
+            if (batches[k].every && i > 0 && i % batches[k].every == 0)
+                ok(ql_log_sync(lb, &d), &d, "sync");
+            ok(append(lb, at + i, batches[k].payload, NULL, NULL, &d), &d,
+               "append");
+        }
+        if (batches[k].commit) {
+            ok(ql_log_checkpoint(lb, logkey, NULL, &d), &d, "checkpoint");
+            ok(ql_store_commit(b, &d), &d, "commit");
+            ql_log_defer_end(lb);
+            append_single(a, la, at, at + batches[k].n);
+            at += batches[k].n;
+        } else {
+            ok(ql_log_sync(lb, &d), &d, "sync");
+            ql_log_defer_end(lb);
+            ql_store_rollback(b);
+        }
+        ok(ql_log_size(lb, &size, &d), &d, "size");
+        assert_int_equal(size, at);
+    }
+    same_tree(a, b);
+    check_tree(b, lb, at);
+    /* Freed with a queue kept and entries waiting in it. */
+    ok(ql_store_begin(b, &d), &d, "begin");
+    ok(ql_log_defer_begin(lb, &d), &d, "defer");
+    for (i = 0; i < 10; i++)
+        ok(append(lb, at + i, 0, NULL, NULL, &d), &d, "append");
+    ql_log_free(lb);
+    ql_store_rollback(b);
+    ql_log_free(la);
+    ql_store_close(a);
+    ql_store_close(b);
+    free(pa);
+    free(pb);
+}
+
 int
 main(void)
 {
@@ -518,6 +592,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_sync_rolls_back, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_queue_reuse, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

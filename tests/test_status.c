@@ -1182,9 +1182,13 @@ static const struct step {
 };
 #define NSTEPS (sizeof STEPS / sizeof STEPS[0])
 
-/* Runs STEPS on a signed LT, keeping the counts seen after each. */
+/*
+ * Runs STEPS on a signed LT, one at a time or in a batch; seen[i] gets
+ * the counts after write i when bit i of seen_at is set (NULL otherwise):
+ * seeing them writes the batch's changes to the counts first.
+ */
 static void
-run_steps(bool batch, char **seen)
+run_steps(bool batch, unsigned long seen_at, char **seen)
 {
     char id[2][72];
     struct ql_diag d;
@@ -1219,7 +1223,7 @@ run_steps(bool batch, char **seen)
             spot_pass(s->date, lead);
             break;
         }
-        seen[i] = counts_seen();
+        seen[i] = (seen_at >> i) & 1 ? counts_seen() : NULL;
     }
     if (batch)
         ok(ql_county_batch_commit(F->c, &d), &d);
@@ -1242,10 +1246,10 @@ test_counts_worked_out_in_batch(void **state)
     struct ql_diag d;
     size_t i;
 
-    run_steps(false, single);
+    run_steps(false, ~0UL, single);
     assert_int_equal(teardown(state), 0);
     assert_int_equal(setup(state), 0);
-    run_steps(true, batch);
+    run_steps(true, ~0UL, batch);
     for (i = 0; i < NSTEPS; i++) {
         print_message("after write %zu\n", i);
         assert_string_equal(single[i], batch[i]);
@@ -1340,6 +1344,54 @@ test_definition_sees_batch_rows(void **state)
     ok(ql_county_replay_check(F->c, &d), &d);
 }
 
+/*
+ * The same writes in one batch, with the counts' changes written after a
+ * few writes or only at the commit: a lead leaves its row through the
+ * change its previous entry made while that change is kept, and looks
+ * the row up again once the changes were written in between. The counts
+ * end as one write at a time leaves them, as the replay and the
+ * definition have them.
+ */
+static void
+test_counts_in_batch_written_late(void **state)
+{
+    static const struct {
+        const char *name;
+        unsigned long seen_at;
+    } cases[] = {
+        {"never", 0},
+        {"every other", 0x55555UL},
+        {"every third", 0x49249UL},
+        {"after write 4", 1UL << 4},
+        {"after writes 4 and 12", (1UL << 4) | (1UL << 12)},
+    };
+    char *single[NSTEPS], *batch[NSTEPS], *want, *got;
+    struct ql_diag d;
+    size_t i, k;
+
+    run_steps(false, ~0UL, single);
+    want = counts_seen();
+    for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        print_message("counts written %s\n", cases[k].name);
+        assert_int_equal(teardown(state), 0);
+        assert_int_equal(setup(state), 0);
+        run_steps(true, cases[k].seen_at, batch);
+        for (i = 0; i < NSTEPS; i++) {
+            if (batch[i] != NULL)
+                assert_string_equal(single[i], batch[i]);
+            free(batch[i]);
+        }
+        got = counts_seen();
+        assert_string_equal(got, want);
+        free(got);
+        assert_same_everywhere();
+        ok(ql_county_replay_check(F->c, &d), &d);
+    }
+    for (i = 0; i < NSTEPS; i++)
+        free(single[i]);
+    free(want);
+}
+
 int
 main(void)
 {
@@ -1368,6 +1420,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_tampered_counts_in_batch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_definition_sees_batch_rows,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counts_in_batch_written_late,
                                         setup, teardown),
     };
 

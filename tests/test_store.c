@@ -804,6 +804,124 @@ test_bulk_append(void **state)
     }
 }
 
+/*
+ * Text bound without a copy is read when the statement runs; after
+ * ql_stmt_done the statement holds no pointer to it: the caller may
+ * change or free it, and the statement comes back from the cache with no
+ * binding (NULL), not the old text.
+ */
+static void
+test_bind_text_static(void **state)
+{
+    static const char SQL[] = "SELECT ?1, typeof(?1)";
+    static const struct {
+        const char *name, *text, *type;
+    } cases[] = {
+        {"plain", "lead-0001", "text"},
+        {"empty", "", "text"},
+        {"utf-8", "\xe6\xb8\x85\xe5\x87\x8c", "text"},
+        {"null", NULL, "null"},
+    };
+    struct fx *f = *state;
+    struct ql_stmt *st = NULL;
+    struct ql_diag d;
+    char buf[64], *got = NULL;
+    bool row = false;
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        print_message("%s\n", cases[i].name);
+        if (cases[i].text != NULL)
+            snprintf(buf, sizeof buf, "%s", cases[i].text);
+        assert_int_equal(ql_store_prepare(f->s, SQL, &st, &d), QL_OK);
+        assert_int_equal(ql_stmt_bind_text_static(
+                             st, 1, cases[i].text != NULL ? buf : NULL, &d),
+                         QL_OK);
+        assert_int_equal(ql_stmt_step(st, &row, &d), QL_OK);
+        assert_true(row);
+        assert_string_equal(ql_stmt_text(st, 1), cases[i].type);
+        if (cases[i].text != NULL)
+            assert_string_equal(ql_stmt_text(st, 0), cases[i].text);
+        else
+            assert_true(ql_stmt_null(st, 0));
+        ql_stmt_done(st);
+        memset(buf, 'x', sizeof buf - 1);
+        buf[sizeof buf - 1] = '\0';
+        /* Taken again unbound: the old text is gone with the binding. */
+        assert_int_equal(ql_store_prepare(f->s, SQL, &st, &d), QL_OK);
+        assert_int_equal(ql_stmt_step(st, &row, &d), QL_OK);
+        assert_true(row);
+        assert_true(ql_stmt_null(st, 0));
+        ql_stmt_done(st);
+    }
+    /* A stored value is SQLite's copy, whatever the buffer holds later. */
+    snprintf(buf, sizeof buf, "%s", "kept");
+    assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
+    assert_int_equal(ql_store_prepare(
+                         f->s, "INSERT INTO meta(key, value) VALUES (?1, ?2)",
+                         &st, &d),
+                     QL_OK);
+    assert_int_equal(ql_stmt_bind_text_static(st, 1, "static-key", &d), QL_OK);
+    assert_int_equal(ql_stmt_bind_text_static(st, 2, buf, &d), QL_OK);
+    assert_int_equal(ql_stmt_run(st, &d), QL_OK);
+    ql_stmt_done(st);
+    assert_int_equal(ql_store_commit(f->s, &d), QL_OK);
+    memset(buf, 0, sizeof buf);
+    assert_int_equal(ql_store_meta_get(f->s, "static-key", &got, &d), QL_OK);
+    assert_string_equal(got, "kept");
+    free(got);
+}
+
+/*
+ * The cache finds statements through hints by the SQL's address: in any
+ * order, past eviction, with a statement held (refused, not handed out
+ * twice), and a statement given back mid-way comes back from its start.
+ */
+static void
+test_statement_cache_hints(void **state)
+{
+    static char sql[150][32];
+    static const size_t strides[] = {1, 7, 37, 149};
+    struct fx *f = *state;
+    struct ql_stmt *st = NULL, *held = NULL, *again = NULL;
+    struct ql_diag d;
+    bool row = false;
+    size_t i, k, at;
+
+    for (i = 0; i < 150; i++)
+        snprintf(sql[i], sizeof sql[i], "SELECT %zu", i);
+    for (k = 0; k < sizeof strides / sizeof strides[0]; k++) {
+        print_message("stride %zu\n", strides[k]);
+        for (i = 0; i < 300; i++) {
+            /* Short runs over few statements, then the whole range. */
+            at = i < 150 ? (i * strides[k]) % 10 : (i * strides[k]) % 150;
+            assert_int_equal(ql_store_prepare(f->s, sql[at], &st, &d), QL_OK);
+            assert_int_equal(ql_stmt_step(st, &row, &d), QL_OK);
+            assert_true(row);
+            assert_int_equal(ql_stmt_int(st, 0), (int64_t)at);
+            ql_stmt_done(st);
+        }
+    }
+    /* Held: the hint leads to it, and it is refused. */
+    assert_int_equal(ql_store_prepare(f->s, sql[3], &held, &d), QL_OK);
+    assert_int_equal(ql_store_prepare(f->s, sql[3], &again, &d), QL_EUSAGE);
+    assert_non_null(strstr(d.msg, "in use"));
+    assert_null(again);
+    ql_stmt_done(held);
+    /* Given back after one row of three: the next use starts over. */
+    for (i = 0; i < 2; i++) {
+        static const char ROWS[] =
+            "SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3";
+
+        assert_int_equal(ql_store_prepare(f->s, ROWS, &st, &d), QL_OK);
+        assert_int_equal(ql_stmt_step(st, &row, &d), QL_OK);
+        assert_true(row);
+        assert_int_equal(ql_stmt_int(st, 0), 1);
+        ql_stmt_done(st);
+    }
+    append_n(f->s, 3);
+}
+
 int
 main(void)
 {
@@ -835,6 +953,10 @@ main(void)
                                         teardown),
         cmocka_unit_test(test_init_process),
         cmocka_unit_test_setup_teardown(test_bulk_append, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bind_text_static, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_statement_cache_hints, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
