@@ -2487,9 +2487,11 @@ run1(struct ql_county *c, const char *sql, const char *const *text,
 
     if ((rc = ql_store_prepare(ql_county_store(c), sql, &st, d)) != QL_OK)
         return rc;
+    /* The caller's text outlives the statement, given back below. */
     for (i = 0; i < ntext && rc == QL_OK; i++)
-        rc = text[i] != NULL ? ql_stmt_bind_text(st, (int)i + 1, text[i], d)
-                             : ql_stmt_bind_null(st, (int)i + 1, d);
+        rc = text[i] != NULL
+                 ? ql_stmt_bind_text_static(st, (int)i + 1, text[i], d)
+                 : ql_stmt_bind_null(st, (int)i + 1, d);
     for (i = 0; i < nints && rc == QL_OK; i++)
         rc = ql_stmt_bind_int(st, (int)(ntext + i) + 1, ints[i], d);
     if (rc == QL_OK)
