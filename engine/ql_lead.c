@@ -2487,11 +2487,12 @@ run1(struct ql_county *c, const char *sql, const char *const *text,
 
     if ((rc = ql_store_prepare(ql_county_store(c), sql, &st, d)) != QL_OK)
         return rc;
-    /* The caller's text outlives the statement, given back below. */
+    /*
+     * The caller's text (a batch's kept rows among it) outlives the
+     * statement, given back below, so it is bound without a copy.
+     */
     for (i = 0; i < ntext && rc == QL_OK; i++)
-        rc = text[i] != NULL
-                 ? ql_stmt_bind_text_static(st, (int)i + 1, text[i], d)
-                 : ql_stmt_bind_null(st, (int)i + 1, d);
+        rc = ql_stmt_bind_text_static(st, (int)i + 1, text[i], d);
     for (i = 0; i < nints && rc == QL_OK; i++)
         rc = ql_stmt_bind_int(st, (int)(ntext + i) + 1, ints[i], d);
     if (rc == QL_OK)
@@ -2925,30 +2926,6 @@ defer_clean(struct defer_lead *s)
     kvs_free(&s->clear);
 }
 
-/*
- * run1 for the rows a batch kept: the text lives in the batch's cache
- * (struct defer) until after ql_stmt_done, so it is bound without a copy.
- */
-static ql_err
-flush_run(struct ql_county *c, const char *sql, const char *const *text,
-          size_t ntext, const int64_t *ints, size_t nints, struct ql_diag *d)
-{
-    struct ql_stmt *st = NULL;
-    size_t i;
-    ql_err rc;
-
-    if ((rc = ql_store_prepare(ql_county_store(c), sql, &st, d)) != QL_OK)
-        return rc;
-    for (i = 0; i < ntext && rc == QL_OK; i++)
-        rc = ql_stmt_bind_text_static(st, (int)i + 1, text[i], d);
-    for (i = 0; i < nints && rc == QL_OK; i++)
-        rc = ql_stmt_bind_int(st, (int)(ntext + i) + 1, ints[i], d);
-    if (rc == QL_OK)
-        rc = ql_stmt_run(st, d);
-    ql_stmt_done(st);
-    return rc;
-}
-
 /* Up to ENTRY_ROWS lead_entries rows in one statement. */
 #define ENTRY_INSERT                                                           \
     "INSERT INTO lead_entries(lead, action, transition, actor, unit, idx, "  \
@@ -3047,8 +3024,8 @@ clear_rows(struct ql_county *c, const char *lead, const struct ql_wf_kv *v,
             t[1 + 2 * k] = v[i + k].name;
             t[2 + 2 * k] = v[i + k].value;
         }
-        if ((rc = flush_run(c, FLUSH_CLEAR_SQL[k - 1], t, 1 + 2 * k, NULL,
-                            0, d)) != QL_OK)
+        if ((rc = run1(c, FLUSH_CLEAR_SQL[k - 1], t, 1 + 2 * k, NULL, 0, d)) !=
+            QL_OK)
             return rc;
     }
     return QL_OK;
@@ -3085,7 +3062,7 @@ flush_one(struct ql_county *c, struct defer_lead *s, struct ql_diag *d)
         int64_t in[4] = {s->epoch, s->created_idx, s->last_idx,
                          s->snapshot_idx};
 
-        rc = flush_run(c, ADD, tx, 7, in, 4, d);
+        rc = run1(c, ADD, tx, 7, in, 4, d);
     } else if (s->moved) {
         const char *tx[7] = {s->id,       s->unit,     s->state,
                              due,         s->since,    s->first_to,
@@ -3093,7 +3070,7 @@ flush_one(struct ql_county *c, struct defer_lead *s, struct ql_diag *d)
         int64_t in[4] = {s->since_mode, s->epoch, s->last_idx,
                          s->snapshot_idx};
 
-        if ((rc = flush_run(c, MOVE, tx, 7, in, 4, d)) == QL_OK &&
+        if ((rc = run1(c, MOVE, tx, 7, in, 4, d)) == QL_OK &&
             ql_store_changes(ql_county_store(c)) != 1)
             rc = ql_fail(d, QL_EINTEGRITY, "entry %llu moves unknown lead "
                                            "%s",
@@ -3101,16 +3078,16 @@ flush_one(struct ql_county *c, struct defer_lead *s, struct ql_diag *d)
     } else if (s->touched) {
         int64_t in[1] = {s->last_idx};
 
-        rc = flush_run(c, TOUCH, tx1, 1, in, 1, d);
+        rc = run1(c, TOUCH, tx1, 1, in, 1, d);
     }
     if (rc == QL_OK && s->pend_touched && s->pend_stored)
-        rc = flush_run(c, SETTLE, tx1, 1, NULL, 0, d);
+        rc = run1(c, SETTLE, tx1, 1, NULL, 0, d);
     if (rc == QL_OK && s->pend_touched && s->pending) {
         const char *tx[4] = {s->id, s->pend_transition, s->proposer,
                              s->approval};
         int64_t in[1] = {s->pend_idx};
 
-        rc = flush_run(c, PROPOSE, tx, 4, in, 1, d);
+        rc = run1(c, PROPOSE, tx, 4, in, 1, d);
     }
     if (rc == QL_OK)
         rc = clear_rows(c, s->id, s->clear.v, s->clear.n, d);
@@ -3134,7 +3111,7 @@ flush_all(struct ql_county *c, struct ql_diag *d)
         const char *t[1] = {k->prefix};
 
         if (k->dirty)
-            rc = flush_run(c, COUNTER_SQL, t, 1, &k->value, 1, d);
+            rc = run1(c, COUNTER_SQL, t, 1, &k->value, 1, d);
         k->dirty = false;
     }
     /* Leads are never deleted, so the order of their inserts is their
