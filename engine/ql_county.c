@@ -591,6 +591,13 @@ county_abort(struct ql_county *c)
     drop_key_cache(c);
     forget_registry(c);
     ql_lead_cache_drop(c);
+    /*
+     * The calendar is kept by the index of the entry that set it, and a
+     * calendar set in what was rolled back would share its index with the
+     * next one set for real.
+     */
+    ql_calendar_free(c->calendar);
+    c->calendar = NULL;
 }
 
 static ql_err apply(struct ql_county *c, const struct ql_entry *e,

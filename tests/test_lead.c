@@ -2199,6 +2199,190 @@ test_batch_defer_many_leads(void **state)
     free(path2);
 }
 
+/*
+ * Random interleavings of a few leads through the workflow, with status
+ * reads and the clock moving: a batch must leave what single writes leave.
+ */
+static unsigned rw_seed;
+static unsigned
+rw_rand(void)
+{
+    rw_seed = rw_seed * 1103515245u + 12345u;
+    return (rw_seed >> 16) & 0x7fff;
+}
+
+static void
+rand_walk(struct ql_county *c, unsigned seed, size_t nleads, size_t steps)
+{
+    struct ql_wf_kv fields[] = {
+        {"source", "群众举报"}, {"summary", "随机"}, {"reporter", "举报人乙"}};
+    struct ql_wf_kv assign[] = {{"handling_unit", "LT"},
+                                {"due_at", "2025-10-15"}};
+    struct ql_wf_kv assign2[] = {{"handling_unit", "LT"},
+                                 {"due_at", "2025-10-20"}};
+    struct ql_wf_kv report[] = {
+        {"finding", "查实"}, {"detail", "经走访核实"}, {"amount", "120000"}};
+    char ids[16][80];
+    int st[16];
+    struct ql_diag d;
+    size_t i, s;
+
+    rw_seed = seed;
+    ql_county_set_actor(c, F->k[REG]);
+    for (i = 0; i < nleads; i++) {
+        step(c);
+        assert_int_equal(
+            ql_lead_add(c, "test_flow", NULL, fields, 3, ids[i], &d), QL_OK);
+        st[i] = 0;
+    }
+    for (s = 0; s < steps; s++) {
+        unsigned r = rw_rand();
+        size_t k = r % nleads;
+        ql_err rc = QL_OK;
+
+        if (r % 23 == 0) {
+            status_read(c);
+            continue;
+        }
+        step(c);
+        switch (st[k]) {
+        case 0:
+            ql_county_set_actor(c, F->k[TRI]);
+            rc = ql_lead_move(c, ids[k], "triage", NULL, 0, NULL, NULL, &d);
+            st[k] = 1;
+            break;
+        case 1:
+            ql_county_set_actor(c, F->k[TRI]);
+            rc = ql_lead_move(c, ids[k], "assign", (r & 64) ? assign : assign2,
+                              2, (r & 128) ? "交办" : NULL, NULL, &d);
+            st[k] = 2;
+            break;
+        case 2:
+            ql_county_set_actor(c, F->k[DIR]);
+            if (r & 32) {
+                rc = ql_lead_reject(c, ids[k], "期限过短", &d);
+                st[k] = 1;
+            } else {
+                rc = ql_lead_approve(c, ids[k], &d);
+                st[k] = 3;
+            }
+            break;
+        case 3:
+            ql_county_set_actor(c, F->k[LT_LLY]);
+            rc = ql_lead_move(c, ids[k], "accept", NULL, 0, NULL, NULL, &d);
+            st[k] = 4;
+            break;
+        case 4:
+            ql_county_set_actor(c, F->k[LT_HC]);
+            rc = ql_lead_move(c, ids[k], "progress", NULL, 0, "回告", NULL, &d);
+            st[k] = 5;
+            break;
+        case 5:
+            ql_county_set_actor(c, F->k[LT_HC]);
+            rc = ql_lead_move(c, ids[k], "report", report, 3, NULL, NULL, &d);
+            st[k] = 6;
+            break;
+        case 6:
+            ql_county_set_actor(c, F->k[DIR]);
+            rc = ql_lead_move(c, ids[k], "approve_report", NULL, 0, NULL, NULL,
+                              &d);
+            st[k] = 7;
+            break;
+        default:
+            continue;
+        }
+        if (rc != QL_OK)
+            fail_msg("seed %u step %zu lead %zu state %d: %s", seed, s, k,
+                     st[k], d.msg);
+    }
+}
+
+static void
+test_batch_random_walks(void **state)
+{
+    unsigned seeds[] = {1, 2, 3, 4, 5, 6, 7, 8};
+    size_t si;
+
+    (void)state;
+    for (si = 0; si < sizeof seeds / sizeof seeds[0]; si++) {
+        struct ql_county *c2 = NULL;
+        struct ql_diag d;
+        char *path2, *t1, *t2, name[32];
+
+        snprintf(name, sizeof name, "copy%zu.db", si);
+        path2 = qlt_join(F->dir, name);
+        assert_int_equal(ql_store_backup(ql_county_store(F->c), path2, &d),
+                         QL_OK);
+        assert_int_equal(ql_county_open(path2, 0, &c2, &d), QL_OK);
+        {
+            char *key = qlt_join(F->dir, "county.db.logkey");
+
+            assert_int_equal(ql_county_set_log_key_path(c2, key, &d), QL_OK);
+            free(key);
+        }
+        walk_now = NOW;
+        ql_county_set_now(F->c, NOW);
+        ql_county_set_now(c2, NOW);
+        rand_walk(F->c, seeds[si], 2 + si % 5, 120);
+        walk_now = NOW;
+        ql_county_set_actor(c2, F->k[REG]);
+        assert_int_equal(ql_county_batch_begin(c2, &d), QL_OK);
+        rand_walk(c2, seeds[si], 2 + si % 5, 120);
+        assert_int_equal(ql_county_batch_commit(c2, &d), QL_OK);
+        walk_now = 0;
+        t1 = tables_dump(F->path);
+        t2 = tables_dump(path2);
+        if (strcmp(t1, t2) != 0)
+            fail_msg("seed %u: the batch left other tables", seeds[si]);
+        assert_int_equal(ql_county_replay_check(c2, &d), QL_OK);
+        free(t1);
+        free(t2);
+        ql_county_close(c2);
+        free(path2);
+    }
+}
+
+/*
+ * A calendar set in a batch that is rolled back must not be used: the
+ * next calendar set for real takes the same entry index.
+ */
+static void
+test_calendar_of_rolled_back_batch(void **state)
+{
+    static const char cal_b[] = "zone Asia/Shanghai\n"
+                                "weekend sat sun\n"
+                                "year 2025\n"
+                                "holiday 2025-09-16 2025-09-16 回滚假日\n";
+    static const char cal_c[] = "zone Asia/Shanghai\n"
+                                "weekend sat sun\n"
+                                "year 2025\n"
+                                "holiday 2025-12-31 2025-12-31 年末\n";
+    struct ql_lead *l = NULL;
+    struct ql_diag d;
+    char a[80], b[80];
+    uint64_t n;
+
+    (void)state;
+    n = log_size();
+    assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+    as(ADMIN);
+    assert_int_equal(
+        ql_county_calendar_set(F->c, "b.cal", cal_b, strlen(cal_b), &d), QL_OK);
+    add_lead(a, "回滚前");
+    ql_county_batch_abort(F->c);
+    assert_int_equal(log_size(), n);
+    /* A different calendar, set for real: it takes entry n as well. */
+    as(ADMIN);
+    assert_int_equal(
+        ql_county_calendar_set(F->c, "c.cal", cal_c, strlen(cal_c), &d), QL_OK);
+    add_lead(b, "回滚后");
+    /* Three workdays from Monday 2025-09-15 under c.cal: 09-18. */
+    assert_int_equal(ql_lead_load(F->c, b, &l, &d), QL_OK);
+    assert_string_equal(ql_lead_due(l), "2025-09-18");
+    ql_lead_free(l);
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -2232,6 +2416,8 @@ main(void)
         T(test_batch_registry_kept),
         T(test_batch_defer_same_tables_clock),
         T(test_batch_defer_many_leads),
+        T(test_batch_random_walks),
+        T(test_calendar_of_rolled_back_batch),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
