@@ -1664,10 +1664,18 @@ next_id(struct ql_county *c, struct ql_workflow *wf, const char *unit,
         } else if (strncmp(p, "{unit}", 6) == 0) {
             add = unit;
             p += 6;
-        } else if (strncmp(p, "{seq:", 5) == 0 && p[5] >= '1' &&
-                   p[5] <= '9' && p[6] == '}' && p[7] == '\0') {
+        } else if (strncmp(p, "{seq:", 5) == 0 && p[5] >= '0' && p[5] <= '9') {
+            /* N has one or two digits, as the workflow's check takes it. */
+            size_t k = p[6] >= '0' && p[6] <= '9' ? 7 : 6;
+
+            if (p[k] != '}' || p[k + 1] != '\0')
+                return ql_fail(d, QL_EFORMAT,
+                               "lead id pattern '%s' must end with {seq:N}",
+                               fmt);
             digits = p[5] - '0';
-            p += 7;
+            if (k == 7)
+                digits = digits * 10 + (p[6] - '0');
+            p += k + 1;
             continue;
         } else {
             piece[0] = *p++;

@@ -2383,6 +2383,46 @@ test_calendar_of_rolled_back_batch(void **state)
     assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
 }
 
+/*
+ * Every width the workflow's check takes for {seq:N}, 1 to 12 and with a
+ * leading zero, numbers leads: a registered pattern is never refused at
+ * registration.
+ */
+static void
+test_id_pattern_widths(void **state)
+{
+    static const struct {
+        const char *pattern, *id;
+    } cases[] = {
+        {"W-{year}-{seq:10}", "W-2025-0000000001"},
+        {"X-{year}-{seq:12}", "X-2025-000000000001"},
+        {"Y-{year}-{seq:01}", "Y-2025-1"},
+        {"Z-{seq:9}", "Z-000000001"},
+    };
+    struct ql_diag d;
+    char id[80], hash[65], *src, *at;
+    size_t i, len;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        len = F->wf_len + 64;
+        src = malloc(len);
+        assert_non_null(src);
+        at = strstr(F->wf_src, "T-{year}-{seq:4}");
+        assert_non_null(at);
+        snprintf(src, len, "%.*s%s%s", (int)(at - F->wf_src), F->wf_src,
+                 cases[i].pattern, at + strlen("T-{year}-{seq:4}"));
+        as(ADMIN);
+        assert_int_equal(ql_county_workflow_add(F->c, "wf_test.lua", src,
+                                                strlen(src), hash, &d),
+                         QL_OK);
+        free(src);
+        add_lead(id, "编号宽度");
+        assert_string_equal(id, cases[i].id);
+    }
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -2418,6 +2458,7 @@ main(void)
         T(test_batch_defer_many_leads),
         T(test_batch_random_walks),
         T(test_calendar_of_rolled_back_batch),
+        T(test_id_pattern_widths),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
