@@ -2211,6 +2211,19 @@ rw_rand(void)
     return (rw_seed >> 16) & 0x7fff;
 }
 
+/* The moves of the random walk that take no choice, by state. */
+static const struct walk_move {
+    int actor;
+    const char *transition, *note;
+    bool report;
+} WALK_MOVES[] = {
+    {TRI, "triage", NULL, false},         /* state 0 */
+    {LT_LLY, "accept", NULL, false},      /* state 3 */
+    {LT_HC, "progress", "回告", false},   /* state 4 */
+    {LT_HC, "report", NULL, true},        /* state 5 */
+    {DIR, "approve_report", NULL, false}, /* state 6 */
+};
+
 static void
 rand_walk(struct ql_county *c, unsigned seed, size_t nleads, size_t steps)
 {
@@ -2245,50 +2258,26 @@ rand_walk(struct ql_county *c, unsigned seed, size_t nleads, size_t steps)
             continue;
         }
         step(c);
-        switch (st[k]) {
-        case 0:
-            ql_county_set_actor(c, F->k[TRI]);
-            rc = ql_lead_move(c, ids[k], "triage", NULL, 0, NULL, NULL, &d);
-            st[k] = 1;
-            break;
-        case 1:
+        if (st[k] == 1) {
             ql_county_set_actor(c, F->k[TRI]);
             rc = ql_lead_move(c, ids[k], "assign", (r & 64) ? assign : assign2,
                               2, (r & 128) ? "交办" : NULL, NULL, &d);
             st[k] = 2;
-            break;
-        case 2:
+        } else if (st[k] == 2) {
             ql_county_set_actor(c, F->k[DIR]);
-            if (r & 32) {
-                rc = ql_lead_reject(c, ids[k], "期限过短", &d);
-                st[k] = 1;
-            } else {
-                rc = ql_lead_approve(c, ids[k], &d);
-                st[k] = 3;
-            }
-            break;
-        case 3:
-            ql_county_set_actor(c, F->k[LT_LLY]);
-            rc = ql_lead_move(c, ids[k], "accept", NULL, 0, NULL, NULL, &d);
-            st[k] = 4;
-            break;
-        case 4:
-            ql_county_set_actor(c, F->k[LT_HC]);
-            rc = ql_lead_move(c, ids[k], "progress", NULL, 0, "回告", NULL, &d);
-            st[k] = 5;
-            break;
-        case 5:
-            ql_county_set_actor(c, F->k[LT_HC]);
-            rc = ql_lead_move(c, ids[k], "report", report, 3, NULL, NULL, &d);
-            st[k] = 6;
-            break;
-        case 6:
-            ql_county_set_actor(c, F->k[DIR]);
-            rc = ql_lead_move(c, ids[k], "approve_report", NULL, 0, NULL, NULL,
-                              &d);
-            st[k] = 7;
-            break;
-        default:
+            rc = (r & 32) ? ql_lead_reject(c, ids[k], "期限过短", &d)
+                          : ql_lead_approve(c, ids[k], &d);
+            st[k] = (r & 32) ? 1 : 3;
+        } else if (st[k] < 7) {
+            /* The plain moves: state 0 and 3 to 6. */
+            const struct walk_move *m = &WALK_MOVES[st[k] == 0 ? 0 : st[k] - 2];
+
+            ql_county_set_actor(c, F->k[m->actor]);
+            rc = ql_lead_move(c, ids[k], m->transition,
+                              m->report ? report : NULL, m->report ? 3 : 0,
+                              m->note, NULL, &d);
+            st[k] = st[k] == 0 ? 1 : st[k] + 1;
+        } else {
             continue;
         }
         if (rc != QL_OK)
