@@ -40,6 +40,13 @@ qlt_pty_start(struct qlt_pty *t, const char *const *argv,
     if (t->pid < 0)
         fail_msg("forkpty failed");
     if (t->pid == 0) {
+        /*
+         * A terminal's user gets the default signal dispositions; a shell
+         * that started the tests in the background without job control
+         * left SIGINT and SIGQUIT ignored, which the command would keep.
+         */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGQUIT, SIG_DFL);
         if (child != NULL && !child())
             _exit(126);
         execve(bin, (char *const *)full, (char *const *)envp);
