@@ -736,24 +736,9 @@ ql_store_entry_append(struct ql_store *s, uint64_t idx, const void *note,
                       size_t len, const uint8_t leaf_hash[32],
                       struct ql_diag *d)
 {
-    sqlite3_stmt *st = NULL;
-    ql_err rc;
-    int r;
+    const struct ql_store_entry_row row = {note, len, leaf_hash};
 
-    if (!ql_store_in_transaction(s))
-        return ql_fail(d, QL_EUSAGE, "appending outside a transaction");
-    if (idx > INT64_MAX || len > INT32_MAX)
-        return ql_fail(d, QL_ETOOBIG, "entry %llu is out of range",
-                       (unsigned long long)idx);
-    if ((rc = cached(s, &st, SQL_ENTRY_ONE, d)) != QL_OK)
-        return rc;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)idx);
-    sqlite3_bind_blob(st, 2, note, (int)len, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, leaf_hash, 32, SQLITE_STATIC);
-    r = sqlite3_step(st);
-    rc = r == SQLITE_DONE ? QL_OK : sql_fail(s, r, d, "appending an entry");
-    release(s, st);
-    return rc;
+    return ql_store_entries_append(s, idx, &row, 1, d);
 }
 
 ql_err
@@ -902,27 +887,6 @@ ql_store_tree_get(struct ql_store *s, unsigned level, uint64_t idx,
     return rc;
 }
 
-ql_err
-ql_store_tree_put(struct ql_store *s, unsigned level, uint64_t idx,
-                  const uint8_t h[32], struct ql_diag *d)
-{
-    sqlite3_stmt *st = NULL;
-    ql_err rc;
-    int r;
-
-    if (idx > INT64_MAX || level > 63)
-        return ql_fail(d, QL_EUSAGE, "tree position out of range");
-    if ((rc = cached(s, &st, SQL_TREE_ONE, d)) != QL_OK)
-        return rc;
-    sqlite3_bind_int(st, 1, (int)level);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
-    sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
-    r = sqlite3_step(st);
-    rc = r == SQLITE_DONE ? QL_OK : sql_fail(s, r, d, "storing a tree hash");
-    release(s, st);
-    return rc;
-}
-
 /* Stores rows[*at ..] in groups of size rows while enough are left. */
 static ql_err
 tree_groups(struct ql_store *s, const struct ql_store_tree_row *rows,
@@ -971,13 +935,22 @@ ql_store_tree_put_many(struct ql_store *s, const struct ql_store_tree_row *rows,
             return ql_fail(d, QL_EUSAGE, "tree position out of range");
     i = 0;
     if ((rc = tree_groups(s, rows, n, &i, 64, SQL_TREE_64, d)) != QL_OK ||
-        (rc = tree_groups(s, rows, n, &i, 16, SQL_TREE_16, d)) != QL_OK)
+        (rc = tree_groups(s, rows, n, &i, 16, SQL_TREE_16, d)) != QL_OK ||
+        (rc = tree_groups(s, rows, n, &i, 1, SQL_TREE_ONE, d)) != QL_OK)
         return rc;
-    for (; i < n; i++)
-        if ((rc = ql_store_tree_put(s, rows[i].level, rows[i].idx,
-                                    rows[i].hash, d)) != QL_OK)
-            return rc;
     return QL_OK;
+}
+
+ql_err
+ql_store_tree_put(struct ql_store *s, unsigned level, uint64_t idx,
+                  const uint8_t h[32], struct ql_diag *d)
+{
+    struct ql_store_tree_row row;
+
+    row.level = level;
+    row.idx = idx;
+    memcpy(row.hash, h, sizeof row.hash);
+    return ql_store_tree_put_many(s, &row, 1, d);
 }
 
 ql_err
