@@ -315,7 +315,7 @@ static ql_err flush_for_read(struct ql_county *c, const char *id,
 static bool counter_kept(struct ql_county *c, const char *prefix,
                          int64_t *value);
 static void counter_learn(struct ql_county *c, const char *prefix,
-                          int64_t value, bool stored);
+                          int64_t value);
 static bool counter_bump(struct ql_county *c, const char *prefix,
                          int64_t value);
 
@@ -1703,7 +1703,7 @@ next_id(struct ql_county *c, struct ql_workflow *wf, const char *unit,
             (rc = ql_stmt_step(st, &row, d)) != QL_OK)
             goto out;
         seq = row ? ql_stmt_int(st, 0) : 0;
-        counter_learn(c, prefix, seq, true);
+        counter_learn(c, prefix, seq);
     }
     /* The prefix left room for at least the terminator. */
     memcpy(id, prefix, at + 1);
@@ -2485,6 +2485,16 @@ out:
 
 /* ---- applying lead entries to the derived tables ---- */
 
+/*
+ * Statements a single write and a batch's flush both run: one text each,
+ * so the statement cache (keyed by the text's address) holds one of each.
+ */
+static const char TOUCH[] = "UPDATE leads SET last_idx = ?2 WHERE id = ?1";
+static const char PROPOSE[] =
+    "INSERT INTO pending(lead, transition, proposer, approval, idx) "
+    "VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char SETTLE[] = "DELETE FROM pending WHERE lead = ?1";
+
 static ql_err
 run1(struct ql_county *c, const char *sql, const char *const *text,
      size_t ntext, const int64_t *ints, size_t nints, struct ql_diag *d)
@@ -2600,11 +2610,6 @@ apply_rows(struct ql_county *c, const struct ql_entry *e, char *registered,
     static const char MIGRATE[] =
         "UPDATE leads SET workflow = ?2, state = ?3, last_idx = ?4 "
         "WHERE id = ?1";
-    static const char TOUCH[] = "UPDATE leads SET last_idx = ?2 WHERE id = ?1";
-    static const char PROPOSE[] =
-        "INSERT INTO pending(lead, transition, proposer, approval, idx) "
-        "VALUES (?1, ?2, ?3, ?4, ?5)";
-    static const char SETTLE[] = "DELETE FROM pending WHERE lead = ?1";
     static const char ENTRY[] =
         "INSERT INTO lead_entries(lead, action, transition, actor, unit, idx, "
         "epoch, snapshot) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
@@ -2870,10 +2875,9 @@ counter_kept(struct ql_county *c, const char *prefix, int64_t *value)
     return true;
 }
 
-/* Remembers value of prefix's counter (stored: as the store has it). */
+/* Remembers value of prefix's counter as the store has it. */
 static void
-counter_learn(struct ql_county *c, const char *prefix, int64_t value,
-              bool stored)
+counter_learn(struct ql_county *c, const char *prefix, int64_t value)
 {
     struct defer_counter *k = counter_of(c, prefix, true);
 
@@ -2881,7 +2885,7 @@ counter_learn(struct ql_county *c, const char *prefix, int64_t value,
         return; /* next_id reads the store again */
     if (value > k->value)
         k->value = value;
-    k->stored = k->stored || stored;
+    k->stored = true;
 }
 
 /* Raises prefix's counter to value in memory; false: write it at once. */
@@ -3055,11 +3059,6 @@ flush_one(struct ql_county *c, struct defer_lead *s, struct ql_diag *d)
         "epoch = CASE WHEN ?9 > 0 THEN ?9 ELSE epoch END, last_idx = ?10, "
         "snapshot_idx = CASE WHEN ?11 >= 0 THEN ?11 ELSE snapshot_idx END "
         "WHERE id = ?1";
-    static const char TOUCH[] = "UPDATE leads SET last_idx = ?2 WHERE id = ?1";
-    static const char PROPOSE[] =
-        "INSERT INTO pending(lead, transition, proposer, approval, idx) "
-        "VALUES (?1, ?2, ?3, ?4, ?5)";
-    static const char SETTLE[] = "DELETE FROM pending WHERE lead = ?1";
     const char *due = s->due[0] != '\0' ? s->due : NULL;
     const char *tx1[1] = {s->id};
     ql_err rc = QL_OK;

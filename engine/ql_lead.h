@@ -85,8 +85,8 @@ ql_err ql_lead_migrate(struct ql_county *c, const char *id, const char *hash,
  * nothing is kept (*kept, when not NULL, says which); QL_EINTEGRITY naming
  * the first column that differs; store errors as ql_lead_load. A
  * self-check for tests: it writes the lead's rows the batch holds back
- * (ql_lead_batch_flush), as any reader of the lead does, and changes
- * nothing else.
+ * (all of them when the batch registered this lead), as any reader of the
+ * lead does, and changes nothing else.
  */
 ql_err ql_lead_cache_check(struct ql_county *c, const char *id, bool *kept,
                            struct ql_diag *d) QL_MUST_CHECK;
@@ -94,7 +94,7 @@ ql_err ql_lead_cache_check(struct ql_county *c, const char *id, bool *kept,
 /*
  * Inside a batch the rows a lead's entries leave in leads, pending,
  * lead_clear and lead_entries wait in memory and are written once
- * (docs/decisions.md section 32). This writes every row waiting: the
+ * (docs/decisions.md section 34). This writes every row waiting: the
  * readers in this module and ql_status call it before they read those
  * tables, and the batch's commit before its checkpoint. Outside a batch
  * it does nothing. A failure rolls the batch back (ql_county_batch_commit

@@ -233,13 +233,10 @@ ql_log_size(struct ql_log *l, uint64_t *size, struct ql_diag *d)
     return ql_store_log_size(l->store, size, d);
 }
 
-/*
- * Stores a signed entry note at index idx with its leaf and tree hashes;
- * known (NULL allowed) is its leaf hash when already computed.
- */
+/* Stores a signed entry note at index idx with its leaf and tree hashes. */
 static ql_err
 store_note(struct ql_log *l, uint64_t idx, const char *note, size_t len,
-           const uint8_t *known, struct ql_diag *d)
+           struct ql_diag *d)
 {
     uint8_t leaf[QL_HASH_LEN];
     ql_err rc;
@@ -248,10 +245,7 @@ store_note(struct ql_log *l, uint64_t idx, const char *note, size_t len,
         return ql_fail(d, QL_ETOOBIG,
                        "signed entry is %zu bytes, more than %d", len,
                        QL_ENTRY_MAX);
-    if (known != NULL)
-        memcpy(leaf, known, sizeof leaf);
-    else
-        ql_merkle_leaf_hash(l->profile, leaf, note, len);
+    ql_merkle_leaf_hash(l->profile, leaf, note, len);
     if ((rc = ql_store_entry_append(l->store, idx, note, len, leaf, d)) !=
         QL_OK)
         goto out;
@@ -588,8 +582,9 @@ ql_log_append(struct ql_log *l, struct ql_entry *e,
             text = NULL;
     } else if ((rc = ql_note_sign(text, text_len, signers, nsigners,
                                   &signed_note, &signed_len, d)) == QL_OK &&
-               (rc = store_note(l, size, signed_note, signed_len, NULL, d)) ==
-                   QL_OK && l->deferring) {
+               (rc = store_note(l, size, signed_note, signed_len, d)) ==
+                   QL_OK &&
+               l->deferring) {
         l->stored++;
     }
     if (rc != QL_OK)
@@ -635,7 +630,7 @@ ql_log_append_note(struct ql_log *l, const char *note, size_t len,
                      (unsigned long long)e.index, (unsigned long long)size);
         goto out;
     }
-    if ((rc = store_note(l, size, note, len, NULL, d)) == QL_OK && l->deferring)
+    if ((rc = store_note(l, size, note, len, d)) == QL_OK && l->deferring)
         l->stored++;
 out:
     ql_entry_release(&e);

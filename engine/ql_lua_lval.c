@@ -433,12 +433,14 @@ check_arg(const struct ql_lval *v, const struct ql_lua *lua, size_t max,
     size_t i;
     ql_err rc;
 
+    if (plain_ok(v, max))
+        return QL_OK;
     switch (v->type) {
     case QL_LVAL_NIL:
     case QL_LVAL_BOOLEAN:
     case QL_LVAL_INTEGER:
     case QL_LVAL_NUMBER:
-        return QL_OK;
+        return QL_OK; /* plain_ok took them */
     case QL_LVAL_STRING:
         if (v->u.string.len > max)
             return ql_fail(d, QL_EUSAGE,

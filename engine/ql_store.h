@@ -135,9 +135,9 @@ ql_err ql_store_tree_put(struct ql_store *s, unsigned level, uint64_t idx,
                          const uint8_t h[32], struct ql_diag *d) QL_MUST_CHECK;
 
 /*
- * Many rows at once, for a batch's checkpoint: the same rows and checks as
- * n calls of ql_store_entry_append (entries first, first + 1, ...) or of
- * ql_store_tree_put, with less work a row. Entries take one statement a
+ * Many rows at once, for a sync of the signing queue (ql_log_sync);
+ * ql_store_entry_append and ql_store_tree_put are these with one row
+ * (entries first, first + 1, ...). Entries take one statement a
  * row, held for the whole call (the table's trigger makes a multi-row
  * insert slower); tree hashes go in groups of 64 and 16 rows a statement,
  * single rows for the rest. Pointers are borrowed for the call. Inside

@@ -1389,19 +1389,15 @@ load(const char *chunkname, const char *src, size_t len, bool lazy,
      * A registered version is held to its hash first: what a changed
      * store holds is refused as a change, not compiled, run or judged.
      */
-    if (want != NULL) {
-        source_hash(src, len, hex);
-        if (strcmp(hex, want) != 0)
-            return wf_fail(d, QL_EINTEGRITY,
-                           "%s: workflow source does not hash to %s",
-                           chunkname, want);
-    }
+    source_hash(src, len, hex);
+    if (want != NULL && strcmp(hex, want) != 0)
+        return wf_fail(d, QL_EINTEGRITY,
+                       "%s: workflow source does not hash to %s", chunkname,
+                       want);
     if (len > QL_WORKFLOW_SOURCE_MAX)
         return wf_fail(d, QL_ETOOBIG,
                        "%s: workflow source is %zu bytes, the limit is %d",
                        chunkname, len, QL_WORKFLOW_SOURCE_MAX);
-    if (want == NULL)
-        source_hash(src, len, hex);
     if ((wf = calloc(1, sizeof *wf)) == NULL ||
         (wf->chunk = strdup(chunkname)) == NULL) {
         rc = ql_fail(d, QL_ENOMEM, NULL);
