@@ -406,3 +406,10 @@ bench_count(uint64_t n, char *buf, size_t len)
     snprintf(buf, len, "%llu", (unsigned long long)n);
     return buf;
 }
+
+double
+bench_median(double *v, size_t n)
+{
+    bench_quantile(v, n, 0.5);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}

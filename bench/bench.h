@@ -95,6 +95,9 @@ double bench_cpu_of(const struct rusage *ru);
 /* The p-quantile (0..1, nearest rank) of v[0..n); sorts v. */
 double bench_quantile(double *v, size_t n, double p);
 
+/* The median of the n values at v (0 for none), which it sorts. */
+double bench_median(double *v, size_t n);
+
 /* A process's wall time, its exit status and its resource use. */
 struct bench_proc {
     double wall;       /* seconds from fork to the end of wait4 */

@@ -201,14 +201,6 @@ ed25519_rate(size_t len, unsigned threads, double seconds)
 /* Runs of the limit on each side of qingling's. */
 #define LIMIT_SLICES 3
 
-/* The median of the n values at v, which it sorts. */
-static double
-median(double *v, size_t n)
-{
-    bench_quantile(v, n, 0.5);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Sums the sizes of the files under a folder. */
 static int64_t tree_bytes;
 
@@ -295,9 +287,9 @@ row3(const struct bench_store *small, const struct bench_store *s,
         pc[i] = ed25519_per_cpu;
         l2[i] = ed25519_rate((size_t)mean, 2, slice);
     }
-    lim1 = median(l1, 2 * LIMIT_SLICES);
-    lim2 = median(l2, 2 * LIMIT_SLICES);
-    per_cpu = median(pc, 2 * LIMIT_SLICES);
+    lim1 = bench_median(l1, 2 * LIMIT_SLICES);
+    lim2 = bench_median(l2, 2 * LIMIT_SLICES);
+    per_cpu = bench_median(pc, 2 * LIMIT_SLICES);
     if (s == small) {
         o->small1 = p1;
         o->have_small1 = true;
