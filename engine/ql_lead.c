@@ -2547,21 +2547,32 @@ bump_counter(struct ql_county *c, const char *id, struct ql_diag *d)
 }
 
 /*
- * The clear fields an entry sets, up to CLEAR_ROWS in one statement:
- * most entries set a few, and a statement's own cost (reset, step, the
- * index search to start) is most of a one-row upsert's.
+ * A lead's clear fields go in as upserts, up to CLEAR_ROWS in one
+ * statement: a statement's own cost (reset, step, the index search to
+ * start) is most of a one-row upsert's. Upserts even for a lead just
+ * registered: a plain insert saved nothing measurable, and would fail
+ * where a stray row (a tampered store) lets the upsert pass. One table
+ * serves a write and a batch's flush alike, so each row count is one
+ * statement in the store's cache.
  */
-#define CLEAR_ROWS 4
+#define CLEAR_ROWS 8
 #define CLEAR_INSERT "INSERT INTO lead_clear(lead, name, value) VALUES "
 #define CLEAR_UPSERT                                                           \
     " ON CONFLICT(lead, name) DO UPDATE SET value = excluded.value"
+#define CLEAR_V1 "(?1, ?2, ?3)"
+#define CLEAR_V2 CLEAR_V1 ", (?1, ?4, ?5)"
+#define CLEAR_V3 CLEAR_V2 ", (?1, ?6, ?7)"
+#define CLEAR_V4 CLEAR_V3 ", (?1, ?8, ?9)"
+#define CLEAR_V5 CLEAR_V4 ", (?1, ?10, ?11)"
+#define CLEAR_V6 CLEAR_V5 ", (?1, ?12, ?13)"
+#define CLEAR_V7 CLEAR_V6 ", (?1, ?14, ?15)"
+#define CLEAR_V8 CLEAR_V7 ", (?1, ?16, ?17)"
 
 static const char *const CLEAR_SQL[CLEAR_ROWS] = {
-    CLEAR_INSERT "(?1, ?2, ?3)" CLEAR_UPSERT,
-    CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5)" CLEAR_UPSERT,
-    CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7)" CLEAR_UPSERT,
-    CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7), "
-                 "(?1, ?8, ?9)" CLEAR_UPSERT};
+    CLEAR_INSERT CLEAR_V1 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V2 CLEAR_UPSERT,
+    CLEAR_INSERT CLEAR_V3 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V4 CLEAR_UPSERT,
+    CLEAR_INSERT CLEAR_V5 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V6 CLEAR_UPSERT,
+    CLEAR_INSERT CLEAR_V7 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V8 CLEAR_UPSERT};
 
 static ql_err
 set_clear_fields(struct ql_county *c, const struct ql_entry *e,
@@ -2999,44 +3010,24 @@ flush_entries(struct ql_county *c, struct ql_diag *d)
 }
 
 /*
- * What a batch writes of a lead's clear fields at once: the values its
- * entries left, up to FLUSH_CLEAR_ROWS in one statement. Upserts, as a
- * write at a time makes them, even for a lead the batch registered: a
- * plain insert saved nothing measurable, and would fail where a stray row
- * (a tampered store) lets the upsert pass.
+ * Sets lead's clear fields in v (n of them), CLEAR_ROWS at a time: what a
+ * batch writes of them at once, the values its entries left.
  */
-#define FLUSH_CLEAR_ROWS 8
-#define CLEAR_V1 "(?1, ?2, ?3)"
-#define CLEAR_V2 CLEAR_V1 ", (?1, ?4, ?5)"
-#define CLEAR_V3 CLEAR_V2 ", (?1, ?6, ?7)"
-#define CLEAR_V4 CLEAR_V3 ", (?1, ?8, ?9)"
-#define CLEAR_V5 CLEAR_V4 ", (?1, ?10, ?11)"
-#define CLEAR_V6 CLEAR_V5 ", (?1, ?12, ?13)"
-#define CLEAR_V7 CLEAR_V6 ", (?1, ?14, ?15)"
-#define CLEAR_V8 CLEAR_V7 ", (?1, ?16, ?17)"
-
-static const char *const FLUSH_CLEAR_SQL[FLUSH_CLEAR_ROWS] = {
-    CLEAR_INSERT CLEAR_V1 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V2 CLEAR_UPSERT,
-    CLEAR_INSERT CLEAR_V3 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V4 CLEAR_UPSERT,
-    CLEAR_INSERT CLEAR_V5 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V6 CLEAR_UPSERT,
-    CLEAR_INSERT CLEAR_V7 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V8 CLEAR_UPSERT};
-
-/* Sets lead's clear fields in v (n of them), FLUSH_CLEAR_ROWS at a time. */
 static ql_err
 clear_rows(struct ql_county *c, const char *lead, const struct ql_wf_kv *v,
            size_t n, struct ql_diag *d)
 {
-    const char *t[1 + 2 * FLUSH_CLEAR_ROWS];
+    const char *t[1 + 2 * CLEAR_ROWS];
     size_t i, k;
     ql_err rc;
 
     t[0] = lead;
     for (i = 0; i < n; i += k) {
-        for (k = 0; k < FLUSH_CLEAR_ROWS && i + k < n; k++) {
+        for (k = 0; k < CLEAR_ROWS && i + k < n; k++) {
             t[1 + 2 * k] = v[i + k].name;
             t[2 + 2 * k] = v[i + k].value;
         }
-        if ((rc = run1(c, FLUSH_CLEAR_SQL[k - 1], t, 1 + 2 * k, NULL, 0, d)) !=
+        if ((rc = run1(c, CLEAR_SQL[k - 1], t, 1 + 2 * k, NULL, 0, d)) !=
             QL_OK)
             return rc;
     }
