@@ -2600,6 +2600,24 @@ set_clear_fields(struct ql_county *c, const struct ql_entry *e,
 }
 
 /*
+ * The local date of registration e, "YYYY-MM-DD" into registered (size
+ * bytes): the county's date at the entry's time.
+ */
+static ql_err
+registration_date(struct ql_county *c, const struct ql_entry *e,
+                  char *registered, size_t size, struct ql_diag *d)
+{
+    int32_t day;
+    int64_t t;
+    ql_err rc;
+
+    if ((rc = ql_time_parse(e->time, strlen(e->time), &t, d)) != QL_OK ||
+        (rc = ql_zone_local_date(t, ql_county_zone(c), &day, d)) != QL_OK)
+        return rc;
+    return ql_date_format(day, registered, size, d);
+}
+
+/*
  * Applies lead entry e to leads, lead_entries, lead_clear, pending and
  * counters; for a registration, registered (size bytes) gets the local
  * date it worked out for the lead.
@@ -2627,8 +2645,6 @@ apply_rows(struct ql_county *c, const struct ql_entry *e, char *registered,
     const char *due = ql_entry_get_clear(e, "_due");
     int64_t epoch = clear_int(e, "_epoch");
     bool snapshot = ql_entry_get_clear(e, "_snapshot") != NULL;
-    int32_t day;
-    int64_t t;
     ql_err rc;
 
     if (!ql_entry_word_valid(e->lead))
@@ -2648,11 +2664,7 @@ apply_rows(struct ql_county *c, const struct ql_entry *e, char *registered,
         const char *tx[7];
         int64_t in[2] = {epoch, (int64_t)e->index};
 
-        if ((rc = ql_time_parse(e->time, strlen(e->time), &t, d)) != QL_OK ||
-            (rc = ql_zone_local_date(t, ql_county_zone(c), &day, d)) !=
-                QL_OK ||
-            (rc = ql_date_format(day, registered, size, d)) !=
-                QL_OK)
+        if ((rc = registration_date(c, e, registered, size, d)) != QL_OK)
             return rc;
         tx[0] = e->lead;
         tx[1] = e->unit;
@@ -3280,8 +3292,6 @@ defer_apply(struct ql_county *c, const struct ql_entry *e, char *registered,
     struct defer_lead *s = NULL;
     struct defer_entry *x;
     struct defer *df;
-    int32_t day;
-    int64_t t;
     ql_err rc;
 
     if (due == NULL)
@@ -3301,10 +3311,7 @@ defer_apply(struct ql_county *c, const struct ql_entry *e, char *registered,
     x->epoch = epoch;
     x->snapshot = snapshot;
     if (strcmp(e->action, "lead.add") == 0) {
-        if ((rc = ql_time_parse(e->time, strlen(e->time), &t, d)) != QL_OK ||
-            (rc = ql_zone_local_date(t, ql_county_zone(c), &day, d)) !=
-                QL_OK ||
-            (rc = ql_date_format(day, registered, size, d)) != QL_OK)
+        if ((rc = registration_date(c, e, registered, size, d)) != QL_OK)
             return rc;
         s->insert = true;
         copy_text(s->unit, sizeof s->unit, e->unit);
