@@ -3026,8 +3026,7 @@ clear_rows(struct ql_county *c, const char *lead, const struct ql_wf_kv *v,
             t[1 + 2 * k] = v[i + k].name;
             t[2 + 2 * k] = v[i + k].value;
         }
-        if ((rc = run1(c, CLEAR_SQL[k - 1], t, 1 + 2 * k, NULL, 0, d)) !=
-            QL_OK)
+        if ((rc = run1(c, CLEAR_SQL[k - 1], t, 1 + 2 * k, NULL, 0, d)) != QL_OK)
             return rc;
     }
     return QL_OK;
