@@ -217,20 +217,6 @@ ql_county_zone(const struct ql_county *c)
 
 /* ---- principals and units ---- */
 
-/* Copies a unit's kind into kind of size bytes, cut short if it must be. */
-static void
-copy_kind(char *kind, size_t size, const char *src)
-{
-    size_t n = strlen(src);
-
-    if (size == 0)
-        return;
-    if (n >= size)
-        n = size - 1;
-    memcpy(kind, src, n);
-    kind[n] = '\0';
-}
-
 ql_err
 county_unit_kind(struct ql_county *c, const char *code, char *kind,
                  size_t size, struct ql_diag *d)
@@ -254,7 +240,7 @@ county_unit_kind(struct ql_county *c, const char *code, char *kind,
             h = h * 33 + (unsigned char)*p;
         k = &c->kinds[h % COUNTY_KINDS];
         if (strcmp(k->code, code) == 0 && k->code[0] != '\0') {
-            copy_kind(kind, size, k->kind);
+            county_copy_text(kind, size, k->kind);
             return QL_OK;
         }
     }
@@ -267,7 +253,7 @@ county_unit_kind(struct ql_county *c, const char *code, char *kind,
         goto out;
     }
     found = ql_stmt_text(st, 0);
-    copy_kind(kind, size, found);
+    county_copy_text(kind, size, found);
     n = strlen(code);
     if (k != NULL && n < sizeof k->code && strlen(found) < sizeof k->kind) {
         memcpy(k->code, code, n + 1);

@@ -6,6 +6,8 @@
 #ifndef QL_COUNTY_IMPL_H
 #define QL_COUNTY_IMPL_H
 
+#include <string.h>
+
 #include "ql_county.h"
 #include "ql_keys.h"
 #include "ql_log.h"
@@ -82,6 +84,23 @@ struct ql_county {
        whos: only a registry entry sets a calendar). */
     bool calendar_settled;
 };
+
+/*
+ * Copies src into dst of size bytes, cut short if it must be; nothing
+ * when size is 0. Inline: a lead entry's write copies a dozen strings.
+ */
+static inline void
+county_copy_text(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (size == 0)
+        return;
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
 
 /* Who the actor is, resolved against the registry. */
 struct county_actor {

@@ -236,18 +236,6 @@ struct meta {
     char proposer[QL_KEY_NAME_MAX + 1];
 };
 
-/* Copies src into dst of size bytes, cut short if it must be. */
-static void
-copy_text(char *dst, size_t size, const char *src)
-{
-    size_t n = strlen(src);
-
-    if (n >= size)
-        n = size - 1;
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 /*
  * Writes v in decimal into buf of size bytes, at least width digits
  * (zero-padded), and returns its length, or 0 when it does not fit. The
@@ -346,21 +334,21 @@ meta_read(struct ql_county *c, const char *id, struct meta *m,
         rc = ql_fail(d, QL_ENOTFOUND, "no lead '%s'", id);
         goto out;
     }
-    copy_text(m->id, sizeof m->id, id);
-    copy_text(m->unit, sizeof m->unit, ql_stmt_text(st, 0));
-    copy_text(m->workflow, sizeof m->workflow, ql_stmt_text(st, 1));
-    copy_text(m->state, sizeof m->state, ql_stmt_text(st, 2));
-    copy_text(m->registered, sizeof m->registered, ql_stmt_text(st, 3));
-    copy_text(m->due, sizeof m->due, ql_stmt_text(st, 4));
+    county_copy_text(m->id, sizeof m->id, id);
+    county_copy_text(m->unit, sizeof m->unit, ql_stmt_text(st, 0));
+    county_copy_text(m->workflow, sizeof m->workflow, ql_stmt_text(st, 1));
+    county_copy_text(m->state, sizeof m->state, ql_stmt_text(st, 2));
+    county_copy_text(m->registered, sizeof m->registered, ql_stmt_text(st, 3));
+    county_copy_text(m->due, sizeof m->due, ql_stmt_text(st, 4));
     m->epoch = ql_stmt_int(st, 5);
     m->snapshot_idx = (uint64_t)ql_stmt_int(st, 6);
     m->last_idx = (uint64_t)ql_stmt_int(st, 10);
     m->pending = !ql_stmt_null(st, 7);
     if (m->pending) {
         m->pending_idx = (uint64_t)ql_stmt_int(st, 7);
-        copy_text(m->pending_transition, sizeof m->pending_transition,
-                  ql_stmt_text(st, 8));
-        copy_text(m->proposer, sizeof m->proposer, ql_stmt_text(st, 9));
+        county_copy_text(m->pending_transition, sizeof m->pending_transition,
+                         ql_stmt_text(st, 8));
+        county_copy_text(m->proposer, sizeof m->proposer, ql_stmt_text(st, 9));
     }
 out:
     ql_stmt_done(st);
@@ -671,7 +659,7 @@ secret_reader(const struct ql_workflow *wf, const char *roles)
 {
     char buf[256], *save = NULL, *r;
 
-    copy_text(buf, sizeof buf, roles);
+    county_copy_text(buf, sizeof buf, roles);
     for (r = strtok_r(buf, ",", &save); r != NULL;
          r = strtok_r(NULL, ",", &save))
         if (ql_workflow_secret_reader(wf, r))
@@ -881,7 +869,7 @@ run_guard(struct ql_county *c, struct plan *p, const struct county_actor *who,
     if ((rc = ql_time_format(ql_county_now(c), now, sizeof now, d)) != QL_OK ||
         (rc = today(c, &day, day_s, d)) != QL_OK)
         goto out;
-    copy_text(buf, sizeof buf, who->roles);
+    county_copy_text(buf, sizeof buf, who->roles);
     for (r = strtok_r(buf, ",", &save); r != NULL && nroles < QL_ROLES_MAX;
          r = strtok_r(NULL, ",", &save))
         roles[nroles++] = r;
@@ -975,7 +963,7 @@ plan_transition(struct ql_county *c, struct plan *p,
                                           "(%s)",
                            p->t->name, fd ? fd->label : f, f);
     }
-    copy_text(p->unit, sizeof p->unit, p->m.unit);
+    county_copy_text(p->unit, sizeof p->unit, p->m.unit);
     if (p->t->assign_field != NULL) {
         v = kvs_get(&p->all_clear, p->t->assign_field);
         if (v == NULL)
@@ -993,7 +981,7 @@ plan_transition(struct ql_county *c, struct plan *p,
             return ql_fail(d, QL_ERULE, "unit '%s' is a %s unit and handles "
                                         "no leads",
                            v, kind);
-        copy_text(p->unit, sizeof p->unit, v);
+        county_copy_text(p->unit, sizeof p->unit, v);
     }
     if (p->t->merge_field != NULL) {
         struct meta master;
@@ -1024,9 +1012,9 @@ plan_transition(struct ql_county *c, struct plan *p,
         ((v = kvs_get(&p->all_clear, p->t->due_field)) != NULL ||
          (v = kvs_get(&p->all_sealed, p->t->due_field)) != NULL) &&
         *v != '\0') {
-        copy_text(p->due, sizeof p->due, v);
+        county_copy_text(p->due, sizeof p->due, v);
     } else if (strcmp(p->to, p->m.state) == 0) {
-        copy_text(p->due, sizeof p->due, p->m.due);
+        county_copy_text(p->due, sizeof p->due, p->m.due);
     } else if (s != NULL) {
         /* Only a county without a calendar counts plain weekdays. */
         if ((rc = ql_county_calendar(c, &cal, d)) == QL_ENOTFOUND)
@@ -1322,7 +1310,7 @@ memo_get(struct ql_county *c, const char *id)
     m = &lc->memo[i];
     m->slot = m->buf = lc->arena + i * MEMO_SLOT;
     m->cap = MEMO_SLOT;
-    copy_text(m->id, sizeof m->id, id);
+    county_copy_text(m->id, sizeof m->id, id);
     h = memo_hash(id);
     m->next = lc->bucket[h];
     lc->bucket[h] = (int)i;
@@ -1382,16 +1370,16 @@ meta_apply(struct ql_county *c, const struct ql_entry *e,
         due = "";
     if (add) {
         memset(m, 0, sizeof *m);
-        copy_text(m->id, sizeof m->id, e->lead);
-        copy_text(m->workflow, sizeof m->workflow, e->workflow);
-        copy_text(m->registered, sizeof m->registered, registered);
+        county_copy_text(m->id, sizeof m->id, e->lead);
+        county_copy_text(m->workflow, sizeof m->workflow, e->workflow);
+        county_copy_text(m->registered, sizeof m->registered, registered);
         m->snapshot_idx = e->index;
     }
     if (add || strcmp(e->action, "lead.move") == 0 ||
         strcmp(e->action, "lead.approve") == 0) {
-        copy_text(m->unit, sizeof m->unit, e->unit);
-        copy_text(m->state, sizeof m->state, e->to);
-        copy_text(m->due, sizeof m->due, due);
+        county_copy_text(m->unit, sizeof m->unit, e->unit);
+        county_copy_text(m->state, sizeof m->state, e->to);
+        county_copy_text(m->due, sizeof m->due, due);
         if (add || epoch > 0)
             m->epoch = epoch;
         if (ql_entry_get_clear(e, "_snapshot") != NULL)
@@ -1401,9 +1389,9 @@ meta_apply(struct ql_county *c, const struct ql_entry *e,
     } else if (strcmp(e->action, "lead.propose") == 0) {
         m->pending = true;
         m->pending_idx = e->index;
-        copy_text(m->pending_transition, sizeof m->pending_transition,
-                  e->transition);
-        copy_text(m->proposer, sizeof m->proposer, e->actor);
+        county_copy_text(m->pending_transition, sizeof m->pending_transition,
+                         e->transition);
+        county_copy_text(m->proposer, sizeof m->proposer, e->actor);
     } else if (strcmp(e->action, "lead.reject") == 0) {
         m->last_idx = e->index;
         settle = true;
@@ -1621,7 +1609,7 @@ memo_update(struct ql_county *c, const struct plan *p, struct kvs *clear,
     m->secret_ok = secret_ok;
     m->last_idx = idx;
     m->since_snapshot = p->snapshot ? 1 : p->since_snapshot + 1;
-    copy_text(m->workflow, sizeof m->workflow, ql_workflow_hash(p->wf));
+    county_copy_text(m->workflow, sizeof m->workflow, ql_workflow_hash(p->wf));
     m->wf = p->wf;
     m->valid = true;
 out:
@@ -1781,8 +1769,8 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
             goto fail;
         }
     }
-    copy_text(p.unit, sizeof p.unit, unit);
-    copy_text(p.m.unit, sizeof p.m.unit, unit);
+    county_copy_text(p.unit, sizeof p.unit, unit);
+    county_copy_text(p.m.unit, sizeof p.m.unit, unit);
     p.m.epoch = -1; /* a new lead starts with a snapshot */
     if ((rc = merge_into(&p.all_sealed, &p.sealed, d)) != QL_OK ||
         (rc = merge_into(&p.all_secret, &p.secret, d)) != QL_OK ||
@@ -1801,11 +1789,11 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
     p.due[0] = '\0';
     if (has && (rc = ql_date_format(due, p.due, sizeof p.due, d)) != QL_OK)
         goto fail;
-    copy_text(e.action, sizeof e.action, "lead.add");
-    copy_text(e.unit, sizeof e.unit, unit);
-    copy_text(e.lead, sizeof e.lead, p.m.id);
-    copy_text(e.to, sizeof e.to, p.to);
-    copy_text(e.workflow, sizeof e.workflow, ql_workflow_hash(p.wf));
+    county_copy_text(e.action, sizeof e.action, "lead.add");
+    county_copy_text(e.unit, sizeof e.unit, unit);
+    county_copy_text(e.lead, sizeof e.lead, p.m.id);
+    county_copy_text(e.to, sizeof e.to, p.to);
+    county_copy_text(e.workflow, sizeof e.workflow, ql_workflow_hash(p.wf));
     signers[0] = c->actor;
     /* A new lead's envelope is the fields given, all of it. */
     p.secret_all = true;
@@ -1815,7 +1803,7 @@ ql_lead_add(struct ql_county *c, const char *workflow, const char *unit,
         (rc = county_finish(c, d)) != QL_OK)
         goto fail;
     memo_update(c, &p, &p.clear, idx);
-    copy_text(id, QL_ENTRY_WORD_MAX + 1, p.m.id);
+    county_copy_text(id, QL_ENTRY_WORD_MAX + 1, p.m.id);
     plan_release(&p);
     ql_entry_release(&e);
     return QL_OK;
@@ -1895,17 +1883,17 @@ ql_lead_move(struct ql_county *c, const char *id, const char *transition,
     if ((rc = plan_transition(c, &p, &who, false, d)) != QL_OK)
         goto fail;
     propose = p.t->approval != NULL;
-    copy_text(e.action, sizeof e.action,
-             propose ? "lead.propose" : "lead.move");
+    county_copy_text(e.action, sizeof e.action,
+                     propose ? "lead.propose" : "lead.move");
     /* A proposal changes nothing yet: it stays in the lead's unit. */
     if (propose)
-        copy_text(p.unit, sizeof p.unit, p.m.unit);
-    copy_text(e.unit, sizeof e.unit, p.unit);
-    copy_text(e.lead, sizeof e.lead, id);
-    copy_text(e.from, sizeof e.from, p.m.state);
-    copy_text(e.to, sizeof e.to, p.t->to);
-    copy_text(e.transition, sizeof e.transition, p.t->name);
-    copy_text(e.workflow, sizeof e.workflow, p.m.workflow);
+        county_copy_text(p.unit, sizeof p.unit, p.m.unit);
+    county_copy_text(e.unit, sizeof e.unit, p.unit);
+    county_copy_text(e.lead, sizeof e.lead, id);
+    county_copy_text(e.from, sizeof e.from, p.m.state);
+    county_copy_text(e.to, sizeof e.to, p.t->to);
+    county_copy_text(e.transition, sizeof e.transition, p.t->name);
+    county_copy_text(e.workflow, sizeof e.workflow, p.m.workflow);
     signers[0] = c->actor;
     if ((rc = add_clear(&e, &p, d)) != QL_OK ||
         (propose &&
@@ -1998,13 +1986,13 @@ ql_lead_approve(struct ql_county *c, const char *id, struct ql_diag *d)
     }
     if ((rc = plan_transition(c, &p, &who, true, d)) != QL_OK)
         goto fail;
-    copy_text(e.action, sizeof e.action, "lead.approve");
-    copy_text(e.unit, sizeof e.unit, p.unit);
-    copy_text(e.lead, sizeof e.lead, id);
-    copy_text(e.from, sizeof e.from, p.m.state);
-    copy_text(e.to, sizeof e.to, p.t->to);
-    copy_text(e.transition, sizeof e.transition, p.t->name);
-    copy_text(e.workflow, sizeof e.workflow, p.m.workflow);
+    county_copy_text(e.action, sizeof e.action, "lead.approve");
+    county_copy_text(e.unit, sizeof e.unit, p.unit);
+    county_copy_text(e.lead, sizeof e.lead, id);
+    county_copy_text(e.from, sizeof e.from, p.m.state);
+    county_copy_text(e.to, sizeof e.to, p.t->to);
+    county_copy_text(e.transition, sizeof e.transition, p.t->name);
+    county_copy_text(e.workflow, sizeof e.workflow, p.m.workflow);
     put_u64(num, sizeof num, p.m.pending_idx, 0);
     signers[0] = c->actor;
     if ((rc = add_clear(&e, &p, d)) != QL_OK ||
@@ -2067,16 +2055,15 @@ ql_lead_reject(struct ql_county *c, const char *id, const char *note,
     }
     if ((rc = check_unit(&who, p.m.unit, d)) != QL_OK)
         goto fail;
-    copy_text(e.action, sizeof e.action, "lead.reject");
-    copy_text(e.unit, sizeof e.unit, p.m.unit);
-    copy_text(e.lead, sizeof e.lead, id);
-    copy_text(e.from, sizeof e.from, p.m.state);
-    copy_text(e.to, sizeof e.to, p.m.state);
-    copy_text(e.transition, sizeof e.transition,
-             p.m.pending_transition);
-    copy_text(e.workflow, sizeof e.workflow, p.m.workflow);
+    county_copy_text(e.action, sizeof e.action, "lead.reject");
+    county_copy_text(e.unit, sizeof e.unit, p.m.unit);
+    county_copy_text(e.lead, sizeof e.lead, id);
+    county_copy_text(e.from, sizeof e.from, p.m.state);
+    county_copy_text(e.to, sizeof e.to, p.m.state);
+    county_copy_text(e.transition, sizeof e.transition, p.m.pending_transition);
+    county_copy_text(e.workflow, sizeof e.workflow, p.m.workflow);
     put_u64(num, sizeof num, p.m.pending_idx, 0);
-    copy_text(p.unit, sizeof p.unit, p.m.unit);
+    county_copy_text(p.unit, sizeof p.unit, p.m.unit);
     p.note = note;
     p.readable = true;
     signers[0] = c->actor;
@@ -2177,12 +2164,12 @@ ql_lead_migrate(struct ql_county *c, const char *id, const char *hash,
                      to);
         goto fail;
     }
-    copy_text(e.action, sizeof e.action, "lead.migrate");
-    copy_text(e.unit, sizeof e.unit, m.unit);
-    copy_text(e.lead, sizeof e.lead, id);
-    copy_text(e.from, sizeof e.from, m.state);
-    copy_text(e.to, sizeof e.to, to);
-    copy_text(e.workflow, sizeof e.workflow, hash);
+    county_copy_text(e.action, sizeof e.action, "lead.migrate");
+    county_copy_text(e.unit, sizeof e.unit, m.unit);
+    county_copy_text(e.lead, sizeof e.lead, id);
+    county_copy_text(e.from, sizeof e.from, m.state);
+    county_copy_text(e.to, sizeof e.to, to);
+    county_copy_text(e.workflow, sizeof e.workflow, hash);
     signers[0] = c->actor;
     if ((rc = ql_entry_add_clear(&e, "_from_workflow", m.workflow, d)) !=
             QL_OK ||
@@ -2547,21 +2534,32 @@ bump_counter(struct ql_county *c, const char *id, struct ql_diag *d)
 }
 
 /*
- * The clear fields an entry sets, up to CLEAR_ROWS in one statement:
- * most entries set a few, and a statement's own cost (reset, step, the
- * index search to start) is most of a one-row upsert's.
+ * A lead's clear fields go in as upserts, up to CLEAR_ROWS in one
+ * statement: a statement's own cost (reset, step, the index search to
+ * start) is most of a one-row upsert's. Upserts even for a lead just
+ * registered: a plain insert saved nothing measurable, and would fail
+ * where a stray row (a tampered store) lets the upsert pass. One table
+ * serves a write and a batch's flush alike, so each row count is one
+ * statement in the store's cache.
  */
-#define CLEAR_ROWS 4
+#define CLEAR_ROWS 8
 #define CLEAR_INSERT "INSERT INTO lead_clear(lead, name, value) VALUES "
 #define CLEAR_UPSERT                                                           \
     " ON CONFLICT(lead, name) DO UPDATE SET value = excluded.value"
+#define CLEAR_V1 "(?1, ?2, ?3)"
+#define CLEAR_V2 CLEAR_V1 ", (?1, ?4, ?5)"
+#define CLEAR_V3 CLEAR_V2 ", (?1, ?6, ?7)"
+#define CLEAR_V4 CLEAR_V3 ", (?1, ?8, ?9)"
+#define CLEAR_V5 CLEAR_V4 ", (?1, ?10, ?11)"
+#define CLEAR_V6 CLEAR_V5 ", (?1, ?12, ?13)"
+#define CLEAR_V7 CLEAR_V6 ", (?1, ?14, ?15)"
+#define CLEAR_V8 CLEAR_V7 ", (?1, ?16, ?17)"
 
 static const char *const CLEAR_SQL[CLEAR_ROWS] = {
-    CLEAR_INSERT "(?1, ?2, ?3)" CLEAR_UPSERT,
-    CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5)" CLEAR_UPSERT,
-    CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7)" CLEAR_UPSERT,
-    CLEAR_INSERT "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7), "
-                 "(?1, ?8, ?9)" CLEAR_UPSERT};
+    CLEAR_INSERT CLEAR_V1 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V2 CLEAR_UPSERT,
+    CLEAR_INSERT CLEAR_V3 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V4 CLEAR_UPSERT,
+    CLEAR_INSERT CLEAR_V5 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V6 CLEAR_UPSERT,
+    CLEAR_INSERT CLEAR_V7 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V8 CLEAR_UPSERT};
 
 static ql_err
 set_clear_fields(struct ql_county *c, const struct ql_entry *e,
@@ -2586,6 +2584,24 @@ set_clear_fields(struct ql_county *c, const struct ql_entry *e,
         n++;
     }
     return QL_OK;
+}
+
+/*
+ * The local date of registration e, "YYYY-MM-DD" into registered (size
+ * bytes): the county's date at the entry's time.
+ */
+static ql_err
+registration_date(struct ql_county *c, const struct ql_entry *e,
+                  char *registered, size_t size, struct ql_diag *d)
+{
+    int32_t day;
+    int64_t t;
+    ql_err rc;
+
+    if ((rc = ql_time_parse(e->time, strlen(e->time), &t, d)) != QL_OK ||
+        (rc = ql_zone_local_date(t, ql_county_zone(c), &day, d)) != QL_OK)
+        return rc;
+    return ql_date_format(day, registered, size, d);
 }
 
 /*
@@ -2616,8 +2632,6 @@ apply_rows(struct ql_county *c, const struct ql_entry *e, char *registered,
     const char *due = ql_entry_get_clear(e, "_due");
     int64_t epoch = clear_int(e, "_epoch");
     bool snapshot = ql_entry_get_clear(e, "_snapshot") != NULL;
-    int32_t day;
-    int64_t t;
     ql_err rc;
 
     if (!ql_entry_word_valid(e->lead))
@@ -2637,11 +2651,7 @@ apply_rows(struct ql_county *c, const struct ql_entry *e, char *registered,
         const char *tx[7];
         int64_t in[2] = {epoch, (int64_t)e->index};
 
-        if ((rc = ql_time_parse(e->time, strlen(e->time), &t, d)) != QL_OK ||
-            (rc = ql_zone_local_date(t, ql_county_zone(c), &day, d)) !=
-                QL_OK ||
-            (rc = ql_date_format(day, registered, size, d)) !=
-                QL_OK)
+        if ((rc = registration_date(c, e, registered, size, d)) != QL_OK)
             return rc;
         tx[0] = e->lead;
         tx[1] = e->unit;
@@ -2859,7 +2869,7 @@ counter_of(struct ql_county *c, const char *prefix, bool make)
         return NULL;
     k = &df->counter[df->ncounters++];
     memset(k, 0, sizeof *k);
-    copy_text(k->prefix, sizeof k->prefix, prefix);
+    county_copy_text(k->prefix, sizeof k->prefix, prefix);
     return k;
 }
 
@@ -2999,45 +3009,24 @@ flush_entries(struct ql_county *c, struct ql_diag *d)
 }
 
 /*
- * What a batch writes of a lead's clear fields at once: the values its
- * entries left, up to FLUSH_CLEAR_ROWS in one statement. Upserts, as a
- * write at a time makes them, even for a lead the batch registered: a
- * plain insert saved nothing measurable, and would fail where a stray row
- * (a tampered store) lets the upsert pass.
+ * Sets lead's clear fields in v (n of them), CLEAR_ROWS at a time: what a
+ * batch writes of them at once, the values its entries left.
  */
-#define FLUSH_CLEAR_ROWS 8
-#define CLEAR_V1 "(?1, ?2, ?3)"
-#define CLEAR_V2 CLEAR_V1 ", (?1, ?4, ?5)"
-#define CLEAR_V3 CLEAR_V2 ", (?1, ?6, ?7)"
-#define CLEAR_V4 CLEAR_V3 ", (?1, ?8, ?9)"
-#define CLEAR_V5 CLEAR_V4 ", (?1, ?10, ?11)"
-#define CLEAR_V6 CLEAR_V5 ", (?1, ?12, ?13)"
-#define CLEAR_V7 CLEAR_V6 ", (?1, ?14, ?15)"
-#define CLEAR_V8 CLEAR_V7 ", (?1, ?16, ?17)"
-
-static const char *const FLUSH_CLEAR_SQL[FLUSH_CLEAR_ROWS] = {
-    CLEAR_INSERT CLEAR_V1 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V2 CLEAR_UPSERT,
-    CLEAR_INSERT CLEAR_V3 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V4 CLEAR_UPSERT,
-    CLEAR_INSERT CLEAR_V5 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V6 CLEAR_UPSERT,
-    CLEAR_INSERT CLEAR_V7 CLEAR_UPSERT, CLEAR_INSERT CLEAR_V8 CLEAR_UPSERT};
-
-/* Sets lead's clear fields in v (n of them), FLUSH_CLEAR_ROWS at a time. */
 static ql_err
 clear_rows(struct ql_county *c, const char *lead, const struct ql_wf_kv *v,
            size_t n, struct ql_diag *d)
 {
-    const char *t[1 + 2 * FLUSH_CLEAR_ROWS];
+    const char *t[1 + 2 * CLEAR_ROWS];
     size_t i, k;
     ql_err rc;
 
     t[0] = lead;
     for (i = 0; i < n; i += k) {
-        for (k = 0; k < FLUSH_CLEAR_ROWS && i + k < n; k++) {
+        for (k = 0; k < CLEAR_ROWS && i + k < n; k++) {
             t[1 + 2 * k] = v[i + k].name;
             t[2 + 2 * k] = v[i + k].value;
         }
-        if ((rc = run1(c, FLUSH_CLEAR_SQL[k - 1], t, 1 + 2 * k, NULL, 0, d)) !=
-            QL_OK)
+        if ((rc = run1(c, CLEAR_SQL[k - 1], t, 1 + 2 * k, NULL, 0, d)) != QL_OK)
             return rc;
     }
     return QL_OK;
@@ -3240,7 +3229,7 @@ defer_slot(struct ql_county *c, const char *id, struct defer_lead **out,
         return rc;
     s = &df->lead[df->n];
     memset(s, 0, sizeof *s);
-    copy_text(s->id, sizeof s->id, id);
+    county_copy_text(s->id, sizeof s->id, id);
     s->snapshot_idx = -1;
     h = memo_hash(id) % DEFER_BUCKETS;
     s->next = df->bucket[h];
@@ -3289,8 +3278,6 @@ defer_apply(struct ql_county *c, const struct ql_entry *e, char *registered,
     struct defer_lead *s = NULL;
     struct defer_entry *x;
     struct defer *df;
-    int32_t day;
-    int64_t t;
     ql_err rc;
 
     if (due == NULL)
@@ -3301,28 +3288,25 @@ defer_apply(struct ql_county *c, const struct ql_entry *e, char *registered,
     if (df->nentries == DEFER_ENTRIES && (rc = flush_entries(c, d)) != QL_OK)
         return rc;
     x = &df->entry[df->nentries++];
-    copy_text(x->lead, sizeof x->lead, e->lead);
-    copy_text(x->action, sizeof x->action, e->action);
-    copy_text(x->transition, sizeof x->transition, e->transition);
-    copy_text(x->unit, sizeof x->unit, e->unit);
-    copy_text(x->actor, sizeof x->actor, e->actor);
+    county_copy_text(x->lead, sizeof x->lead, e->lead);
+    county_copy_text(x->action, sizeof x->action, e->action);
+    county_copy_text(x->transition, sizeof x->transition, e->transition);
+    county_copy_text(x->unit, sizeof x->unit, e->unit);
+    county_copy_text(x->actor, sizeof x->actor, e->actor);
     x->idx = (int64_t)e->index;
     x->epoch = epoch;
     x->snapshot = snapshot;
     if (strcmp(e->action, "lead.add") == 0) {
-        if ((rc = ql_time_parse(e->time, strlen(e->time), &t, d)) != QL_OK ||
-            (rc = ql_zone_local_date(t, ql_county_zone(c), &day, d)) !=
-                QL_OK ||
-            (rc = ql_date_format(day, registered, size, d)) != QL_OK)
+        if ((rc = registration_date(c, e, registered, size, d)) != QL_OK)
             return rc;
         s->insert = true;
-        copy_text(s->unit, sizeof s->unit, e->unit);
-        copy_text(s->workflow, sizeof s->workflow, e->workflow);
-        copy_text(s->state, sizeof s->state, e->to);
-        copy_text(s->due, sizeof s->due, due);
-        copy_text(s->registered, sizeof s->registered, registered);
+        county_copy_text(s->unit, sizeof s->unit, e->unit);
+        county_copy_text(s->workflow, sizeof s->workflow, e->workflow);
+        county_copy_text(s->state, sizeof s->state, e->to);
+        county_copy_text(s->due, sizeof s->due, due);
+        county_copy_text(s->registered, sizeof s->registered, registered);
         s->since_mode = SINCE_SET;
-        copy_text(s->since, sizeof s->since, e->time);
+        county_copy_text(s->since, sizeof s->since, e->time);
         s->epoch = epoch;
         s->created_idx = s->last_idx = s->snapshot_idx = (int64_t)e->index;
         if ((rc = bump_counter(c, e->lead, d)) != QL_OK)
@@ -3333,16 +3317,16 @@ defer_apply(struct ql_county *c, const struct ql_entry *e, char *registered,
         strcmp(e->action, "lead.approve") == 0) {
         if (!s->insert && !s->moved) {
             s->since_mode = SINCE_FIRST;
-            copy_text(s->first_to, sizeof s->first_to, e->to);
-            copy_text(s->first_time, sizeof s->first_time, e->time);
+            county_copy_text(s->first_to, sizeof s->first_to, e->to);
+            county_copy_text(s->first_time, sizeof s->first_time, e->time);
         } else if (strcmp(s->state, e->to) != 0) {
             s->since_mode = SINCE_SET;
-            copy_text(s->since, sizeof s->since, e->time);
+            county_copy_text(s->since, sizeof s->since, e->time);
         }
         s->moved = true;
-        copy_text(s->unit, sizeof s->unit, e->unit);
-        copy_text(s->state, sizeof s->state, e->to);
-        copy_text(s->due, sizeof s->due, due);
+        county_copy_text(s->unit, sizeof s->unit, e->unit);
+        county_copy_text(s->state, sizeof s->state, e->to);
+        county_copy_text(s->due, sizeof s->due, due);
         if (epoch > 0)
             s->epoch = epoch;
         if (snapshot)
@@ -3361,10 +3345,11 @@ defer_apply(struct ql_county *c, const struct ql_entry *e, char *registered,
         }
         s->pending = true;
         s->pend_idx = (int64_t)e->index;
-        copy_text(s->pend_transition, sizeof s->pend_transition,
-                  e->transition);
-        copy_text(s->proposer, sizeof s->proposer, e->actor);
-        copy_text(s->approval, sizeof s->approval, approval ? approval : "");
+        county_copy_text(s->pend_transition, sizeof s->pend_transition,
+                         e->transition);
+        county_copy_text(s->proposer, sizeof s->proposer, e->actor);
+        county_copy_text(s->approval, sizeof s->approval,
+                         approval ? approval : "");
         return QL_OK;
     }
     /* lead.reject */

@@ -1943,6 +1943,80 @@ test_batch_defer_failures(void **state)
 }
 
 /*
+ * What a batch keeps of a lead's row in leads and pending is checked
+ * against the store, column by column: a row changed under the batch (by
+ * anything but its own entries) is QL_EINTEGRITY naming the column, for a
+ * lead the batch registered and for one it moved. The change goes with the
+ * batch.
+ */
+static void
+test_batch_cache_check_finds_drift(void **state)
+{
+    static const struct {
+        const char *what; /* the column the message names */
+        const char *sql;  /* ends where the lead's id, quoted, goes */
+    } cases[] = {
+        {"unit", "UPDATE leads SET unit = 'QY' WHERE id = "},
+        {"workflow", "UPDATE leads SET workflow = 'other' WHERE id = "},
+        {"state", "UPDATE leads SET state = 'CLOSED' WHERE id = "},
+        {"registered",
+         "UPDATE leads SET registered = '2000-01-01' WHERE id = "},
+        {"due", "UPDATE leads SET due = '2030-01-01' WHERE id = "},
+        {"epoch", "UPDATE leads SET epoch = epoch + 1 WHERE id = "},
+        {"snapshot_idx",
+         "UPDATE leads SET snapshot_idx = snapshot_idx + 1 WHERE id = "},
+        {"last_idx", "UPDATE leads SET last_idx = last_idx + 1 WHERE id = "},
+        {"pending", "INSERT INTO pending(lead, idx, transition, proposer, "
+                    "approval) SELECT id, 1, 'assign', 'x', 'director' "
+                    "FROM leads WHERE id = "},
+    };
+    struct ql_diag d;
+    char id[80], sql[256], want[256], *before;
+    bool k;
+    uint64_t n;
+    size_t i;
+    int moved;
+
+    (void)state;
+    for (moved = 0; moved < 2; moved++) {
+        for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            if (moved)
+                add_lead(id, "漂移");
+            before = tables_dump(F->path);
+            n = log_size();
+            assert_int_equal(ql_county_batch_begin(F->c, &d), QL_OK);
+            if (moved) {
+                as(TRI);
+                assert_int_equal(
+                    ql_lead_move(F->c, id, "triage", NULL, 0, NULL, NULL, &d),
+                    QL_OK);
+            } else {
+                add_lead(id, "漂移");
+            }
+            /* Writes what waits for the lead: the store agrees. */
+            k = false;
+            assert_int_equal(ql_lead_cache_check(F->c, id, &k, &d), QL_OK);
+            assert_true(k);
+            snprintf(sql, sizeof sql, "%s'%s'", cases[i].sql, id);
+            assert_int_equal(ql_store_exec(ql_county_store(F->c), sql, &d),
+                             QL_OK);
+            k = false;
+            assert_int_equal(ql_lead_cache_check(F->c, id, &k, &d),
+                             QL_EINTEGRITY);
+            assert_true(k);
+            assert_int_equal(d.code, QL_EINTEGRITY);
+            snprintf(want, sizeof want,
+                     "the batch keeps lead %s with another %s than the store",
+                     id, cases[i].what);
+            assert_string_equal(d.msg, want);
+            abort_and_check(before, n);
+            free(before);
+        }
+    }
+    assert_int_equal(ql_county_replay_check(F->c, &d), QL_OK);
+}
+
+/*
  * Registration names a missing or empty required field and refuses a
  * field given twice, whichever list (clear, sealed) the fields go to:
  * the engine counts the required fields given and searches for the
@@ -2441,6 +2515,7 @@ main(void)
         T(test_many_principals_holders),
         T(test_batch_defer_same_tables),
         T(test_batch_defer_failures),
+        T(test_batch_cache_check_finds_drift),
         T(test_required_fields_counted),
         T(test_batch_registry_kept),
         T(test_batch_defer_same_tables_clock),
