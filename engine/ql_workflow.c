@@ -55,6 +55,9 @@ struct ql_workflow {
     size_t nfields;
     /* fields by name, bytewise: every write looks its fields up by name */
     const struct ql_wf_field **byname;
+    /* the list fields' names, bytewise: every guard call marks its lists */
+    const char **lists;
+    size_t nlists;
     struct ql_wf_state *states;
     size_t nstates;
     struct ql_wf_transition *trans;
@@ -712,16 +715,17 @@ load_field(struct loader *L, const struct ql_lval *item, size_t idx,
 
 /*
  * Builds wf->byname, the fields sorted by name for ql_workflow_field's
- * binary search. Names are unique (load_field refuses a duplicate), so
- * the order is total. Insertion sort: at most WF_FIELDS_MAX fields, once
- * a load.
+ * binary search, and wf->lists, the list fields' names in the same order
+ * for the guard's lead table. Names are unique (load_field refuses a
+ * duplicate), so the order is total. Insertion sort: at most
+ * WF_FIELDS_MAX fields, once a load.
  */
 static ql_err
 index_fields(struct loader *L)
 {
     struct ql_workflow *wf = L->wf;
     const struct ql_wf_field **by;
-    size_t i, j;
+    size_t i, j, n = 0;
 
     if (wf->nfields == 0)
         return QL_OK;
@@ -733,7 +737,15 @@ index_fields(struct loader *L)
              j--)
             by[j] = by[j - 1];
         by[j] = &wf->fields[i];
+        n += wf->fields[i].type == QL_FIELD_LIST;
     }
+    if (n == 0)
+        return QL_OK;
+    if ((wf->lists = calloc(n, sizeof *wf->lists)) == NULL)
+        return nomem(L);
+    for (i = 0; i < wf->nfields; i++)
+        if (by[i]->type == QL_FIELD_LIST)
+            wf->lists[wf->nlists++] = by[i]->name;
     return QL_OK;
 }
 
@@ -1467,6 +1479,7 @@ ql_workflow_free(struct ql_workflow *wf)
     }
     free(wf->fields);
     free(wf->byname);
+    free(wf->lists);
     free(wf->trans);
     free(wf->guards);
     free(wf->roles);
@@ -1712,8 +1725,6 @@ ql_wf_transition_from(const struct ql_wf_transition *t, const char *state)
 #define GUARD_STACK_ENTRIES 160
 /* Fields sorted on the stack; more allocate. */
 #define GUARD_STACK_FIELDS 64
-/* List fields of a workflow found by one merge; more are looked up. */
-#define GUARD_LIST_NAMES 32
 
 /* v = the len bytes at s, borrowed. */
 static void
@@ -1751,29 +1762,6 @@ count_lines(const char *s)
     return n;
 }
 
-/*
- * The names of wf's list fields, sorted bytewise, into names (room for
- * GUARD_LIST_NAMES); how many, or SIZE_MAX when there are more.
- */
-static size_t
-list_names(const struct ql_workflow *wf, const char **names)
-{
-    size_t i, j, n = 0;
-
-    for (i = 0; i < wf->nfields; i++) {
-        if (wf->fields[i].type != QL_FIELD_LIST)
-            continue;
-        if (n == GUARD_LIST_NAMES)
-            return SIZE_MAX;
-        for (j = n; j > 0 && strcmp(names[j - 1], wf->fields[i].name) > 0;
-             j--)
-            names[j] = names[j - 1];
-        names[j] = wf->fields[i].name;
-        n++;
-    }
-    return n;
-}
-
 /* What the lead table is made of, worked out before its entries exist. */
 struct lead_plan {
     size_t *order;      /* in->fields indexes with a value, by name */
@@ -1800,9 +1788,7 @@ static ql_err
 lead_plan(const struct ql_workflow *wf, const struct ql_wf_guard_input *in,
           struct lead_plan *p, struct ql_diag *d)
 {
-    const char *lists[GUARD_LIST_NAMES];
-    const struct ql_wf_field *f;
-    size_t nl, i, j, k, m;
+    size_t i, j, k, m;
     int c;
 
     p->order = p->order_s;
@@ -1839,19 +1825,13 @@ lead_plan(const struct ql_workflow *wf, const struct ql_wf_guard_input *in,
         p->n++;
     }
     /* Both sorted: one merge finds the lists, instead of a search each. */
-    nl = list_names(wf, lists);
     for (k = 0, m = 0; k < p->n; k++) {
         const char *name = in->fields[p->order[k]].name;
 
-        if (nl == SIZE_MAX) {
-            f = ql_workflow_field(wf, name);
-            p->list[k] = f != NULL && f->type == QL_FIELD_LIST;
-        } else {
-            c = 1;
-            while (m < nl && (c = strcmp(lists[m], name)) < 0)
-                m++;
-            p->list[k] = m < nl && c == 0;
-        }
+        c = 1;
+        while (m < wf->nlists && (c = strcmp(wf->lists[m], name)) < 0)
+            m++;
+        p->list[k] = m < wf->nlists && c == 0;
         if (p->list[k])
             p->nlines += count_lines(in->fields[p->order[k]].value);
     }
