@@ -834,15 +834,14 @@ lazy_fill(lua_State *L, int h)
  * would still answer next() for the last call's keys); what is kept is
  * the proxy, its metatable and the loader, never a value.
  *
- * The pool is a table: [POOL_CALL] the number of the call the count below
- * belongs to, [POOL_USED] how many kits that call took, and kit k at
- * 2k - 1 (the proxy) and 2k (the hidden table's loader metatable). The
- * hidden table is the proxy metatable's __index.
+ * The pool is a table with kit k at 2k - 1 (the proxy) and 2k (the hidden
+ * table's loader metatable); the hidden table is the proxy metatable's
+ * __index. How many kits this call took is counted in the struct ql_lua
+ * (pool_call, pool_used): a push reads and writes it, and a Lua table
+ * there cost some 400 instructions a push.
  */
 static const char pool_key = 'k'; /* registry: the pool */
 #define POOL_KITS 16
-#define POOL_CALL (-1)
-#define POOL_USED 0
 
 /*
  * Pushes the hidden table's loader metatable for v: __index a lazy_index
@@ -946,33 +945,31 @@ reuse_kit(lua_State *L, int p, int lm, const struct ql_lval *v,
 static void
 push_table(lua_State *L, const struct ql_lval *v, const char *label)
 {
-    lua_Integer calls = (lua_Integer)ql_lua_of(L)->calls, used = 0;
+    struct ql_lua *q = ql_lua_of(L);
+    size_t used;
     int pool, p, lm;
 
     luaL_checkstack(L, 12, NULL);
+    if (q->pool_call != q->calls) {
+        q->pool_call = q->calls;
+        q->pool_used = 0;
+    }
+    used = q->pool_used;
+    if (used >= POOL_KITS) {
+        push_new_kit(L, v, label);
+        lua_pop(L, 1);
+        return;
+    }
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &pool_key) != LUA_TTABLE) {
         lua_pop(L, 1);
-        lua_createtable(L, 2 * POOL_KITS, 2);
+        lua_createtable(L, 2 * POOL_KITS, 0);
         lua_pushvalue(L, -1);
         lua_rawsetp(L, LUA_REGISTRYINDEX, &pool_key);
     }
     pool = lua_gettop(L);
-    if (lua_rawgeti(L, pool, POOL_CALL) == LUA_TNUMBER &&
-        lua_tointeger(L, -1) == calls) {
-        lua_rawgeti(L, pool, POOL_USED);
-        used = lua_tointeger(L, -1);
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    if (used >= POOL_KITS) {
-        push_new_kit(L, v, label);
-        lua_pop(L, 1);
-        lua_remove(L, pool);
-        return;
-    }
-    lua_rawgeti(L, pool, 2 * used + 1);
+    lua_rawgeti(L, pool, 2 * (lua_Integer)used + 1);
     p = lua_gettop(L);
-    lua_rawgeti(L, pool, 2 * used + 2);
+    lua_rawgeti(L, pool, 2 * (lua_Integer)used + 2);
     lm = lua_gettop(L);
     if (lua_type(L, p) == LUA_TTABLE && lua_type(L, lm) == LUA_TTABLE) {
         reuse_kit(L, p, lm, v, label);
@@ -987,14 +984,11 @@ push_table(lua_State *L, const struct ql_lval *v, const char *label)
         lm = lua_gettop(L);
         p = lm - 1;
         lua_pushvalue(L, p);
-        lua_rawseti(L, pool, 2 * used + 1);
+        lua_rawseti(L, pool, 2 * (lua_Integer)used + 1);
         lua_pushvalue(L, lm);
-        lua_rawseti(L, pool, 2 * used + 2);
+        lua_rawseti(L, pool, 2 * (lua_Integer)used + 2);
     }
-    lua_pushinteger(L, calls);
-    lua_rawseti(L, pool, POOL_CALL);
-    lua_pushinteger(L, used + 1);
-    lua_rawseti(L, pool, POOL_USED);
+    q->pool_used = used + 1;
     lua_settop(L, p);
     lua_remove(L, pool);
 }

@@ -68,6 +68,10 @@ struct ql_lua {
     /* Calls finished: tables handed to a call are filled from the
        caller's tree only while this is the number they carry. */
     uint64_t calls;
+    /* The argument tables kept for reuse (ql_lua_conv.c): how many the
+       call numbered pool_call has taken. */
+    uint64_t pool_call;
+    size_t pool_used;
 
     /* Where the last error escaping to the host was raised (msgh). */
     int err_line;
