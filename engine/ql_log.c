@@ -26,23 +26,6 @@
 /* A waiting signing thread is woken when this many entries wait for it. */
 #define SIGN_WAKE_AT 16
 
-/*
- * The most entries the signing thread stores under one hold of the
- * store's lock: the writing thread may wait that long for a statement.
- * It stores once STORE_MIN signed entries are ready, or whatever is ready
- * when nothing waits to be signed.
- */
-#define STORE_RUN 32
-#define STORE_MIN 16
-
-/*
- * Past this many entries waiting for a signature the writing thread signs
- * one itself as it queues the next: the signing thread, which also
- * stores, would otherwise fall behind and leave the signatures to the
- * sync, where nothing runs beside them.
- */
-#define STEAL_AT 48
-
 /* An entry formatted and numbered, waiting for its signatures. */
 struct pending {
     uint64_t idx;
@@ -55,17 +38,13 @@ struct pending {
     size_t note_len;
     uint8_t leaf[QL_HASH_LEN];
     ql_err rc;
-    bool done; /* signed (set under the queue's mutex) */
 };
 
 /*
  * Deferred signing (ql_log_defer_begin): appended entries wait here while
- * a second thread signs them and stores them, in order, whenever it can
- * take the store's lock without waiting (ql_store_share_try); the next
- * ql_log_sync stores the rest (docs/decisions.md section 37). Either
- * thread may sign an entry. Only the owning thread appends, reads and
- * syncs; the mutex guards the list, the counters and the flags against
- * the signing thread.
+ * a second thread signs them, and reach the store, in order, at the next
+ * ql_log_sync. Only the owning thread appends, reads and syncs; the mutex
+ * guards the list and the two counters against the signing thread.
  */
 struct signq {
     pthread_mutex_t mu;
@@ -76,11 +55,6 @@ struct signq {
     size_t made;  /* q[0 .. made) point to records kept for reuse */
     size_t next;  /* the first entry nobody has taken to sign */
     size_t ndone; /* entries signed, whoever signed them */
-    size_t nstored;  /* q[0 .. nstored) are in the store */
-    bool storing;    /* the signer is storing q[nstored ..) */
-    bool hold_off;   /* a sync is on: the signer stores nothing more */
-    ql_err store_rc; /* the signer's storing failed: why, for the sync */
-    struct ql_diag store_diag;
     bool stop;
     bool idle;    /* the signer waits on more */
     bool thread;  /* a signing thread is running */
@@ -114,11 +88,7 @@ struct ql_log {
      */
     struct ql_merkle_edge edge;
     bool edge_ok;
-    /*
-     * Tree hashes waiting for one multi-row insert. Whole groups go as
-     * they fill; the rest waits for the sync's last store, so the signing
-     * thread's short runs still store 64 to a statement.
-     */
+    /* A sync's tree hashes, waiting for one multi-row insert. */
     struct ql_store_tree_row nodes[SYNC_NODES];
     size_t nnodes;
 };
@@ -290,26 +260,25 @@ out:
 }
 
 /*
- * Stores the signed entries q[0 .. n), the first at index first, with
- * their tree hashes: multi-row inserts, and appends to the kept edge,
- * which is taken from the store if it is not at first. Tree hashes left
- * short of a group wait in l->nodes unless last. Called by one thread at
- * a time: the signing thread while storing, or the owner at a sync.
+ * Stores the signed entries q[0 .. n) of a sync, the first at index
+ * l->stored, with their tree hashes: multi-row inserts, and appends to the
+ * kept edge, which is taken from the store if it is not at l->stored.
  */
 static ql_err
 store_queue(struct ql_log *l, struct pending *const *q, size_t n,
-            uint64_t first, bool last, struct ql_diag *d)
+            struct ql_diag *d)
 {
     struct ql_merkle_store later = {l, NULL, tree_put_later};
     struct ql_store_entry_row rows[SYNC_ENTRIES];
     struct pending *p;
-    uint64_t at = first;
+    uint64_t first = l->stored;
     size_t i, nrows = 0;
     ql_err rc = QL_OK;
 
-    if ((!l->edge_ok || l->edge.size != first) &&
-        (rc = ql_merkle_edge_load(l->profile, &l->tree, first, &l->edge, d)) !=
-            QL_OK)
+    l->nnodes = 0;
+    if ((!l->edge_ok || l->edge.size != l->stored) &&
+        (rc = ql_merkle_edge_load(l->profile, &l->tree, l->stored, &l->edge,
+                                  d)) != QL_OK)
         goto out;
     l->edge_ok = true;
     for (i = 0; i < n; i++) {
@@ -320,7 +289,7 @@ store_queue(struct ql_log *l, struct pending *const *q, size_t n,
             goto out;
         }
         /* Rows are numbered from first: the queue must be dense. */
-        if (p->idx != first + i) {
+        if (p->idx != l->stored + i) {
             rc = ql_fail(d, QL_EUSAGE, "queued entry %llu is out of order",
                          (unsigned long long)p->idx);
             goto out;
@@ -332,10 +301,10 @@ store_queue(struct ql_log *l, struct pending *const *q, size_t n,
             goto out;
         }
         if (nrows == SYNC_ENTRIES) {
-            if ((rc = ql_store_entries_append(l->store, at, rows, nrows, d)) !=
-                QL_OK)
+            if ((rc = ql_store_entries_append(l->store, first, rows, nrows,
+                                              d)) != QL_OK)
                 goto out;
-            at += nrows;
+            first += nrows;
             nrows = 0;
         }
         rows[nrows].note = p->note;
@@ -350,14 +319,13 @@ store_queue(struct ql_log *l, struct pending *const *q, size_t n,
                                         d)) != QL_OK)
             goto out;
     }
-    if ((rc = ql_store_entries_append(l->store, at, rows, nrows, d)) == QL_OK)
-        rc = flush_nodes(
-            l, last ? l->nnodes : l->nnodes - l->nnodes % SYNC_GROUP, d);
+    if ((rc = ql_store_entries_append(l->store, first, rows, nrows, d)) ==
+        QL_OK)
+        rc = flush_nodes(l, l->nnodes, d);
 out:
-    if (rc != QL_OK) {
-        l->nnodes = 0;
+    l->nnodes = 0;
+    if (rc != QL_OK)
         l->edge_ok = false;
-    }
     return rc;
 }
 
@@ -391,89 +359,26 @@ take(struct signq *q)
     return q->next < q->n ? q->q[q->next++] : NULL;
 }
 
-/*
- * Signs p, which the caller took, and counts it done. Called with the
- * mutex held, which it lets go while signing.
- */
-static void
-sign_taken(struct signq *q, struct pending *p)
-{
-    pthread_mutex_unlock(&q->mu);
-    sign_pending(p);
-    pthread_mutex_lock(&q->mu);
-    p->done = true;
-    q->ndone++;
-    pthread_cond_signal(&q->done);
-}
-
-/*
- * The signing thread stores the entries it has signed, up to STORE_RUN of
- * them, if the store's lock is free: false if there was nothing to store
- * or the lock was taken. Called with the queue's mutex held, which it
- * lets go while storing.
- */
-static bool
-store_some(struct ql_log *l, size_t min)
-{
-    struct signq *q = &l->sq;
-    struct pending *run[STORE_RUN];
-    struct ql_diag d;
-    size_t from = q->nstored, k = 0;
-    uint64_t first;
-    ql_err rc;
-
-    if (q->hold_off || q->store_rc != QL_OK)
-        return false;
-    while (k < STORE_RUN && from + k < q->n && q->q[from + k]->done) {
-        run[k] = q->q[from + k];
-        k++;
-    }
-    if (k == 0 || k < min || !ql_store_share_try(l->store))
-        return false;
-    first = l->stored + from;
-    q->storing = true;
-    pthread_mutex_unlock(&q->mu);
-    rc = store_queue(l, run, k, first, false, &d);
-    ql_store_share_leave(l->store);
-    pthread_mutex_lock(&q->mu);
-    q->storing = false;
-    if (rc == QL_OK) {
-        q->nstored += k;
-    } else {
-        q->store_rc = rc;
-        q->store_diag = d;
-    }
-    pthread_cond_signal(&q->done);
-    return true;
-}
-
 static void *
 signer_main(void *arg)
 {
-    struct ql_log *l = arg;
-    struct signq *q = &l->sq;
+    struct signq *q = arg;
     struct pending *p;
 
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        if (q->stop)
-            break;
-        /*
-         * Storing a run once one is ready, signing otherwise, and then
-         * storing what is left: only this thread stores before the sync,
-         * and the writing thread signs too when the queue grows.
-         */
-        if (store_some(l, STORE_MIN))
-            continue;
-        if ((p = take(q)) != NULL) {
-            sign_taken(q, p);
-            continue;
+        while (q->next == q->n && !q->stop) {
+            q->idle = true;
+            pthread_cond_wait(&q->more, &q->mu);
+            q->idle = false;
         }
-        if (store_some(l, 1))
-            continue;
-        q->idle = true;
-        pthread_cond_wait(&q->more, &q->mu);
-        q->idle = false;
+        if ((p = take(q)) == NULL)
+            break;
+        pthread_mutex_unlock(&q->mu);
+        sign_pending(p);
+        pthread_mutex_lock(&q->mu);
+        q->ndone++;
+        pthread_cond_signal(&q->done);
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;
@@ -489,10 +394,8 @@ ql_log_defer_begin(struct ql_log *l, struct ql_diag *d)
         return QL_OK;
     if ((rc = ql_store_log_size(l->store, &l->stored, d)) != QL_OK)
         return rc;
-    q->n = q->next = q->ndone = q->nstored = 0;
-    q->stop = q->idle = q->thread = q->storing = q->hold_off = false;
-    q->store_rc = QL_OK;
-    l->nnodes = 0;
+    q->n = q->next = q->ndone = 0;
+    q->stop = q->idle = q->thread = false;
     if (pthread_mutex_init(&q->mu, NULL) != 0)
         return ql_fail(d, QL_ENOMEM, "cannot set up the signing queue");
     if (pthread_cond_init(&q->more, NULL) != 0) {
@@ -504,16 +407,8 @@ ql_log_defer_begin(struct ql_log *l, struct ql_diag *d)
         pthread_mutex_destroy(&q->mu);
         return ql_fail(d, QL_ENOMEM, "cannot set up the signing queue");
     }
-    /*
-     * Without a second thread the owner signs and stores everything at
-     * the sync; with one, the two share the store's transaction.
-     */
-    if (ql_store_share_begin(l->store, NULL) != QL_OK) {
-        q->thread = false;
-    } else if (!(q->thread =
-                     pthread_create(&q->tid, NULL, signer_main, l) == 0)) {
-        ql_store_share_end(l->store);
-    }
+    /* Without a second thread the owner signs everything at the sync. */
+    q->thread = pthread_create(&q->tid, NULL, signer_main, q) == 0;
     l->deferring = true;
     l->edge_ok = false;
     return QL_OK;
@@ -530,8 +425,7 @@ drop_queue(struct signq *q)
 
     for (i = 0; i < q->n; i++)
         pending_clear(q->q[i]);
-    q->n = q->next = q->ndone = q->nstored = 0;
-    q->store_rc = QL_OK;
+    q->n = q->next = q->ndone = 0;
 }
 
 void
@@ -546,10 +440,8 @@ ql_log_defer_end(struct ql_log *l)
     q->stop = true;
     pthread_cond_signal(&q->more);
     pthread_mutex_unlock(&q->mu);
-    if (q->thread) {
+    if (q->thread)
         pthread_join(q->tid, NULL);
-        ql_store_share_end(l->store);
-    }
     drop_queue(q);
     pthread_cond_destroy(&q->done);
     pthread_cond_destroy(&q->more);
@@ -558,7 +450,6 @@ ql_log_defer_end(struct ql_log *l)
     q->stop = q->idle = q->thread = false;
     l->deferring = false;
     l->edge_ok = false;
-    l->nnodes = 0;
 }
 
 ql_err
@@ -567,41 +458,33 @@ ql_log_sync(struct ql_log *l, struct ql_diag *d)
     struct signq *q = &l->sq;
     struct pending *p;
     ql_err rc = QL_OK;
-    size_t n, from;
-    uint64_t size;
+    size_t n;
 
     if (!l->deferring || q->n == 0)
         return QL_OK;
-    /*
-     * Sign beside the signing thread, then wait for its last signature
-     * and for what it is storing; it stores nothing more until the sync
-     * is over, and the rest is stored here.
-     */
+    /* Sign beside the signing thread, then wait for its last one. */
     pthread_mutex_lock(&q->mu);
-    q->hold_off = true;
     if (q->idle && q->next < q->n)
         pthread_cond_signal(&q->more);
-    while ((p = take(q)) != NULL)
-        sign_taken(q, p);
-    while (q->ndone < q->n || q->storing)
+    while ((p = take(q)) != NULL) {
+        pthread_mutex_unlock(&q->mu);
+        sign_pending(p);
+        pthread_mutex_lock(&q->mu);
+        q->ndone++;
+    }
+    while (q->ndone < q->n)
         pthread_cond_wait(&q->done, &q->mu);
     n = q->n;
-    from = q->nstored;
-    rc = q->store_rc;
-    if (rc != QL_OK && d != NULL)
-        *d = q->store_diag;
     pthread_mutex_unlock(&q->mu);
-    if (rc == QL_OK)
-        rc = store_queue(l, q->q + from, n - from, l->stored + from, true, d);
-    /* After a failure the caller rolls back; the count is read anew. */
-    size = l->stored + n;
-    if (rc != QL_OK && ql_store_log_size(l->store, &size, NULL) != QL_OK)
-        size = 0;
+    rc = store_queue(l, q->q, n, d);
     pthread_mutex_lock(&q->mu);
-    l->stored = size; /* the signing thread reads it under the mutex */
     drop_queue(q);
-    q->hold_off = false;
     pthread_mutex_unlock(&q->mu);
+    /* After a failure the caller rolls back; the count is read anew. */
+    if (rc == QL_OK)
+        l->stored += n;
+    else if (ql_store_log_size(l->store, &l->stored, NULL) != QL_OK)
+        l->stored = 0;
     return rc;
 }
 
@@ -648,17 +531,15 @@ defer(struct ql_log *l, uint64_t idx, char *text, size_t text_len,
     p->note = NULL;
     p->note_len = 0;
     p->rc = QL_OK;
-    p->done = false;
     q->n++;
     /*
-     * A waiting signer is woken when a run of entries waits, not for each
-     * one (a futex call and a context switch each); a sync signs the rest
-     * itself. A signer that falls behind gets help (STEAL_AT).
+     * The signer outpaces the writer, so it empties the queue and waits
+     * again; waking it for every entry cost a futex call and a context
+     * switch each. It is woken when a run of entries waits; a sync signs
+     * the rest itself.
      */
     if (q->idle && q->n - q->next >= SIGN_WAKE_AT)
         pthread_cond_signal(&q->more);
-    if (q->thread && q->n - q->next > STEAL_AT && (p = take(q)) != NULL)
-        sign_taken(q, p);
     pthread_mutex_unlock(&q->mu);
     return QL_OK;
 nomem:

@@ -1,7 +1,6 @@
 #include "ql_store.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +26,6 @@ struct ql_stmt {
     sqlite3_stmt *st;
     const char *sql;
     bool busy; /* lent out by ql_store_prepare */
-    bool held; /* lent while shared: holds the store's lock */
 };
 
 struct ql_store {
@@ -40,20 +38,6 @@ struct ql_store {
     unsigned char hint[STMT_HINTS]; /* slot numbers, see STMT_HINTS */
     sqlite3_stmt *rollback; /* prepared at open, see ql_store_rollback */
     bool lazy_close; /* ql_store_set_checkpoint_on_close(s, false) */
-    int64_t changes; /* rows the last statement through ql_stmt_step changed */
-    /*
-     * Sharing (ql_store_share_begin): a second thread may use the
-     * connection, and every use takes mu, which is recursive because a
-     * statement holds it from ql_store_prepare to ql_stmt_done and others
-     * are taken meanwhile. failed is set, under mu, by the first SQLite
-     * error while shared: SQLite may have rolled the transaction back, and
-     * no later statement may then run outside it; fail is that error.
-     */
-    pthread_mutex_t mu;
-    bool mu_ok;
-    bool shared;
-    bool failed;
-    struct ql_diag fail;
 };
 
 /*
@@ -269,33 +253,8 @@ _Static_assert(SCHEMA_NOW == QL_STORE_SCHEMA,
  * writer holds the store), full disk is QL_EFULL, constraint and trigger
  * failures are QL_EINTEGRITY, the rest QL_ESTORE.
  */
-static ql_err sql_fail_1(struct ql_store *s, int rc, struct ql_diag *d,
-                         const char *what);
-
-/*
- * Every SQLite failure: while shared it also stops the connection for
- * both threads (see struct ql_store). Called with mu held.
- */
 static ql_err
 sql_fail(struct ql_store *s, int rc, struct ql_diag *d, const char *what)
-{
-    struct ql_diag own;
-    ql_err e;
-
-    if (!s->shared)
-        return sql_fail_1(s, rc, d, what);
-    e = sql_fail_1(s, rc, &own, what);
-    if (!s->failed) {
-        s->failed = true;
-        s->fail = own;
-    }
-    if (d != NULL)
-        *d = own;
-    return e;
-}
-
-static ql_err
-sql_fail_1(struct ql_store *s, int rc, struct ql_diag *d, const char *what)
 {
     const char *msg = s->db != NULL ? sqlite3_errmsg(s->db) : "no database";
 
@@ -354,46 +313,12 @@ sql_fail_1(struct ql_store *s, int rc, struct ql_diag *d, const char *what)
     }
 }
 
-/* Takes the lock of a shared store; ql_store_share_begin explains. */
-static void
-hold(struct ql_store *s)
-{
-    if (s->shared)
-        pthread_mutex_lock(&s->mu);
-}
-
-static void
-unhold(struct ql_store *s)
-{
-    if (s->shared)
-        pthread_mutex_unlock(&s->mu);
-}
-
-/*
- * After a failure while shared, what every later use returns: the first
- * error again. Called with mu held.
- */
-static ql_err
-stopped(struct ql_store *s, struct ql_diag *d)
-{
-    if (d != NULL)
-        *d = s->fail;
-    return s->fail.code;
-}
-
 static ql_err
 exec(struct ql_store *s, const char *sql, struct ql_diag *d, const char *what)
 {
-    ql_err rc = QL_OK;
-    int r;
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 
-    hold(s);
-    if (s->shared && s->failed)
-        rc = stopped(s, d);
-    else if ((r = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) != SQLITE_OK)
-        rc = sql_fail(s, r, d, what);
-    unhold(s);
-    return rc;
+    return rc == SQLITE_OK ? QL_OK : sql_fail(s, rc, d, what);
 }
 
 static ql_err
@@ -534,24 +459,6 @@ wal_is_large(struct ql_store *s)
            sb.st_size > LAZY_CLOSE_WAL_MAX;
 }
 
-/* The lock of sharing: recursive, see struct ql_store. */
-static ql_err
-lock_init(struct ql_store *s, struct ql_diag *d)
-{
-    pthread_mutexattr_t a;
-    bool ok;
-
-    if (pthread_mutexattr_init(&a) != 0)
-        return ql_fail(d, QL_ENOMEM, NULL);
-    ok = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE) == 0 &&
-         pthread_mutex_init(&s->mu, &a) == 0;
-    pthread_mutexattr_destroy(&a);
-    if (!ok)
-        return ql_fail(d, QL_ENOMEM, NULL);
-    s->mu_ok = true;
-    return QL_OK;
-}
-
 ql_err
 ql_store_open(const char *path, unsigned flags, struct ql_store **out,
               struct ql_diag *d)
@@ -575,8 +482,6 @@ ql_store_open(const char *path, unsigned flags, struct ql_store **out,
         return ql_fail(d, QL_ENOMEM, NULL);
     }
     s->readonly = (flags & QL_STORE_READONLY) != 0;
-    if ((rc = lock_init(s, d)) != QL_OK)
-        goto fail;
     oflags = SQLITE_OPEN_NOMUTEX |
              (s->readonly ? SQLITE_OPEN_READONLY
                           : SQLITE_OPEN_READWRITE |
@@ -625,8 +530,6 @@ ql_store_close(struct ql_store *s)
     for (size_t i = 0; i < s->ncache; i++)
         sqlite3_finalize(s->cache[i].st);
     sqlite3_close_v2(s->db);
-    if (s->mu_ok)
-        pthread_mutex_destroy(&s->mu);
     free(s->path);
     free(s);
 }
@@ -697,30 +600,19 @@ ql_store_commit(struct ql_store *s, struct ql_diag *d)
 void
 ql_store_rollback(struct ql_store *s)
 {
-    if (s == NULL || s->db == NULL)
+    if (s == NULL || s->db == NULL || sqlite3_get_autocommit(s->db))
         return;
-    hold(s);
-    if (!sqlite3_get_autocommit(s->db)) {
-        if (s->rollback != NULL) {
-            sqlite3_step(s->rollback);
-            sqlite3_reset(s->rollback);
-        }
-        if (!sqlite3_get_autocommit(s->db))
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (s->rollback != NULL) {
+        sqlite3_step(s->rollback);
+        sqlite3_reset(s->rollback);
     }
-    unhold(s);
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 bool
 ql_store_in_transaction(const struct ql_store *s)
 {
-    /*
-     * Sharing begins inside a write transaction and a failure stops every
-     * later statement, so while shared the answer cannot change; the
-     * connection is not read without the lock.
-     */
-    if (s->shared)
-        return true;
     return !sqlite3_get_autocommit(s->db);
 }
 
@@ -1146,37 +1038,6 @@ ql_store_cosignature_put(struct ql_store *s, uint64_t size,
 }
 
 ql_err
-ql_store_share_begin(struct ql_store *s, struct ql_diag *d)
-{
-    if (s->shared)
-        return ql_fail(d, QL_EUSAGE, "the store is shared already");
-    if (!ql_store_in_transaction(s))
-        return ql_fail(d, QL_EUSAGE, "sharing outside a transaction");
-    s->failed = false;
-    s->shared = true;
-    return QL_OK;
-}
-
-void
-ql_store_share_end(struct ql_store *s)
-{
-    s->shared = false;
-    s->failed = false;
-}
-
-bool
-ql_store_share_try(struct ql_store *s)
-{
-    return s->shared && pthread_mutex_trylock(&s->mu) == 0;
-}
-
-void
-ql_store_share_leave(struct ql_store *s)
-{
-    pthread_mutex_unlock(&s->mu);
-}
-
-ql_err
 ql_store_check(struct ql_store *s, struct ql_diag *d)
 {
     sqlite3_stmt *st = NULL;
@@ -1199,18 +1060,15 @@ ql_store_check(struct ql_store *s, struct ql_diag *d)
     return rc;
 }
 
-/* The statement for sql from the cache, or prepared into it. */
-static ql_err
-prepare_cached(struct ql_store *s, const char *sql, struct ql_stmt **out,
-               struct ql_diag *d)
+ql_err
+ql_store_prepare(struct ql_store *s, const char *sql, struct ql_stmt **out,
+                 struct ql_diag *d)
 {
     size_t h = hint_of(sql);
     struct ql_stmt *c = &s->cache[s->hint[h]];
     size_t i;
     int r;
 
-    if (s->shared && s->failed)
-        return stopped(s, d);
     if (c->sql != sql || c->st == NULL) {
         c = NULL;
         for (i = 0; i < s->ncache && c == NULL; i++)
@@ -1262,22 +1120,6 @@ prepare_cached(struct ql_store *s, const char *sql, struct ql_stmt **out,
     c->busy = true;
     s->hint[h] = (unsigned char)(c - s->cache);
     *out = c;
-    return QL_OK;
-}
-
-ql_err
-ql_store_prepare(struct ql_store *s, const char *sql, struct ql_stmt **out,
-                 struct ql_diag *d)
-{
-    ql_err rc;
-
-    /* While shared the statement holds the lock until ql_stmt_done. */
-    hold(s);
-    if ((rc = prepare_cached(s, sql, out, d)) != QL_OK) {
-        unhold(s);
-        return rc;
-    }
-    (*out)->held = s->shared;
     return QL_OK;
 }
 
@@ -1336,12 +1178,6 @@ ql_stmt_step(struct ql_stmt *st, bool *row, struct ql_diag *d)
         return QL_OK;
     }
     if (r == SQLITE_DONE) {
-        /*
-         * Read now, while this thread holds the connection: while shared
-         * the other thread's inserts would change the count before
-         * ql_store_changes.
-         */
-        st->store->changes = sqlite3_changes64(st->store->db);
         *row = false;
         return QL_OK;
     }
@@ -1394,15 +1230,11 @@ ql_stmt_null(struct ql_stmt *st, int col)
 void
 ql_stmt_done(struct ql_stmt *st)
 {
-    if (st == NULL || !st->busy)
+    if (st == NULL)
         return;
     sqlite3_reset(st->st);
     sqlite3_clear_bindings(st->st);
     st->busy = false;
-    if (st->held) {
-        st->held = false;
-        pthread_mutex_unlock(&st->store->mu);
-    }
 }
 
 ql_err
@@ -1414,7 +1246,7 @@ ql_store_exec(struct ql_store *s, const char *sql, struct ql_diag *d)
 int64_t
 ql_store_changes(struct ql_store *s)
 {
-    return s->changes;
+    return sqlite3_changes64(s->db);
 }
 
 ql_err

@@ -14,8 +14,7 @@
  * wait up to the busy timeout for it; past that they get QL_EBUSY and have
  * changed nothing.
  *
- * A struct ql_store is used by one thread at a time, except while shared
- * (ql_store_share_begin).
+ * A struct ql_store is used by one thread at a time.
  */
 #ifndef QL_STORE_H
 #define QL_STORE_H
@@ -249,31 +248,8 @@ void ql_stmt_done(struct ql_stmt *st);
 ql_err ql_store_exec(struct ql_store *s, const char *sql,
                      struct ql_diag *d) QL_MUST_CHECK;
 
-/* Rows changed by the last statement run through ql_stmt_step. */
+/* Rows changed by the last statement. */
 int64_t ql_store_changes(struct ql_store *s);
-
-/*
- * Sharing one write transaction with a second thread (the log's signing
- * thread stores the entries it signed: docs/decisions.md section 37).
- * Between ql_store_share_begin, inside a write transaction, and
- * ql_store_share_end, every statement, exec and rollback takes a lock on
- * the connection, which a statement holds from ql_store_prepare to
- * ql_stmt_done, so the threads take turns. The first SQLite failure
- * while shared stops the connection: SQLite may have ended the
- * transaction on it, so every later statement and exec returns that
- * failure again, and the owner rolls back once sharing ends.
- * ql_store_share_try takes the lock only if it is free, so the second
- * thread never waits for the owner, and holds it until
- * ql_store_share_leave (the functions above may be called meanwhile).
- * ql_store_share_end is called once the second thread is done with the
- * store. Opening, closing, backups and the setters are not for a shared
- * store.
- */
-ql_err ql_store_share_begin(struct ql_store *s,
-                            struct ql_diag *d) QL_MUST_CHECK;
-void ql_store_share_end(struct ql_store *s);
-bool ql_store_share_try(struct ql_store *s);
-void ql_store_share_leave(struct ql_store *s);
 
 /*
  * Copies the store to a new file at dest with SQLite's online backup,

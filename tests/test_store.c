@@ -6,7 +6,6 @@
 
 #include <cmocka.h>
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -923,158 +922,6 @@ test_statement_cache_hints(void **state)
     append_n(f->s, 3);
 }
 
-/* The value of meta key k, or NULL if it has none. */
-static char *
-meta_or_null(struct ql_store *s, const char *k)
-{
-    struct ql_diag d;
-    char *v = NULL;
-    ql_err rc = ql_store_meta_get(s, k, &v, &d);
-
-    if (rc == QL_ENOTFOUND)
-        return NULL;
-    assert_int_equal(rc, QL_OK);
-    return v;
-}
-
-/*
- * Sharing needs a write transaction and is not begun twice. The first
- * SQLite failure while shared stops the connection: every later
- * statement, exec and read returns that failure again rather than run,
- * perhaps outside the transaction SQLite ended on it. Once sharing ends
- * the rollback leaves the store as it was and it works as before.
- */
-static void
-test_share_stops_after_failure(void **state)
-{
-    struct fx *f = *state;
-    struct ql_store_entry_row row;
-    struct ql_stmt *st = NULL;
-    struct ql_diag d;
-    uint8_t h[32];
-    uint64_t size;
-    char *v;
-
-    append_n(f->s, 3);
-    assert_int_equal(ql_store_share_begin(f->s, &d), QL_EUSAGE);
-    assert_non_null(strstr(d.msg, "outside a transaction"));
-    assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
-    assert_int_equal(ql_store_share_begin(f->s, &d), QL_OK);
-    assert_int_equal(ql_store_share_begin(f->s, &d), QL_EUSAGE);
-    assert_true(ql_store_in_transaction(f->s));
-    assert_int_equal(ql_store_meta_put(f->s, "kept", "no", &d), QL_OK);
-    /* The failure: an entry out of its place. */
-    leaf_of(9, h);
-    row.note = "entry 9\n";
-    row.len = 8;
-    row.leaf_hash = h;
-    assert_int_equal(ql_store_entries_append(f->s, 9, &row, 1, &d),
-                     QL_EINTEGRITY);
-    assert_non_null(strstr(d.msg, "not the next one"));
-    ql_diag_clear(&d);
-    assert_int_equal(
-        ql_store_exec(f->s, "INSERT INTO meta VALUES('x', 'y')", &d),
-        QL_EINTEGRITY);
-    assert_non_null(strstr(d.msg, "not the next one"));
-    ql_diag_clear(&d);
-    assert_int_equal(ql_store_meta_get(f->s, "kept", &v, &d), QL_EINTEGRITY);
-    assert_non_null(strstr(d.msg, "not the next one"));
-    assert_int_equal(ql_store_prepare(f->s, "SELECT 1", &st, &d),
-                     QL_EINTEGRITY);
-    assert_int_equal(ql_store_commit(f->s, &d), QL_EINTEGRITY);
-    ql_store_share_end(f->s);
-    ql_store_rollback(f->s);
-    assert_false(ql_store_in_transaction(f->s));
-    assert_null(meta_or_null(f->s, "kept"));
-    assert_null(meta_or_null(f->s, "x"));
-    assert_int_equal(ql_store_log_size(f->s, &size, &d), QL_OK);
-    assert_int_equal(size, 3);
-    append_n(f->s, 2);
-    assert_int_equal(ql_store_log_size(f->s, &size, &d), QL_OK);
-    assert_int_equal(size, 5);
-}
-
-struct sharer {
-    struct ql_store *s;
-    bool took;
-    ql_err rc;
-};
-
-/* The second thread: appends two entries if the lock is free. */
-static void *
-sharer_main(void *arg)
-{
-    struct sharer *w = arg;
-    struct ql_store_entry_row rows[2];
-    struct ql_diag d;
-    uint8_t h[2][32];
-    int i;
-
-    if (!(w->took = ql_store_share_try(w->s)))
-        return NULL;
-    for (i = 0; i < 2; i++) {
-        leaf_of(3 + (uint64_t)i, h[i]);
-        rows[i].note = i == 0 ? "entry 3\n" : "entry 4\n";
-        rows[i].len = 8;
-        rows[i].leaf_hash = h[i];
-    }
-    w->rc = ql_store_entries_append(w->s, 3, rows, 2, &d);
-    ql_store_share_leave(w->s);
-    return NULL;
-}
-
-static void
-run_sharer(struct sharer *w)
-{
-    pthread_t t;
-
-    assert_int_equal(pthread_create(&t, NULL, sharer_main, w), 0);
-    assert_int_equal(pthread_join(t, NULL), 0);
-}
-
-/*
- * While shared, a statement the owner holds keeps the other thread out
- * (ql_store_share_try fails rather than wait); once given back, the other
- * thread appends. The owner's count of changed rows is its own
- * statement's, whatever the other thread ran after it.
- */
-static void
-test_share_two_threads(void **state)
-{
-    struct fx *f = *state;
-    struct sharer w = {f->s, false, QL_OK};
-    struct ql_stmt *st = NULL;
-    struct ql_diag d;
-    uint64_t size;
-
-    append_n(f->s, 3);
-    assert_int_equal(ql_store_begin(f->s, &d), QL_OK);
-    assert_int_equal(ql_store_meta_put(f->s, "a", "1", &d), QL_OK);
-    assert_int_equal(ql_store_meta_put(f->s, "b", "1", &d), QL_OK);
-    /* Not shared: nothing to take. */
-    run_sharer(&w);
-    assert_false(w.took);
-    assert_int_equal(ql_store_share_begin(f->s, &d), QL_OK);
-    assert_int_equal(ql_store_prepare(f->s,
-                                      "UPDATE meta SET value = '2' "
-                                      "WHERE key IN ('a', 'b')",
-                                      &st, &d),
-                     QL_OK);
-    run_sharer(&w);
-    assert_false(w.took);
-    assert_int_equal(ql_stmt_run(st, &d), QL_OK);
-    ql_stmt_done(st);
-    assert_int_equal(ql_store_changes(f->s), 2);
-    run_sharer(&w);
-    assert_true(w.took);
-    assert_int_equal(w.rc, QL_OK);
-    assert_int_equal(ql_store_changes(f->s), 2);
-    ql_store_share_end(f->s);
-    assert_int_equal(ql_store_commit(f->s, &d), QL_OK);
-    assert_int_equal(ql_store_log_size(f->s, &size, &d), QL_OK);
-    assert_int_equal(size, 5);
-}
-
 int
 main(void)
 {
@@ -1095,10 +942,6 @@ main(void)
         cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_share_stops_after_failure, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_share_two_threads, setup,
-                                        teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache_eviction, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lazy_close_keeps_commits_in_wal,
@@ -1110,7 +953,8 @@ main(void)
                                         teardown),
         cmocka_unit_test(test_init_process),
         cmocka_unit_test_setup_teardown(test_bulk_append, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bind_text_static, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bind_text_static, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache_hints, setup,
                                         teardown),
     };
