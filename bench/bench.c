@@ -410,6 +410,8 @@ bench_count(uint64_t n, char *buf, size_t len)
 double
 bench_median(double *v, size_t n)
 {
+    if (n == 0)
+        return 0;
     bench_quantile(v, n, 0.5);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }

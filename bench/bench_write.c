@@ -309,7 +309,8 @@ run_round(size_t leads, long cores, const char *path, struct round *r)
     }
     t1 = bench_now();
     r->cpu = (bench_cpu_self() - c0) / (double)entries;
-    r->cpu_writer = (cpu_thread() - w0) / (double)entries;
+    /* -1 where the thread's clock cannot be read. */
+    r->cpu_writer = w0 >= 0 ? (cpu_thread() - w0) / (double)entries : -1;
     r->wall = (t1 - t0) / (double)entries;
     bench_county_free(&k);
     r->rate = (double)(leads * TRANSITIONS) / (t1 - t0);
