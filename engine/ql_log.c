@@ -26,6 +26,12 @@
 /* A waiting signing thread is woken when this many entries wait for it. */
 #define SIGN_WAKE_AT 16
 
+/*
+ * The writing thread stores signed entries, in order, once this many are
+ * ready, and this many at most at a time (store_ready).
+ */
+#define STORE_RUN 64
+
 /* An entry formatted and numbered, waiting for its signatures. */
 struct pending {
     uint64_t idx;
@@ -38,13 +44,16 @@ struct pending {
     size_t note_len;
     uint8_t leaf[QL_HASH_LEN];
     ql_err rc;
+    bool done; /* signed, by either thread (set under the queue's mutex) */
 };
 
 /*
  * Deferred signing (ql_log_defer_begin): appended entries wait here while
- * a second thread signs them, and reach the store, in order, at the next
- * ql_log_sync. Only the owning thread appends, reads and syncs; the mutex
- * guards the list and the two counters against the signing thread.
+ * a second thread signs them. The owning thread stores them, in order, as
+ * runs of them are signed, and at the next ql_log_sync the rest, signing
+ * beside the signing thread and storing what is signed meanwhile. Only
+ * the owning thread appends, reads, stores and syncs; the mutex guards
+ * the list, the counters and the done flags against the signing thread.
  */
 struct signq {
     pthread_mutex_t mu;
@@ -55,6 +64,7 @@ struct signq {
     size_t made;  /* q[0 .. made) point to records kept for reuse */
     size_t next;  /* the first entry nobody has taken to sign */
     size_t ndone; /* entries signed, whoever signed them */
+    size_t nstored; /* q[0 .. nstored) are in the store */
     bool stop;
     bool idle;    /* the signer waits on more */
     bool thread;  /* a signing thread is running */
@@ -88,7 +98,7 @@ struct ql_log {
      */
     struct ql_merkle_edge edge;
     bool edge_ok;
-    /* A sync's tree hashes, waiting for one multi-row insert. */
+    /* A run's tree hashes, waiting for one multi-row insert. */
     struct ql_store_tree_row nodes[SYNC_NODES];
     size_t nnodes;
 };
@@ -260,25 +270,26 @@ out:
 }
 
 /*
- * Stores the signed entries q[0 .. n) of a sync, the first at index
- * l->stored, with their tree hashes: multi-row inserts, and appends to the
- * kept edge, which is taken from the store if it is not at l->stored.
+ * Stores the signed entries q[0 .. n), the first at index first, with
+ * their tree hashes: multi-row inserts, and appends to the kept edge,
+ * which is taken from the store if it is not at first. Whatever the run,
+ * the store then holds every tree hash of the entries it holds.
  */
 static ql_err
 store_queue(struct ql_log *l, struct pending *const *q, size_t n,
-            struct ql_diag *d)
+            uint64_t first, struct ql_diag *d)
 {
     struct ql_merkle_store later = {l, NULL, tree_put_later};
     struct ql_store_entry_row rows[SYNC_ENTRIES];
     struct pending *p;
-    uint64_t first = l->stored;
+    uint64_t at = first;
     size_t i, nrows = 0;
     ql_err rc = QL_OK;
 
     l->nnodes = 0;
-    if ((!l->edge_ok || l->edge.size != l->stored) &&
-        (rc = ql_merkle_edge_load(l->profile, &l->tree, l->stored, &l->edge,
-                                  d)) != QL_OK)
+    if ((!l->edge_ok || l->edge.size != first) &&
+        (rc = ql_merkle_edge_load(l->profile, &l->tree, first, &l->edge, d)) !=
+            QL_OK)
         goto out;
     l->edge_ok = true;
     for (i = 0; i < n; i++) {
@@ -289,7 +300,7 @@ store_queue(struct ql_log *l, struct pending *const *q, size_t n,
             goto out;
         }
         /* Rows are numbered from first: the queue must be dense. */
-        if (p->idx != l->stored + i) {
+        if (p->idx != first + i) {
             rc = ql_fail(d, QL_EUSAGE, "queued entry %llu is out of order",
                          (unsigned long long)p->idx);
             goto out;
@@ -301,10 +312,10 @@ store_queue(struct ql_log *l, struct pending *const *q, size_t n,
             goto out;
         }
         if (nrows == SYNC_ENTRIES) {
-            if ((rc = ql_store_entries_append(l->store, first, rows, nrows,
-                                              d)) != QL_OK)
+            if ((rc = ql_store_entries_append(l->store, at, rows, nrows, d)) !=
+                QL_OK)
                 goto out;
-            first += nrows;
+            at += nrows;
             nrows = 0;
         }
         rows[nrows].note = p->note;
@@ -319,8 +330,7 @@ store_queue(struct ql_log *l, struct pending *const *q, size_t n,
                                         d)) != QL_OK)
             goto out;
     }
-    if ((rc = ql_store_entries_append(l->store, first, rows, nrows, d)) ==
-        QL_OK)
+    if ((rc = ql_store_entries_append(l->store, at, rows, nrows, d)) == QL_OK)
         rc = flush_nodes(l, l->nnodes, d);
 out:
     l->nnodes = 0;
@@ -350,6 +360,20 @@ sign_pending(struct pending *p)
 }
 
 /*
+ * Signs p, which the caller took, and marks it done. Called with the
+ * mutex held, which it lets go while signing.
+ */
+static void
+sign_taken(struct signq *q, struct pending *p)
+{
+    pthread_mutex_unlock(&q->mu);
+    sign_pending(p);
+    pthread_mutex_lock(&q->mu);
+    p->done = true;
+    q->ndone++;
+}
+
+/*
  * Takes the next unsigned entry, or NULL when none is left. Called with
  * the mutex held.
  */
@@ -374,14 +398,42 @@ signer_main(void *arg)
         }
         if ((p = take(q)) == NULL)
             break;
-        pthread_mutex_unlock(&q->mu);
-        sign_pending(p);
-        pthread_mutex_lock(&q->mu);
-        q->ndone++;
+        sign_taken(q, p);
         pthread_cond_signal(&q->done);
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;
+}
+
+/*
+ * On the owning thread: stores the signed entries that follow the stored
+ * ones, up to STORE_RUN of them, if at least min are ready; *stored says
+ * whether it stored any. Called with the mutex held, which it lets go
+ * while storing. The records stay in the queue (ql_log_read reads them)
+ * until the sync drops it.
+ */
+static ql_err
+store_ready(struct ql_log *l, size_t min, bool *stored, struct ql_diag *d)
+{
+    struct signq *q = &l->sq;
+    struct pending *run[STORE_RUN];
+    size_t from = q->nstored, k = 0;
+    ql_err rc;
+
+    *stored = false;
+    while (k < STORE_RUN && from + k < q->n && q->q[from + k]->done) {
+        run[k] = q->q[from + k];
+        k++;
+    }
+    if (k == 0 || k < min)
+        return QL_OK;
+    pthread_mutex_unlock(&q->mu);
+    rc = store_queue(l, run, k, l->stored + from, d);
+    pthread_mutex_lock(&q->mu);
+    if (rc == QL_OK)
+        q->nstored += k;
+    *stored = true;
+    return rc;
 }
 
 ql_err
@@ -394,8 +446,9 @@ ql_log_defer_begin(struct ql_log *l, struct ql_diag *d)
         return QL_OK;
     if ((rc = ql_store_log_size(l->store, &l->stored, d)) != QL_OK)
         return rc;
-    q->n = q->next = q->ndone = 0;
+    q->n = q->next = q->ndone = q->nstored = 0;
     q->stop = q->idle = q->thread = false;
+    l->nnodes = 0;
     if (pthread_mutex_init(&q->mu, NULL) != 0)
         return ql_fail(d, QL_ENOMEM, "cannot set up the signing queue");
     if (pthread_cond_init(&q->more, NULL) != 0) {
@@ -425,7 +478,7 @@ drop_queue(struct signq *q)
 
     for (i = 0; i < q->n; i++)
         pending_clear(q->q[i]);
-    q->n = q->next = q->ndone = 0;
+    q->n = q->next = q->ndone = q->nstored = 0;
 }
 
 void
@@ -450,6 +503,7 @@ ql_log_defer_end(struct ql_log *l)
     q->stop = q->idle = q->thread = false;
     l->deferring = false;
     l->edge_ok = false;
+    l->nnodes = 0;
 }
 
 ql_err
@@ -458,26 +512,36 @@ ql_log_sync(struct ql_log *l, struct ql_diag *d)
     struct signq *q = &l->sq;
     struct pending *p;
     ql_err rc = QL_OK;
+    bool stored;
     size_t n;
 
     if (!l->deferring || q->n == 0)
         return QL_OK;
-    /* Sign beside the signing thread, then wait for its last one. */
+    /*
+     * Beside the signing thread: store what is signed, in order, else
+     * sign the next entry, else wait for the signing thread's last
+     * signatures. Storing overlaps the signatures left.
+     */
     pthread_mutex_lock(&q->mu);
     if (q->idle && q->next < q->n)
         pthread_cond_signal(&q->more);
-    while ((p = take(q)) != NULL) {
-        pthread_mutex_unlock(&q->mu);
-        sign_pending(p);
-        pthread_mutex_lock(&q->mu);
-        q->ndone++;
+    while (rc == QL_OK && q->nstored < q->n) {
+        if ((rc = store_ready(l, 1, &stored, d)) != QL_OK || stored)
+            continue;
+        if ((p = take(q)) != NULL)
+            sign_taken(q, p);
+        else
+            pthread_cond_wait(&q->done, &q->mu);
     }
-    while (q->ndone < q->n)
-        pthread_cond_wait(&q->done, &q->mu);
+    if (rc != QL_OK) {
+        /* Nothing more is signed; the signing thread finishes its own. */
+        size_t taken = q->next;
+
+        q->next = q->n;
+        while (q->ndone < taken)
+            pthread_cond_wait(&q->done, &q->mu);
+    }
     n = q->n;
-    pthread_mutex_unlock(&q->mu);
-    rc = store_queue(l, q->q, n, d);
-    pthread_mutex_lock(&q->mu);
     drop_queue(q);
     pthread_mutex_unlock(&q->mu);
     /* After a failure the caller rolls back; the count is read anew. */
@@ -531,6 +595,7 @@ defer(struct ql_log *l, uint64_t idx, char *text, size_t text_len,
     p->note = NULL;
     p->note_len = 0;
     p->rc = QL_OK;
+    p->done = false;
     q->n++;
     /*
      * The signer outpaces the writer, so it empties the queue and waits
@@ -545,6 +610,23 @@ defer(struct ql_log *l, uint64_t idx, char *text, size_t text_len,
 nomem:
     pthread_mutex_unlock(&q->mu);
     return ql_fail(d, QL_ENOMEM, NULL);
+}
+
+/*
+ * Stores a run of signed entries once one is ready, so that storing goes
+ * on beside the signing thread instead of after it, at the sync.
+ */
+static ql_err
+store_some(struct ql_log *l, struct ql_diag *d)
+{
+    struct signq *q = &l->sq;
+    bool stored;
+    ql_err rc;
+
+    pthread_mutex_lock(&q->mu);
+    rc = store_ready(l, STORE_RUN, &stored, d);
+    pthread_mutex_unlock(&q->mu);
+    return rc;
 }
 
 /* ---- appending ---- */
@@ -578,8 +660,10 @@ ql_log_append(struct ql_log *l, struct ql_entry *e,
         goto out;
     if (l->deferring && note == NULL && nsigners <= PENDING_SIGNERS) {
         if ((rc = defer(l, size, text, text_len, signers, nsigners, d)) ==
-            QL_OK)
+            QL_OK) {
             text = NULL;
+            rc = store_some(l, d);
+        }
     } else if ((rc = ql_note_sign(text, text_len, signers, nsigners,
                                   &signed_note, &signed_len, d)) == QL_OK &&
                (rc = store_note(l, size, signed_note, signed_len, d)) ==

@@ -173,13 +173,16 @@ ql_err ql_log_append(struct ql_log *l, struct ql_entry *e,
  * transaction), ql_log_append numbers and formats each entry and hands it
  * to a second thread to sign, so signing runs beside the caller's other
  * work on another core. Queued entries count in ql_log_size and read back
- * through ql_log_read at once; they reach the store, signed, in order, at
- * ql_log_sync, which the checkpoint, root, proofs and any request for a
- * signed note run first. Every entry is still signed by its own actors:
- * only the moment changes. The keys given to ql_log_append must stay alive
- * until the sync. ql_log_defer_end drops whatever was not synced (after a
- * rollback, or once the batch committed) and stops the thread; a failed
- * sync leaves the transaction for the caller to roll back.
+ * through ql_log_read at once; they reach the store, signed, in order,
+ * with their tree hashes: runs of them as soon as they are signed, stored
+ * by a later ql_log_append, and the rest at ql_log_sync, which the
+ * checkpoint, root, proofs and any request for a signed note run first.
+ * Every entry is still signed by its own actors: only the moment changes.
+ * The keys given to ql_log_append must stay alive until the sync. A
+ * transaction is committed only after a sync (the checkpoint's), and
+ * rolled back after any failure of ql_log_append or ql_log_sync, which
+ * may have stored some of the queue. ql_log_defer_end drops what the
+ * queue holds and stops the thread.
  */
 ql_err ql_log_defer_begin(struct ql_log *l, struct ql_diag *d) QL_MUST_CHECK;
 ql_err ql_log_sync(struct ql_log *l, struct ql_diag *d) QL_MUST_CHECK;

@@ -468,16 +468,23 @@ test_failed_sync_rolls_back(void **state)
         print_message("%s\n", cases[c]);
         ok(ql_store_begin(s, &d), &d, "begin");
         ok(ql_log_defer_begin(l, &d), &d, "defer");
-        for (i = 13; i < 13 + 120; i++)
-            ok(append(l, i, c == 0 && i == 13 + 70 ? big : 0, NULL, NULL, &d),
-               &d, "append");
+        /*
+         * Planted before the appends, which may store runs of the queue
+         * as soon as they are signed: the failure comes from an append
+         * or from the checkpoint's sync.
+         */
         memset(h, 0x11, sizeof h);
         if (c == 1)
             ok(ql_store_tree_put(s, 0, 13 + 100, h, &d), &d, "plant");
         if (c == 2)
             ok(ql_store_entry_append(s, 13, "x", 1, h, &d), &d, "plant");
-        ql_diag_clear(&d);
-        rc = ql_log_checkpoint(l, logkey, NULL, &d);
+        rc = QL_OK;
+        for (i = 13; i < 13 + 120 && rc == QL_OK; i++)
+            rc = append(l, i, c == 0 && i == 13 + 70 ? big : 0, NULL, NULL, &d);
+        if (rc == QL_OK) {
+            ql_diag_clear(&d);
+            rc = ql_log_checkpoint(l, logkey, NULL, &d);
+        }
         if (c == 0) {
             assert_int_equal(rc, QL_ETOOBIG);
             assert_non_null(strstr(d.msg, "more than 65535"));
@@ -506,6 +513,78 @@ test_failed_sync_rolls_back(void **state)
     ql_log_free(l);
     ql_store_close(s);
     free(path);
+}
+
+/*
+ * Appends store runs of the queue once they are signed, before any sync:
+ * an entry stored so is read back as the queue has it, a rollback takes
+ * them away with the rest of the batch, and a batch that commits stores
+ * what single writes store.
+ */
+static void
+test_stored_while_signing(void **state)
+{
+    struct fx *f = *state;
+    struct ql_store *a = NULL, *b = NULL;
+    struct ql_log *la = NULL, *lb = NULL;
+    struct ql_entry e;
+    struct ql_diag d;
+    char *pa, *pb, *note = NULL;
+    size_t note_len = 0;
+    int64_t rows = 0;
+    uint64_t i, end = 0, size;
+    int round;
+
+    new_log(f, "single.db", &pa, &a, &la);
+    new_log(f, "batch.db", &pb, &b, &lb);
+    append_single(a, la, 0, 13);
+    append_single(b, lb, 0, 13);
+    rows = query_int(b, "SELECT count(*) FROM tree");
+    /* Round 0 is rolled back, round 1 commits the same entries. */
+    for (round = 0; round < 2; round++) {
+        ok(ql_store_begin(b, &d), &d, "begin");
+        ok(ql_log_defer_begin(lb, &d), &d, "defer");
+        /* Round 0 appends until a run is stored, round 1 as many. */
+        for (i = 13; round == 0 && i < 13 + 20000 &&
+                     query_int(b, "SELECT count(*) FROM entries") == 13;
+             i++)
+            ok(append(lb, i, 0, NULL, NULL, &d), &d, "append");
+        if (round == 0) {
+            assert_true(query_int(b, "SELECT count(*) FROM entries") > 13);
+            end = i + 70;
+        }
+        for (; i < end; i++)
+            ok(append(lb, i, 0, NULL, NULL, &d), &d, "append");
+        /* The first stored entry, read back while it is queued. */
+        ql_entry_init(&e);
+        ok(ql_log_read(lb, 13, &note, &note_len, &e, &d), &d, "read");
+        assert_int_equal(e.index, 13);
+        assert_string_equal(e.lead, "L-13");
+        ql_entry_release(&e);
+        free(note);
+        note = NULL;
+        ok(ql_log_size(lb, &size, &d), &d, "size");
+        assert_int_equal(size, end);
+        if (round == 0) {
+            ql_log_defer_end(lb);
+            ql_store_rollback(b);
+            assert_int_equal(query_int(b, "SELECT count(*) FROM entries"), 13);
+            assert_int_equal(query_int(b, "SELECT count(*) FROM tree"), rows);
+            continue;
+        }
+        ok(ql_log_checkpoint(lb, logkey, NULL, &d), &d, "checkpoint");
+        ok(ql_store_commit(b, &d), &d, "commit");
+        ql_log_defer_end(lb);
+    }
+    append_single(a, la, 13, end);
+    same_tree(a, b);
+    check_tree(b, lb, end);
+    ql_log_free(la);
+    ql_log_free(lb);
+    ql_store_close(a);
+    ql_store_close(b);
+    free(pa);
+    free(pb);
 }
 
 /*
@@ -593,6 +672,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_failed_sync_rolls_back, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stored_while_signing, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
