@@ -91,10 +91,10 @@ struct ql_log {
     struct signq sq;
     /*
      * While deferring, the right edge of the stored tree, so that appends
-     * read nothing back. Taken from the store at the first sync of a batch
-     * and kept in step by every append of the batch; any failure or the end
-     * of the batch forgets it, and a size other than the stored count
-     * makes the next sync take it again.
+     * read nothing back. Taken from the store by the first run a batch
+     * stores and kept in step by every append of the batch; any failure or the
+     * end of the batch forgets it, and a size other than the stored count makes
+     * the next sync take it again.
      */
     struct ql_merkle_edge edge;
     bool edge_ok;
@@ -306,9 +306,10 @@ store_queue(struct ql_log *l, struct pending *const *q, size_t n,
             goto out;
         }
         if (p->note_len > QL_ENTRY_MAX) {
-            rc = ql_fail(d, QL_ETOOBIG, "signed entry is %zu bytes, more "
-                                        "than %d",
-                         p->note_len, QL_ENTRY_MAX);
+            rc = ql_fail(d, QL_ETOOBIG,
+                         "signed entry %llu is %zu bytes, "
+                         "more than %d",
+                         (unsigned long long)p->idx, p->note_len, QL_ENTRY_MAX);
             goto out;
         }
         if (nrows == SYNC_ENTRIES) {
@@ -408,9 +409,9 @@ signer_main(void *arg)
 /*
  * On the owning thread: stores the signed entries that follow the stored
  * ones, up to STORE_RUN of them, if at least min are ready; *stored says
- * whether it stored any. Called with the mutex held, which it lets go
- * while storing. The records stay in the queue (ql_log_read reads them)
- * until the sync drops it.
+ * whether it tried (a failure may have stored part of the run). Called with the
+ * mutex held, which it lets go while storing. The records stay in the queue
+ * (ql_log_read reads them) until the sync drops it.
  */
 static ql_err
 store_ready(struct ql_log *l, size_t min, bool *stored, struct ql_diag *d)
@@ -421,6 +422,9 @@ store_ready(struct ql_log *l, size_t min, bool *stored, struct ql_diag *d)
     ql_err rc;
 
     *stored = false;
+    /* Stored entries are all signed: fewer than min signed, none ready. */
+    if (q->ndone - q->nstored < min)
+        return QL_OK;
     while (k < STORE_RUN && from + k < q->n && q->q[from + k]->done) {
         run[k] = q->q[from + k];
         k++;

@@ -487,6 +487,7 @@ test_failed_sync_rolls_back(void **state)
         }
         if (c == 0) {
             assert_int_equal(rc, QL_ETOOBIG);
+            assert_non_null(strstr(d.msg, "signed entry 83 is"));
             assert_non_null(strstr(d.msg, "more than 65535"));
         } else {
             assert_int_equal(rc, QL_EINTEGRITY);
