@@ -1838,6 +1838,18 @@ plan_open(struct ql_county *c, const char *id, const struct county_actor *who,
                         &p->secret_all, &p->sepochs, d);
 }
 
+/* The clear fields every move, proposal and approval of lead id names. */
+static void
+move_fields(struct ql_entry *e, const struct plan *p, const char *id)
+{
+    county_copy_text(e->unit, sizeof e->unit, p->unit);
+    county_copy_text(e->lead, sizeof e->lead, id);
+    county_copy_text(e->from, sizeof e->from, p->m.state);
+    county_copy_text(e->to, sizeof e->to, p->t->to);
+    county_copy_text(e->transition, sizeof e->transition, p->t->name);
+    county_copy_text(e->workflow, sizeof e->workflow, p->m.workflow);
+}
+
 ql_err
 ql_lead_move(struct ql_county *c, const char *id, const char *transition,
              const struct ql_wf_kv *fields, size_t n, const char *note,
@@ -1888,12 +1900,7 @@ ql_lead_move(struct ql_county *c, const char *id, const char *transition,
     /* A proposal changes nothing yet: it stays in the lead's unit. */
     if (propose)
         county_copy_text(p.unit, sizeof p.unit, p.m.unit);
-    county_copy_text(e.unit, sizeof e.unit, p.unit);
-    county_copy_text(e.lead, sizeof e.lead, id);
-    county_copy_text(e.from, sizeof e.from, p.m.state);
-    county_copy_text(e.to, sizeof e.to, p.t->to);
-    county_copy_text(e.transition, sizeof e.transition, p.t->name);
-    county_copy_text(e.workflow, sizeof e.workflow, p.m.workflow);
+    move_fields(&e, &p, id);
     signers[0] = c->actor;
     if ((rc = add_clear(&e, &p, d)) != QL_OK ||
         (propose &&
@@ -1987,12 +1994,7 @@ ql_lead_approve(struct ql_county *c, const char *id, struct ql_diag *d)
     if ((rc = plan_transition(c, &p, &who, true, d)) != QL_OK)
         goto fail;
     county_copy_text(e.action, sizeof e.action, "lead.approve");
-    county_copy_text(e.unit, sizeof e.unit, p.unit);
-    county_copy_text(e.lead, sizeof e.lead, id);
-    county_copy_text(e.from, sizeof e.from, p.m.state);
-    county_copy_text(e.to, sizeof e.to, p.t->to);
-    county_copy_text(e.transition, sizeof e.transition, p.t->name);
-    county_copy_text(e.workflow, sizeof e.workflow, p.m.workflow);
+    move_fields(&e, &p, id);
     put_u64(num, sizeof num, p.m.pending_idx, 0);
     signers[0] = c->actor;
     if ((rc = add_clear(&e, &p, d)) != QL_OK ||
