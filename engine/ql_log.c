@@ -72,9 +72,9 @@ struct signq {
 };
 
 /*
- * Rows a sync hands the store at once: tree hashes go in multiples of the
+ * Rows a run hands the store at once: tree hashes go in multiples of the
  * store's largest group of rows a statement (ql_store_tree_put_many), the
- * rest at the end. One append adds at most 64 tree hashes, so the buffer
+ * rest at the run's end. One append adds at most 64 tree hashes, so the buffer
  * is flushed once it has less room than that.
  */
 #define SYNC_ENTRIES 64
@@ -87,14 +87,15 @@ struct ql_log {
     char *origin;
     struct ql_merkle_store tree;
     bool deferring;
-    uint64_t stored; /* while deferring: entries already in the store */
+    uint64_t stored; /* while deferring: entries in the store before the
+                        queue (runs of it may be stored too: sq.nstored) */
     struct signq sq;
     /*
      * While deferring, the right edge of the stored tree, so that appends
      * read nothing back. Taken from the store by the first run a batch
-     * stores and kept in step by every append of the batch; any failure or the
-     * end of the batch forgets it, and a size other than the stored count makes
-     * the next sync take it again.
+     * stores and kept in step by every run after it; any failure or the
+     * end of the batch forgets it, and a size other than the next entry's
+     * index makes the next run take it again.
      */
     struct ql_merkle_edge edge;
     bool edge_ok;
