@@ -474,6 +474,20 @@ ql_zone_local_date(int64_t t, int32_t offset, int32_t *day, struct ql_diag *d)
     return QL_OK;
 }
 
+ql_err
+ql_zone_local_date_text(const char *time, int32_t offset, char *buf,
+                        size_t size, struct ql_diag *d)
+{
+    int64_t t;
+    int32_t day;
+    ql_err rc;
+
+    if ((rc = ql_time_parse(time, strlen(time), &t, d)) != QL_OK ||
+        (rc = ql_zone_local_date(t, offset, &day, d)) != QL_OK)
+        return rc;
+    return ql_date_format(day, buf, size, d);
+}
+
 int64_t
 ql_zone_day_first(int32_t day, int32_t offset)
 {

@@ -175,6 +175,15 @@ ql_err ql_zone_local_date(int64_t t, int32_t offset, int32_t *day,
                           struct ql_diag *d) QL_MUST_CHECK;
 
 /*
+ * The local date, "YYYY-MM-DD" into buf (size bytes, at least
+ * QL_DATE_BUF), of the RFC 3339 instant time in zone offset:
+ * ql_time_parse, ql_zone_local_date and ql_date_format, with their
+ * errors.
+ */
+ql_err ql_zone_local_date_text(const char *time, int32_t offset, char *buf,
+                               size_t size, struct ql_diag *d) QL_MUST_CHECK;
+
+/*
  * The first and the last second of local date day in zone offset, as UTC
  * instants; defined for every int32_t day and |offset| < 86400. A deadline
  * "by day D" is met by any instant t <= ql_zone_day_last(D, offset): the

@@ -2596,14 +2596,8 @@ static ql_err
 registration_date(struct ql_county *c, const struct ql_entry *e,
                   char *registered, size_t size, struct ql_diag *d)
 {
-    int32_t day;
-    int64_t t;
-    ql_err rc;
-
-    if ((rc = ql_time_parse(e->time, strlen(e->time), &t, d)) != QL_OK ||
-        (rc = ql_zone_local_date(t, ql_county_zone(c), &day, d)) != QL_OK)
-        return rc;
-    return ql_date_format(day, registered, size, d);
+    return ql_zone_local_date_text(e->time, ql_county_zone(c), registered, size,
+                                   d);
 }
 
 /*

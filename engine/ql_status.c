@@ -476,17 +476,10 @@ static const char LEADS_SQL[] =
 static ql_err
 local_date_of(const char *time, int32_t zone, char out[16], struct ql_diag *d)
 {
-    int64_t t;
-    int32_t day;
-    ql_err rc;
-
     out[0] = '\0';
     if (*time == '\0')
         return QL_OK;
-    if ((rc = ql_time_parse(time, strlen(time), &t, d)) != QL_OK ||
-        (rc = ql_zone_local_date(t, zone, &day, d)) != QL_OK)
-        return rc;
-    return ql_date_format(day, out, 16, d);
+    return ql_zone_local_date_text(time, zone, out, 16, d);
 }
 
 static bool

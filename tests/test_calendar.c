@@ -637,6 +637,47 @@ test_local_date(void **state)
     assert_int_equal(day, 7);
 }
 
+/*
+ * The local date of an RFC 3339 instant as text: each step's answer, and
+ * each step's refusal (the instant's text, the date's range, the buffer).
+ */
+static void
+test_zone_local_date_text(void **state)
+{
+    static const struct {
+        const char *time;
+        int32_t offset;
+        const char *local;
+    } cases[] = {
+        {"2025-09-30T15:59:59Z", QL_ZONE_SHANGHAI, "2025-09-30"},
+        {"2025-09-30T16:00:00Z", QL_ZONE_SHANGHAI, "2025-10-01"},
+        {"2025-10-01T00:30:00+08:00", QL_ZONE_SHANGHAI, "2025-10-01"},
+        {"2025-10-01T04:59:59Z", -5 * 3600, "2025-09-30"},
+    };
+    struct ql_diag d = {0};
+    char buf[QL_DATE_BUF];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(ql_zone_local_date_text(cases[i].time, cases[i].offset,
+                                                 buf, sizeof buf, &d),
+                         QL_OK);
+        assert_string_equal(buf, cases[i].local);
+    }
+    expect_fail(
+        ql_zone_local_date_text("2025-02-29T00:00:00Z", 0, buf, sizeof buf, &d),
+        &d, QL_EFORMAT, NULL, NULL);
+    expect_fail(ql_zone_local_date_text("", 0, buf, sizeof buf, &d), &d,
+                QL_EFORMAT, NULL, NULL);
+    expect_fail(ql_zone_local_date_text("9999-12-31T23:00:00Z",
+                                        QL_ZONE_SHANGHAI, buf, sizeof buf, &d),
+                &d, QL_EUSAGE, "local date of", NULL);
+    expect_fail(ql_zone_local_date_text("2025-09-30T16:00:00Z",
+                                        QL_ZONE_SHANGHAI, buf, 10, &d),
+                &d, QL_EUSAGE, NULL, NULL);
+}
+
 static void
 test_day_first_last(void **state)
 {
@@ -1459,6 +1500,7 @@ main(void)
         cmocka_unit_test(test_time_round_trip_random),
         cmocka_unit_test(test_zone_parse),
         cmocka_unit_test(test_local_date),
+        cmocka_unit_test(test_zone_local_date_text),
         cmocka_unit_test(test_day_first_last),
         cmocka_unit_test(test_shipped_calendar),
         cmocka_unit_test(test_shipped_year_totals),
