@@ -1592,6 +1592,46 @@ tables_dump(const char *path)
     return out;
 }
 
+/*
+ * A copy of the fixture's store (file name in the test folder), open with
+ * the county's log key and clock; *path is caller-owned.
+ */
+static struct ql_county *
+copy_open(const char *name, char **path)
+{
+    struct ql_county *c2 = NULL;
+    struct ql_diag d;
+    char *key = qlt_join(F->dir, "county.db.logkey");
+
+    *path = qlt_join(F->dir, name);
+    assert_int_equal(ql_store_backup(ql_county_store(F->c), *path, &d), QL_OK);
+    assert_int_equal(ql_county_open(*path, 0, &c2, &d), QL_OK);
+    assert_int_equal(ql_county_set_log_key_path(c2, key, &d), QL_OK);
+    free(key);
+    ql_county_set_now(c2, NOW);
+    return c2;
+}
+
+/*
+ * The copy's tables must be the fixture's, row for row, and its log must
+ * replay to them (what names the case in a failure). Closes the copy and
+ * frees path; returns the copy's dump, caller-owned, for more checks.
+ */
+static char *
+copy_compare(struct ql_county *c2, char *path, const char *what)
+{
+    struct ql_diag d;
+    char *t1 = tables_dump(F->path), *t2 = tables_dump(path);
+
+    if (strcmp(t1, t2) != 0)
+        fail_msg("%s: the batch left other tables", what);
+    assert_int_equal(ql_county_replay_check(c2, &d), QL_OK);
+    free(t1);
+    ql_county_close(c2);
+    free(path);
+    return t2;
+}
+
 /* Runs q (a read inside or outside a batch) and checks it went through. */
 static void
 status_read(struct ql_county *c)
@@ -1777,21 +1817,11 @@ defer_compare(int64_t clock)
 {
     struct ql_county *c2 = NULL;
     struct ql_diag d;
-    char ids[5][80], ids2[5][80], *path2, *t1, *t2;
+    char ids[5][80], ids2[5][80], *path2, *t2;
     uint64_t n1, n2;
     size_t i;
 
-    path2 = qlt_join(F->dir, "copy.db");
-    assert_int_equal(ql_store_backup(ql_county_store(F->c), path2, &d),
-                     QL_OK);
-    assert_int_equal(ql_county_open(path2, 0, &c2, &d), QL_OK);
-    {
-        char *key = qlt_join(F->dir, "county.db.logkey");
-
-        assert_int_equal(ql_county_set_log_key_path(c2, key, &d), QL_OK);
-        free(key);
-    }
-    ql_county_set_now(c2, NOW);
+    c2 = copy_open("copy.db", &path2);
     walk_now = clock;
     defer_walk(F->c, ids);
     walk_now = clock;
@@ -1805,18 +1835,12 @@ defer_compare(int64_t clock)
     assert_int_equal(ql_log_size(ql_county_log(F->c), &n1, &d), QL_OK);
     assert_int_equal(ql_log_size(ql_county_log(c2), &n2, &d), QL_OK);
     assert_int_equal(n1, n2);
-    t1 = tables_dump(F->path);
-    t2 = tables_dump(path2);
-    assert_string_equal(t1, t2);
+    t2 = copy_compare(c2, path2, "the walk");
     /* The walk left something in every table it could. */
     assert_non_null(strstr(t2, "## pending\nT-"));
     assert_non_null(strstr(t2, "|MERGED|"));
     assert_non_null(strstr(t2, "|lead.migrate|"));
-    assert_int_equal(ql_county_replay_check(c2, &d), QL_OK);
-    free(t1);
     free(t2);
-    ql_county_close(c2);
-    free(path2);
 }
 
 static void
@@ -2238,20 +2262,11 @@ test_batch_defer_many_leads(void **state)
 {
     struct ql_county *c2 = NULL;
     struct ql_diag d;
-    char *path2, *t1, *t2;
+    char *path2;
 
     (void)state;
-    path2 = qlt_join(F->dir, "copy.db");
-    assert_int_equal(ql_store_backup(ql_county_store(F->c), path2, &d), QL_OK);
-    assert_int_equal(ql_county_open(path2, 0, &c2, &d), QL_OK);
-    {
-        char *key = qlt_join(F->dir, "county.db.logkey");
-
-        assert_int_equal(ql_county_set_log_key_path(c2, key, &d), QL_OK);
-        free(key);
-    }
+    c2 = copy_open("copy.db", &path2);
     walk_now = NOW;
-    ql_county_set_now(c2, NOW);
     big_walk(F->c, 1100);
     walk_now = NOW;
     ql_county_set_actor(c2, F->k[REG]);
@@ -2259,18 +2274,7 @@ test_batch_defer_many_leads(void **state)
     big_walk(c2, 1100);
     assert_int_equal(ql_county_batch_commit(c2, &d), QL_OK);
     walk_now = 0;
-    t1 = tables_dump(F->path);
-    t2 = tables_dump(path2);
-    assert_string_equal(t1, t2);
-    unlink("/tmp/rev-big-batch.db");
-    assert_int_equal(
-        ql_store_backup(ql_county_store(c2), "/tmp/rev-big-batch.db", &d),
-        QL_OK);
-    assert_int_equal(ql_county_replay_check(c2, &d), QL_OK);
-    free(t1);
-    free(t2);
-    ql_county_close(c2);
-    free(path2);
+    free(copy_compare(c2, path2, "1,100 leads"));
 }
 
 /*
@@ -2370,22 +2374,12 @@ test_batch_random_walks(void **state)
     for (si = 0; si < sizeof seeds / sizeof seeds[0]; si++) {
         struct ql_county *c2 = NULL;
         struct ql_diag d;
-        char *path2, *t1, *t2, name[32];
+        char *path2, name[32];
 
         snprintf(name, sizeof name, "copy%zu.db", si);
-        path2 = qlt_join(F->dir, name);
-        assert_int_equal(ql_store_backup(ql_county_store(F->c), path2, &d),
-                         QL_OK);
-        assert_int_equal(ql_county_open(path2, 0, &c2, &d), QL_OK);
-        {
-            char *key = qlt_join(F->dir, "county.db.logkey");
-
-            assert_int_equal(ql_county_set_log_key_path(c2, key, &d), QL_OK);
-            free(key);
-        }
+        c2 = copy_open(name, &path2);
         walk_now = NOW;
         ql_county_set_now(F->c, NOW);
-        ql_county_set_now(c2, NOW);
         rand_walk(F->c, seeds[si], 2 + si % 5, 120);
         walk_now = NOW;
         ql_county_set_actor(c2, F->k[REG]);
@@ -2393,15 +2387,8 @@ test_batch_random_walks(void **state)
         rand_walk(c2, seeds[si], 2 + si % 5, 120);
         assert_int_equal(ql_county_batch_commit(c2, &d), QL_OK);
         walk_now = 0;
-        t1 = tables_dump(F->path);
-        t2 = tables_dump(path2);
-        if (strcmp(t1, t2) != 0)
-            fail_msg("seed %u: the batch left other tables", seeds[si]);
-        assert_int_equal(ql_county_replay_check(c2, &d), QL_OK);
-        free(t1);
-        free(t2);
-        ql_county_close(c2);
-        free(path2);
+        snprintf(name, sizeof name, "seed %u", seeds[si]);
+        free(copy_compare(c2, path2, name));
     }
 }
 

@@ -155,6 +155,27 @@ append_single(struct ql_store *s, struct ql_log *l, uint64_t from, uint64_t to)
     }
 }
 
+/* Opens a write transaction and a batch of deferred signing on it. */
+static void
+batch_begin(struct ql_store *s, struct ql_log *l)
+{
+    struct ql_diag d;
+
+    ok(ql_store_begin(s, &d), &d, "begin");
+    ok(ql_log_defer_begin(l, &d), &d, "defer");
+}
+
+/* Signs the batch's checkpoint, commits and ends the batch. */
+static void
+batch_commit(struct ql_store *s, struct ql_log *l)
+{
+    struct ql_diag d;
+
+    ok(ql_log_checkpoint(l, logkey, NULL, &d), &d, "checkpoint");
+    ok(ql_store_commit(s, &d), &d, "commit");
+    ql_log_defer_end(l);
+}
+
 /* One scalar answer of a query with no parameters. */
 static int64_t
 query_int(struct ql_store *s, const char *sql)
@@ -317,8 +338,7 @@ test_batch_matches_single(void **state)
     append_single(b, lb, 0, 37);
     ok(ql_store_entry_get(a, 150, &copy, &copy_len, &d), &d, "copy");
     /* First batch: 37 .. 200. */
-    ok(ql_store_begin(b, &d), &d, "begin");
-    ok(ql_log_defer_begin(lb, &d), &d, "defer");
+    batch_begin(b, lb);
     for (i = 37; i < 200; i++) {
         if (i == 90) {
             ok(ql_log_root(lb, 90, root, &d), &d, "root mid-batch");
@@ -335,17 +355,12 @@ test_batch_matches_single(void **state)
         }
         ok(append(lb, i, 0, NULL, NULL, &d), &d, "append");
     }
-    ok(ql_log_checkpoint(lb, logkey, NULL, &d), &d, "checkpoint");
-    ok(ql_store_commit(b, &d), &d, "commit");
-    ql_log_defer_end(lb);
+    batch_commit(b, lb);
     /* Second batch: 200 .. 300, one sync at its checkpoint. */
-    ok(ql_store_begin(b, &d), &d, "begin");
-    ok(ql_log_defer_begin(lb, &d), &d, "defer");
+    batch_begin(b, lb);
     for (i = 200; i < 300; i++)
         ok(append(lb, i, 0, NULL, NULL, &d), &d, "append");
-    ok(ql_log_checkpoint(lb, logkey, NULL, &d), &d, "checkpoint");
-    ok(ql_store_commit(b, &d), &d, "commit");
-    ql_log_defer_end(lb);
+    batch_commit(b, lb);
     same_tree(a, b);
     check_tree(b, lb, 300);
     ok(ql_log_root(la, 300, root, &d), &d, "root");
@@ -378,8 +393,7 @@ test_rollback_and_other_writer(void **state)
     append_single(s, l, 0, 21);
     ok(ql_store_open(path, 0, &other, &d), &d, "second connection");
     ok(ql_log_open(other, &lo, &d), &d, "second log");
-    ok(ql_store_begin(s, &d), &d, "begin");
-    ok(ql_log_defer_begin(l, &d), &d, "defer");
+    batch_begin(s, l);
     for (i = 21; i < 60; i++) {
         if (i == 40)
             ok(ql_log_sync(l, &d), &d, "sync");
@@ -392,16 +406,13 @@ test_rollback_and_other_writer(void **state)
     ok(ql_log_size(l, &size, &d), &d, "size");
     assert_int_equal(size, 21);
     append_single(other, lo, 21, 26);
-    ok(ql_store_begin(s, &d), &d, "begin");
-    ok(ql_log_defer_begin(l, &d), &d, "defer");
+    batch_begin(s, l);
     for (i = 26; i < 90; i++) {
         if (i == 50)
             ok(ql_log_sync(l, &d), &d, "sync");
         ok(append(l, i, 0, NULL, NULL, &d), &d, "append");
     }
-    ok(ql_log_checkpoint(l, logkey, NULL, &d), &d, "checkpoint");
-    ok(ql_store_commit(s, &d), &d, "commit");
-    ql_log_defer_end(l);
+    batch_commit(s, l);
     check_tree(s, l, 90);
     /* And the other writer, appending after the batch, keeps it right. */
     append_single(other, lo, 90, 97);
@@ -466,8 +477,7 @@ test_failed_sync_rolls_back(void **state)
     rows = query_int(s, "SELECT count(*) FROM tree");
     for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         print_message("%s\n", cases[c]);
-        ok(ql_store_begin(s, &d), &d, "begin");
-        ok(ql_log_defer_begin(l, &d), &d, "defer");
+        batch_begin(s, l);
         /*
          * Planted before the appends, which may store runs of the queue
          * as soon as they are signed: the failure comes from an append
@@ -503,13 +513,10 @@ test_failed_sync_rolls_back(void **state)
         ok(ql_log_root(l, 13, after, &d), &d, "root");
         assert_memory_equal(before, after, QL_HASH_LEN);
     }
-    ok(ql_store_begin(s, &d), &d, "begin");
-    ok(ql_log_defer_begin(l, &d), &d, "defer");
+    batch_begin(s, l);
     for (i = 13; i < 13 + 120; i++)
         ok(append(l, i, 0, NULL, NULL, &d), &d, "append");
-    ok(ql_log_checkpoint(l, logkey, NULL, &d), &d, "checkpoint");
-    ok(ql_store_commit(s, &d), &d, "commit");
-    ql_log_defer_end(l);
+    batch_commit(s, l);
     check_tree(s, l, 133);
     ql_log_free(l);
     ql_store_close(s);
@@ -543,8 +550,7 @@ test_stored_while_signing(void **state)
     rows = query_int(b, "SELECT count(*) FROM tree");
     /* Round 0 is rolled back, round 1 commits the same entries. */
     for (round = 0; round < 2; round++) {
-        ok(ql_store_begin(b, &d), &d, "begin");
-        ok(ql_log_defer_begin(lb, &d), &d, "defer");
+        batch_begin(b, lb);
         /* Round 0 appends until a run is stored, round 1 as many. */
         for (i = 13; round == 0 && i < 13 + 20000 &&
                      query_int(b, "SELECT count(*) FROM entries") == 13;
@@ -573,9 +579,7 @@ test_stored_while_signing(void **state)
             assert_int_equal(query_int(b, "SELECT count(*) FROM tree"), rows);
             continue;
         }
-        ok(ql_log_checkpoint(lb, logkey, NULL, &d), &d, "checkpoint");
-        ok(ql_store_commit(b, &d), &d, "commit");
-        ql_log_defer_end(lb);
+        batch_commit(b, lb);
     }
     append_single(a, la, 13, end);
     same_tree(a, b);
@@ -624,8 +628,7 @@ test_queue_reuse(void **state)
     new_log(f, "batch.db", &pb, &b, &lb);
     for (k = 0; k < sizeof batches / sizeof batches[0]; k++) {
         print_message("%s\n", batches[k].name);
-        ok(ql_store_begin(b, &d), &d, "begin");
-        ok(ql_log_defer_begin(lb, &d), &d, "defer");
+        batch_begin(b, lb);
         for (i = 0; i < batches[k].n; i++) {
             if (batches[k].every && i > 0 && i % batches[k].every == 0)
                 ok(ql_log_sync(lb, &d), &d, "sync");
@@ -633,9 +636,7 @@ test_queue_reuse(void **state)
                "append");
         }
         if (batches[k].commit) {
-            ok(ql_log_checkpoint(lb, logkey, NULL, &d), &d, "checkpoint");
-            ok(ql_store_commit(b, &d), &d, "commit");
-            ql_log_defer_end(lb);
+            batch_commit(b, lb);
             append_single(a, la, at, at + batches[k].n);
             at += batches[k].n;
         } else {
@@ -649,8 +650,7 @@ test_queue_reuse(void **state)
     same_tree(a, b);
     check_tree(b, lb, at);
     /* Freed with a queue kept and entries waiting in it. */
-    ok(ql_store_begin(b, &d), &d, "begin");
-    ok(ql_log_defer_begin(lb, &d), &d, "defer");
+    batch_begin(b, lb);
     for (i = 0; i < 10; i++)
         ok(append(lb, at + i, 0, NULL, NULL, &d), &d, "append");
     ql_log_free(lb);
