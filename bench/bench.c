@@ -8,11 +8,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -234,10 +237,71 @@ bench_quantile(double *v, size_t n, double p)
     return v[rank - 1];
 }
 
-void
-bench_spawn(const char *path, const char *const *argv,
-            const char *const *env, const char *out, const char *err,
-            struct bench_proc *p)
+/*
+ * Waits for the child pid and reaps it into p. With pause, stops it every
+ * pause->every seconds of its running for pause->fn, and counts the time
+ * it stood stopped. The child's exit is watched through a pidfd, so the
+ * wait ends when it does, not at a polling tick.
+ */
+static void
+spawn_wait(pid_t pid, struct bench_pause *pause, int *status,
+           struct bench_proc *p)
+{
+    double next;
+    int fd = -1;
+
+    if (pause != NULL) {
+        pause->count = 0;
+        pause->stopped = 0;
+        if ((fd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0)
+            bench_die("pidfd_open: %s", strerror(errno));
+    }
+    while (pause == NULL && wait4(pid, status, 0, &p->ru) != pid)
+        if (errno != EINTR)
+            bench_die("wait4: %s", strerror(errno));
+    next = bench_now() + (pause ? pause->every : 0);
+    while (pause != NULL) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        double t, left;
+        pid_t r;
+
+        left = next - bench_now();
+        if (left > 0) {
+            if (poll(&pf, 1, (int)(left * 1000) + 1) < 0 && errno != EINTR)
+                bench_die("poll: %s", strerror(errno));
+            if ((r = wait4(pid, status, WNOHANG, &p->ru)) == pid)
+                break;
+            if (r < 0 && errno != EINTR)
+                bench_die("wait4: %s", strerror(errno));
+            continue;
+        }
+        /* Its time is up: stop every thread of it, and wait until it
+           stands still (or has exited meanwhile). */
+        t = bench_now();
+        if (kill(pid, SIGSTOP) != 0)
+            bench_die("cannot stop the child: %s", strerror(errno));
+        while ((r = wait4(pid, status, WUNTRACED, &p->ru)) < 0 &&
+               errno == EINTR)
+            ;
+        if (r != pid)
+            bench_die("wait4: %s", strerror(errno));
+        if (!WIFSTOPPED(*status))
+            break;
+        pause->fn(pause->arg);
+        pause->count++;
+        if (kill(pid, SIGCONT) != 0)
+            bench_die("cannot continue the child: %s", strerror(errno));
+        pause->stopped += bench_now() - t;
+        next = bench_now() + pause->every;
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+static void
+spawn(const char *path, const char *const *argv, const char *const *env,
+      const char *out, const char *err, struct bench_pause *pause,
+      struct bench_proc *p)
 {
     int fi, fo, fe, status = 0;
     double t0;
@@ -264,16 +328,33 @@ bench_spawn(const char *path, const char *const *argv,
         _exit(127);
     }
     memset(&p->ru, 0, sizeof p->ru);
-    while (wait4(pid, &status, 0, &p->ru) < 0) {
-        if (errno != EINTR)
-            bench_die("wait4: %s", strerror(errno));
-    }
-    p->wall = bench_now() - t0;
+    spawn_wait(pid, pause, &status, p);
+    p->wall = bench_now() - t0 - (pause ? pause->stopped : 0);
     p->status = WIFEXITED(status) ? WEXITSTATUS(status)
                                   : 128 + WTERMSIG(status);
     close(fi);
     close(fo);
     close(fe);
+}
+
+void
+bench_spawn(const char *path, const char *const *argv, const char *const *env,
+            const char *out, const char *err, struct bench_proc *p)
+{
+    spawn(path, argv, env, out, err, NULL, p);
+}
+
+/* Stops the run unless the process p ran exited 0. */
+static void
+spawn_check(const char *path, const char *const *argv, const char *err,
+            const struct bench_proc *p)
+{
+    if (p->status != 0) {
+        char *text = bench_read_file(err, NULL);
+
+        bench_die("'%s %s' exited %d: %s", path, argv[1] ? argv[1] : "",
+                  p->status, text);
+    }
 }
 
 void
@@ -283,13 +364,20 @@ bench_spawn_ok(const char *path, const char *const *argv,
     char err[600];
 
     snprintf(err, sizeof err, "%s/last.stderr", bench_dir());
-    bench_spawn(path, argv, env, NULL, err, p);
-    if (p->status != 0) {
-        char *text = bench_read_file(err, NULL);
+    spawn(path, argv, env, NULL, err, NULL, p);
+    spawn_check(path, argv, err, p);
+}
 
-        bench_die("'%s %s' exited %d: %s", path, argv[1] ? argv[1] : "",
-                  p->status, text);
-    }
+void
+bench_spawn_paused(const char *path, const char *const *argv,
+                   const char *const *env, struct bench_pause *pause,
+                   struct bench_proc *p)
+{
+    char err[600];
+
+    snprintf(err, sizeof err, "%s/last.stderr", bench_dir());
+    spawn(path, argv, env, NULL, err, pause, p);
+    spawn_check(path, argv, err, p);
 }
 
 void

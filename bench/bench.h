@@ -120,6 +120,26 @@ void bench_spawn(const char *path, const char *const *argv,
 void bench_spawn_ok(const char *path, const char *const *argv,
                     const char *const *env, struct bench_proc *p);
 
+/*
+ * Pauses in a child's run, so that a limit can be measured in the same
+ * spells of the machine as the child: every `every` seconds of its running
+ * the child is stopped (SIGSTOP, every thread at once), fn(arg) runs, and
+ * the child continues. The time it stood stopped is left out of its wall
+ * time.
+ */
+struct bench_pause {
+    double every;
+    void (*fn)(void *arg);
+    void *arg;
+    unsigned count; /* pauses made (set by the run) */
+    double stopped; /* seconds the child stood stopped (set by the run) */
+};
+
+/* Like bench_spawn_ok, pausing the child for pause->fn. */
+void bench_spawn_paused(const char *path, const char *const *argv,
+                        const char *const *env, struct bench_pause *pause,
+                        struct bench_proc *p);
+
 /* snprintf that stops the run rather than truncate. */
 void bench_fmt(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
