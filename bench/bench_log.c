@@ -7,7 +7,8 @@
  * 3  `qingling audit verify` (the real binary, --jobs 1 and 2) on the
  *    largest store, and from a tlog-tiles export of the smallest: entries
  *    per second. Limit: raw Ed25519 verifications of texts of the store's
- *    mean entry size, on 1 and on 2 threads.
+ *    mean entry size, on 1 and on 2 threads, measured in pauses of
+ *    qingling's run.
  * 4  Inclusion and consistency proofs from the store (the engine's
  *    ql_log_prove_*, the root, then ql_merkle_verify_*), at each size: time
  *    per proof. Limit: one read transaction on the same file with raw
