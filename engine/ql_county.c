@@ -655,6 +655,95 @@ remove_store_files(const char *path)
     }
 }
 
+/* Whether a and b are two names of one file. */
+static bool
+same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    return lstat(a, &sa) == 0 && lstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/*
+ * Before an init: what an init stopped midway (a kill, a power cut) left
+ * is cleared away, and anything else is refused. The store and its log
+ * key are made under working names (PATH.part, PATH.logkey.part) and
+ * take their own names only once complete, the key first, each as a
+ * second name of its working file, which is removed last (docs/decisions.md
+ * section 38). So a working name is always an init's own, and a log key
+ * with its working name still beside it, as a second name, but no store is
+ * one whose store never took its name.
+ */
+static ql_err
+init_clear(const char *path, const char *key_path, const char *tmp,
+           const char *key_tmp, struct ql_diag *d)
+{
+    struct stat sb;
+
+    if (lstat(path, &sb) == 0) {
+        /* A finished init stopped before removing its working names. */
+        if (same_file(tmp, path))
+            unlink(tmp);
+        if (same_file(key_tmp, key_path))
+            unlink(key_tmp);
+        return ql_fail(d, QL_EEXIST, "store '%s' already exists", path);
+    }
+    if (lstat(key_path, &sb) == 0) {
+        if (!same_file(key_tmp, key_path))
+            return ql_fail(d, QL_EEXIST, "log key '%s' already exists",
+                           key_path);
+        unlink(key_path);
+    }
+    remove_store_files(tmp);
+    unlink(key_tmp);
+    return QL_OK;
+}
+
+/*
+ * Writes the genesis entry and its checkpoint into the new store s, signed
+ * by admin and the log key.
+ */
+static ql_err
+init_genesis(struct ql_store *s, const char *origin, const struct ql_key *admin,
+             const struct ql_key *log_key, const char *zone, int64_t now,
+             struct ql_diag *d)
+{
+    const struct ql_key *signers[1] = {admin};
+    struct ql_log *log = NULL;
+    struct ql_entry e;
+    char *admin_vkey = NULL, *log_vkey = NULL;
+    ql_err rc;
+
+    ql_entry_init(&e);
+    snprintf(e.action, sizeof e.action, "genesis");
+    if ((rc = ql_key_vkey(admin, 0, &admin_vkey, d)) != QL_OK ||
+        (rc = ql_key_vkey(log_key, 0, &log_vkey, d)) != QL_OK ||
+        (rc = ql_store_begin(s, d)) != QL_OK ||
+        (rc = ql_log_init(s, origin, ql_key_profile(admin), d)) != QL_OK ||
+        (rc = ql_log_open(s, &log, d)) != QL_OK ||
+        (rc = ql_time_format(now, e.time, sizeof e.time, d)) != QL_OK ||
+        (rc = ql_entry_set_actor(&e, ql_key_name(admin), d)) != QL_OK ||
+        (rc = ql_entry_add_clear(&e, "admin_key", admin_vkey, d)) != QL_OK ||
+        (rc = ql_entry_add_clear(&e, "log_key", log_vkey, d)) != QL_OK ||
+        (rc = ql_entry_add_clear(&e, "origin", origin, d)) != QL_OK ||
+        (rc = ql_entry_add_clear(&e, "profile",
+                                 ql_profile_name(ql_key_profile(admin)), d)) !=
+            QL_OK ||
+        (rc = ql_entry_add_clear(&e, "zone", zone, d)) != QL_OK ||
+        (rc = ql_log_append(log, &e, signers, 1, NULL, NULL, NULL, d)) !=
+            QL_OK ||
+        (rc = ql_log_checkpoint(log, log_key, NULL, d)) != QL_OK)
+        goto out;
+    rc = ql_store_commit(s, d);
+out:
+    ql_entry_release(&e);
+    ql_log_free(log);
+    free(admin_vkey);
+    free(log_vkey);
+    return rc;
+}
+
 ql_err
 ql_county_create(const char *path, const char *origin,
                  const struct ql_key *admin, const char *zone, int64_t now,
@@ -662,16 +751,13 @@ ql_county_create(const char *path, const char *origin,
 {
     const struct ql_profile *p = ql_key_profile(admin);
     struct ql_store *s = NULL;
-    struct ql_log *log = NULL;
     struct ql_key *log_key = NULL;
-    struct ql_entry e;
-    char *key_path = NULL, *admin_vkey = NULL, *log_vkey = NULL;
-    const struct ql_key *signers[1] = {admin};
-    bool files = false, key_file = false;
+    char *key_path = NULL, *tmp = NULL, *key_tmp = NULL, *wal = NULL;
+    bool files = false, key_file = false, key_named = false;
+    struct stat sb;
     int32_t offset;
     ql_err rc;
 
-    ql_entry_init(&e);
     if (zone == NULL)
         zone = QL_ZONE_DEFAULT;
     if ((rc = ql_zone_parse(zone, &offset, d)) != QL_OK)
@@ -684,55 +770,58 @@ ql_county_create(const char *path, const char *origin,
     if (!ql_key_has_secret(admin))
         return ql_fail(d, QL_EUSAGE, "the administrator's secret key is "
                                      "needed to sign the genesis entry");
-    if ((key_path = dup_cat(path, ".logkey")) == NULL)
-        return ql_fail(d, QL_ENOMEM, NULL);
-    if (access(key_path, F_OK) == 0) {
-        rc = ql_fail(d, QL_EEXIST, "log key '%s' already exists", key_path);
+    if (path == NULL || *path == '\0')
+        return ql_fail(d, QL_EUSAGE, "no store given: use --db or QINGLING_DB");
+    if ((key_path = dup_cat(path, ".logkey")) == NULL ||
+        (tmp = dup_cat(path, ".part")) == NULL ||
+        (key_tmp = dup_cat(key_path, ".part")) == NULL ||
+        (wal = dup_cat(tmp, "-wal")) == NULL) {
+        rc = ql_fail(d, QL_ENOMEM, NULL);
         goto out;
     }
-    if ((rc = ql_store_open(path, QL_STORE_CREATE, &s, d)) != QL_OK)
+    if ((rc = init_clear(path, key_path, tmp, key_tmp, d)) != QL_OK)
+        goto out;
+    if ((rc = ql_store_open(tmp, QL_STORE_CREATE, &s, d)) != QL_OK)
         goto out;
     files = true;
-    no_world(path);
+    no_world(tmp);
     if ((rc = ql_key_generate(p, origin, &log_key, d)) != QL_OK ||
-        (rc = ql_keyfile_write(key_path, log_key, NULL, 0,
-                               QL_KEYFILE_PLAINTEXT, d)) != QL_OK)
+        (rc = ql_keyfile_write(key_tmp, log_key, NULL, 0, QL_KEYFILE_PLAINTEXT,
+                               d)) != QL_OK)
         goto out;
     key_file = true;
-    if ((rc = ql_key_vkey(admin, 0, &admin_vkey, d)) != QL_OK ||
-        (rc = ql_key_vkey(log_key, 0, &log_vkey, d)) != QL_OK ||
-        (rc = ql_store_begin(s, d)) != QL_OK ||
-        (rc = ql_log_init(s, origin, p, d)) != QL_OK ||
-        (rc = ql_log_open(s, &log, d)) != QL_OK)
+    if ((rc = init_genesis(s, origin, admin, log_key, zone, now, d)) != QL_OK)
         goto out;
-    snprintf(e.action, sizeof e.action, "genesis");
-    if ((rc = ql_time_format(now, e.time, sizeof e.time, d)) != QL_OK ||
-        (rc = ql_entry_set_actor(&e, ql_key_name(admin), d)) != QL_OK ||
-        (rc = ql_entry_add_clear(&e, "admin_key", admin_vkey, d)) != QL_OK ||
-        (rc = ql_entry_add_clear(&e, "log_key", log_vkey, d)) != QL_OK ||
-        (rc = ql_entry_add_clear(&e, "origin", origin, d)) != QL_OK ||
-        (rc = ql_entry_add_clear(&e, "profile", ql_profile_name(p), d)) !=
-            QL_OK ||
-        (rc = ql_entry_add_clear(&e, "zone", zone, d)) != QL_OK ||
-        (rc = ql_log_append(log, &e, signers, 1, NULL, NULL, NULL, d)) !=
-            QL_OK ||
-        (rc = ql_log_checkpoint(log, log_key, NULL, d)) != QL_OK ||
-        (rc = ql_store_commit(s, d)) != QL_OK)
+    /* Closing folds the write-ahead log into the file, which is then whole. */
+    ql_store_close(s);
+    s = NULL;
+    if (lstat(wal, &sb) == 0 && sb.st_size > 0) {
+        rc = ql_fail(d, QL_EIO, "cannot finish the store '%s'", tmp);
         goto out;
+    }
+    if ((rc = ql_store_publish(key_tmp, key_path, d)) != QL_OK)
+        goto out;
+    key_named = true;
+    if ((rc = ql_store_publish(tmp, path, d)) != QL_OK)
+        goto out;
+    /* Both have their names: the working names go, the key's last. */
+    remove_store_files(tmp);
+    unlink(key_tmp);
 out:
-    ql_entry_release(&e);
-    ql_log_free(log);
     ql_store_close(s);
     ql_key_free(log_key);
     if (rc != QL_OK) {
         if (files)
-            remove_store_files(path);
-        if (key_file)
+            remove_store_files(tmp);
+        if (key_named)
             unlink(key_path);
+        if (key_file)
+            unlink(key_tmp);
     }
-    free(admin_vkey);
-    free(log_vkey);
     free(key_path);
+    free(tmp);
+    free(key_tmp);
+    free(wal);
     return rc;
 }
 

@@ -1250,6 +1250,22 @@ ql_store_changes(struct ql_store *s)
 }
 
 ql_err
+ql_store_publish(const char *tmp, const char *dest, struct ql_diag *d)
+{
+    struct stat sb;
+
+    if (link(tmp, dest) == 0)
+        return QL_OK;
+    if (errno == EEXIST || lstat(dest, &sb) == 0)
+        return ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
+    /* A file system without hard links (a FAT medium) renames. */
+    if (rename(tmp, dest) != 0)
+        return ql_fail(d, QL_EIO, "cannot rename '%s' to '%s': %s", tmp, dest,
+                       strerror(errno));
+    return QL_OK;
+}
+
+ql_err
 ql_store_backup(struct ql_store *s, const char *dest, struct ql_diag *d)
 {
     sqlite3 *out = NULL;
@@ -1316,17 +1332,8 @@ ql_store_backup(struct ql_store *s, const char *dest, struct ql_diag *d)
      */
     if (stat(s->path, &sb) == 0)
         (void)chmod(tmp, sb.st_mode & 0660);
-    if (link(tmp, dest) == 0) {
+    if ((rc = ql_store_publish(tmp, dest, d)) == QL_OK)
         unlink(tmp);
-    } else if (errno == EEXIST) {
-        rc = ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
-    } else if (lstat(dest, &sb) == 0) {
-        rc = ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
-    } else if (rename(tmp, dest) != 0) {
-        /* A file system without hard links (a FAT medium) renames. */
-        rc = ql_fail(d, QL_EIO, "cannot rename '%s' to '%s': %s", tmp, dest,
-                     strerror(errno));
-    }
 out:
     if (b != NULL)
         sqlite3_backup_finish(b);

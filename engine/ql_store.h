@@ -261,6 +261,16 @@ ql_err ql_store_backup(struct ql_store *s, const char *dest,
                        struct ql_diag *d) QL_MUST_CHECK;
 
 /*
+ * Gives the finished file at tmp the name dest, only if nothing has that
+ * name (QL_EEXIST): nothing is ever overwritten. Where hard links work,
+ * dest becomes a second name of tmp and tmp stays for the caller to
+ * remove; elsewhere (a FAT medium) tmp is renamed, which a process taking
+ * the name at that very moment could lose.
+ */
+ql_err ql_store_publish(const char *tmp, const char *dest,
+                        struct ql_diag *d) QL_MUST_CHECK;
+
+/*
  * Runs SQLite's integrity check; QL_ESTORE with the first problem when the
  * file is damaged.
  */

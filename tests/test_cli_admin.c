@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +242,61 @@ test_init_errors(void **state)
     q(&r, NULL, NULL, "--db", "nowhere.db", "unit", "list", NULL);
     expect(&r, 4, "nowhere.db");
     qlt_run_free(&r);
+}
+
+/* Whether path is gone (no file of any kind has the name). */
+static bool
+gone(const char *path)
+{
+    struct stat sb;
+
+    return lstat(path, &sb) != 0 && errno == ENOENT;
+}
+
+/*
+ * What an init stopped midway left (docs/decisions.md section 38): the
+ * working names are the init's own, so the next init clears them and
+ * runs; a log key that is not a second name of its working file is
+ * someone else's, and is refused with nothing removed.
+ */
+static void
+test_init_after_interrupted(void **state)
+{
+    static const char *const left[] = {"late.db.part", "late.db.part-wal",
+                                       "late.db.logkey.part"};
+    struct qlt_run r;
+    size_t i, len;
+    char *text;
+
+    (void)state;
+    /* Stopped after the log key took its name, before the store did. */
+    qlt_write_file("late.db.part", "half a store", 12);
+    qlt_write_file("late.db.part-wal", "x", 1);
+    qlt_write_file("late.db.logkey.part", "a key", 5);
+    assert_int_equal(link("late.db.logkey.part", "late.db.logkey"), 0);
+    q(&r, NULL, NULL, "--db", "late.db", "init", "--origin", "qinghe.test/late",
+      "--admin-key", "admin.key", NULL);
+    ok(&r);
+    qlt_run_free(&r);
+    for (i = 0; i < sizeof left / sizeof left[0]; i++)
+        assert_true(gone(left[i]));
+    q(&r, "admin.key", NULL, "--db", "late.db", "unit", "add", "TD", "--name",
+      "桐渡镇", "--kind", "township", NULL);
+    ok(&r);
+    qlt_run_free(&r);
+    /* A log key that no working name shares is refused, and kept. */
+    qlt_write_file("kept.db.logkey", "someone's key", 13);
+    qlt_write_file("kept.db.logkey.part", "a key", 5);
+    q(&r, NULL, NULL, "--db", "kept.db", "init", "--origin", "qinghe.test/kept",
+      "--admin-key", "admin.key", NULL);
+    expect(&r, 4, "log key 'kept.db.logkey' already exists");
+    qlt_run_free(&r);
+    text = qlt_read_file("kept.db.logkey", &len);
+    assert_int_equal(len, 13);
+    assert_memory_equal(text, "someone's key", 13);
+    free(text);
+    assert_false(gone("kept.db.logkey.part"));
+    assert_true(gone("kept.db"));
 }
 
 static void
@@ -512,10 +569,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_key_errors),     T(test_bad_options),
-        T(test_init_errors),    T(test_registry_errors_change_nothing),
-        T(test_lists_and_json), T(test_workflow_errors),
-        T(test_backup),         T(test_audit_detects_tampering),
+        T(test_key_errors),
+        T(test_bad_options),
+        T(test_init_errors),
+        T(test_init_after_interrupted),
+        T(test_registry_errors_change_nothing),
+        T(test_lists_and_json),
+        T(test_workflow_errors),
+        T(test_backup),
+        T(test_audit_detects_tampering),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,10 +35,15 @@
  * QL_FAULT_SAMPLES=k runs k times as many (ASan builds spread half as
  * many, each run costing about three times as much).
  *
- * Last, the real binary runs with a small RLIMIT_FSIZE, as on a full
+ * Then the real binary runs with a small RLIMIT_FSIZE, as on a full
  * disk, for lead add, move and approve, import and audit export: exit 6
  * with one line on stderr, the store intact, and success once there is
  * room again.
+ *
+ * Last, init is ended in a child at each point where it writes, syncs,
+ * truncates, names or removes a file (QLF_EXIT, as a kill there would
+ * leave it): afterwards there is no store and an init run again makes it
+ * whole, or the store is whole (test_init_killed).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -117,6 +122,12 @@ char *__wrap_strndup(const char *s, size_t n);
 void *__wrap_sodium_malloc(size_t n);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
 int __wrap_fsync(int fd);
+int __real_link(const char *from, const char *to);
+int __real_rename(const char *from, const char *to);
+int __real_unlink(const char *path);
+int __wrap_link(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to);
+int __wrap_unlink(const char *path);
 
 void *
 __wrap_malloc(size_t n)
@@ -195,6 +206,28 @@ __wrap_fsync(int fd)
     int r = qlf_own_sync();
 
     return r < 0 ? -1 : r > 0 ? 0 : __real_fsync(fd);
+}
+
+/* Where the engine names and removes files: points for QLF_EXIT. */
+int
+__wrap_link(const char *from, const char *to)
+{
+    qlf_point();
+    return __real_link(from, to);
+}
+
+int
+__wrap_rename(const char *from, const char *to)
+{
+    qlf_point();
+    return __real_rename(from, to);
+}
+
+int
+__wrap_unlink(const char *path)
+{
+    qlf_point();
+    return __real_unlink(path);
 }
 
 /* The JSON parser's own allocations, for QLF_PARSER_ALLOC. */
@@ -1131,6 +1164,7 @@ right_class(enum qlf_kind kind, ql_err rc)
         return rc == QL_EIO;
     case QLF_FULL:
         return rc == QL_EFULL;
+    case QLF_EXIT: /* ends the process: no code to judge */
     case QLF_NONE:
         break;
     }
@@ -1715,6 +1749,128 @@ test_full_disk_export(void **state)
     full_disk(B_EXPORT);
 }
 
+/* ---- init, killed at every point ---- */
+
+/* Whether path exists (any kind of file). */
+static bool
+exists(const char *path)
+{
+    struct stat sb;
+
+    return lstat(path, &sb) == 0;
+}
+
+/*
+ * The store an init made at path is whole: it opens for writing with its
+ * log key, holds the genesis entry alone, verifies from the administrator's
+ * key, and no working name is left beside it.
+ */
+static void
+init_whole(const char *path, const char *what)
+{
+    struct ql_audit_result res;
+    struct ql_county *c = NULL;
+    struct ql_diag d;
+    char name[1024];
+    uint64_t size = 0;
+
+    if (ql_county_open(path, 0, &c, &d) != QL_OK)
+        fail_msg("%s: the store does not open: %s", what, d.msg);
+    ok(ql_log_size(ql_county_log(c), &size, &d), &d, what);
+    if (size != 1)
+        fail_msg("%s: log size %llu", what, (unsigned long long)size);
+    if (ql_audit_verify(c, F.k[ADMIN], &res, &d) != QL_OK)
+        fail_msg("%s: audit: %s", what, d.msg);
+    if (ql_store_check(ql_county_store(c), &d) != QL_OK)
+        fail_msg("%s: integrity: %s", what, d.msg);
+    ql_county_close(c);
+    snprintf(name, sizeof name, "%s.part", path);
+    if (exists(name))
+        fail_msg("%s: %s is left", what, name);
+    snprintf(name, sizeof name, "%s.logkey.part", path);
+    if (exists(name))
+        fail_msg("%s: %s is left", what, name);
+}
+
+/* Removes a store, its log key and their working names. */
+static void
+init_remove(const char *path)
+{
+    static const char *const suffix[] = {
+        "",          "-wal",          "-shm",  "-journal",
+        ".logkey",   ".logkey.part",  ".part", ".part-wal",
+        ".part-shm", ".part-journal",
+    };
+    char p[1024];
+    size_t i;
+
+    for (i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+}
+
+/*
+ * `qingling init` killed at each point where it writes, syncs, names or
+ * removes a file, one run a point (docs/decisions.md section 38). After
+ * each there is no store, and an init run again makes it whole; or there
+ * is the whole store, and an init run again is refused and changes
+ * nothing. A store is never there half made, and nothing an interrupted
+ * init left stands in the way of the next.
+ */
+static void
+test_init_killed(void **state)
+{
+    char *path = qlt_join(F.dir, "init.db"), what[64];
+    uint64_t points, n, fp;
+    struct ql_diag d;
+    int status;
+    pid_t pid;
+
+    (void)state;
+    init_remove(path);
+    /* Count the points of a whole init, then take each in turn. */
+    qlf_arm(QLF_EXIT, UINT64_MAX, false);
+    ok(ql_county_create(path, "qinghe.test/leads", F.k[ADMIN], NULL, NOW, &d),
+       &d, "init");
+    points = qlf_disarm();
+    init_whole(path, "a whole init");
+    assert_true(points > 10);
+    for (n = 1; n <= points; n++) {
+        snprintf(what, sizeof what, "init killed at point %llu of %llu",
+                 (unsigned long long)n, (unsigned long long)points);
+        init_remove(path);
+        fflush(NULL);
+        if ((pid = fork()) == 0) {
+            qlf_arm(QLF_EXIT, n, false);
+            _exit(ql_county_create(path, "qinghe.test/leads", F.k[ADMIN], NULL,
+                                   NOW, &d) == QL_OK
+                      ? 0
+                      : 1);
+        }
+        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+            fail_msg("%s: the child did not exit", what);
+        /* Killed, or (past the last point that counts) finished. */
+        if (WEXITSTATUS(status) != QLF_EXIT_STATUS && WEXITSTATUS(status) != 0)
+            fail_msg("%s: the init failed instead (%d)", what,
+                     WEXITSTATUS(status));
+        if (exists(path)) {
+            fp = store_fingerprint(path, what);
+            if (ql_county_create(path, "qinghe.test/leads", F.k[ADMIN], NULL,
+                                 NOW, &d) != QL_EEXIST)
+                fail_msg("%s: a second init was not refused", what);
+            if (store_fingerprint(path, what) != fp)
+                fail_msg("%s: the refused init changed the store", what);
+        } else if (ql_county_create(path, "qinghe.test/leads", F.k[ADMIN], NULL,
+                                    NOW, &d) != QL_OK) {
+            fail_msg("%s: init again: %s", what, d.msg);
+        }
+        init_whole(path, what);
+    }
+    init_remove(path);
+    free(path);
+}
+
 int
 main(void)
 {
@@ -1738,6 +1894,7 @@ main(void)
         cmocka_unit_test(test_full_disk_approve),
         cmocka_unit_test(test_full_disk_import),
         cmocka_unit_test(test_full_disk_export),
+        cmocka_unit_test(test_init_killed),
     };
     struct ql_diag d;
 

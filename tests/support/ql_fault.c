@@ -76,6 +76,13 @@ strike(enum qlf_kind kind, uint64_t amount)
 }
 
 void
+qlf_point(void)
+{
+    if (strike(QLF_EXIT, 1))
+        _exit(QLF_EXIT_STATUS);
+}
+
+void
 qlf_arm(enum qlf_kind kind, uint64_t n, bool sticky)
 {
     atomic_store(&armed_kind, QLF_NONE);
@@ -115,6 +122,8 @@ qlf_name(enum qlf_kind kind)
         return "allocation inside the JSON parser";
     case QLF_SECRET_ALLOC:
         return "guarded allocation";
+    case QLF_EXIT:
+        return "kill at a write, sync or name";
     case QLF_NONE:
         break;
     }
@@ -160,6 +169,7 @@ qlf_own_write(size_t n)
 {
     uint64_t before, budget;
 
+    qlf_point();
     if (strike(QLF_IO, 1)) {
         errno = EIO;
         return -1;
@@ -180,6 +190,7 @@ qlf_own_write(size_t n)
 int
 qlf_own_sync(void)
 {
+    qlf_point();
     if (strike(QLF_IO, 1)) {
         errno = EIO;
         return -1;
@@ -262,6 +273,7 @@ f_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
 static int
 f_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 {
+    qlf_point();
     /* errno as the system leaves it: SQLite reads it for the message. */
     if (strike(QLF_IO, 1)) {
         errno = EIO;
@@ -277,6 +289,7 @@ f_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 static int
 f_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
+    qlf_point();
     if (strike(QLF_IO, 1)) {
         errno = EIO;
         return SQLITE_IOERR_TRUNCATE;
@@ -287,6 +300,7 @@ f_truncate(sqlite3_file *f, sqlite3_int64 size)
 static int
 f_sync(sqlite3_file *f, int flags)
 {
+    qlf_point();
     if (strike(QLF_IO, 1)) {
         errno = EIO;
         return SQLITE_IOERR_FSYNC;
@@ -416,6 +430,7 @@ static int
 v_delete(sqlite3_vfs *vfs, const char *name, int sync_dir)
 {
     (void)vfs;
+    qlf_point();
     return real_vfs->xDelete(real_vfs, name, sync_dir);
 }
 

@@ -31,7 +31,23 @@ enum qlf_kind {
     QLF_FULL,         /* xWrite past a byte budget: SQLITE_FULL */
     QLF_PARSER_ALLOC, /* qingling's own, while a parser runs (below) */
     QLF_SECRET_ALLOC, /* guarded memory for secrets (sodium_malloc) */
+    QLF_EXIT,         /* the process ends at the nth point (qlf_point) */
 };
+
+/*
+ * The exit status of a process that QLF_EXIT ended: _exit() at the point,
+ * with nothing flushed, closed or removed, as a kill there would leave it.
+ */
+#define QLF_EXIT_STATUS 86
+
+/*
+ * A point where a kill can fall for QLF_EXIT: every write, sync,
+ * truncation and removal through the faulting VFS, the engine's own
+ * writes and syncs (--wrap=write, fsync) and, for the wrappers of link,
+ * rename and unlink, each of those. Counts one; with QLF_EXIT armed, the
+ * nth ends the process.
+ */
+void qlf_point(void);
 
 /*
  * Installs SQLite's memory shim and the faulting VFS as the default one.
@@ -41,9 +57,9 @@ void qlf_install(void);
 
 /*
  * Arms a fault: with QLF_OWN_ALLOC, QLF_SQLITE_ALLOC and QLF_IO the nth
- * counted call (1-based) fails; with QLF_FULL, n is the byte budget. With
- * sticky, every later call fails too (a memory or disk that stays
- * exhausted); else only the nth (a transient fault).
+ * counted call (1-based) fails, with QLF_EXIT the process ends there; with
+ * QLF_FULL, n is the byte budget. With sticky, every later call fails too (a
+ * memory or disk that stays exhausted); else only the nth (a transient fault).
  */
 void qlf_arm(enum qlf_kind kind, uint64_t n, bool sticky);
 
