@@ -1277,12 +1277,20 @@ ql_store_backup(struct ql_store *s, const char *dest, struct ql_diag *d)
     int r;
     ql_err rc = QL_OK;
 
-    if (lstat(dest, &sb) == 0)
-        return ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
     n = strlen(dest) + 8;
     if ((tmp = malloc(n)) == NULL)
         return ql_fail(d, QL_ENOMEM, NULL);
     snprintf(tmp, n, "%s.part", dest);
+    if (lstat(dest, &sb) == 0) {
+        struct stat tb;
+
+        /* A backup stopped after naming its copy left this second name. */
+        if (lstat(tmp, &tb) == 0 && tb.st_dev == sb.st_dev &&
+            tb.st_ino == sb.st_ino)
+            unlink(tmp);
+        free(tmp);
+        return ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
+    }
     unlink(tmp);
     r = sqlite3_open_v2(tmp, &out,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |

@@ -1871,6 +1871,103 @@ test_init_killed(void **state)
     free(path);
 }
 
+/* Removes a backup's copy and its working files. */
+static void
+copy_remove(const char *path)
+{
+    static const char *const suffix[] = {"",          "-wal",      "-shm",
+                                         "-journal",  ".part",     ".part-wal",
+                                         ".part-shm", ".part-journal"};
+    char p[1024];
+    size_t i;
+
+    for (i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+}
+
+/*
+ * A backup's copy at path is whole: SQLite finds it sound, it holds what
+ * the store holds to the last row, and no working file is left beside it.
+ */
+static void
+copy_whole(const char *path, const char *what)
+{
+    char name[1024];
+
+    if (store_fingerprint(path, what) != F.fingerprint)
+        fail_msg("%s: the copy differs from the store", what);
+    snprintf(name, sizeof name, "%s.part", path);
+    if (exists(name))
+        fail_msg("%s: %s is left", what, name);
+}
+
+/* Backs the fixture's store (F.work) up to dest; returns the result. */
+static ql_err
+backup_to(const char *dest, uint64_t kill_at, struct ql_diag *d)
+{
+    struct ql_county *c = NULL;
+    ql_err rc;
+
+    if ((rc = ql_county_open(F.work, QL_COUNTY_READONLY, &c, d)) != QL_OK)
+        return rc;
+    if (kill_at > 0)
+        qlf_arm(QLF_EXIT, kill_at, false);
+    rc = ql_store_backup(ql_county_store(c), dest, d);
+    ql_county_close(c);
+    return rc;
+}
+
+/*
+ * `qingling backup` killed at each point where it writes, syncs, names or
+ * removes a file, one run a point: the store is unchanged, and the copy
+ * is either not there (a backup run again makes it whole) or whole (a
+ * second backup is refused, and clears the working name a stop between
+ * naming the copy and removing it left).
+ */
+static void
+test_backup_killed(void **state)
+{
+    char *dest = qlt_join(F.dir, "copy.db"), what[64];
+    uint64_t points, n;
+    struct ql_diag d;
+    int status;
+    pid_t pid;
+
+    (void)state;
+    reset_work(OP_LOAD);
+    copy_remove(dest);
+    ok(backup_to(dest, UINT64_MAX, &d), &d, "backup");
+    points = qlf_disarm();
+    copy_whole(dest, "a whole backup");
+    assert_true(points > 3);
+    for (n = 1; n <= points; n++) {
+        snprintf(what, sizeof what, "backup killed at point %llu of %llu",
+                 (unsigned long long)n, (unsigned long long)points);
+        copy_remove(dest);
+        fflush(NULL);
+        if ((pid = fork()) == 0)
+            _exit(backup_to(dest, n, &d) == QL_OK ? 0 : 1);
+        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+            fail_msg("%s: the child did not exit", what);
+        if (WEXITSTATUS(status) != QLF_EXIT_STATUS &&
+            WEXITSTATUS(status) != 0)
+            fail_msg("%s: the backup failed instead (%d)", what,
+                     WEXITSTATUS(status));
+        check_unchanged(what);
+        if (exists(dest)) {
+            if (backup_to(dest, 0, &d) != QL_EEXIST)
+                fail_msg("%s: a second backup was not refused", what);
+        } else if (backup_to(dest, 0, &d) != QL_OK) {
+            fail_msg("%s: backup again: %s", what, d.msg);
+        }
+        copy_whole(dest, what);
+    }
+    copy_remove(dest);
+    free(dest);
+}
+
 int
 main(void)
 {
@@ -1895,6 +1992,7 @@ main(void)
         cmocka_unit_test(test_full_disk_import),
         cmocka_unit_test(test_full_disk_export),
         cmocka_unit_test(test_init_killed),
+        cmocka_unit_test(test_backup_killed),
     };
     struct ql_diag d;
 
