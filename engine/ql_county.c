@@ -666,31 +666,86 @@ same_file(const char *a, const char *b)
 }
 
 /*
- * Before an init: what an init stopped midway (a kill, a power cut) left
- * is cleared away, and anything else is refused. The store and its log
- * key are made under working names (PATH.part, PATH.logkey.part) and
- * take their own names only once complete, the key first, each as a
- * second name of its working file, which is removed last (docs/decisions.md
- * section 38). So a working name is always an init's own, and a log key
- * with its working name still beside it, as a second name, but no store is
- * one whose store never took its name.
+ * An init's working name base + suffix holds nothing, or a regular file of
+ * this account, which is an earlier init's own; anything else is in the
+ * way (QL_EEXIST), and is never removed.
+ */
+static ql_err
+working_ok(const char *base, const char *suffix, struct ql_diag *d)
+{
+    struct stat sb;
+    char *p = dup_cat(base, suffix);
+    ql_err rc = QL_OK;
+
+    if (p == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    if (lstat(p, &sb) == 0 && (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid()))
+        rc = ql_fail(d, QL_EEXIST, "'%s' is in the way; move it aside", p);
+    free(p);
+    return rc;
+}
+
+/*
+ * No store's log or journal is at path + suffix with no store at path:
+ * one left by a store moved or removed would be read into the new store
+ * of that name (QL_EEXIST).
+ */
+static ql_err
+no_orphan(const char *path, const char *suffix, struct ql_diag *d)
+{
+    struct stat sb;
+    char *p = dup_cat(path, suffix);
+    ql_err rc = QL_OK;
+
+    if (p == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    if (lstat(p, &sb) == 0)
+        rc = ql_fail(d, QL_EEXIST,
+                     "'%s' is left from a store that is not there; move it "
+                     "aside",
+                     p);
+    free(p);
+    return rc;
+}
+
+/*
+ * Before an init, under its lock: what an init stopped midway (a kill, a
+ * power cut) left is cleared away, and anything else is refused. The
+ * store and its log key are made under working names (PATH.part,
+ * PATH.logkey.part) and take their own names only once complete, the key
+ * first, each as a second name of its working file; the key's working
+ * name goes first, then the store's (docs/decisions.md section 38). So a
+ * working name is an init's own, and a log key is one an init named just
+ * before it stopped only when its working name is its one other name and
+ * the store's working file is there with no second name: the store never
+ * took its name. Nothing else is ever removed.
  */
 static ql_err
 init_clear(const char *path, const char *key_path, const char *tmp,
            const char *key_tmp, struct ql_diag *d)
 {
-    struct stat sb;
+    struct stat sb, kb;
+    ql_err rc;
 
     if (lstat(path, &sb) == 0) {
         /* A finished init stopped before removing its working names. */
-        if (same_file(tmp, path))
-            unlink(tmp);
         if (same_file(key_tmp, key_path))
             unlink(key_tmp);
+        if (same_file(tmp, path))
+            unlink(tmp);
         return ql_fail(d, QL_EEXIST, "store '%s' already exists", path);
     }
-    if (lstat(key_path, &sb) == 0) {
-        if (!same_file(key_tmp, key_path))
+    if ((rc = working_ok(tmp, "", d)) != QL_OK ||
+        (rc = working_ok(tmp, "-wal", d)) != QL_OK ||
+        (rc = working_ok(tmp, "-shm", d)) != QL_OK ||
+        (rc = working_ok(tmp, "-journal", d)) != QL_OK ||
+        (rc = working_ok(key_tmp, "", d)) != QL_OK ||
+        (rc = no_orphan(path, "-wal", d)) != QL_OK ||
+        (rc = no_orphan(path, "-journal", d)) != QL_OK)
+        return rc;
+    if (lstat(key_path, &kb) == 0) {
+        if (!same_file(key_tmp, key_path) || kb.st_nlink != 2 ||
+            lstat(tmp, &sb) != 0 || sb.st_nlink != 1)
             return ql_fail(d, QL_EEXIST, "log key '%s' already exists",
                            key_path);
         unlink(key_path);
@@ -756,6 +811,7 @@ ql_county_create(const char *path, const char *origin,
     bool files = false, key_file = false, key_named = false;
     struct stat sb;
     int32_t offset;
+    int lock = -1;
     ql_err rc;
 
     if (zone == NULL)
@@ -779,7 +835,9 @@ ql_county_create(const char *path, const char *origin,
         rc = ql_fail(d, QL_ENOMEM, NULL);
         goto out;
     }
-    if ((rc = init_clear(path, key_path, tmp, key_tmp, d)) != QL_OK)
+    /* One init at a time in a folder: each clears the working names. */
+    if ((rc = ql_store_dir_lock(path, &lock, d)) != QL_OK ||
+        (rc = init_clear(path, key_path, tmp, key_tmp, d)) != QL_OK)
         goto out;
     if ((rc = ql_store_open(tmp, QL_STORE_CREATE, &s, d)) != QL_OK)
         goto out;
@@ -796,7 +854,8 @@ ql_county_create(const char *path, const char *origin,
     ql_store_close(s);
     s = NULL;
     if (lstat(wal, &sb) == 0 && sb.st_size > 0) {
-        rc = ql_fail(d, QL_EIO, "cannot finish the store '%s'", tmp);
+        rc = ql_fail(d, QL_EIO,
+                     "cannot fold the write-ahead log into store '%s'", path);
         goto out;
     }
     if ((rc = ql_store_publish(key_tmp, key_path, d)) != QL_OK)
@@ -804,9 +863,13 @@ ql_county_create(const char *path, const char *origin,
     key_named = true;
     if ((rc = ql_store_publish(tmp, path, d)) != QL_OK)
         goto out;
-    /* Both have their names: the working names go, the key's last. */
-    remove_store_files(tmp);
+    /*
+     * Both have their names: the working names go, the key's first, so
+     * that a key sharing its working name always has a store that never
+     * took its name (init_clear).
+     */
     unlink(key_tmp);
+    remove_store_files(tmp);
 out:
     ql_store_close(s);
     ql_key_free(log_key);
@@ -818,6 +881,9 @@ out:
         if (key_file)
             unlink(key_tmp);
     }
+    /* Cleared under the lock: another init waits for all of it. */
+    if (lock >= 0)
+        close(lock);
     free(key_path);
     free(tmp);
     free(key_tmp);

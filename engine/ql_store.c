@@ -1,9 +1,11 @@
 #include "ql_store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1249,19 +1251,84 @@ ql_store_changes(struct ql_store *s)
     return sqlite3_changes64(s->db);
 }
 
+/* Opens the folder that holds path (read-only), or returns -1. */
+static int
+open_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    size_t n;
+    int fd;
+
+    if (slash == NULL)
+        return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    n = slash == path ? 1 : (size_t)(slash - path);
+    if ((dir = strndup(path, n)) == NULL)
+        return -1;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    return fd;
+}
+
 ql_err
 ql_store_publish(const char *tmp, const char *dest, struct ql_diag *d)
 {
     struct stat sb;
+    bool linked;
+    int fd, e;
 
-    if (link(tmp, dest) == 0)
-        return QL_OK;
-    if (errno == EEXIST || lstat(dest, &sb) == 0)
+    if (link(tmp, dest) == 0) {
+        linked = true;
+    } else if (errno == EEXIST || lstat(dest, &sb) == 0) {
         return ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
-    /* A file system without hard links (a FAT medium) renames. */
-    if (rename(tmp, dest) != 0)
+    } else if (rename(tmp, dest) == 0) {
+        /* A file system without hard links (a FAT medium) renames. */
+        linked = false;
+    } else {
         return ql_fail(d, QL_EIO, "cannot rename '%s' to '%s': %s", tmp, dest,
                        strerror(errno));
+    }
+    /*
+     * The new name is durable only once its folder is synced; until then
+     * a power cut could lose it after the caller has reported success.
+     */
+    if ((fd = open_parent(dest)) >= 0 && fsync(fd) == 0) {
+        close(fd);
+        return QL_OK;
+    }
+    e = errno;
+    if (fd >= 0)
+        close(fd);
+    /* The name is not durable: take it back, as if never given. */
+    if (linked)
+        unlink(dest);
+    else
+        (void)rename(dest, tmp);
+    return ql_fail(d, QL_EIO, "cannot sync the folder of '%s': %s", dest,
+                   strerror(e));
+}
+
+ql_err
+ql_store_dir_lock(const char *path, int *fd, struct ql_diag *d)
+{
+    *fd = open_parent(path);
+    if (*fd < 0)
+        return ql_fail(d, errno == ENOENT ? QL_ENOTFOUND : QL_EIO,
+                       "cannot open the folder of '%s': %s", path,
+                       strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+        return QL_OK;
+    if (errno == EWOULDBLOCK) {
+        close(*fd);
+        *fd = -1;
+        return ql_fail(d, QL_EBUSY,
+                       "another init is running in the folder "
+                       "of '%s'; try again when it is done",
+                       path);
+    }
+    /* A file system without such locks: go on without one. */
+    close(*fd);
+    *fd = -1;
     return QL_OK;
 }
 

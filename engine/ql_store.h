@@ -265,10 +265,21 @@ ql_err ql_store_backup(struct ql_store *s, const char *dest,
  * name (QL_EEXIST): nothing is ever overwritten. Where hard links work,
  * dest becomes a second name of tmp and tmp stays for the caller to
  * remove; elsewhere (a FAT medium) tmp is renamed, which a process taking
- * the name at that very moment could lose.
+ * the name at that very moment could lose. The folder is synced so that
+ * the name survives a power cut; when that fails the name is taken back
+ * (QL_EIO).
  */
 ql_err ql_store_publish(const char *tmp, const char *dest,
                         struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Takes an exclusive lock on the folder that holds path, for making a
+ * store there under working names (ql_county_create): QL_EBUSY while
+ * another process holds it. *fd is the lock, -1 where the file system
+ * has none; closing it (or the process ending) lets it go.
+ */
+ql_err ql_store_dir_lock(const char *path, int *fd,
+                         struct ql_diag *d) QL_MUST_CHECK;
 
 /*
  * Runs SQLite's integrity check; QL_ESTORE with the first problem when the

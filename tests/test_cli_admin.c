@@ -12,10 +12,12 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -299,6 +301,84 @@ test_init_after_interrupted(void **state)
     assert_true(gone("kept.db"));
 }
 
+/* Whether the file at path holds exactly text. */
+static bool
+holds(const char *path, const char *text)
+{
+    size_t len;
+    char *buf = qlt_read_file(path, &len);
+    bool same = len == strlen(text) && memcmp(buf, text, len) == 0;
+
+    free(buf);
+    return same;
+}
+
+/*
+ * What no interrupted init left is never removed (docs/decisions.md
+ * section 38): a log key sharing its working name beside a store that took
+ * its name and was moved aside; a store's write-ahead log without its
+ * store, which would be read into the new one; something other than a
+ * regular file at a working name; and an init already running in the
+ * folder.
+ */
+static void
+test_init_refuses_others(void **state)
+{
+    struct qlt_run r;
+    char *key;
+    size_t len;
+    int fd;
+
+    (void)state;
+    /* A finished init stopped before removing its working names. */
+    q(&r, NULL, NULL, "--db", "done.db", "init", "--origin", "qinghe.test/done",
+      "--admin-key", "admin.key", NULL);
+    ok(&r);
+    assert_int_equal(link("done.db.logkey", "done.db.logkey.part"), 0);
+    assert_int_equal(link("done.db", "done.db.part"), 0);
+    assert_int_equal(rename("done.db", "aside.db"), 0);
+    key = qlt_read_file("done.db.logkey", &len);
+    q(&r, NULL, NULL, "--db", "done.db", "init", "--origin", "qinghe.test/done",
+      "--admin-key", "admin.key", NULL);
+    expect(&r, 4, "log key 'done.db.logkey' already exists");
+    qlt_run_free(&r);
+    /* Nor with the store's working name gone. */
+    assert_int_equal(unlink("done.db.part"), 0);
+    q(&r, NULL, NULL, "--db", "done.db", "init", "--origin", "qinghe.test/done",
+      "--admin-key", "admin.key", NULL);
+    expect(&r, 4, "log key 'done.db.logkey' already exists");
+    qlt_run_free(&r);
+    assert_true(holds("done.db.logkey", key));
+    free(key);
+    /* A store's log whose store is gone. */
+    qlt_write_file("gone.db-wal", "frames", 6);
+    q(&r, NULL, NULL, "--db", "gone.db", "init", "--origin", "qinghe.test/gone",
+      "--admin-key", "admin.key", NULL);
+    expect(&r, 4, "'gone.db-wal' is left from a store that is not there");
+    qlt_run_free(&r);
+    assert_true(holds("gone.db-wal", "frames"));
+    assert_true(gone("gone.db") && gone("gone.db.logkey"));
+    /* A folder at a working name. */
+    assert_int_equal(mkdir("dir.db.part", 0700), 0);
+    q(&r, NULL, NULL, "--db", "dir.db", "init", "--origin", "qinghe.test/dir",
+      "--admin-key", "admin.key", NULL);
+    expect(&r, 4, "'dir.db.part' is in the way");
+    qlt_run_free(&r);
+    assert_int_equal(rmdir("dir.db.part"), 0);
+    /* Another init holds the folder. */
+    assert_true((fd = open(".", O_RDONLY | O_DIRECTORY)) >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+    q(&r, NULL, NULL, "--db", "busy.db", "init", "--origin", "qinghe.test/busy",
+      "--admin-key", "admin.key", NULL);
+    expect(&r, 6, "another init is running");
+    qlt_run_free(&r);
+    assert_true(gone("busy.db") && gone("busy.db.part"));
+    close(fd);
+    q(&r, NULL, NULL, "--db", "busy.db", "init", "--origin", "qinghe.test/busy",
+      "--admin-key", "admin.key", NULL);
+    ok(&r);
+}
+
 static void
 test_registry_errors_change_nothing(void **state)
 {
@@ -573,6 +653,7 @@ main(void)
         T(test_bad_options),
         T(test_init_errors),
         T(test_init_after_interrupted),
+        T(test_init_refuses_others),
         T(test_registry_errors_change_nothing),
         T(test_lists_and_json),
         T(test_workflow_errors),
