@@ -666,12 +666,15 @@ same_file(const char *a, const char *b)
 }
 
 /*
- * An init's working name base + suffix holds nothing, or a regular file of
- * this account, which is an earlier init's own; anything else is in the
- * way (QL_EEXIST), and is never removed.
+ * Whether base + suffix is free for an init: nothing there, or, at one of
+ * its working names (ours), a regular file of this account, which is an
+ * earlier init's own. Anything else is refused (QL_EEXIST) and never
+ * removed: in the way at a working name, or, beside a store that is not
+ * there, that store's log or journal, which SQLite would read into the new
+ * store of the same name.
  */
 static ql_err
-working_ok(const char *base, const char *suffix, struct ql_diag *d)
+name_free(const char *base, const char *suffix, bool ours, struct ql_diag *d)
 {
     struct stat sb;
     char *p = dup_cat(base, suffix);
@@ -679,31 +682,15 @@ working_ok(const char *base, const char *suffix, struct ql_diag *d)
 
     if (p == NULL)
         return ql_fail(d, QL_ENOMEM, NULL);
-    if (lstat(p, &sb) == 0 && (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid()))
-        rc = ql_fail(d, QL_EEXIST, "'%s' is in the way; move it aside", p);
-    free(p);
-    return rc;
-}
-
-/*
- * No store's log or journal is at path + suffix with no store at path:
- * one left by a store moved or removed would be read into the new store
- * of that name (QL_EEXIST).
- */
-static ql_err
-no_orphan(const char *path, const char *suffix, struct ql_diag *d)
-{
-    struct stat sb;
-    char *p = dup_cat(path, suffix);
-    ql_err rc = QL_OK;
-
-    if (p == NULL)
-        return ql_fail(d, QL_ENOMEM, NULL);
-    if (lstat(p, &sb) == 0)
+    if (lstat(p, &sb) != 0)
+        rc = QL_OK;
+    else if (!ours)
         rc = ql_fail(d, QL_EEXIST,
                      "'%s' is left from a store that is not there; move it "
                      "aside",
                      p);
+    else if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid())
+        rc = ql_fail(d, QL_EEXIST, "'%s' is in the way; move it aside", p);
     free(p);
     return rc;
 }
@@ -712,13 +699,14 @@ no_orphan(const char *path, const char *suffix, struct ql_diag *d)
  * Before an init, under its lock: what an init stopped midway (a kill, a
  * power cut) left is cleared away, and anything else is refused. The
  * store and its log key are made under working names (PATH.part,
- * PATH.logkey.part) and take their own names only once complete, the key
- * first, each as a second name of its working file; the key's working
- * name goes first, then the store's (docs/decisions.md section 38). So a
- * working name is an init's own, and a log key is one an init named just
- * before it stopped only when its working name is its one other name and
- * the store's working file is there with no second name: the store never
- * took its name. Nothing else is ever removed.
+ * PATH.logkey.part) and take their own names only once complete: the key
+ * as a second name of its working file, then the store, whose working
+ * name goes at the moment it takes its own; the key's working name goes
+ * last (docs/decisions.md section 38). So a working name is an earlier
+ * init's (or backup's) own, and a log key is one an init named just before
+ * it stopped only when its working name is its one other name and the
+ * store's working file is still there, with no second name. Nothing else
+ * is ever removed.
  */
 static ql_err
 init_clear(const char *path, const char *key_path, const char *tmp,
@@ -735,18 +723,20 @@ init_clear(const char *path, const char *key_path, const char *tmp,
             unlink(tmp);
         return ql_fail(d, QL_EEXIST, "store '%s' already exists", path);
     }
-    if ((rc = working_ok(tmp, "", d)) != QL_OK ||
-        (rc = working_ok(tmp, "-wal", d)) != QL_OK ||
-        (rc = working_ok(tmp, "-shm", d)) != QL_OK ||
-        (rc = working_ok(tmp, "-journal", d)) != QL_OK ||
-        (rc = working_ok(key_tmp, "", d)) != QL_OK ||
-        (rc = no_orphan(path, "-wal", d)) != QL_OK ||
-        (rc = no_orphan(path, "-journal", d)) != QL_OK)
+    if ((rc = name_free(tmp, "", true, d)) != QL_OK ||
+        (rc = name_free(tmp, "-wal", true, d)) != QL_OK ||
+        (rc = name_free(tmp, "-shm", true, d)) != QL_OK ||
+        (rc = name_free(tmp, "-journal", true, d)) != QL_OK ||
+        (rc = name_free(key_tmp, "", true, d)) != QL_OK ||
+        (rc = name_free(path, "-wal", false, d)) != QL_OK ||
+        (rc = name_free(path, "-journal", false, d)) != QL_OK)
         return rc;
     if (lstat(key_path, &kb) == 0) {
         if (!same_file(key_tmp, key_path) || kb.st_nlink != 2 ||
             lstat(tmp, &sb) != 0 || sb.st_nlink != 1)
-            return ql_fail(d, QL_EEXIST, "log key '%s' already exists",
+            return ql_fail(d, QL_EEXIST,
+                           "log key '%s' already exists; if no store uses "
+                           "it, move it aside",
                            key_path);
         unlink(key_path);
     }
@@ -858,16 +848,17 @@ ql_county_create(const char *path, const char *origin,
                      "cannot fold the write-ahead log into store '%s'", path);
         goto out;
     }
-    if ((rc = ql_store_publish(key_tmp, key_path, d)) != QL_OK)
+    /*
+     * The key keeps its working name as a second name until the store has
+     * its own, which takes the store's working name away at that moment:
+     * a key that shares its working name beside the store's working file
+     * was named by an init that stopped before the store was (init_clear).
+     */
+    if ((rc = ql_store_publish(key_tmp, key_path, true, d)) != QL_OK)
         goto out;
     key_named = true;
-    if ((rc = ql_store_publish(tmp, path, d)) != QL_OK)
+    if ((rc = ql_store_publish(tmp, path, false, d)) != QL_OK)
         goto out;
-    /*
-     * Both have their names: the working names go, the key's first, so
-     * that a key sharing its working name always has a store that never
-     * took its name (init_clear).
-     */
     unlink(key_tmp);
     remove_store_files(tmp);
 out:

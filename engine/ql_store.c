@@ -1,3 +1,5 @@
+/* renameat2 with RENAME_NOREPLACE (ql_store_publish), and flock. */
+#define _GNU_SOURCE
 #include "ql_store.h"
 
 #include <errno.h>
@@ -1270,63 +1272,88 @@ open_parent(const char *path)
     return fd;
 }
 
+/*
+ * Syncs the folder that holds path, so that a name given there survives a
+ * power cut, where it can: as SQLite and the key files do, a folder that
+ * cannot be read or synced (EINVAL on some file systems) is left as is.
+ */
+static void
+sync_parent(const char *path)
+{
+    int fd = open_parent(path);
+
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+/* Whether errno e says that the file system has no such operation. */
+static bool
+unsupported(int e)
+{
+    return e == EINVAL || e == ENOSYS || e == EPERM || e == ENOTSUP ||
+           e == EOPNOTSUPP;
+}
+
 ql_err
-ql_store_publish(const char *tmp, const char *dest, struct ql_diag *d)
+ql_store_publish(const char *tmp, const char *dest, bool keep,
+                 struct ql_diag *d)
 {
     struct stat sb;
-    bool linked;
-    int fd, e;
+    int e;
 
-    if (link(tmp, dest) == 0) {
-        linked = true;
-    } else if (errno == EEXIST || lstat(dest, &sb) == 0) {
-        return ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
-    } else if (rename(tmp, dest) == 0) {
-        /* A file system without hard links (a FAT medium) renames. */
-        linked = false;
-    } else {
-        return ql_fail(d, QL_EIO, "cannot rename '%s' to '%s': %s", tmp, dest,
-                       strerror(errno));
+#ifdef RENAME_NOREPLACE
+    /* The working name goes at the very moment dest appears. */
+    if (!keep) {
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE) == 0)
+            goto named;
+        if (errno == EEXIST)
+            return ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
+        if (!unsupported(errno))
+            return ql_fail(d, QL_EIO, "cannot rename '%s' to '%s': %s", tmp,
+                           dest, strerror(errno));
     }
-    /*
-     * The new name is durable only once its folder is synced; until then
-     * a power cut could lose it after the caller has reported success.
-     */
-    if ((fd = open_parent(dest)) >= 0 && fsync(fd) == 0) {
-        close(fd);
-        return QL_OK;
+#endif
+    if (link(tmp, dest) == 0) {
+        if (!keep)
+            unlink(tmp);
+        goto named;
     }
     e = errno;
-    if (fd >= 0)
-        close(fd);
-    /* The name is not durable: take it back, as if never given. */
-    if (linked)
-        unlink(dest);
-    else
-        (void)rename(dest, tmp);
-    return ql_fail(d, QL_EIO, "cannot sync the folder of '%s': %s", dest,
-                   strerror(e));
+    if (e == EEXIST || lstat(dest, &sb) == 0)
+        return ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
+    if (!unsupported(e))
+        return ql_fail(d, QL_EIO, "cannot link '%s' to '%s': %s", tmp, dest,
+                       strerror(e));
+    /* A file system without hard links (a FAT medium) renames. */
+    if (rename(tmp, dest) != 0)
+        return ql_fail(d, QL_EIO, "cannot rename '%s' to '%s': %s", tmp, dest,
+                       strerror(errno));
+named:
+    sync_parent(dest);
+    return QL_OK;
 }
 
 ql_err
 ql_store_dir_lock(const char *path, int *fd, struct ql_diag *d)
 {
-    *fd = open_parent(path);
-    if (*fd < 0)
-        return ql_fail(d, errno == ENOENT ? QL_ENOTFOUND : QL_EIO,
-                       "cannot open the folder of '%s': %s", path,
-                       strerror(errno));
+    /*
+     * A folder this account cannot read, or a file system without flock on
+     * folders (NFS answers EBADF), goes without the lock.
+     */
+    if ((*fd = open_parent(path)) < 0)
+        return QL_OK;
     if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
         return QL_OK;
     if (errno == EWOULDBLOCK) {
         close(*fd);
         *fd = -1;
         return ql_fail(d, QL_EBUSY,
-                       "another init is running in the folder "
-                       "of '%s'; try again when it is done",
+                       "another init or backup is writing in the folder of "
+                       "'%s'; try again when it is done",
                        path);
     }
-    /* A file system without such locks: go on without one. */
     close(*fd);
     *fd = -1;
     return QL_OK;
@@ -1341,7 +1368,7 @@ ql_store_backup(struct ql_store *s, const char *dest, struct ql_diag *d)
     struct stat sb;
     char *tmp = NULL;
     size_t n;
-    int r;
+    int r, lock = -1;
     ql_err rc = QL_OK;
 
     n = strlen(dest) + 8;
@@ -1357,6 +1384,11 @@ ql_store_backup(struct ql_store *s, const char *dest, struct ql_diag *d)
             unlink(tmp);
         free(tmp);
         return ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
+    }
+    /* An init or another backup to the same name works under it too. */
+    if ((rc = ql_store_dir_lock(dest, &lock, d)) != QL_OK) {
+        free(tmp);
+        return rc;
     }
     unlink(tmp);
     r = sqlite3_open_v2(tmp, &out,
@@ -1407,8 +1439,7 @@ ql_store_backup(struct ql_store *s, const char *dest, struct ql_diag *d)
      */
     if (stat(s->path, &sb) == 0)
         (void)chmod(tmp, sb.st_mode & 0660);
-    if ((rc = ql_store_publish(tmp, dest, d)) == QL_OK)
-        unlink(tmp);
+    rc = ql_store_publish(tmp, dest, false, d);
 out:
     if (b != NULL)
         sqlite3_backup_finish(b);
@@ -1428,6 +1459,8 @@ out:
             free(side);
         }
     }
+    if (lock >= 0)
+        close(lock);
     free(tmp);
     return rc;
 }

@@ -262,21 +262,25 @@ ql_err ql_store_backup(struct ql_store *s, const char *dest,
 
 /*
  * Gives the finished file at tmp the name dest, only if nothing has that
- * name (QL_EEXIST): nothing is ever overwritten. Where hard links work,
- * dest becomes a second name of tmp and tmp stays for the caller to
- * remove; elsewhere (a FAT medium) tmp is renamed, which a process taking
- * the name at that very moment could lose. The folder is synced so that
- * the name survives a power cut; when that fails the name is taken back
- * (QL_EIO).
+ * name (QL_EEXIST): nothing is ever overwritten. With keep, dest becomes a
+ * second name of tmp (link), and tmp stays for the caller to remove;
+ * without, tmp's name goes at the moment dest appears (renameat2 with
+ * RENAME_NOREPLACE; a link and an unlink where that is not supported).
+ * On a file system without hard links (a FAT medium) tmp is renamed,
+ * which a process taking the name at that very moment could lose. The
+ * folder is then synced, where it can be, so that the name survives a
+ * power cut.
  */
-ql_err ql_store_publish(const char *tmp, const char *dest,
+ql_err ql_store_publish(const char *tmp, const char *dest, bool keep,
                         struct ql_diag *d) QL_MUST_CHECK;
 
 /*
  * Takes an exclusive lock on the folder that holds path, for making a
- * store there under working names (ql_county_create): QL_EBUSY while
- * another process holds it. *fd is the lock, -1 where the file system
- * has none; closing it (or the process ending) lets it go.
+ * store there under working names (ql_county_create, ql_store_backup):
+ * QL_EBUSY while another process holds it. *fd is the lock; -1 where
+ * there is none to take (a folder this account cannot read, a file system
+ * without flock on folders, such as NFS), and the caller goes on without.
+ * Closing it (or the process ending) lets it go.
  */
 ql_err ql_store_dir_lock(const char *path, int *fd,
                          struct ql_diag *d) QL_MUST_CHECK;

@@ -379,8 +379,12 @@ copy_tree(const char *from, const char *to)
 static void
 remove_store(const char *path)
 {
-    static const char *const suffix[] = {"", "-wal", "-shm", "-journal",
-                                         ".logkey"};
+    /* With the working names of an init and a backup. */
+    static const char *const suffix[] = {
+        "",          "-wal",          "-shm",  "-journal",
+        ".logkey",   ".logkey.part",  ".part", ".part-wal",
+        ".part-shm", ".part-journal",
+    };
     char p[1024];
     size_t i;
 
@@ -1792,22 +1796,49 @@ init_whole(const char *path, const char *what)
         fail_msg("%s: %s is left", what, name);
 }
 
-/* Removes a store, its log key and their working names. */
+/*
+ * Runs op(arg) in a child with QLF_EXIT armed at its nth point of points:
+ * it must end there, or, one run past the last point, finish with QL_OK.
+ */
 static void
-init_remove(const char *path)
+kill_at(uint64_t n, uint64_t points, ql_err (*op)(void *), void *arg,
+        const char *what)
 {
-    static const char *const suffix[] = {
-        "",          "-wal",          "-shm",  "-journal",
-        ".logkey",   ".logkey.part",  ".part", ".part-wal",
-        ".part-shm", ".part-journal",
-    };
-    char p[1024];
-    size_t i;
+    int status;
+    pid_t pid;
 
-    for (i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
-        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
-        unlink(p);
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        qlf_arm(QLF_EXIT, n, false);
+        _exit(op(arg) == QL_OK ? 0 : 1);
     }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        fail_msg("%s: the child did not exit", what);
+    if (WEXITSTATUS(status) != (n <= points ? QLF_EXIT_STATUS : 0))
+        fail_msg("%s: the child exited %d", what, WEXITSTATUS(status));
+}
+
+/* Makes a county at path (a path), as `qingling init` does. */
+static ql_err
+init_op(void *path)
+{
+    struct ql_diag d;
+
+    return ql_county_create(path, "qinghe.test/leads", F.k[ADMIN], NULL, NOW,
+                            &d);
+}
+
+/* Counts the points of op(arg), which must succeed. */
+static uint64_t
+points_of(ql_err (*op)(void *), void *arg, const char *what)
+{
+    ql_err rc;
+
+    qlf_arm(QLF_EXIT, UINT64_MAX, false);
+    rc = op(arg);
+    if (rc != QL_OK)
+        fail_msg("%s: %s", what, ql_errname(rc));
+    return qlf_disarm();
 }
 
 /*
@@ -1823,67 +1854,30 @@ test_init_killed(void **state)
 {
     char *path = qlt_join(F.dir, "init.db"), what[64];
     uint64_t points, n, fp;
-    struct ql_diag d;
-    int status;
-    pid_t pid;
 
     (void)state;
-    init_remove(path);
-    /* Count the points of a whole init, then take each in turn. */
-    qlf_arm(QLF_EXIT, UINT64_MAX, false);
-    ok(ql_county_create(path, "qinghe.test/leads", F.k[ADMIN], NULL, NOW, &d),
-       &d, "init");
-    points = qlf_disarm();
+    remove_store(path);
+    points = points_of(init_op, path, "a whole init");
     init_whole(path, "a whole init");
     assert_true(points > 10);
     for (n = 1; n <= points + 1; n++) {
         snprintf(what, sizeof what, "init killed at point %llu of %llu",
                  (unsigned long long)n, (unsigned long long)points);
-        init_remove(path);
-        fflush(NULL);
-        if ((pid = fork()) == 0) {
-            qlf_arm(QLF_EXIT, n, false);
-            _exit(ql_county_create(path, "qinghe.test/leads", F.k[ADMIN], NULL,
-                                   NOW, &d) == QL_OK
-                      ? 0
-                      : 1);
-        }
-        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-            fail_msg("%s: the child did not exit", what);
-        /* Killed, or (one run past the last point) finished. */
-        if (WEXITSTATUS(status) != (n <= points ? QLF_EXIT_STATUS : 0))
-            fail_msg("%s: the child exited %d", what, WEXITSTATUS(status));
+        remove_store(path);
+        kill_at(n, points, init_op, path, what);
         if (exists(path)) {
             fp = store_fingerprint(path, what);
-            if (ql_county_create(path, "qinghe.test/leads", F.k[ADMIN], NULL,
-                                 NOW, &d) != QL_EEXIST)
+            if (init_op(path) != QL_EEXIST)
                 fail_msg("%s: a second init was not refused", what);
             if (store_fingerprint(path, what) != fp)
                 fail_msg("%s: the refused init changed the store", what);
-        } else if (ql_county_create(path, "qinghe.test/leads", F.k[ADMIN], NULL,
-                                    NOW, &d) != QL_OK) {
-            fail_msg("%s: init again: %s", what, d.msg);
+        } else if (init_op(path) != QL_OK) {
+            fail_msg("%s: init again failed", what);
         }
         init_whole(path, what);
     }
-    init_remove(path);
+    remove_store(path);
     free(path);
-}
-
-/* Removes a backup's copy and its working files. */
-static void
-copy_remove(const char *path)
-{
-    static const char *const suffix[] = {"",          "-wal",      "-shm",
-                                         "-journal",  ".part",     ".part-wal",
-                                         ".part-shm", ".part-journal"};
-    char p[1024];
-    size_t i;
-
-    for (i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
-        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
-        unlink(p);
-    }
 }
 
 /*
@@ -1902,18 +1896,17 @@ copy_whole(const char *path, const char *what)
         fail_msg("%s: %s is left", what, name);
 }
 
-/* Backs the fixture's store (F.work) up to dest; returns the result. */
+/* Backs the fixture's store (F.work) up to dest (a path). */
 static ql_err
-backup_to(const char *dest, uint64_t kill_at, struct ql_diag *d)
+backup_op(void *dest)
 {
     struct ql_county *c = NULL;
+    struct ql_diag d;
     ql_err rc;
 
-    if ((rc = ql_county_open(F.work, QL_COUNTY_READONLY, &c, d)) != QL_OK)
+    if ((rc = ql_county_open(F.work, QL_COUNTY_READONLY, &c, &d)) != QL_OK)
         return rc;
-    if (kill_at > 0)
-        qlf_arm(QLF_EXIT, kill_at, false);
-    rc = ql_store_backup(ql_county_store(c), dest, d);
+    rc = ql_store_backup(ql_county_store(c), dest, &d);
     ql_county_close(c);
     return rc;
 }
@@ -1930,39 +1923,28 @@ test_backup_killed(void **state)
 {
     char *dest = qlt_join(F.dir, "copy.db"), what[64];
     uint64_t points, n;
-    struct ql_diag d;
-    int status;
-    pid_t pid;
 
     (void)state;
     reset_work(OP_LOAD);
-    copy_remove(dest);
-    ok(backup_to(dest, UINT64_MAX, &d), &d, "backup");
-    points = qlf_disarm();
+    remove_store(dest);
+    points = points_of(backup_op, dest, "a whole backup");
     copy_whole(dest, "a whole backup");
     assert_true(points > 3);
     for (n = 1; n <= points + 1; n++) {
         snprintf(what, sizeof what, "backup killed at point %llu of %llu",
                  (unsigned long long)n, (unsigned long long)points);
-        copy_remove(dest);
-        fflush(NULL);
-        if ((pid = fork()) == 0)
-            _exit(backup_to(dest, n, &d) == QL_OK ? 0 : 1);
-        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-            fail_msg("%s: the child did not exit", what);
-        /* Killed, or (one run past the last point) finished. */
-        if (WEXITSTATUS(status) != (n <= points ? QLF_EXIT_STATUS : 0))
-            fail_msg("%s: the child exited %d", what, WEXITSTATUS(status));
+        remove_store(dest);
+        kill_at(n, points, backup_op, dest, what);
         check_unchanged(what);
         if (exists(dest)) {
-            if (backup_to(dest, 0, &d) != QL_EEXIST)
+            if (backup_op(dest) != QL_EEXIST)
                 fail_msg("%s: a second backup was not refused", what);
-        } else if (backup_to(dest, 0, &d) != QL_OK) {
-            fail_msg("%s: backup again: %s", what, d.msg);
+        } else if (backup_op(dest) != QL_OK) {
+            fail_msg("%s: backup again failed", what);
         }
         copy_whole(dest, what);
     }
-    copy_remove(dest);
+    remove_store(dest);
     free(dest);
 }
 
