@@ -255,7 +255,9 @@ int64_t ql_store_changes(struct ql_store *s);
  * Copies the store to a new file at dest with SQLite's online backup,
  * which reads a consistent snapshot while other processes keep writing.
  * The copy is written beside dest and renamed into place once complete;
- * dest must not exist (QL_EEXIST). The copy's integrity is checked.
+ * dest must not exist (QL_EEXIST). The copy's integrity is checked. The
+ * folder is locked meanwhile (ql_store_dir_lock: QL_EBUSY while an init
+ * or another backup writes there).
  */
 ql_err ql_store_backup(struct ql_store *s, const char *dest,
                        struct ql_diag *d) QL_MUST_CHECK;

@@ -523,6 +523,7 @@ test_backup(void **state)
     const char *argv[] = {"--db", "copy.db", "audit", "verify", "--trust",
                           "admin.key.pub", NULL};
     char logkey[600];
+    int fd;
 
     (void)state;
     q(&r, NULL, NULL, "backup", "copy.db", NULL);
@@ -537,6 +538,17 @@ test_backup(void **state)
     qlt_run_free(&r);
     snprintf(logkey, sizeof logkey, "%s/copy.db.logkey", DIR_PATH);
     assert_int_equal(access(logkey, F_OK), -1);
+    /* An init or a backup writing in the folder: try again later. */
+    assert_true((fd = open(".", O_RDONLY | O_DIRECTORY)) >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+    q(&r, NULL, NULL, "backup", "later.db", NULL);
+    expect(&r, 6, "another init or backup is writing in the folder");
+    qlt_run_free(&r);
+    assert_true(gone("later.db") && gone("later.db.part"));
+    close(fd);
+    q(&r, NULL, NULL, "backup", "later.db", NULL);
+    expect(&r, 0, "wrote later.db");
+    qlt_run_free(&r);
 }
 
 static void
