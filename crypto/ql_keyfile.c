@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "ql_codec.h"
+#include "ql_file.h"
 #include "ql_keys_impl.h"
 
 /*
@@ -656,56 +657,23 @@ errno_code(int e)
 }
 
 /*
- * Syncs the folder holding path so the new name survives a crash. Best
- * effort: the file itself is already synced, and some file systems refuse
- * to sync a folder; refusing to create keys there would help nobody.
- */
-static void
-sync_parent(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    size_t n;
-    int fd;
-
-    if (slash == NULL) {
-        dir[0] = '.';
-        n = 1;
-    } else {
-        n = slash == path ? 1 : (size_t)(slash - path);
-        if (n >= sizeof dir)
-            return;
-        memcpy(dir, path, n);
-    }
-    dir[n] = '\0';
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    (void)fsync(fd);
-    close(fd);
-}
-
-/*
- * Creates path (never replacing anything, never through a symbolic link)
- * and writes buf to it. With exact, the mode is set to mode whatever the
- * umask says. On failure nothing is left at path.
+ * Writes buf to a new file under the working name tmp (never through a
+ * symbolic link), synced; with exact, its mode is mode whatever the umask
+ * says. On failure nothing is left at tmp.
  */
 static ql_err
-write_new_file(const char *path, const char *what, const char *buf, size_t len,
-               mode_t mode, bool exact, struct ql_diag *d)
+write_working(const char *tmp, const char *what, const char *path,
+              const char *buf, size_t len, mode_t mode, bool exact,
+              struct ql_diag *d)
 {
     size_t done = 0;
     ssize_t n;
     int fd, e;
     ql_err rc = QL_OK;
 
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0) {
         e = errno;
-        if (e == EEXIST)
-            return ql_fail(d, QL_EEXIST,
-                           "%s '%s' already exists; it is never overwritten",
-                           what, path);
         return ql_fail(d, errno_code(e), "cannot create %s '%s': %s", what,
                        path, strerror(e));
     }
@@ -739,9 +707,54 @@ out:
                      strerror(e));
     }
     if (rc != QL_OK)
-        unlink(path); /* we created it with O_EXCL: it is ours to remove */
-    else
-        sync_parent(path);
+        unlink(tmp); /* we created it with O_EXCL: it is ours to remove */
+    return rc;
+}
+
+/*
+ * Creates path (never replacing anything, never through a symbolic link)
+ * holding buf. It is written whole under the working name PATH.part and
+ * takes its name only then (ql_file_publish), so a write stopped midway
+ * (a kill, a power cut) leaves no half file at path; what it left at the
+ * working name, a regular file of this account, is cleared by the next
+ * write (anything else there is refused). On failure nothing is left.
+ */
+static ql_err
+write_new_file(const char *path, const char *what, const char *buf, size_t len,
+               mode_t mode, bool exact, struct ql_diag *d)
+{
+    struct stat sb;
+    char *tmp;
+    size_t n = strlen(path) + sizeof ".part";
+    ql_err rc;
+
+    if (lstat(path, &sb) == 0)
+        return ql_fail(d, QL_EEXIST,
+                       "%s '%s' already exists; it is never overwritten", what,
+                       path);
+    if ((tmp = malloc(n)) == NULL)
+        return ql_fail(d, QL_ENOMEM, NULL);
+    snprintf(tmp, n, "%s.part", path);
+    if (lstat(tmp, &sb) == 0) {
+        if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid()) {
+            rc = ql_fail(d, QL_EEXIST, "'%s' is in the way; move it aside",
+                         tmp);
+            goto out;
+        }
+        unlink(tmp);
+    }
+    if ((rc = write_working(tmp, what, path, buf, len, mode, exact, d)) !=
+        QL_OK)
+        goto out;
+    if ((rc = ql_file_publish(tmp, path, false, d)) != QL_OK) {
+        unlink(tmp);
+        if (rc == QL_EEXIST)
+            rc = ql_fail(d, QL_EEXIST,
+                         "%s '%s' already exists; it is never overwritten",
+                         what, path);
+    }
+out:
+    free(tmp);
     return rc;
 }
 

@@ -12,6 +12,7 @@
 #include "ql_calendar.h"
 #include "ql_codec.h"
 #include "ql_county_impl.h"
+#include "ql_file.h"
 #include "ql_keys.h"
 #include "ql_lead.h"
 #include "ql_log.h"
@@ -826,7 +827,7 @@ ql_county_create(const char *path, const char *origin,
         goto out;
     }
     /* One init at a time in a folder: each clears the working names. */
-    if ((rc = ql_store_dir_lock(path, &lock, d)) != QL_OK ||
+    if ((rc = ql_file_dir_lock(path, &lock, d)) != QL_OK ||
         (rc = init_clear(path, key_path, tmp, key_tmp, d)) != QL_OK)
         goto out;
     if ((rc = ql_store_open(tmp, QL_STORE_CREATE, &s, d)) != QL_OK)
@@ -854,10 +855,10 @@ ql_county_create(const char *path, const char *origin,
      * a key that shares its working name beside the store's working file
      * was named by an init that stopped before the store was (init_clear).
      */
-    if ((rc = ql_store_publish(key_tmp, key_path, true, d)) != QL_OK)
+    if ((rc = ql_file_publish(key_tmp, key_path, true, d)) != QL_OK)
         goto out;
     key_named = true;
-    if ((rc = ql_store_publish(tmp, path, false, d)) != QL_OK)
+    if ((rc = ql_file_publish(tmp, path, false, d)) != QL_OK)
         goto out;
     unlink(key_tmp);
     remove_store_files(tmp);

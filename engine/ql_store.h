@@ -256,36 +256,11 @@ int64_t ql_store_changes(struct ql_store *s);
  * which reads a consistent snapshot while other processes keep writing.
  * The copy is written beside dest and renamed into place once complete;
  * dest must not exist (QL_EEXIST). The copy's integrity is checked. The
- * folder is locked meanwhile (ql_store_dir_lock: QL_EBUSY while an init
+ * folder is locked meanwhile (ql_file_dir_lock: QL_EBUSY while an init
  * or another backup writes there).
  */
 ql_err ql_store_backup(struct ql_store *s, const char *dest,
                        struct ql_diag *d) QL_MUST_CHECK;
-
-/*
- * Gives the finished file at tmp the name dest, only if nothing has that
- * name (QL_EEXIST): nothing is ever overwritten. With keep, dest becomes a
- * second name of tmp (link), and tmp stays for the caller to remove;
- * without, tmp's name goes at the moment dest appears (renameat2 with
- * RENAME_NOREPLACE; a link and an unlink where that is not supported).
- * On a file system without hard links (a FAT medium) tmp is renamed,
- * which a process taking the name at that very moment could lose. The
- * folder is then synced, where it can be, so that the name survives a
- * power cut.
- */
-ql_err ql_store_publish(const char *tmp, const char *dest, bool keep,
-                        struct ql_diag *d) QL_MUST_CHECK;
-
-/*
- * Takes an exclusive lock on the folder that holds path, for making a
- * store there under working names (ql_county_create, ql_store_backup):
- * QL_EBUSY while another process holds it. *fd is the lock; -1 where
- * there is none to take (a folder this account cannot read, a file system
- * without flock on folders, such as NFS), and the caller goes on without.
- * Closing it (or the process ending) lets it go.
- */
-ql_err ql_store_dir_lock(const char *path, int *fd,
-                         struct ql_diag *d) QL_MUST_CHECK;
 
 /*
  * Runs SQLite's integrity check; QL_ESTORE with the first problem when the

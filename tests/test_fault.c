@@ -1948,6 +1948,77 @@ test_backup_killed(void **state)
     free(dest);
 }
 
+/* Writes the administrator's key to a new key file at path (a path). */
+static ql_err
+keyfile_op(void *path)
+{
+    struct ql_diag d;
+
+    return ql_keyfile_write(path, F.k[ADMIN], NULL, 0, QL_KEYFILE_PLAINTEXT,
+                            &d);
+}
+
+/*
+ * The key file at path is whole: it reads back as the administrator's
+ * key, and no working name is left beside it.
+ */
+static void
+keyfile_whole(const char *path, const char *what)
+{
+    struct ql_key *k = NULL;
+    struct ql_diag d;
+    char *got = NULL, *want = NULL, name[1024];
+
+    if (ql_keyfile_read(path, NULL, 0, &k, &d) != QL_OK)
+        fail_msg("%s: %s", what, d.msg);
+    ok(ql_key_vkey(k, 0, &got, &d), &d, what);
+    ok(ql_key_vkey(F.k[ADMIN], 0, &want, &d), &d, what);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s: the key file holds another key", what);
+    free(got);
+    free(want);
+    ql_key_free(k);
+    snprintf(name, sizeof name, "%s.part", path);
+    if (exists(name))
+        fail_msg("%s: %s is left", what, name);
+}
+
+/*
+ * Writing a key file killed at each point where it writes, syncs, names or
+ * removes a file: afterwards there is no key file, and writing it again
+ * makes it whole, or the whole key file is there (a second write is
+ * refused). A key file is never there half written.
+ */
+static void
+test_keyfile_killed(void **state)
+{
+    char *path = qlt_join(F.dir, "killed.key"), part[1024], what[64];
+    uint64_t points, n;
+
+    (void)state;
+    snprintf(part, sizeof part, "%s.part", path);
+    unlink(path);
+    points = points_of(keyfile_op, path, "a whole key file");
+    keyfile_whole(path, "a whole key file");
+    assert_true(points >= 3);
+    for (n = 1; n <= points + 1; n++) {
+        snprintf(what, sizeof what, "key file killed at point %llu of %llu",
+                 (unsigned long long)n, (unsigned long long)points);
+        unlink(path);
+        unlink(part);
+        kill_at(n, points, keyfile_op, path, what);
+        if (exists(path)) {
+            if (keyfile_op(path) != QL_EEXIST)
+                fail_msg("%s: a second write was not refused", what);
+        } else if (keyfile_op(path) != QL_OK) {
+            fail_msg("%s: writing again failed", what);
+        }
+        keyfile_whole(path, what);
+    }
+    unlink(path);
+    free(path);
+}
+
 int
 main(void)
 {
@@ -1973,6 +2044,7 @@ main(void)
         cmocka_unit_test(test_full_disk_export),
         cmocka_unit_test(test_init_killed),
         cmocka_unit_test(test_backup_killed),
+        cmocka_unit_test(test_keyfile_killed),
     };
     struct ql_diag d;
 

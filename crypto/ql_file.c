@@ -1,0 +1,117 @@
+/*
+ * ql_file (ql_file.h): working names, and the moment a file takes its own.
+ * renameat2 with RENAME_NOREPLACE and flock are Linux's.
+ */
+#define _GNU_SOURCE
+#include "ql_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Opens the folder that holds path (read-only), or returns -1. */
+static int
+open_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    size_t n;
+    int fd;
+
+    if (slash == NULL)
+        return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    n = slash == path ? 1 : (size_t)(slash - path);
+    if ((dir = strndup(path, n)) == NULL)
+        return -1;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    return fd;
+}
+
+void
+ql_file_sync_parent(const char *path)
+{
+    int fd = open_parent(path);
+
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+/* Whether errno e says that the file system has no such operation. */
+static bool
+unsupported(int e)
+{
+    return e == EINVAL || e == ENOSYS || e == EPERM || e == ENOTSUP ||
+           e == EOPNOTSUPP;
+}
+
+ql_err
+ql_file_publish(const char *tmp, const char *dest, bool keep,
+                 struct ql_diag *d)
+{
+    struct stat sb;
+    int e;
+
+#ifdef RENAME_NOREPLACE
+    /* The working name goes at the very moment dest appears. */
+    if (!keep) {
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE) == 0)
+            goto named;
+        if (errno == EEXIST)
+            return ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
+        if (!unsupported(errno))
+            return ql_fail(d, QL_EIO, "cannot rename '%s' to '%s': %s", tmp,
+                           dest, strerror(errno));
+    }
+#endif
+    if (link(tmp, dest) == 0) {
+        if (!keep)
+            unlink(tmp);
+        goto named;
+    }
+    e = errno;
+    if (e == EEXIST || lstat(dest, &sb) == 0)
+        return ql_fail(d, QL_EEXIST, "'%s' already exists", dest);
+    if (!unsupported(e))
+        return ql_fail(d, QL_EIO, "cannot link '%s' to '%s': %s", tmp, dest,
+                       strerror(e));
+    /* A file system without hard links (a FAT medium) renames. */
+    if (rename(tmp, dest) != 0)
+        return ql_fail(d, QL_EIO, "cannot rename '%s' to '%s': %s", tmp, dest,
+                       strerror(errno));
+named:
+    ql_file_sync_parent(dest);
+    return QL_OK;
+}
+
+ql_err
+ql_file_dir_lock(const char *path, int *fd, struct ql_diag *d)
+{
+    /*
+     * A folder this account cannot read, or a file system without flock on
+     * folders (NFS answers EBADF), goes without the lock.
+     */
+    if ((*fd = open_parent(path)) < 0)
+        return QL_OK;
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+        return QL_OK;
+    if (errno == EWOULDBLOCK) {
+        close(*fd);
+        *fd = -1;
+        return ql_fail(d, QL_EBUSY,
+                       "another init or backup is writing in the folder of "
+                       "'%s'; try again when it is done",
+                       path);
+    }
+    close(*fd);
+    *fd = -1;
+    return QL_OK;
+}
+
