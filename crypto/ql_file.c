@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Opens the folder that holds path (read-only), or returns -1. */
+/* Opens the folder that holds path with flags, or returns -1. */
 static int
-open_parent(const char *path)
+open_parent_as(const char *path, int flags, mode_t mode)
 {
     const char *slash = strrchr(path, '/');
     char *dir;
@@ -24,13 +24,50 @@ open_parent(const char *path)
     int fd;
 
     if (slash == NULL)
-        return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return open(".", flags | O_CLOEXEC, mode);
     n = slash == path ? 1 : (size_t)(slash - path);
     if ((dir = strndup(path, n)) == NULL)
         return -1;
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = open(dir, flags | O_CLOEXEC, mode);
     free(dir);
     return fd;
+}
+
+/* Opens the folder that holds path (read-only), or returns -1. */
+static int
+open_parent(const char *path)
+{
+    return open_parent_as(path, O_RDONLY | O_DIRECTORY, 0);
+}
+
+int
+ql_file_open_unnamed(const char *path, mode_t mode)
+{
+#ifdef O_TMPFILE
+    return open_parent_as(path, O_TMPFILE | O_WRONLY, mode);
+#else
+    (void)path;
+    (void)mode;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+ql_err
+ql_file_name_unnamed(int fd, const char *path, struct ql_diag *d)
+{
+    char proc[64];
+
+    /* linkat through /proc needs no privilege, where AT_EMPTY_PATH does. */
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0) {
+        if (errno == EEXIST)
+            return ql_fail(d, QL_EEXIST, "'%s' already exists", path);
+        return ql_fail(d, QL_EUNSUPPORTED, "cannot name '%s': %s", path,
+                       strerror(errno));
+    }
+    ql_file_sync_parent(path);
+    return QL_OK;
 }
 
 void

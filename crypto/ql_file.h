@@ -10,6 +10,7 @@
 #define QL_FILE_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "ql_err.h"
 
@@ -25,6 +26,23 @@
  */
 ql_err ql_file_publish(const char *tmp, const char *dest, bool keep,
                        struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * A file with no name yet, in the folder that holds path (O_TMPFILE),
+ * open for writing with mode: it vanishes if the process stops before
+ * ql_file_name_unnamed. -1 with errno where the kernel or the file system
+ * has no such files (EOPNOTSUPP, EISDIR, EINVAL).
+ */
+int ql_file_open_unnamed(const char *path, mode_t mode);
+
+/*
+ * Gives the unnamed file fd (ql_file_open_unnamed), written whole, the
+ * name path, only if nothing has that name (QL_EEXIST: nothing is ever
+ * replaced), and syncs the folder where it can. QL_EUNSUPPORTED where it
+ * cannot be named (no /proc); the caller then writes path another way.
+ */
+ql_err ql_file_name_unnamed(int fd, const char *path,
+                            struct ql_diag *d) QL_MUST_CHECK;
 
 /*
  * Syncs the folder that holds path, where it can: a folder that cannot be

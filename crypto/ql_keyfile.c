@@ -657,31 +657,21 @@ errno_code(int e)
 }
 
 /*
- * Writes buf to a new file under the working name tmp (never through a
- * symbolic link), synced; with exact, its mode is mode whatever the umask
- * says. On failure nothing is left at tmp.
+ * Writes buf to the open file fd (what, at path, for messages), synced;
+ * with exact, its mode is mode whatever the umask says.
  */
 static ql_err
-write_working(const char *tmp, const char *what, const char *path,
-              const char *buf, size_t len, mode_t mode, bool exact,
-              struct ql_diag *d)
+fill_file(int fd, const char *what, const char *path, const char *buf,
+          size_t len, mode_t mode, bool exact, struct ql_diag *d)
 {
     size_t done = 0;
     ssize_t n;
-    int fd, e;
-    ql_err rc = QL_OK;
+    int e;
 
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-    if (fd < 0) {
-        e = errno;
-        return ql_fail(d, errno_code(e), "cannot create %s '%s': %s", what,
-                       path, strerror(e));
-    }
     if (exact && fchmod(fd, mode) != 0) {
         e = errno;
-        rc = ql_fail(d, errno_code(e), "cannot set the mode of %s '%s': %s",
-                     what, path, strerror(e));
-        goto out;
+        return ql_fail(d, errno_code(e), "cannot set the mode of %s '%s': %s",
+                       what, path, strerror(e));
     }
     while (done < len) {
         n = write(fd, buf + done, len - done);
@@ -689,72 +679,90 @@ write_working(const char *tmp, const char *what, const char *path,
             continue;
         if (n <= 0) {
             e = n < 0 ? errno : EIO;
-            rc = ql_fail(d, errno_code(e), "cannot write %s '%s': %s", what,
-                         path, strerror(e));
-            goto out;
+            return ql_fail(d, errno_code(e), "cannot write %s '%s': %s", what,
+                           path, strerror(e));
         }
         done += (size_t)n;
     }
     if (fsync(fd) != 0) {
         e = errno;
-        rc = ql_fail(d, errno_code(e), "cannot sync %s '%s': %s", what, path,
-                     strerror(e));
+        return ql_fail(d, errno_code(e), "cannot sync %s '%s': %s", what, path,
+                       strerror(e));
     }
-out:
+    return QL_OK;
+}
+
+/*
+ * Creates path with O_EXCL (never through a symbolic link) and writes buf
+ * to it: where files cannot be made unnamed first. On failure nothing is
+ * left at path; a kill midway can leave it half written.
+ */
+static ql_err
+write_at_name(const char *path, const char *what, const char *buf,
+              size_t len, mode_t mode, bool exact, struct ql_diag *d)
+{
+    int fd, e;
+    ql_err rc;
+
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0) {
+        e = errno;
+        if (e == EEXIST)
+            return ql_fail(d, QL_EEXIST,
+                           "%s '%s' already exists; it is never overwritten",
+                           what, path);
+        return ql_fail(d, errno_code(e), "cannot create %s '%s': %s", what,
+                       path, strerror(e));
+    }
+    rc = fill_file(fd, what, path, buf, len, mode, exact, d);
     if (close(fd) != 0 && rc == QL_OK) {
         e = errno;
         rc = ql_fail(d, errno_code(e), "cannot write %s '%s': %s", what, path,
                      strerror(e));
     }
     if (rc != QL_OK)
-        unlink(tmp); /* we created it with O_EXCL: it is ours to remove */
+        unlink(path); /* we created it with O_EXCL: it is ours to remove */
+    else
+        ql_file_sync_parent(path);
     return rc;
 }
 
 /*
  * Creates path (never replacing anything, never through a symbolic link)
- * holding buf. It is written whole under the working name PATH.part and
- * takes its name only then (ql_file_publish), so a write stopped midway
- * (a kill, a power cut) leaves no half file at path; what it left at the
- * working name, a regular file of this account, is cleared by the next
- * write (anything else there is refused). On failure nothing is left.
+ * holding buf. It is written whole and synced as a file with no name in
+ * path's folder (O_TMPFILE), and only then named (linkat, which never
+ * replaces anything): a write stopped midway (a kill, a power cut) leaves
+ * nothing at all, and two writers of one name cannot mix their files.
+ * Where the folder cannot hold unnamed files, path is created with O_EXCL
+ * and written in place, as before. On failure nothing is left at path.
  */
 static ql_err
 write_new_file(const char *path, const char *what, const char *buf, size_t len,
                mode_t mode, bool exact, struct ql_diag *d)
 {
     struct stat sb;
-    char *tmp;
-    size_t n = strlen(path) + sizeof ".part";
+    int fd, e;
     ql_err rc;
 
     if (lstat(path, &sb) == 0)
         return ql_fail(d, QL_EEXIST,
                        "%s '%s' already exists; it is never overwritten", what,
                        path);
-    if ((tmp = malloc(n)) == NULL)
-        return ql_fail(d, QL_ENOMEM, NULL);
-    snprintf(tmp, n, "%s.part", path);
-    if (lstat(tmp, &sb) == 0) {
-        if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid()) {
-            rc = ql_fail(d, QL_EEXIST, "'%s' is in the way; move it aside",
-                         tmp);
-            goto out;
-        }
-        unlink(tmp);
+    if ((fd = ql_file_open_unnamed(path, mode)) < 0) {
+        e = errno;
+        if (e != EOPNOTSUPP && e != EISDIR && e != EINVAL && e != ENOTSUP)
+            return ql_fail(d, errno_code(e), "cannot create %s '%s': %s", what,
+                           path, strerror(e));
+        return write_at_name(path, what, buf, len, mode, exact, d);
     }
-    if ((rc = write_working(tmp, what, path, buf, len, mode, exact, d)) !=
-        QL_OK)
-        goto out;
-    if ((rc = ql_file_publish(tmp, path, false, d)) != QL_OK) {
-        unlink(tmp);
-        if (rc == QL_EEXIST)
-            rc = ql_fail(d, QL_EEXIST,
-                         "%s '%s' already exists; it is never overwritten",
-                         what, path);
-    }
-out:
-    free(tmp);
+    if ((rc = fill_file(fd, what, path, buf, len, mode, exact, d)) == QL_OK &&
+        (rc = ql_file_name_unnamed(fd, path, d)) == QL_EEXIST)
+        rc = ql_fail(d, QL_EEXIST,
+                     "%s '%s' already exists; it is never overwritten", what,
+                     path);
+    close(fd);
+    if (rc == QL_EUNSUPPORTED)
+        return write_at_name(path, what, buf, len, mode, exact, d);
     return rc;
 }
 

@@ -123,10 +123,18 @@ void *__wrap_sodium_malloc(size_t n);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
 int __wrap_fsync(int fd);
 int __real_link(const char *from, const char *to);
+int __real_linkat(int fd1, const char *from, int fd2, const char *to,
+                  int flags);
 int __real_rename(const char *from, const char *to);
+int __real_renameat2(int fd1, const char *from, int fd2, const char *to,
+                     unsigned flags);
 int __real_unlink(const char *path);
 int __wrap_link(const char *from, const char *to);
+int __wrap_linkat(int fd1, const char *from, int fd2, const char *to,
+                  int flags);
 int __wrap_rename(const char *from, const char *to);
+int __wrap_renameat2(int fd1, const char *from, int fd2, const char *to,
+                     unsigned flags);
 int __wrap_unlink(const char *path);
 
 void *
@@ -217,10 +225,25 @@ __wrap_link(const char *from, const char *to)
 }
 
 int
+__wrap_linkat(int fd1, const char *from, int fd2, const char *to, int flags)
+{
+    qlf_point();
+    return __real_linkat(fd1, from, fd2, to, flags);
+}
+
+int
 __wrap_rename(const char *from, const char *to)
 {
     qlf_point();
     return __real_rename(from, to);
+}
+
+int
+__wrap_renameat2(int fd1, const char *from, int fd2, const char *to,
+                 unsigned flags)
+{
+    qlf_point();
+    return __real_renameat2(fd1, from, fd2, to, flags);
 }
 
 int
@@ -1980,7 +2003,7 @@ keyfile_whole(const char *path, const char *what)
     ql_key_free(k);
     snprintf(name, sizeof name, "%s.part", path);
     if (exists(name))
-        fail_msg("%s: %s is left", what, name);
+        fail_msg("%s: %s is there", what, name);
 }
 
 /*
