@@ -1,6 +1,7 @@
 /*
- * ql_file (ql_file.h): working names, and the moment a file takes its own.
- * renameat2 with RENAME_NOREPLACE and flock are Linux's.
+ * ql_file (ql_file.h): files written whole before they take their name,
+ * under a working name or with none. renameat2 with RENAME_NOREPLACE,
+ * O_TMPFILE and flock are Linux's.
  */
 #define _GNU_SOURCE
 #include "ql_file.h"

@@ -1,10 +1,10 @@
 /*
  * ql_file: giving a finished file its name. A file that must never be seen
- * half written (a store made by init, a backup's copy, a key file) is
- * written under a working name beside its own and takes its name only once
- * whole, without ever replacing what has that name; the folder is then
- * synced so that the name survives a power cut. A lock on the folder keeps
- * two writers of working names apart.
+ * half written is written whole first, under a working name beside its own
+ * (a store made by init, a backup's copy) or with no name at all (a key
+ * file), and takes its name only then, without ever replacing what has
+ * that name; the folder is then synced so that the name survives a power
+ * cut. A lock on the folder keeps two writers of working names apart.
  */
 #ifndef QL_FILE_H
 #define QL_FILE_H
