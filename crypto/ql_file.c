@@ -71,6 +71,15 @@ ql_file_name_unnamed(int fd, const char *path, struct ql_diag *d)
     return QL_OK;
 }
 
+bool
+ql_file_same(const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    return lstat(a, &sa) == 0 && lstat(b, &sb) == 0 &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 void
 ql_file_sync_parent(const char *path)
 {

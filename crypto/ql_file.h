@@ -17,8 +17,8 @@
 /*
  * Gives the finished file at tmp the name dest, only if nothing has that
  * name (QL_EEXIST): nothing is ever overwritten. With keep, dest becomes a
- * second name of tmp (link), and tmp stays for the caller to remove;
- * without, tmp's name goes at the moment dest appears (renameat2 with
+ * second name of tmp (link), and tmp stays for the caller to remove
+ * (except where it is renamed, below); without, tmp's name goes at the moment dest appears (renameat2 with
  * RENAME_NOREPLACE; a link and an unlink where that is not supported).
  * On a file system without hard links (a FAT medium) tmp is renamed,
  * which a process taking the name at that very moment could lose. The
@@ -43,6 +43,12 @@ int ql_file_open_unnamed(const char *path, mode_t mode);
  */
 ql_err ql_file_name_unnamed(int fd, const char *path,
                             struct ql_diag *d) QL_MUST_CHECK;
+
+/*
+ * Whether a and b are two names of one file (a symbolic link is a file of
+ * its own, not a name of what it points to).
+ */
+bool ql_file_same(const char *a, const char *b);
 
 /*
  * Syncs the folder that holds path, where it can: a folder that cannot be

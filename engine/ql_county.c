@@ -656,16 +656,6 @@ remove_store_files(const char *path)
     }
 }
 
-/* Whether a and b are two names of one file. */
-static bool
-same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-
-    return lstat(a, &sa) == 0 && lstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 /*
  * Whether base + suffix is free for an init: nothing there, or, at one of
  * its working names (ours), a regular file of this account, which is an
@@ -718,9 +708,9 @@ init_clear(const char *path, const char *key_path, const char *tmp,
 
     if (lstat(path, &sb) == 0) {
         /* A finished init stopped before removing its working names. */
-        if (same_file(key_tmp, key_path))
+        if (ql_file_same(key_tmp, key_path))
             unlink(key_tmp);
-        if (same_file(tmp, path))
+        if (ql_file_same(tmp, path))
             unlink(tmp);
         return ql_fail(d, QL_EEXIST, "store '%s' already exists", path);
     }
@@ -733,7 +723,7 @@ init_clear(const char *path, const char *key_path, const char *tmp,
         (rc = name_free(path, "-journal", false, d)) != QL_OK)
         return rc;
     if (lstat(key_path, &kb) == 0) {
-        if (!same_file(key_tmp, key_path) || kb.st_nlink != 2 ||
+        if (!ql_file_same(key_tmp, key_path) || kb.st_nlink != 2 ||
             lstat(tmp, &sb) != 0 || sb.st_nlink != 1)
             return ql_fail(d, QL_EEXIST,
                            "log key '%s' already exists; if no store uses "

@@ -1268,11 +1268,8 @@ ql_store_backup(struct ql_store *s, const char *dest, struct ql_diag *d)
         return ql_fail(d, QL_ENOMEM, NULL);
     snprintf(tmp, n, "%s.part", dest);
     if (lstat(dest, &sb) == 0) {
-        struct stat tb;
-
-        /* A backup stopped after naming its copy left this second name. */
-        if (lstat(tmp, &tb) == 0 && tb.st_dev == sb.st_dev &&
-            tb.st_ino == sb.st_ino)
+        /* A backup stopped after linking its copy left this second name. */
+        if (ql_file_same(tmp, dest))
             unlink(tmp);
         free(tmp);
         return ql_fail(d, QL_EEXIST, "'%s' already exists", dest);

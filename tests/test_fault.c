@@ -40,10 +40,11 @@
  * with one line on stderr, the store intact, and success once there is
  * room again.
  *
- * Last, init is ended in a child at each point where it writes, syncs,
- * truncates, names or removes a file (QLF_EXIT, as a kill there would
- * leave it): afterwards there is no store and an init run again makes it
- * whole, or the store is whole (test_init_killed).
+ * Last, init, a backup and writing a key file are each ended in a child
+ * at each point where they write, sync, truncate, name or remove a file
+ * (QLF_EXIT, as a kill there would leave it): afterwards what they make is
+ * not there and making it again works, or it is there whole
+ * (test_init_killed, test_backup_killed, test_keyfile_killed).
  */
 #include <setjmp.h>
 #include <stdarg.h>
