@@ -479,6 +479,19 @@ bench_unlink(const char *path)
         bench_die("cannot remove '%s': %s", path, strerror(errno));
 }
 
+void
+bench_unlink_store(const char *path)
+{
+    static const char *const side[] = {"", "-wal", "-shm", "-journal"};
+    char p[1024];
+    size_t i;
+
+    for (i = 0; i < sizeof side / sizeof side[0]; i++) {
+        bench_fmt(p, sizeof p, "%s%s", path, side[i]);
+        bench_unlink(p);
+    }
+}
+
 const char *
 bench_count(uint64_t n, char *buf, size_t len)
 {

@@ -707,6 +707,7 @@ copy_store(const struct bench_store *s, const char *path)
 {
     char a[700], b[700];
 
+    bench_unlink_store(path);
     bench_copy_file(s->path, path);
     bench_fmt(a, sizeof a, "%s.logkey", s->path);
     bench_fmt(b, sizeof b, "%s.logkey", path);
@@ -731,15 +732,12 @@ append(struct bench_county *k, size_t leads)
 static sqlite3 *
 raw_table(const char *path, uint64_t rows, size_t len)
 {
-    char wal[700];
     sqlite3 *db;
     sqlite3_stmt *st;
     unsigned char *blob = calloc(1, len);
     uint64_t i;
 
-    bench_unlink(path);
-    bench_fmt(wal, sizeof wal, "%s-wal", path);
-    bench_unlink(wal);
+    bench_unlink_store(path);
     if (blob == NULL)
         bench_die("out of memory");
     if (sqlite3_open(path, &db) != SQLITE_OK ||
@@ -869,7 +867,7 @@ row7(const struct bench_store *small, const struct bench_store *large)
 
         bench_county_free(&k[i]);
         sqlite3_close(db[i]);
-        bench_unlink(path[i]);
+        bench_unlink_store(path[i]);
         bench_fmt(p, sizeof p, "%s.logkey", path[i]);
         bench_unlink(p);
         bench_unlink(rawp[i]);

@@ -59,15 +59,10 @@ static void
 limit_setup(const char *db_path, const char *seed_path)
 {
     unsigned char seed[32];
-    char wal[700];
     sqlite3 *db;
     FILE *f;
 
-    bench_unlink(db_path);
-    bench_fmt(wal, sizeof wal, "%s-wal", db_path);
-    bench_unlink(wal);
-    bench_fmt(wal, sizeof wal, "%s-shm", db_path);
-    bench_unlink(wal);
+    bench_unlink_store(db_path);
     if (sqlite3_open(db_path, &db) != SQLITE_OK ||
         sqlite3_exec(db,
                      "PRAGMA journal_mode=WAL;"

@@ -153,7 +153,7 @@ limit_rate(size_t n, size_t batch, size_t elen, unsigned threads)
     pthread_t tid[16];
     sqlite3 *db;
     sqlite3_stmt *st;
-    char path[600], wal[620];
+    char path[600];
     size_t nb = (n + batch - 1) / batch, k, j, i;
     double t0, t1;
 
@@ -181,9 +181,7 @@ limit_rate(size_t n, size_t batch, size_t elen, unsigned threads)
     pthread_mutex_init(&l.mu, NULL);
     pthread_cond_init(&l.cv, NULL);
     bench_fmt(path, sizeof path, "%s/limit-write.db", bench_dir());
-    bench_unlink(path);
-    bench_fmt(wal, sizeof wal, "%s-wal", path);
-    bench_unlink(wal);
+    bench_unlink_store(path);
     if (sqlite3_open(path, &db) != SQLITE_OK ||
         sqlite3_exec(db,
                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -225,7 +223,7 @@ limit_rate(size_t n, size_t batch, size_t elen, unsigned threads)
     t1 = bench_now();
     sqlite3_finalize(st);
     sqlite3_close(db);
-    bench_unlink(path);
+    bench_unlink_store(path);
     for (i = 0; i < 2; i++) {
         free(l.slot[i].entry);
         free(l.slot[i].ct);
@@ -323,7 +321,7 @@ run_round(size_t leads, long cores, const char *path, struct round *r)
     r->lim1 = limit_rate(entries, BATCH * BENCH_FULL_ENTRIES, elen, 0) *
               TRANSITIONS / BENCH_FULL_ENTRIES;
     r->cpu_limit = (bench_cpu_self() - c0) / (double)entries;
-    bench_unlink(path);
+    bench_unlink_store(path); /* mean_entry's read leaves its -wal */
     bench_unlink(bench_path(bench_dir(), "write.db.logkey"));
     return elen;
 }

@@ -58,7 +58,7 @@ bench_county_create(struct bench_county *k, const char *path, size_t nunits,
     char *text;
 
     memset(k, 0, sizeof *k);
-    bench_unlink(path);
+    bench_unlink_store(path);
     bench_fmt(logkey, sizeof logkey, "%s.logkey", path);
     bench_unlink(logkey);
     k->admin = key("admin");
@@ -522,6 +522,7 @@ bench_stores(struct bench_store *st, size_t n)
             bench_fmt(from, sizeof from, "%s-wal", chain);
             if (bench_file_size(from) >= 0)
                 bench_die("'%s' outlived the close", from);
+            bench_unlink_store(s->path);
             if (next + 1 == n) {
                 if (rename(chain, s->path) != 0)
                     bench_die("cannot rename '%s': %s", chain,
