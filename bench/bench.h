@@ -159,9 +159,13 @@ void bench_copy_file(const char *from, const char *to);
 /* Removes a file if it exists. */
 void bench_unlink(const char *path);
 
-/* Removes an SQLite file and what SQLite keeps beside it (-wal, -shm,
-   -journal): a write-ahead log left beside a store's name would be read
-   into the next store made there, and qingling refuses to make one. */
+/*
+ * Removes an SQLite file and what SQLite keeps beside it (-wal, -shm,
+ * -journal): a write-ahead log left beside a store's name would be read
+ * into the next store made there, and qingling refuses to make one. Call
+ * it only when no connection is open on path: removing the -wal under an
+ * open connection loses what it committed.
+ */
 void bench_unlink_store(const char *path);
 
 /* Formats a count as 10^k when it is a power of ten ("10^6"), else %llu. */

@@ -870,7 +870,7 @@ row7(const struct bench_store *small, const struct bench_store *large)
         bench_unlink_store(path[i]);
         bench_fmt(p, sizeof p, "%s.logkey", path[i]);
         bench_unlink(p);
-        bench_unlink(rawp[i]);
+        bench_unlink_store(rawp[i]);
     }
     bench_fmt(what, sizeof what, "append cost, %s entries / %s entries",
               count(large->entries), count(small->entries));

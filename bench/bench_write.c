@@ -321,7 +321,7 @@ run_round(size_t leads, long cores, const char *path, struct round *r)
     r->lim1 = limit_rate(entries, BATCH * BENCH_FULL_ENTRIES, elen, 0) *
               TRANSITIONS / BENCH_FULL_ENTRIES;
     r->cpu_limit = (bench_cpu_self() - c0) / (double)entries;
-    bench_unlink_store(path); /* mean_entry's read leaves its -wal */
+    bench_unlink_store(path); /* mean_entry's read leaves -wal, -shm */
     bench_unlink(bench_path(bench_dir(), "write.db.logkey"));
     return elen;
 }

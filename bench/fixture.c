@@ -379,12 +379,12 @@ bench_county_load(struct bench_county *k, const struct bench_store *s)
 static void
 remove_store(const char *path)
 {
-    static const char *const ext[] = {"", ".logkey", "-wal", "-shm",
-                                      ".stamp", ".reg.key", ".tri.key",
-                                      ".dir.key", ".lly.key"};
+    static const char *const ext[] = {".logkey",  ".stamp",   ".reg.key",
+                                      ".tri.key", ".dir.key", ".lly.key"};
     char p[600];
     size_t i;
 
+    bench_unlink_store(path);
     for (i = 0; i < sizeof ext / sizeof ext[0]; i++) {
         bench_fmt(p, sizeof p, "%s%s", path, ext[i]);
         bench_unlink(p);
