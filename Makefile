@@ -114,7 +114,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(call obj,$(SUPPORT_SRC)) \
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(call obj,$(SUPPORT_SRC)) \
 	    $(TEST_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS)
 # The fault suite fails qingling's own allocations and writes (the linker).
-$(BUILD)/tests/test_fault: LDFLAGS_ALL += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=sodium_malloc,--wrap=write,--wrap=fsync,--wrap=link,--wrap=linkat,--wrap=rename,--wrap=renameat2,--wrap=unlink,--wrap=json_loadb
+$(BUILD)/tests/test_fault: LDFLAGS_ALL += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=sodium_malloc,--wrap=write,--wrap=fsync,--wrap=link,--wrap=linkat,--wrap=rename,--wrap=renameat2,--wrap=unlink,--wrap=open,--wrap=json_loadb
 
 # Every test program, then the end-to-end suites, from the top of the tree.
 test: all $(TESTS)

@@ -248,19 +248,20 @@ spawn_wait(pid_t pid, struct bench_pause *pause, int *status,
            struct bench_proc *p)
 {
     double next;
-    int fd = -1;
+    int fd;
 
-    if (pause != NULL) {
-        pause->count = 0;
-        pause->stopped = 0;
-        if ((fd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0)
-            bench_die("pidfd_open: %s", strerror(errno));
+    if (pause == NULL) {
+        while (wait4(pid, status, 0, &p->ru) != pid)
+            if (errno != EINTR)
+                bench_die("wait4: %s", strerror(errno));
+        return;
     }
-    while (pause == NULL && wait4(pid, status, 0, &p->ru) != pid)
-        if (errno != EINTR)
-            bench_die("wait4: %s", strerror(errno));
-    next = bench_now() + (pause ? pause->every : 0);
-    while (pause != NULL) {
+    pause->count = 0;
+    pause->stopped = 0;
+    if ((fd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0)
+        bench_die("pidfd_open: %s", strerror(errno));
+    next = bench_now() + pause->every;
+    for (;;) {
         struct pollfd pf = {fd, POLLIN, 0};
         double t, left;
         pid_t r;
@@ -294,8 +295,7 @@ spawn_wait(pid_t pid, struct bench_pause *pause, int *status,
         pause->stopped += bench_now() - t;
         next = bench_now() + pause->every;
     }
-    if (fd >= 0)
-        close(fd);
+    close(fd);
 }
 
 static void
@@ -344,11 +344,15 @@ bench_spawn(const char *path, const char *const *argv, const char *const *env,
     spawn(path, argv, env, out, err, NULL, p);
 }
 
-/* Stops the run unless the process p ran exited 0. */
-static void
-spawn_check(const char *path, const char *const *argv, const char *err,
-            const struct bench_proc *p)
+void
+bench_spawn_paused(const char *path, const char *const *argv,
+                   const char *const *env, struct bench_pause *pause,
+                   struct bench_proc *p)
 {
+    char err[600];
+
+    snprintf(err, sizeof err, "%s/last.stderr", bench_dir());
+    spawn(path, argv, env, NULL, err, pause, p);
     if (p->status != 0) {
         char *text = bench_read_file(err, NULL);
 
@@ -361,23 +365,7 @@ void
 bench_spawn_ok(const char *path, const char *const *argv,
                const char *const *env, struct bench_proc *p)
 {
-    char err[600];
-
-    snprintf(err, sizeof err, "%s/last.stderr", bench_dir());
-    spawn(path, argv, env, NULL, err, NULL, p);
-    spawn_check(path, argv, err, p);
-}
-
-void
-bench_spawn_paused(const char *path, const char *const *argv,
-                   const char *const *env, struct bench_pause *pause,
-                   struct bench_proc *p)
-{
-    char err[600];
-
-    snprintf(err, sizeof err, "%s/last.stderr", bench_dir());
-    spawn(path, argv, env, NULL, err, pause, p);
-    spawn_check(path, argv, err, p);
+    bench_spawn_paused(path, argv, env, NULL, p);
 }
 
 void

@@ -135,7 +135,7 @@ struct bench_pause {
     double stopped; /* seconds the child stood stopped (set by the run) */
 };
 
-/* Like bench_spawn_ok, pausing the child for pause->fn. */
+/* Like bench_spawn_ok, pausing the child for pause->fn (NULL: never). */
 void bench_spawn_paused(const char *path, const char *const *argv,
                         const char *const *env, struct bench_pause *pause,
                         struct bench_proc *p);

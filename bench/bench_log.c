@@ -110,10 +110,7 @@ verify(const struct bench_store *s, const char *export_dir, unsigned jobs,
         argv[n++] = export_dir;
     }
     argv[n] = NULL;
-    if (pause != NULL)
-        bench_spawn_paused(bench_bin(), argv, env, pause, p);
-    else
-        bench_spawn_ok(bench_bin(), argv, env, p);
+    bench_spawn_paused(bench_bin(), argv, env, pause, p);
 }
 
 /* ---- Ed25519 verifications, on threads ---- */

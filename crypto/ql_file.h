@@ -18,8 +18,9 @@
  * Gives the finished file at tmp the name dest, only if nothing has that
  * name (QL_EEXIST): nothing is ever overwritten. With keep, dest becomes a
  * second name of tmp (link), and tmp stays for the caller to remove
- * (except where it is renamed, below); without, tmp's name goes at the moment dest appears (renameat2 with
- * RENAME_NOREPLACE; a link and an unlink where that is not supported).
+ * (except where it is renamed, below); without, tmp's name goes at the
+ * moment dest appears (renameat2 with RENAME_NOREPLACE; a link and an
+ * unlink where that is not supported).
  * On a file system without hard links (a FAT medium) tmp is renamed,
  * which a process taking the name at that very moment could lose. The
  * folder is then synced, where it can be.

@@ -692,6 +692,15 @@ fill_file(int fd, const char *what, const char *path, const char *buf,
     return QL_OK;
 }
 
+/* The answer when a key file's name is taken: it is never replaced. */
+static ql_err
+taken(const char *what, const char *path, struct ql_diag *d)
+{
+    return ql_fail(d, QL_EEXIST,
+                   "%s '%s' already exists; it is never overwritten", what,
+                   path);
+}
+
 /*
  * Creates path with O_EXCL (never through a symbolic link) and writes buf
  * to it: where files cannot be made unnamed first. On failure nothing is
@@ -708,9 +717,7 @@ write_at_name(const char *path, const char *what, const char *buf,
     if (fd < 0) {
         e = errno;
         if (e == EEXIST)
-            return ql_fail(d, QL_EEXIST,
-                           "%s '%s' already exists; it is never overwritten",
-                           what, path);
+            return taken(what, path, d);
         return ql_fail(d, errno_code(e), "cannot create %s '%s': %s", what,
                        path, strerror(e));
     }
@@ -745,9 +752,7 @@ write_new_file(const char *path, const char *what, const char *buf, size_t len,
     ql_err rc;
 
     if (lstat(path, &sb) == 0)
-        return ql_fail(d, QL_EEXIST,
-                       "%s '%s' already exists; it is never overwritten", what,
-                       path);
+        return taken(what, path, d);
     if ((fd = ql_file_open_unnamed(path, mode)) < 0) {
         e = errno;
         if (e != EOPNOTSUPP && e != EISDIR && e != EINVAL && e != ENOTSUP)
@@ -757,9 +762,7 @@ write_new_file(const char *path, const char *what, const char *buf, size_t len,
     }
     if ((rc = fill_file(fd, what, path, buf, len, mode, exact, d)) == QL_OK &&
         (rc = ql_file_name_unnamed(fd, path, d)) == QL_EEXIST)
-        rc = ql_fail(d, QL_EEXIST,
-                     "%s '%s' already exists; it is never overwritten", what,
-                     path);
+        rc = taken(what, path, d);
     close(fd);
     if (rc == QL_EUNSUPPORTED)
         return write_at_name(path, what, buf, len, mode, exact, d);

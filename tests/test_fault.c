@@ -44,8 +44,12 @@
  * at each point where they write, sync, truncate, name or remove a file
  * (QLF_EXIT, as a kill there would leave it): afterwards what they make is
  * not there and making it again works, or it is there whole
- * (test_init_killed, test_backup_killed, test_keyfile_killed).
+ * (test_init_killed, test_backup_killed, test_keyfile_killed). init also
+ * meets an I/O error at each of its points (test_init_io_faults), and a
+ * key file is written where unnamed files cannot be made
+ * (test_keyfile_in_place).
  */
+#define _GNU_SOURCE /* O_TMPFILE */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -137,6 +141,8 @@ int __wrap_rename(const char *from, const char *to);
 int __wrap_renameat2(int fd1, const char *from, int fd2, const char *to,
                      unsigned flags);
 int __wrap_unlink(const char *path);
+int __real_open(const char *path, int flags, ...);
+int __wrap_open(const char *path, int flags, ...);
 
 void *
 __wrap_malloc(size_t n)
@@ -215,6 +221,32 @@ __wrap_fsync(int fd)
     int r = qlf_own_sync();
 
     return r < 0 ? -1 : r > 0 ? 0 : __real_fsync(fd);
+}
+
+/*
+ * With no_tmpfile, opening a file with no name (O_TMPFILE) fails as on a
+ * kernel or file system without them, counted in tmpfile_refused.
+ */
+static bool no_tmpfile;
+static unsigned tmpfile_refused;
+
+int
+__wrap_open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    va_list ap;
+
+    if ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE) {
+        va_start(ap, flags);
+        mode = va_arg(ap, mode_t);
+        va_end(ap);
+    }
+    if (no_tmpfile && (flags & O_TMPFILE) == O_TMPFILE) {
+        tmpfile_refused++;
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    return __real_open(path, flags, mode);
 }
 
 /* Where the engine names and removes files: points for QLF_EXIT. */
@@ -1777,7 +1809,7 @@ test_full_disk_export(void **state)
     full_disk(B_EXPORT);
 }
 
-/* ---- init, killed at every point ---- */
+/* ---- init, backup and key files, killed at every point ---- */
 
 /* Whether path exists (any kind of file). */
 static bool
@@ -1786,6 +1818,98 @@ exists(const char *path)
     struct stat sb;
 
     return lstat(path, &sb) == 0;
+}
+
+/*
+ * Runs op(arg) in a child with QLF_EXIT armed at its nth point of points:
+ * it must end there, or, one run past the last point, finish with QL_OK.
+ */
+static void
+kill_at(uint64_t n, uint64_t points, ql_err (*op)(void *), void *arg,
+        const char *what)
+{
+    int status;
+    pid_t pid;
+
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        qlf_arm(QLF_EXIT, n, false);
+        _exit(op(arg) == QL_OK ? 0 : 1);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        fail_msg("%s: the child did not exit", what);
+    if (WEXITSTATUS(status) != (n <= points ? QLF_EXIT_STATUS : 0))
+        fail_msg("%s: the child exited %d", what, WEXITSTATUS(status));
+}
+
+/* Counts the points of op(arg), which must succeed. */
+static uint64_t
+points_of(ql_err (*op)(void *), void *arg, const char *what)
+{
+    ql_err rc;
+
+    qlf_arm(QLF_EXIT, UINT64_MAX, false);
+    rc = op(arg);
+    if (rc != QL_OK)
+        fail_msg("%s: %s", what, ql_errname(rc));
+    return qlf_disarm();
+}
+
+/*
+ * What a kill test runs, and how it judges what is left: op makes the file
+ * at path, reset clears path and its working names, whole fails unless
+ * what is at path is whole; fewer than min_points points means the count
+ * itself is broken.
+ */
+struct killed {
+    const char *name; /* for messages: "init" */
+    ql_err (*op)(void *path);
+    void (*reset)(const char *path);
+    void (*whole)(const char *path, const char *what);
+    uint64_t min_points;
+};
+
+/*
+ * Runs k->op at path once to count its points, then once for each point
+ * with the process ended there, and once past the last. After each, either
+ * nothing is at path and running op again makes it whole, or it is there
+ * whole and running op again is refused (QL_EEXIST) without changing a
+ * byte of it. Never is it there half made, and nothing a stopped run left
+ * stands in the way of the next.
+ */
+static void
+kill_each(const struct killed *k, char *path)
+{
+    char what[80], *before, *after;
+    size_t blen, alen;
+    uint64_t points, n;
+
+    k->reset(path);
+    points = points_of(k->op, path, k->name);
+    snprintf(what, sizeof what, "a whole %s", k->name);
+    k->whole(path, what);
+    assert_true(points >= k->min_points);
+    for (n = 1; n <= points + 1; n++) {
+        snprintf(what, sizeof what, "%s killed at point %llu of %llu", k->name,
+                 (unsigned long long)n, (unsigned long long)points);
+        k->reset(path);
+        kill_at(n, points, k->op, path, what);
+        if (exists(path)) {
+            before = qlt_read_file(path, &blen);
+            if (k->op(path) != QL_EEXIST)
+                fail_msg("%s: a second %s was not refused", what, k->name);
+            after = qlt_read_file(path, &alen);
+            if (alen != blen || memcmp(after, before, blen) != 0)
+                fail_msg("%s: the refused %s changed what was there", what,
+                         k->name);
+            free(before);
+            free(after);
+        } else if (k->op(path) != QL_OK) {
+            fail_msg("%s: %s again failed", what, k->name);
+        }
+        k->whole(path, what);
+    }
+    k->reset(path);
 }
 
 /*
@@ -1820,28 +1944,6 @@ init_whole(const char *path, const char *what)
         fail_msg("%s: %s is left", what, name);
 }
 
-/*
- * Runs op(arg) in a child with QLF_EXIT armed at its nth point of points:
- * it must end there, or, one run past the last point, finish with QL_OK.
- */
-static void
-kill_at(uint64_t n, uint64_t points, ql_err (*op)(void *), void *arg,
-        const char *what)
-{
-    int status;
-    pid_t pid;
-
-    fflush(NULL);
-    if ((pid = fork()) == 0) {
-        qlf_arm(QLF_EXIT, n, false);
-        _exit(op(arg) == QL_OK ? 0 : 1);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-        fail_msg("%s: the child did not exit", what);
-    if (WEXITSTATUS(status) != (n <= points ? QLF_EXIT_STATUS : 0))
-        fail_msg("%s: the child exited %d", what, WEXITSTATUS(status));
-}
-
 /* Makes a county at path (a path), as `qingling init` does. */
 static ql_err
 init_op(void *path)
@@ -1852,67 +1954,90 @@ init_op(void *path)
                             &d);
 }
 
-/* Counts the points of op(arg), which must succeed. */
-static uint64_t
-points_of(ql_err (*op)(void *), void *arg, const char *what)
-{
-    ql_err rc;
-
-    qlf_arm(QLF_EXIT, UINT64_MAX, false);
-    rc = op(arg);
-    if (rc != QL_OK)
-        fail_msg("%s: %s", what, ql_errname(rc));
-    return qlf_disarm();
-}
-
 /*
  * `qingling init` killed at each point where it writes, syncs, names or
- * removes a file, one run a point (docs/decisions.md section 38). After
- * each there is no store, and an init run again makes it whole; or there
- * is the whole store, and an init run again is refused and changes
- * nothing. A store is never there half made, and nothing an interrupted
- * init left stands in the way of the next.
+ * removes a file (docs/decisions.md section 38): no store, and an init run
+ * again makes it whole; or the whole store, and a second init is refused.
  */
 static void
 test_init_killed(void **state)
 {
-    char *path = qlt_join(F.dir, "init.db"), what[64];
-    uint64_t points, n, fp;
+    static const struct killed k = {"init", init_op, remove_store, init_whole,
+                                    11};
+    char *path = qlt_join(F.dir, "init.db");
+
+    (void)state;
+    kill_each(&k, path);
+    free(path);
+}
+
+/*
+ * `qingling init` with an I/O error at each of its writes, syncs and
+ * truncations in turn: it fails with QL_EIO and leaves nothing at any of
+ * its names, or the error fell where nothing depends on it (a folder's
+ * sync) and the store is whole; either way an init run again works. Among
+ * the points are those of the checkpoint with which closing folds the
+ * write-ahead log into the store: a store whose log stayed beside it is
+ * refused its name ("cannot fold").
+ */
+static void
+test_init_io_faults(void **state)
+{
+    static const char *const names[] = {"", ".logkey", ".part", ".part-wal",
+                                        ".logkey.part"};
+    char *path = qlt_join(F.dir, "iofault.db"), what[64], name[1024];
+    uint64_t points, n, folds = 0;
+    struct ql_diag d;
+    size_t i;
+    ql_err rc;
 
     (void)state;
     remove_store(path);
-    points = points_of(init_op, path, "a whole init");
+    qlf_arm(QLF_IO, UINT64_MAX, false);
+    rc = init_op(path);
+    points = qlf_disarm();
+    assert_int_equal(rc, QL_OK);
     init_whole(path, "a whole init");
     assert_true(points > 10);
-    for (n = 1; n <= points + 1; n++) {
-        snprintf(what, sizeof what, "init killed at point %llu of %llu",
+    for (n = 1; n <= points; n++) {
+        snprintf(what, sizeof what, "I/O error at point %llu of %llu",
                  (unsigned long long)n, (unsigned long long)points);
         remove_store(path);
-        kill_at(n, points, init_op, path, what);
-        if (exists(path)) {
-            fp = store_fingerprint(path, what);
-            if (init_op(path) != QL_EEXIST)
-                fail_msg("%s: a second init was not refused", what);
-            if (store_fingerprint(path, what) != fp)
-                fail_msg("%s: the refused init changed the store", what);
-        } else if (init_op(path) != QL_OK) {
-            fail_msg("%s: init again failed", what);
+        qlf_arm(QLF_IO, n, false);
+        rc = ql_county_create(path, "qinghe.test/leads", F.k[ADMIN], NULL, NOW,
+                              &d);
+        qlf_disarm();
+        if (rc != QL_OK) {
+            if (!right_class(QLF_IO, rc))
+                fail_msg("%s: %s: %s", what, ql_errname(rc), d.msg);
+            if (strstr(d.msg, "cannot fold the write-ahead log") != NULL)
+                folds++;
+            for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+                snprintf(name, sizeof name, "%s%s", path, names[i]);
+                if (exists(name))
+                    fail_msg("%s: %s is left", what, name);
+            }
+            if (init_op(path) != QL_OK)
+                fail_msg("%s: init again failed", what);
         }
         init_whole(path, what);
     }
+    assert_true(folds > 0);
     remove_store(path);
     free(path);
 }
 
 /*
  * A backup's copy at path is whole: SQLite finds it sound, it holds what
- * the store holds to the last row, and no working file is left beside it.
+ * the store holds to the last row, no working file is left beside it, and
+ * the store itself is unchanged.
  */
 static void
 copy_whole(const char *path, const char *what)
 {
     char name[1024];
 
+    check_unchanged(what);
     if (store_fingerprint(path, what) != F.fingerprint)
         fail_msg("%s: the copy differs from the store", what);
     snprintf(name, sizeof name, "%s.part", path);
@@ -1937,38 +2062,21 @@ backup_op(void *dest)
 
 /*
  * `qingling backup` killed at each point where it writes, syncs, names or
- * removes a file, one run a point: the store is unchanged, and the copy
- * is either not there (a backup run again makes it whole) or whole (a
- * second backup is refused, and clears the working name a stop between
- * naming the copy and removing it left).
+ * removes a file: the store is unchanged, and the copy is either not there
+ * (a backup run again makes it whole) or whole (a second backup is
+ * refused, and clears the working name a stop between naming the copy and
+ * removing it left).
  */
 static void
 test_backup_killed(void **state)
 {
-    char *dest = qlt_join(F.dir, "copy.db"), what[64];
-    uint64_t points, n;
+    static const struct killed k = {"backup", backup_op, remove_store,
+                                    copy_whole, 4};
+    char *dest = qlt_join(F.dir, "copy.db");
 
     (void)state;
     reset_work(OP_LOAD);
-    remove_store(dest);
-    points = points_of(backup_op, dest, "a whole backup");
-    copy_whole(dest, "a whole backup");
-    assert_true(points > 3);
-    for (n = 1; n <= points + 1; n++) {
-        snprintf(what, sizeof what, "backup killed at point %llu of %llu",
-                 (unsigned long long)n, (unsigned long long)points);
-        remove_store(dest);
-        kill_at(n, points, backup_op, dest, what);
-        check_unchanged(what);
-        if (exists(dest)) {
-            if (backup_op(dest) != QL_EEXIST)
-                fail_msg("%s: a second backup was not refused", what);
-        } else if (backup_op(dest) != QL_OK) {
-            fail_msg("%s: backup again failed", what);
-        }
-        copy_whole(dest, what);
-    }
-    remove_store(dest);
+    kill_each(&k, dest);
     free(dest);
 }
 
@@ -2007,39 +2115,71 @@ keyfile_whole(const char *path, const char *what)
         fail_msg("%s: %s is there", what, name);
 }
 
+/* Removes a key file and the working name an older writer used. */
+static void
+keyfile_reset(const char *path)
+{
+    char part[1024];
+
+    snprintf(part, sizeof part, "%s.part", path);
+    unlink(path);
+    unlink(part);
+}
+
 /*
  * Writing a key file killed at each point where it writes, syncs, names or
- * removes a file: afterwards there is no key file, and writing it again
- * makes it whole, or the whole key file is there (a second write is
- * refused). A key file is never there half written.
+ * removes a file: no key file, and writing it again makes it whole, or
+ * the whole key file (a second write is refused). A key file is never
+ * there half written.
  */
 static void
 test_keyfile_killed(void **state)
 {
-    char *path = qlt_join(F.dir, "killed.key"), part[1024], what[64];
-    uint64_t points, n;
+    static const struct killed k = {"key file", keyfile_op, keyfile_reset,
+                                    keyfile_whole, 3};
+    char *path = qlt_join(F.dir, "killed.key");
 
     (void)state;
-    snprintf(part, sizeof part, "%s.part", path);
-    unlink(path);
-    points = points_of(keyfile_op, path, "a whole key file");
-    keyfile_whole(path, "a whole key file");
-    assert_true(points >= 3);
-    for (n = 1; n <= points + 1; n++) {
-        snprintf(what, sizeof what, "key file killed at point %llu of %llu",
-                 (unsigned long long)n, (unsigned long long)points);
-        unlink(path);
-        unlink(part);
-        kill_at(n, points, keyfile_op, path, what);
-        if (exists(path)) {
-            if (keyfile_op(path) != QL_EEXIST)
-                fail_msg("%s: a second write was not refused", what);
-        } else if (keyfile_op(path) != QL_OK) {
-            fail_msg("%s: writing again failed", what);
-        }
-        keyfile_whole(path, what);
-    }
-    unlink(path);
+    kill_each(&k, path);
+    free(path);
+}
+
+/*
+ * Where the folder cannot hold unnamed files (O_TMPFILE refused, as by an
+ * old kernel), a key file is created at its name with O_EXCL and written
+ * in place: it reads back whole with mode 0600, a second write is refused
+ * and changes nothing, and a write that fails leaves nothing at the name.
+ */
+static void
+test_keyfile_in_place(void **state)
+{
+    char *path = qlt_join(F.dir, "inplace.key"), *before, *after;
+    size_t blen, alen;
+    struct stat sb;
+    ql_err rc;
+
+    (void)state;
+    keyfile_reset(path);
+    no_tmpfile = true;
+    tmpfile_refused = 0;
+    assert_int_equal(keyfile_op(path), QL_OK);
+    assert_true(tmpfile_refused > 0);
+    keyfile_whole(path, "a key file written in place");
+    assert_int_equal(lstat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    before = qlt_read_file(path, &blen);
+    assert_int_equal(keyfile_op(path), QL_EEXIST);
+    after = qlt_read_file(path, &alen);
+    assert_true(alen == blen && memcmp(after, before, blen) == 0);
+    free(before);
+    free(after);
+    keyfile_reset(path);
+    qlf_arm(QLF_IO, 1, false);
+    rc = keyfile_op(path);
+    qlf_disarm();
+    no_tmpfile = false;
+    assert_int_equal(rc, QL_EIO);
+    assert_false(exists(path));
     free(path);
 }
 
@@ -2067,8 +2207,10 @@ main(void)
         cmocka_unit_test(test_full_disk_import),
         cmocka_unit_test(test_full_disk_export),
         cmocka_unit_test(test_init_killed),
+        cmocka_unit_test(test_init_io_faults),
         cmocka_unit_test(test_backup_killed),
         cmocka_unit_test(test_keyfile_killed),
+        cmocka_unit_test(test_keyfile_in_place),
     };
     struct ql_diag d;
 

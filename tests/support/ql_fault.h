@@ -44,8 +44,8 @@ enum qlf_kind {
  * A point where a kill can fall for QLF_EXIT: every write, sync,
  * truncation and removal through the faulting VFS, the engine's own
  * writes and syncs (--wrap=write, fsync) and, for the wrappers of link,
- * linkat, rename, renameat2 and unlink, each of those. Counts one; with QLF_EXIT armed, the
- * nth ends the process.
+ * linkat, rename, renameat2 and unlink, each of those. Counts one; with
+ * QLF_EXIT armed, the nth ends the process.
  */
 void qlf_point(void);
 
